@@ -1,0 +1,198 @@
+//! Configuration: string key/value pairs from `config.yaml` and `-D key=value`, read
+//! through typed [`ConfigOption`]s.
+//!
+//! Values are kept as strings until read so that a job's configuration can be shipped to
+//! other processes as is; every known key is validated once, when the configuration is
+//! assembled, so that a bad value is an error at start naming the key, not a surprise
+//! in the middle of a run.
+
+pub mod duration;
+pub mod options;
+pub mod yaml;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use options::{ConfigOption, RuntimeMode};
+
+use crate::CoreError;
+
+/// The environment variable naming the directory that holds `config.yaml`.
+pub const CONF_DIR_ENV: &str = "SPATE_CONF_DIR";
+
+/// The config file's name inside the config directory.
+pub const CONF_FILE_NAME: &str = "config.yaml";
+
+/// A set of configuration values.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Configuration {
+    values: BTreeMap<String, String>,
+}
+
+impl Configuration {
+    /// An empty configuration: every key at its default.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Reads `$SPATE_CONF_DIR/config.yaml` when the variable is set, else nothing.
+    pub fn from_env() -> Result<Self, CoreError> {
+        match std::env::var_os(CONF_DIR_ENV) {
+            Some(dir) => Self::from_file(&PathBuf::from(dir).join(CONF_FILE_NAME)),
+            None => Ok(Self::new()),
+        }
+    }
+
+    /// Reads a config file.
+    pub fn from_file(path: &Path) -> Result<Self, CoreError> {
+        let text = std::fs::read_to_string(path).map_err(|e| CoreError::ConfigFile {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        let pairs = yaml::parse(&text)
+            .map_err(|reason| CoreError::ConfigFile { path: path.display().to_string(), reason })?;
+        let mut config = Self::new();
+        for (k, v) in pairs {
+            config.set_raw(k, v);
+        }
+        Ok(config)
+    }
+
+    /// Sets a key from its text form.
+    pub fn set_raw(&mut self, key: impl Into<String>, value: impl Into<String>) -> &mut Self {
+        self.values.insert(key.into(), value.into());
+        self
+    }
+
+    /// Sets a typed key.
+    pub fn set<T>(&mut self, option: &ConfigOption<T>, value: T) -> &mut Self {
+        let text = option.format(&value);
+        self.set_raw(option.key, text)
+    }
+
+    /// Applies one `key=value` (the argument of `-D`).
+    pub fn apply_dynamic(&mut self, assignment: &str) -> Result<(), CoreError> {
+        match assignment.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => {
+                self.set_raw(k.trim(), v.trim());
+                Ok(())
+            }
+            _ => Err(CoreError::InvalidConfigValue {
+                key: assignment.to_string(),
+                value: String::new(),
+                reason: "a dynamic property must be written -D key=value".into(),
+            }),
+        }
+    }
+
+    /// The raw text of a key, if set.
+    pub fn get_raw(&self, key: &str) -> Option<&str> {
+        self.values.get(key).map(String::as_str)
+    }
+
+    /// Whether a key is set.
+    pub fn contains(&self, key: &str) -> bool {
+        self.values.contains_key(key)
+    }
+
+    /// The typed value of a key, or its default.
+    pub fn get<T>(&self, option: &ConfigOption<T>) -> Result<T, CoreError> {
+        match self.values.get(option.key) {
+            Some(raw) => option.parse(raw).map_err(|reason| CoreError::InvalidConfigValue {
+                key: option.key.to_string(),
+                value: raw.clone(),
+                reason,
+            }),
+            None => Ok(option.default_value()),
+        }
+    }
+
+    /// Merges `other` over `self` (its values win).
+    pub fn merge(&mut self, other: &Configuration) {
+        for (k, v) in &other.values {
+            self.values.insert(k.clone(), v.clone());
+        }
+    }
+
+    /// Checks every known key's value; returns the keys not known to Spate.
+    pub fn validate(&self) -> Result<Vec<String>, CoreError> {
+        let mut unknown = Vec::new();
+        for (key, value) in &self.values {
+            match options::find(key) {
+                Some(option) => option.validate(value).map_err(|reason| CoreError::InvalidConfigValue {
+                    key: key.clone(),
+                    value: value.clone(),
+                    reason,
+                })?,
+                None => unknown.push(key.clone()),
+            }
+        }
+        Ok(unknown)
+    }
+
+    /// All values, ordered by key.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.values.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::options::*;
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn typed_reads_and_defaults() {
+        let mut c = Configuration::new();
+        assert_eq!(c.get(&RUNTIME_MODE).unwrap(), RuntimeMode::Streaming);
+        c.apply_dynamic("execution.runtime-mode=batch").unwrap();
+        c.apply_dynamic("execution.buffer-timeout.interval = 20 ms").unwrap();
+        assert_eq!(c.get(&RUNTIME_MODE).unwrap(), RuntimeMode::Batch);
+        assert_eq!(c.get(&BUFFER_TIMEOUT).unwrap(), Duration::from_millis(20));
+        c.set(&PARALLELISM_DEFAULT, 3);
+        assert_eq!(c.get_raw("parallelism.default"), Some("3"));
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let mut c = Configuration::new();
+        c.set_raw("parallelism.default", "zero");
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("parallelism.default") && err.contains("zero"), "{err}");
+        c.set_raw("parallelism.default", "0");
+        assert!(c.get(&PARALLELISM_DEFAULT).is_err());
+        assert!(Configuration::new().apply_dynamic("novalue").is_err());
+    }
+
+    #[test]
+    fn unknown_keys_are_reported_not_rejected() {
+        let mut c = Configuration::new();
+        c.set_raw("parallelism.defualt", "2");
+        c.set_raw("parallelism.default", "2");
+        assert_eq!(c.validate().unwrap(), vec!["parallelism.defualt".to_string()]);
+    }
+
+    #[test]
+    fn every_default_parses_back() {
+        for option in options::ALL_OPTIONS {
+            option.validate(&option.default_text()).unwrap_or_else(|e| panic!("{}: {e}", option.key()));
+        }
+    }
+
+    #[test]
+    fn reads_a_file() {
+        let dir = std::env::temp_dir().join(format!("spate-conf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(CONF_FILE_NAME);
+        std::fs::write(&path, "parallelism:\n  default: 6\n").unwrap();
+        let c = Configuration::from_file(&path).unwrap();
+        assert_eq!(c.get(&PARALLELISM_DEFAULT).unwrap(), 6);
+        std::fs::write(&path, "parallelism default\n").unwrap();
+        let err = Configuration::from_file(&path).unwrap_err().to_string();
+        assert!(err.contains("config.yaml") && err.contains("line 1"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,204 @@
+//! Channels between tasks of one process: bounded queues of batches.
+//!
+//! One channel connects one upstream subtask to one downstream subtask. It holds at most
+//! `capacity` events, so a sender that gets ahead waits: backpressure travels upstream a
+//! channel at a time, and memory stays bounded whatever the input size. A sender that
+//! waits still wakes at once when its job is cancelled.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crossbeam_channel::{Receiver, Select, Sender, TrySendError};
+use spate_core::{StreamRecord, Timestamp};
+
+use crate::TaskError;
+
+/// What flows through a channel, in order.
+#[derive(Debug)]
+pub enum Event<T> {
+    /// A batch of records.
+    Records(Vec<StreamRecord<T>>),
+    /// No record with a smaller timestamp will follow on this channel.
+    Watermark(Timestamp),
+    /// The upstream subtask has finished: nothing follows.
+    EndOfPartition,
+}
+
+/// Creates a channel that holds at most `capacity` events.
+pub fn channel<T>(capacity: usize) -> (ChannelSender<T>, ChannelReceiver<T>) {
+    let (tx, rx) = crossbeam_channel::bounded(capacity.max(1));
+    (ChannelSender { tx }, ChannelReceiver { rx })
+}
+
+/// The sending end of a channel.
+pub struct ChannelSender<T> {
+    tx: Sender<Event<T>>,
+}
+
+/// Whether a send had to wait for space.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SendOutcome {
+    /// There was room.
+    Immediate,
+    /// The channel was full and the sender waited (backpressure).
+    Waited,
+}
+
+impl<T> ChannelSender<T> {
+    /// Sends an event, waiting while the channel is full unless the job is cancelled.
+    pub fn send(&self, event: Event<T>, cancel: &CancelToken) -> Result<SendOutcome, TaskError> {
+        match self.tx.try_send(event) {
+            Ok(()) => Ok(SendOutcome::Immediate),
+            Err(TrySendError::Disconnected(_)) => Err(downstream_gone()),
+            Err(TrySendError::Full(event)) => {
+                crossbeam_channel::select! {
+                    send(self.tx, event) -> sent => match sent {
+                        Ok(()) => Ok(SendOutcome::Waited),
+                        Err(_) => Err(downstream_gone()),
+                    },
+                    recv(cancel.rx) -> _ => Err(TaskError::Cancelled),
+                }
+            }
+        }
+    }
+
+    /// Events queued and not yet received.
+    pub fn queued(&self) -> usize {
+        self.tx.len()
+    }
+}
+
+fn downstream_gone() -> TaskError {
+    TaskError::PeerGone("a downstream task went away".into())
+}
+
+/// The receiving end of a channel.
+pub struct ChannelReceiver<T> {
+    rx: Receiver<Event<T>>,
+}
+
+/// What a non-blocking receive found.
+pub enum Received<T> {
+    /// An event.
+    Event(Event<T>),
+    /// Nothing queued now.
+    Empty,
+    /// The sender is gone without having sent [`Event::EndOfPartition`].
+    Disconnected,
+}
+
+impl<T> ChannelReceiver<T> {
+    /// Takes the next event if one is queued.
+    #[inline]
+    pub fn try_recv(&self) -> Received<T> {
+        match self.rx.try_recv() {
+            Ok(event) => Received::Event(event),
+            Err(crossbeam_channel::TryRecvError::Empty) => Received::Empty,
+            Err(crossbeam_channel::TryRecvError::Disconnected) => Received::Disconnected,
+        }
+    }
+
+    /// Adds this channel to a set of operations a task waits on.
+    pub fn register<'a>(&'a self, select: &mut Select<'a>) {
+        select.recv(&self.rx);
+    }
+}
+
+/// Cancels every task of one job attempt at once.
+pub struct CancelHandle {
+    sender: std::sync::Mutex<Option<Sender<()>>>,
+    flag: Arc<AtomicBool>,
+}
+
+/// What a task checks, and waits on, to learn that it was cancelled.
+#[derive(Clone)]
+pub struct CancelToken {
+    rx: Receiver<()>,
+    flag: Arc<AtomicBool>,
+}
+
+/// A cancel handle and the token it controls.
+pub fn cancellation() -> (CancelHandle, CancelToken) {
+    let (tx, rx) = crossbeam_channel::bounded(0);
+    let flag = Arc::new(AtomicBool::new(false));
+    (CancelHandle { sender: std::sync::Mutex::new(Some(tx)), flag: flag.clone() }, CancelToken { rx, flag })
+}
+
+impl CancelHandle {
+    /// Cancels: every waiting task wakes up, every running task stops at its next check.
+    pub fn cancel(&self) {
+        self.flag.store(true, Ordering::Release);
+        // Dropping the only sender disconnects the channel, which wakes every select.
+        if let Ok(mut sender) = self.sender.lock() {
+            sender.take();
+        }
+    }
+
+    /// Whether [`cancel`](Self::cancel) was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.flag.load(Ordering::Acquire)
+    }
+}
+
+impl CancelToken {
+    /// Whether the job was cancelled.
+    #[inline]
+    pub fn is_cancelled(&self) -> bool {
+        self.flag.load(Ordering::Acquire)
+    }
+
+    /// Adds the cancellation to a set of operations a task waits on.
+    pub fn register<'a>(&'a self, select: &mut Select<'a>) {
+        select.recv(&self.rx);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn full_channel_blocks_until_received() {
+        let (_h, cancel) = cancellation();
+        let (tx, rx) = channel::<u32>(1);
+        assert_eq!(tx.send(Event::Watermark(1), &cancel).unwrap(), SendOutcome::Immediate);
+        let reader = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            let mut got = Vec::new();
+            while got.len() < 2 {
+                if let Received::Event(Event::Watermark(w)) = rx.try_recv() {
+                    got.push(w);
+                }
+            }
+            got
+        });
+        let start = Instant::now();
+        assert_eq!(tx.send(Event::Watermark(2), &cancel).unwrap(), SendOutcome::Waited);
+        assert!(start.elapsed() >= Duration::from_millis(40));
+        assert_eq!(reader.join().unwrap(), vec![1, 2]);
+    }
+
+    #[test]
+    fn cancel_wakes_a_blocked_sender() {
+        let (handle, cancel) = cancellation();
+        let (tx, _rx) = channel::<u32>(1);
+        tx.send(Event::Watermark(1), &cancel).unwrap();
+        let t = std::thread::spawn(move || tx.send(Event::Watermark(2), &cancel));
+        std::thread::sleep(Duration::from_millis(30));
+        handle.cancel();
+        assert!(matches!(t.join().unwrap(), Err(TaskError::Cancelled)));
+        assert!(handle.is_cancelled());
+    }
+
+    #[test]
+    fn dropped_receiver_is_reported() {
+        let (_h, cancel) = cancellation();
+        let (tx, rx) = channel::<u32>(1);
+        drop(rx);
+        assert!(matches!(tx.send(Event::EndOfPartition, &cancel), Err(TaskError::PeerGone(_))));
+        let (tx, rx) = channel::<u32>(1);
+        drop(tx);
+        assert!(matches!(rx.try_recv(), Received::Disconnected));
+    }
+}

@@ -1,0 +1,24 @@
+//! Spate's runtime: everything that runs inside a job's processes.
+//!
+//! A record's path, in the order of this crate's modules: a [`source`] reader is polled
+//! by a [`task`]'s head; its batch travels down a chain of [`operator`]s, each writing
+//! into an [`output`]; at the end of the chain a [`record_writer`] routes records with a
+//! [`partitioner`] onto [`channel`]s; the next task's input gate takes them; at the end,
+//! a [`sink`] writes them out. Keyed operators keep their values in [`state`].
+
+pub mod channel;
+pub mod context;
+pub mod error;
+pub mod functions;
+pub mod metrics;
+pub mod operator;
+pub mod output;
+pub mod partitioner;
+pub mod record_writer;
+pub mod sink;
+pub mod source;
+pub mod state;
+pub mod task;
+pub mod time;
+
+pub use error::TaskError;

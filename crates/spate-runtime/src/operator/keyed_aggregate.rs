@@ -1,0 +1,88 @@
+//! `aggregate` on a keyed stream.
+
+use std::marker::PhantomData;
+
+use spate_core::job_graph::ExecutionMode;
+use spate_core::key_group::key_group_for_hash;
+use spate_core::{Key, KeyGroupRange, KeyHasher, NO_TIMESTAMP, StreamRecord};
+
+use super::OneInputOperator;
+use crate::context::RuntimeContext;
+use crate::functions::{AggregateFunction, FnResult};
+use crate::output::Output;
+use crate::partitioner::KeySelector;
+use crate::state::KeyGroupTable;
+
+/// Keeps one accumulator per key. In STREAMING mode the result is emitted after every
+/// record; in BATCH mode once per key at end of input.
+pub struct KeyedAggregateOperator<T, K, ACC, OUT, A> {
+    key_selector: KeySelector<T, K>,
+    function: A,
+    hasher: KeyHasher,
+    table: KeyGroupTable<K, ACC>,
+    max_parallelism: u32,
+    emit_updates: bool,
+    _out: PhantomData<fn() -> OUT>,
+}
+
+impl<T, K, ACC, OUT, A> KeyedAggregateOperator<T, K, ACC, OUT, A>
+where
+    K: Key,
+    A: AggregateFunction<T, ACC, OUT>,
+{
+    /// An aggregation by `key_selector`.
+    pub fn new(key_selector: KeySelector<T, K>, function: A) -> Self {
+        KeyedAggregateOperator {
+            key_selector,
+            function,
+            hasher: KeyHasher::new(),
+            table: KeyGroupTable::new(KeyGroupRange { start: 0, end: 0 }),
+            max_parallelism: 1,
+            emit_updates: true,
+            _out: PhantomData,
+        }
+    }
+}
+
+impl<T, K, ACC, OUT, A> OneInputOperator<T, OUT> for KeyedAggregateOperator<T, K, ACC, OUT, A>
+where
+    T: 'static,
+    K: Key,
+    ACC: 'static,
+    OUT: 'static,
+    A: AggregateFunction<T, ACC, OUT>,
+{
+    fn open(&mut self, ctx: &mut RuntimeContext) -> FnResult {
+        let task = ctx.task_info();
+        self.table = KeyGroupTable::new(task.key_group_range());
+        self.max_parallelism = task.max_parallelism;
+        self.emit_updates = task.execution_mode == ExecutionMode::Streaming;
+        Ok(())
+    }
+
+    fn process_batch(&mut self, batch: &mut Vec<StreamRecord<T>>, out: &mut Output<OUT>) -> FnResult {
+        for record in batch.drain(..) {
+            let key = (self.key_selector)(&record.value);
+            let hash = self.hasher.hash(&key)?;
+            let group = key_group_for_hash(hash, self.max_parallelism);
+            let function = &mut self.function;
+            let accumulator = self.table.get_or_insert_with(group, hash, key, || function.create_accumulator())?;
+            function.add(record.value, accumulator);
+            if self.emit_updates {
+                out.emit(function.get_result(accumulator), record.timestamp);
+            }
+        }
+        Ok(())
+    }
+
+    fn end_input(&mut self, out: &mut Output<OUT>) -> FnResult {
+        if !self.emit_updates {
+            for group in self.table.range().iter() {
+                for (_, accumulator) in self.table.drain_group(group)? {
+                    out.emit(self.function.get_result(&accumulator), NO_TIMESTAMP);
+                }
+            }
+        }
+        Ok(())
+    }
+}

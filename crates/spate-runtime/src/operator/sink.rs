@@ -1,0 +1,71 @@
+//! The end of a chain that writes to the outside world.
+
+use std::sync::Arc;
+
+use spate_core::{StreamRecord, Timestamp};
+
+use crate::TaskError;
+use crate::context::RuntimeContext;
+use crate::error::guard;
+use crate::metrics::TaskMetrics;
+use crate::output::Downstream;
+use crate::sink::{Sink, SinkWriter};
+
+/// Runs a [`Sink`]'s writer for one subtask.
+pub struct SinkOperator<T> {
+    name: String,
+    sink: Arc<dyn Sink<T>>,
+    writer: Option<Box<dyn SinkWriter<T>>>,
+    context: RuntimeContext,
+    metrics: Arc<TaskMetrics>,
+}
+
+impl<T: 'static> SinkOperator<T> {
+    /// A sink operator; the writer is created in `open`.
+    pub fn new(sink: Arc<dyn Sink<T>>, context: RuntimeContext, metrics: Arc<TaskMetrics>) -> Self {
+        SinkOperator { name: context.operator_name().to_string(), sink, writer: None, context, metrics }
+    }
+
+}
+
+fn not_open(name: &str) -> TaskError {
+    TaskError::Internal(format!("sink '{name}' used before open"))
+}
+
+impl<T: 'static> Downstream<T> for SinkOperator<T> {
+    fn open(&mut self) -> Result<(), TaskError> {
+        let (sink, context) = (&self.sink, &mut self.context);
+        self.writer = Some(guard(&self.name, || sink.create_writer(context))?);
+        Ok(())
+    }
+
+    fn process_batch(&mut self, batch: &mut Vec<StreamRecord<T>>) -> Result<(), TaskError> {
+        self.metrics.add_records_out(batch.len() as u64);
+        let writer = self.writer.as_mut().ok_or_else(|| not_open(&self.name))?;
+        guard(&self.name, || writer.write_batch(batch))
+    }
+
+    fn process_watermark(&mut self, _watermark: Timestamp) -> Result<(), TaskError> {
+        Ok(())
+    }
+
+    fn end_input(&mut self) -> Result<(), TaskError> {
+        let writer = self.writer.as_mut().ok_or_else(|| not_open(&self.name))?;
+        guard(&self.name, || writer.flush(true))
+    }
+
+    fn flush(&mut self) -> Result<(), TaskError> {
+        Ok(())
+    }
+
+    fn has_buffered(&self) -> bool {
+        false
+    }
+
+    fn close(&mut self) -> Result<(), TaskError> {
+        match self.writer.as_mut() {
+            Some(writer) => guard(&self.name, || writer.close()),
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! Sinks: where records leave a job.
+//!
+//! A [`Sink`] is the definition a user hands to `sink_to`; each parallel subtask creates
+//! its own [`SinkWriter`] from it.
+
+mod collect;
+mod discard;
+mod function;
+mod print;
+mod text_file;
+
+pub use collect::CollectSink;
+pub use discard::DiscardingSink;
+pub use function::FunctionSink;
+pub use print::PrintSink;
+pub use text_file::TextFileSink;
+
+use spate_core::{BoxError, StreamRecord};
+
+use crate::context::RuntimeContext;
+use crate::functions::FnResult;
+
+/// A sink definition, shared by all subtasks.
+pub trait Sink<T>: Send + Sync + 'static {
+    /// The operator name shown in plans and errors.
+    fn name(&self) -> String {
+        "Sink".to_string()
+    }
+
+    /// Creates the writer of one subtask.
+    fn create_writer(&self, ctx: &mut RuntimeContext) -> Result<Box<dyn SinkWriter<T>>, BoxError>;
+}
+
+/// Writes the records of one subtask.
+pub trait SinkWriter<T> {
+    /// Writes and drains a batch.
+    fn write_batch(&mut self, batch: &mut Vec<StreamRecord<T>>) -> FnResult;
+
+    /// Makes written records durable or visible; `end_of_input` when no more follow.
+    fn flush(&mut self, end_of_input: bool) -> FnResult;
+
+    /// Releases resources; also called after a failure.
+    fn close(&mut self) -> FnResult {
+        Ok(())
+    }
+}

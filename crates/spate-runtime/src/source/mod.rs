@@ -1,0 +1,73 @@
+//! Sources: where records enter a job.
+//!
+//! A [`Source`] is the definition a user hands to the environment; each parallel subtask
+//! creates a [`SourceReader`] from it and polls it from its task loop. Polling, not a
+//! thread per source, keeps a source subtask responsive: between two polls the task
+//! flushes output and notices cancellation (and, later, checkpoint triggers).
+
+mod collection;
+mod generator;
+mod sequence;
+mod socket;
+mod text_file;
+
+pub use collection::CollectionSource;
+pub use generator::GeneratorSource;
+pub use sequence::SequenceSource;
+pub use socket::SocketTextSource;
+pub use text_file::{FileSplit, TextFileSource};
+
+use std::time::Duration;
+
+use spate_core::{BoxError, StreamRecord};
+
+use crate::context::RuntimeContext;
+use crate::functions::FnResult;
+
+/// Whether a source ends on its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Boundedness {
+    /// The input is finite; the source finishes when it is read.
+    Bounded,
+    /// The input never ends by itself.
+    ContinuousUnbounded,
+}
+
+/// A source definition, shared by all subtasks.
+pub trait Source<T>: Send + Sync + 'static {
+    /// The operator name shown in plans and errors.
+    fn name(&self) -> String;
+
+    /// Whether the input is finite.
+    fn boundedness(&self) -> Boundedness;
+
+    /// The most subtasks this source can run with (`Some(1)` for a non-parallel source).
+    fn max_parallelism(&self) -> Option<u32> {
+        None
+    }
+
+    /// Creates the reader of one subtask.
+    fn create_reader(&self, ctx: &mut RuntimeContext) -> Result<Box<dyn SourceReader<T>>, BoxError>;
+}
+
+/// What one poll of a reader found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SourcePoll {
+    /// More records are available now: poll again.
+    More,
+    /// Nothing is available now; poll again after at most this long.
+    Idle(Duration),
+    /// The input is exhausted.
+    Finished,
+}
+
+/// Reads the part of a source assigned to one subtask.
+pub trait SourceReader<T> {
+    /// Appends at most `max` records to `batch`.
+    fn poll_next(&mut self, batch: &mut Vec<StreamRecord<T>>, max: usize) -> Result<SourcePoll, BoxError>;
+
+    /// Releases resources; also called after a failure.
+    fn close(&mut self) -> FnResult {
+        Ok(())
+    }
+}

@@ -1,0 +1,322 @@
+//! `read_text_file`: the lines of a file, or of every file under a directory.
+//!
+//! The input is cut into byte-range splits; a line belongs to the split in which it
+//! starts, so a reader skips the partial line at its split's start and reads past its
+//! end to finish its last line. Every line is read exactly once, whatever the cuts.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use spate_core::{BoxError, StreamRecord};
+use tracing::warn;
+
+use super::{Boundedness, Source, SourcePoll, SourceReader};
+use crate::context::RuntimeContext;
+use crate::metrics::TaskMetrics;
+
+/// A byte range of one file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileSplit {
+    /// The file.
+    pub path: PathBuf,
+    /// First byte of the range.
+    pub start: u64,
+    /// One past the last byte of the range.
+    pub end: u64,
+}
+
+/// Reads text files line by line. Lines end with `\n` (a `\r` before it is dropped);
+/// a line that is not valid UTF-8 is skipped, counted in `numRecordsInErrors` and
+/// reported in a warning.
+pub struct TextFileSource {
+    paths: Vec<PathBuf>,
+    split_size: Option<u64>,
+    splits: OnceLock<Result<Arc<Vec<FileSplit>>, String>>,
+}
+
+/// Smallest split the automatic sizing makes.
+const MIN_SPLIT: u64 = 1 << 20;
+
+impl TextFileSource {
+    /// A source over files and directories (directories are read recursively; names
+    /// starting with `.` or `_` are skipped, as Flink does).
+    pub fn new(paths: Vec<PathBuf>) -> Self {
+        TextFileSource { paths, split_size: None, splits: OnceLock::new() }
+    }
+
+    /// Cuts files into splits of this many bytes (default: about four splits per
+    /// subtask, at least 1 MiB each).
+    pub fn with_split_size(mut self, bytes: u64) -> Self {
+        self.split_size = Some(bytes.max(1));
+        self
+    }
+
+    /// The files to read, in a fixed order, with their sizes.
+    pub fn list_files(&self) -> Result<Vec<(PathBuf, u64)>, String> {
+        let mut files = Vec::new();
+        for path in &self.paths {
+            let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => format!("input path {} does not exist", path.display()),
+                _ => format!("cannot read input path {}: {e}", path.display()),
+            })?;
+            if meta.is_dir() {
+                list_dir(path, &mut files)?;
+            } else {
+                files.push((path.clone(), meta.len()));
+            }
+        }
+        Ok(files)
+    }
+
+    /// The splits of the input for `parallelism` readers; computed once per source.
+    pub fn splits(&self, parallelism: u32) -> Result<Arc<Vec<FileSplit>>, String> {
+        self.splits
+            .get_or_init(|| {
+                let files = self.list_files()?;
+                let total: u64 = files.iter().map(|(_, len)| len).sum();
+                let size = self
+                    .split_size
+                    .unwrap_or_else(|| (total / (4 * u64::from(parallelism.max(1)))).max(MIN_SPLIT));
+                let mut splits = Vec::new();
+                for (path, len) in files {
+                    let mut start = 0;
+                    while start < len {
+                        let end = (start + size).min(len);
+                        splits.push(FileSplit { path: path.clone(), start, end });
+                        start = end;
+                    }
+                }
+                Ok(Arc::new(splits))
+            })
+            .clone()
+    }
+}
+
+fn list_dir(dir: &Path, files: &mut Vec<(PathBuf, u64)>) -> Result<(), String> {
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("cannot list directory {}: {e}", dir.display()))?;
+    let mut paths = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| format!("cannot list directory {}: {e}", dir.display()))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') || name.starts_with('_') {
+            continue;
+        }
+        paths.push(entry.path());
+    }
+    paths.sort();
+    for path in paths {
+        let meta = std::fs::metadata(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        if meta.is_dir() {
+            list_dir(&path, files)?;
+        } else {
+            files.push((path, meta.len()));
+        }
+    }
+    Ok(())
+}
+
+impl Source<String> for TextFileSource {
+    fn name(&self) -> String {
+        "File Source".into()
+    }
+
+    fn boundedness(&self) -> Boundedness {
+        Boundedness::Bounded
+    }
+
+    fn create_reader(&self, ctx: &mut RuntimeContext) -> Result<Box<dyn SourceReader<String>>, BoxError> {
+        let (index, parallelism) = (ctx.subtask_index() as usize, ctx.parallelism() as usize);
+        let splits = self.splits(ctx.parallelism())?;
+        let mine = splits.iter().skip(index).step_by(parallelism).cloned().collect();
+        Ok(Box::new(TextFileReader { pending: mine, current: None, metrics: ctx.metrics().clone() }))
+    }
+}
+
+struct TextFileReader {
+    pending: VecDeque<FileSplit>,
+    current: Option<SplitReader>,
+    metrics: Arc<TaskMetrics>,
+}
+
+impl SourceReader<String> for TextFileReader {
+    fn poll_next(&mut self, batch: &mut Vec<StreamRecord<String>>, max: usize) -> Result<SourcePoll, BoxError> {
+        let mut emitted = 0;
+        while emitted < max {
+            let split = match &mut self.current {
+                Some(split) => split,
+                None => match self.pending.pop_front() {
+                    Some(next) => self.current.insert(SplitReader::open(next)?),
+                    None => return Ok(SourcePoll::Finished),
+                },
+            };
+            match split.next_line()? {
+                Some(Ok(line)) => {
+                    batch.push(StreamRecord::new(line));
+                    emitted += 1;
+                }
+                Some(Err(offset)) => {
+                    self.metrics.add_records_in_errors(1);
+                    if split.invalid == 1 {
+                        warn!(file = %split.split.path.display(), offset, "skipping a line that is not valid UTF-8");
+                    }
+                }
+                None => {
+                    if let Some(done) = self.current.take() {
+                        done.report();
+                    }
+                }
+            }
+        }
+        Ok(SourcePoll::More)
+    }
+}
+
+/// Reads the lines that start inside one split.
+struct SplitReader {
+    split: FileSplit,
+    reader: BufReader<File>,
+    /// File offset of the next unread byte.
+    position: u64,
+    line: Vec<u8>,
+    invalid: u64,
+}
+
+impl SplitReader {
+    fn open(split: FileSplit) -> Result<Self, String> {
+        let describe = |e: std::io::Error| format!("cannot read {}: {e}", split.path.display());
+        let file = File::open(&split.path).map_err(describe)?;
+        let mut reader = BufReader::with_capacity(1 << 20, file);
+        let mut position = 0;
+        if split.start > 0 {
+            // The line that starts before this split belongs to the previous one: skip
+            // through the first newline at or after byte start - 1.
+            reader.seek(SeekFrom::Start(split.start - 1)).map_err(describe)?;
+            let mut skipped = Vec::new();
+            position = split.start - 1 + reader.read_until(b'\n', &mut skipped).map_err(describe)? as u64;
+        }
+        Ok(SplitReader { split, reader, position, line: Vec::new(), invalid: 0 })
+    }
+
+    /// The next line: `Ok(text)`, `Err(offset)` for a line that is not UTF-8, or `None`
+    /// at the end of the split.
+    fn next_line(&mut self) -> Result<Option<Result<String, u64>>, String> {
+        if self.position >= self.split.end {
+            return Ok(None);
+        }
+        self.line.clear();
+        let read = self
+            .reader
+            .read_until(b'\n', &mut self.line)
+            .map_err(|e| format!("cannot read {}: {e}", self.split.path.display()))?;
+        if read == 0 {
+            return Ok(None);
+        }
+        let offset = self.position;
+        self.position += read as u64;
+        let mut text = &self.line[..];
+        if let [rest @ .., b'\n'] = text {
+            text = rest;
+        }
+        if let [rest @ .., b'\r'] = text {
+            text = rest;
+        }
+        match std::str::from_utf8(text) {
+            Ok(s) => Ok(Some(Ok(s.to_owned()))),
+            Err(_) => {
+                self.invalid += 1;
+                Ok(Some(Err(offset)))
+            }
+        }
+    }
+
+    fn report(&self) {
+        if self.invalid > 0 {
+            warn!(
+                file = %self.split.path.display(),
+                bytes = format!("{}..{}", self.split.start, self.split.end),
+                "skipped {} line(s) that are not valid UTF-8",
+                self.invalid
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("spate-text-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn read_all(source: &TextFileSource, parallelism: u32) -> (Vec<String>, u64) {
+        let splits = source.splits(parallelism).unwrap();
+        let metrics = Arc::new(TaskMetrics::default());
+        let mut lines = Vec::new();
+        for k in 0..parallelism as usize {
+            let mut reader = TextFileReader {
+                pending: splits.iter().skip(k).step_by(parallelism as usize).cloned().collect(),
+                current: None,
+                metrics: metrics.clone(),
+            };
+            let mut batch = Vec::new();
+            while reader.poll_next(&mut batch, 3).unwrap() == SourcePoll::More {}
+            lines.extend(batch.into_iter().map(|r| r.value));
+        }
+        lines.sort();
+        (lines, metrics.snapshot().records_in_errors)
+    }
+
+    #[test]
+    fn every_split_size_reads_every_line_once() {
+        let dir = temp_dir("splits");
+        let text = "alpha\nbe\n\ngamma delta\r\nx\nlast line without newline";
+        std::fs::write(dir.join("a.txt"), text).unwrap();
+        let mut expected: Vec<String> =
+            text.split('\n').map(|l| l.trim_end_matches('\r').to_string()).collect();
+        expected.sort();
+        for size in 1..=text.len() as u64 + 1 {
+            for p in [1, 2, 3] {
+                let source = TextFileSource::new(vec![dir.join("a.txt")]).with_split_size(size);
+                assert_eq!(read_all(&source, p).0, expected, "split size {size}, parallelism {p}");
+            }
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn directories_are_read_recursively_skipping_hidden_files() {
+        let dir = temp_dir("dirs");
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        std::fs::write(dir.join("1.txt"), "one\n").unwrap();
+        std::fs::write(dir.join("sub/2.txt"), "two\n").unwrap();
+        std::fs::write(dir.join(".hidden"), "no\n").unwrap();
+        std::fs::write(dir.join("_SUCCESS"), "no\n").unwrap();
+        let (lines, _) = read_all(&TextFileSource::new(vec![dir.clone()]), 2);
+        assert_eq!(lines, vec!["one", "two"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn invalid_utf8_lines_are_skipped_and_counted() {
+        let dir = temp_dir("utf8");
+        std::fs::write(dir.join("bad.txt"), b"good\n\xff\xfe bad\nalso good\n").unwrap();
+        let (lines, errors) = read_all(&TextFileSource::new(vec![dir.join("bad.txt")]), 1);
+        assert_eq!(lines, vec!["also good", "good"]);
+        assert_eq!(errors, 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn missing_paths_are_named() {
+        let err = TextFileSource::new(vec![PathBuf::from("/no/such/input")]).splits(1).unwrap_err();
+        assert_eq!(err, "input path /no/such/input does not exist");
+    }
+}

@@ -1,0 +1,164 @@
+//! The head of a task: where its records come from.
+
+use std::time::Duration;
+
+use crossbeam_channel::Select;
+use spate_core::{StreamRecord, Timestamp};
+
+use super::input_gate::{GateEvent, InputGate};
+use crate::TaskError;
+use crate::error::guard;
+use crate::metrics::TaskMetrics;
+use crate::output::Downstream;
+use crate::source::{SourcePoll, SourceReader};
+
+/// What one step of a head did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum HeadStatus {
+    /// It processed something; step again.
+    Busy,
+    /// Nothing to do now; wake when an input has data, or after `retry_after`.
+    Idle {
+        /// For sources that know when they will have data (rate limits, polling).
+        retry_after: Option<Duration>,
+    },
+    /// All input is processed and the end has been passed down the chain.
+    Finished,
+}
+
+/// The input side of a task, behind which its chain of operators runs.
+pub trait TaskHead {
+    /// Opens the chain.
+    fn open(&mut self) -> Result<(), TaskError>;
+    /// Processes one unit of input (a batch, a watermark, a source poll).
+    fn step(&mut self) -> Result<HeadStatus, TaskError>;
+    /// Adds the inputs to wait on when idle.
+    fn register<'a>(&'a self, select: &mut Select<'a>);
+    /// Sends partly filled output batches on.
+    fn flush(&mut self) -> Result<(), TaskError>;
+    /// Whether output waits in partly filled batches.
+    fn has_buffered(&self) -> bool;
+    /// Closes the chain (also after failure or cancellation).
+    fn close(&mut self) -> Result<(), TaskError>;
+}
+
+/// A source reader feeding a chain.
+pub struct SourceHead<T> {
+    name: String,
+    reader: Box<dyn SourceReader<T>>,
+    chain: Box<dyn Downstream<T>>,
+    batch: Vec<StreamRecord<T>>,
+    batch_size: usize,
+    metrics: std::sync::Arc<TaskMetrics>,
+}
+
+impl<T> SourceHead<T> {
+    /// A head polling `reader` for batches of `batch_size`.
+    pub fn new(
+        name: String,
+        reader: Box<dyn SourceReader<T>>,
+        chain: Box<dyn Downstream<T>>,
+        batch_size: usize,
+        metrics: std::sync::Arc<TaskMetrics>,
+    ) -> Self {
+        SourceHead { name, reader, chain, batch: Vec::with_capacity(batch_size), batch_size, metrics }
+    }
+}
+
+impl<T> TaskHead for SourceHead<T> {
+    fn open(&mut self) -> Result<(), TaskError> {
+        self.chain.open()
+    }
+
+    fn step(&mut self) -> Result<HeadStatus, TaskError> {
+        let (reader, batch, max) = (&mut self.reader, &mut self.batch, self.batch_size);
+        let polled = guard(&self.name, || reader.poll_next(batch, max))?;
+        if !self.batch.is_empty() {
+            self.metrics.add_records_in(self.batch.len() as u64);
+            self.chain.process_batch(&mut self.batch)?;
+            self.batch.clear();
+        }
+        Ok(match polled {
+            SourcePoll::More => HeadStatus::Busy,
+            SourcePoll::Idle(wait) => HeadStatus::Idle { retry_after: Some(wait) },
+            SourcePoll::Finished => {
+                // A finished bounded input fires everything event time still holds back.
+                self.chain.process_watermark(Timestamp::MAX)?;
+                self.chain.end_input()?;
+                HeadStatus::Finished
+            }
+        })
+    }
+
+    fn register<'a>(&'a self, _select: &mut Select<'a>) {}
+
+    fn flush(&mut self) -> Result<(), TaskError> {
+        self.chain.flush()
+    }
+
+    fn has_buffered(&self) -> bool {
+        self.chain.has_buffered()
+    }
+
+    fn close(&mut self) -> Result<(), TaskError> {
+        let reader = &mut self.reader;
+        let own = guard(&self.name, || reader.close());
+        let chain = self.chain.close();
+        own.and(chain)
+    }
+}
+
+/// One input gate feeding a chain.
+pub struct OneInputHead<T> {
+    gate: InputGate<T>,
+    chain: Box<dyn Downstream<T>>,
+    metrics: std::sync::Arc<TaskMetrics>,
+}
+
+impl<T> OneInputHead<T> {
+    /// A head reading `gate` into `chain`.
+    pub fn new(gate: InputGate<T>, chain: Box<dyn Downstream<T>>, metrics: std::sync::Arc<TaskMetrics>) -> Self {
+        OneInputHead { gate, chain, metrics }
+    }
+}
+
+impl<T> TaskHead for OneInputHead<T> {
+    fn open(&mut self) -> Result<(), TaskError> {
+        self.chain.open()
+    }
+
+    fn step(&mut self) -> Result<HeadStatus, TaskError> {
+        Ok(match self.gate.poll()? {
+            Some(GateEvent::Records(mut batch)) => {
+                self.metrics.add_records_in(batch.len() as u64);
+                self.chain.process_batch(&mut batch)?;
+                HeadStatus::Busy
+            }
+            Some(GateEvent::Watermark(w)) => {
+                self.chain.process_watermark(w)?;
+                HeadStatus::Busy
+            }
+            Some(GateEvent::EndOfInput) => {
+                self.chain.end_input()?;
+                HeadStatus::Finished
+            }
+            None => HeadStatus::Idle { retry_after: None },
+        })
+    }
+
+    fn register<'a>(&'a self, select: &mut Select<'a>) {
+        self.gate.register(select);
+    }
+
+    fn flush(&mut self) -> Result<(), TaskError> {
+        self.chain.flush()
+    }
+
+    fn has_buffered(&self) -> bool {
+        self.chain.has_buffered()
+    }
+
+    fn close(&mut self) -> Result<(), TaskError> {
+        self.chain.close()
+    }
+}

@@ -1,0 +1,175 @@
+//! The input side of a task: the channels of one logical input, merged.
+
+use crossbeam_channel::Select;
+use spate_core::{StreamRecord, Timestamp};
+
+use crate::TaskError;
+use crate::channel::{ChannelReceiver, Event, Received};
+
+/// What the gate hands the task next.
+pub enum GateEvent<T> {
+    /// A batch of records.
+    Records(Vec<StreamRecord<T>>),
+    /// The input's watermark advanced to this value.
+    Watermark(Timestamp),
+    /// Every channel has ended.
+    EndOfInput,
+}
+
+/// Merges the channels of one input: takes events round robin so no channel starves,
+/// combines per-channel watermarks into the input's (the minimum over channels that
+/// have not ended, never going backwards), and reports the end when all channels ended.
+pub struct InputGate<T> {
+    channels: Vec<ChannelReceiver<T>>,
+    ended: Vec<bool>,
+    watermarks: Vec<Timestamp>,
+    current_watermark: Timestamp,
+    live: usize,
+    next: usize,
+    /// Names the task in errors.
+    task_name: String,
+}
+
+impl<T> InputGate<T> {
+    /// A gate over `channels`.
+    pub fn new(channels: Vec<ChannelReceiver<T>>, task_name: String) -> Self {
+        let n = channels.len();
+        InputGate {
+            channels,
+            ended: vec![false; n],
+            watermarks: vec![Timestamp::MIN; n],
+            current_watermark: Timestamp::MIN,
+            live: n,
+            next: 0,
+            task_name,
+        }
+    }
+
+    /// The input's current watermark.
+    pub fn watermark(&self) -> Timestamp {
+        self.current_watermark
+    }
+
+    /// The next event, if any channel has one now.
+    pub fn poll(&mut self) -> Result<Option<GateEvent<T>>, TaskError> {
+        if self.live == 0 {
+            return Ok(Some(GateEvent::EndOfInput));
+        }
+        let n = self.channels.len();
+        let mut empty_in_a_row = 0;
+        while empty_in_a_row < n {
+            let c = self.next;
+            self.next = if c + 1 == n { 0 } else { c + 1 };
+            if self.ended[c] {
+                empty_in_a_row += 1;
+                continue;
+            }
+            match self.channels[c].try_recv() {
+                Received::Event(Event::Records(batch)) => return Ok(Some(GateEvent::Records(batch))),
+                Received::Event(Event::Watermark(w)) => {
+                    if w > self.watermarks[c] {
+                        self.watermarks[c] = w;
+                    }
+                    if let Some(advanced) = self.advance_watermark() {
+                        return Ok(Some(GateEvent::Watermark(advanced)));
+                    }
+                    empty_in_a_row = 0;
+                }
+                Received::Event(Event::EndOfPartition) => {
+                    self.ended[c] = true;
+                    self.live -= 1;
+                    if self.live == 0 {
+                        return Ok(Some(GateEvent::EndOfInput));
+                    }
+                    if let Some(advanced) = self.advance_watermark() {
+                        return Ok(Some(GateEvent::Watermark(advanced)));
+                    }
+                    empty_in_a_row = 0;
+                }
+                Received::Empty => empty_in_a_row += 1,
+                Received::Disconnected => {
+                    return Err(TaskError::PeerGone(format!(
+                        "an upstream task of {} went away without finishing its stream",
+                        self.task_name
+                    )));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Recomputes the input watermark; returns it if it advanced.
+    fn advance_watermark(&mut self) -> Option<Timestamp> {
+        let min = self
+            .watermarks
+            .iter()
+            .zip(&self.ended)
+            .filter(|(_, ended)| !**ended)
+            .map(|(w, _)| *w)
+            .min()?;
+        (min > self.current_watermark).then(|| {
+            self.current_watermark = min;
+            min
+        })
+    }
+
+    /// Adds the channels that have not ended to a set of operations the task waits on.
+    pub fn register<'a>(&'a self, select: &mut Select<'a>) {
+        for (channel, ended) in self.channels.iter().zip(&self.ended) {
+            if !ended {
+                channel.register(select);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::channel::{cancellation, channel};
+
+    #[test]
+    fn watermark_is_the_minimum_over_live_channels() {
+        let (_h, cancel) = cancellation();
+        let (tx0, rx0) = channel::<u32>(8);
+        let (tx1, rx1) = channel::<u32>(8);
+        let mut gate = InputGate::new(vec![rx0, rx1], "t".into());
+        tx0.send(Event::Watermark(10), &cancel).unwrap();
+        assert!(gate.poll().unwrap().is_none(), "channel 1 still holds the watermark back");
+        tx1.send(Event::Watermark(7), &cancel).unwrap();
+        assert!(matches!(gate.poll().unwrap(), Some(GateEvent::Watermark(7))));
+        tx1.send(Event::Watermark(5), &cancel).unwrap();
+        assert!(gate.poll().unwrap().is_none(), "watermarks never go back");
+        tx1.send(Event::EndOfPartition, &cancel).unwrap();
+        assert!(matches!(gate.poll().unwrap(), Some(GateEvent::Watermark(10))), "an ended channel stops holding back");
+        tx0.send(Event::Records(vec![StreamRecord::new(1)]), &cancel).unwrap();
+        tx0.send(Event::EndOfPartition, &cancel).unwrap();
+        assert!(matches!(gate.poll().unwrap(), Some(GateEvent::Records(_))));
+        assert!(matches!(gate.poll().unwrap(), Some(GateEvent::EndOfInput)));
+    }
+
+    #[test]
+    fn channels_are_served_round_robin() {
+        let (_h, cancel) = cancellation();
+        let (tx0, rx0) = channel::<u32>(8);
+        let (tx1, rx1) = channel::<u32>(8);
+        for i in 0..3 {
+            tx0.send(Event::Records(vec![StreamRecord::new(i)]), &cancel).unwrap();
+            tx1.send(Event::Records(vec![StreamRecord::new(10 + i)]), &cancel).unwrap();
+        }
+        let mut gate = InputGate::new(vec![rx0, rx1], "t".into());
+        let mut order = Vec::new();
+        while let Some(GateEvent::Records(b)) = gate.poll().unwrap() {
+            order.push(b[0].value);
+        }
+        assert_eq!(order, vec![0, 10, 1, 11, 2, 12]);
+    }
+
+    #[test]
+    fn a_vanished_upstream_is_an_error() {
+        let (tx, rx) = channel::<u32>(8);
+        drop(tx);
+        let mut gate = InputGate::new(vec![rx], "Map (1/1)".into());
+        assert!(matches!(gate.poll(), Err(TaskError::PeerGone(_))));
+    }
+}
