@@ -1,1 +1,76 @@
-//! Spate
+//! # Spate
+//!
+//! A distributed, stateful stream processor in the model of Apache Flink. A program
+//! builds pipelines on a [`StreamEnv`] with the DataStream API and runs them with
+//! [`StreamEnv::execute`]; run directly, the program runs every job on the embedded
+//! mini-cluster (each subtask a thread of the process).
+//!
+//! ```no_run
+//! use spate::prelude::*;
+//!
+//! fn main() -> spate::Result<()> {
+//!     let params = Params::from_args();
+//!     let env = StreamEnv::from_params(&params)?;
+//!     env.read_text_file(params.required("input")?)
+//!         .flat_map(|line: String| line.split_whitespace().map(str::to_lowercase).collect::<Vec<_>>())
+//!         .map(|word: String| (word, 1u64))
+//!         .key_by(|(word, _): &(String, u64)| word.clone())
+//!         .reduce(|a: (String, u64), b: (String, u64)| (a.0, a.1 + b.1))
+//!         .map(|(word, count): (String, u64)| format!("{word} {count}"))
+//!         .sink_to(FileSink::text(params.required("output")?));
+//!     env.execute("WordCount")?;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! The crate's layers: [`spate_core`] (records, keys, the JobGraph, configuration),
+//! [`spate_runtime`] (operators, tasks, channels, sources and sinks), and this crate
+//! (the API, the planner, the mini-cluster).
+
+mod datastream;
+mod env;
+mod error;
+mod execution;
+mod graph;
+mod keyed_stream;
+pub mod logging;
+mod params;
+
+pub use datastream::{DataStream, DataStreamSink};
+pub use env::{ROLE_ENV, Role, StreamEnv};
+pub use error::{Error, Result};
+pub use execution::job_client::{JobClient, JobExecutionResult, JobStatus, VertexMetrics};
+pub use keyed_stream::KeyedStream;
+pub use params::Params;
+pub use spate_core::config::{Configuration, RuntimeMode};
+pub use spate_core::job_graph::JobGraph;
+pub use spate_core::job_id::JobId;
+pub use spate_core::{BoxError, Data, Key, StreamRecord, Timestamp};
+pub use spate_runtime::context::RuntimeContext;
+pub use spate_runtime::functions::{
+    AggregateFunction, FilterFunction, FlatMapFunction, FnResult, MapFunction, ProcessContext, ProcessFunction,
+    ReduceFunction, SinkFunction,
+};
+pub use spate_runtime::output::Collector;
+pub use spate_runtime::sink::{DiscardingSink, PrintSink, Sink, SinkWriter, TextFileSink};
+pub use spate_runtime::source::{Boundedness, GeneratorSource, Source, SourcePoll, SourceReader};
+
+/// Files as sinks.
+pub struct FileSink;
+
+impl FileSink {
+    /// Writes each record's `Display` form as a line, one part file per subtask in
+    /// directory `dir`.
+    pub fn text(dir: impl Into<std::path::PathBuf>) -> TextFileSink {
+        TextFileSink::new(dir)
+    }
+}
+
+/// Everything a typical program needs, in one `use`.
+pub mod prelude {
+    pub use crate::{
+        AggregateFunction, Collector, DataStream, DiscardingSink, FileSink, FilterFunction, FlatMapFunction, FnResult,
+        GeneratorSource, JobClient, KeyedStream, MapFunction, Params, ProcessContext, ProcessFunction, ReduceFunction,
+        RuntimeContext, RuntimeMode, SinkFunction, StreamEnv,
+    };
+}

@@ -176,7 +176,7 @@ impl JobGraph {
                 e.source, e.target, e.source_node, e.target_node, e.input, e.partitioner, e.side_output
             );
         }
-        format!("{:016x}", xxhash_rust::xxh3::xxh3_64(canonical.as_bytes()))
+        format!("{:016x}", crate::key::stable_hash(canonical.as_bytes()))
     }
 
     /// The edges leaving vertex `id`.

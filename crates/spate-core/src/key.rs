@@ -19,6 +19,13 @@ pub trait Key: Data + Eq + Hash {}
 
 impl<T: Data + Eq + Hash> Key for T {}
 
+/// The stable 64-bit hash of raw bytes (xxh3-64), for ids that must not change
+/// between processes, runs and versions.
+#[inline]
+pub fn stable_hash(bytes: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(bytes)
+}
+
 /// Computes the stable hash of keys, reusing one scratch buffer so that hashing a key
 /// allocates nothing once the buffer has grown to the largest key seen.
 #[derive(Debug, Default)]
@@ -41,7 +48,7 @@ impl KeyHasher {
         self.scratch.clear();
         bincode::serde::encode_into_std_write(key, &mut self.scratch, bincode::config::legacy())
             .map_err(|e| CoreError::KeySerialization(e.to_string()))?;
-        Ok(xxhash_rust::xxh3::xxh3_64(&self.scratch))
+        Ok(stable_hash(&self.scratch))
     }
 }
 

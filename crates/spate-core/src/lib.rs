@@ -11,6 +11,7 @@
 pub mod config;
 pub mod error;
 pub mod job_graph;
+pub mod job_id;
 pub mod key;
 pub mod key_group;
 pub mod record;

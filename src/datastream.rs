@@ -1,0 +1,385 @@
+//! `DataStream`: a stream of records of one type, and the operations on it.
+
+use std::fmt::Debug;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use spate_core::{Data, Key};
+use spate_runtime::functions::{FilterFunction, FlatMapFunction, MapFunction, ProcessFunction, SinkFunction};
+use spate_runtime::operator::{FilterOperator, FlatMapOperator, MapOperator, ProcessOperator};
+use spate_runtime::partitioner::KeySelector;
+use spate_runtime::sink::{CollectSink, FunctionSink, PrintSink, Sink};
+
+use crate::env::StreamEnv;
+use crate::error::Result;
+use crate::graph::factory::{CustomSelectorFactory, OperatorFactory, OperatorFactoryOf, Prototype, SinkFactoryOf};
+use crate::graph::port::Port;
+use crate::graph::stream_graph::{ChainingStrategy, EdgePartitioner, NodeId, NodeOperator, StreamRef};
+use crate::keyed_stream::KeyedStream;
+
+/// A stream of records of type `T`.
+///
+/// Transformations take `&self`, so a stream can feed several operators; the settings
+/// methods (`name`, `uid`, `set_parallelism`, ...) apply to the operator that produced
+/// the stream and return it, builder style.
+pub struct DataStream<T> {
+    env: StreamEnv,
+    stream: StreamRef,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for DataStream<T> {
+    fn clone(&self) -> Self {
+        DataStream { env: self.env.clone(), stream: self.stream.clone(), _type: PhantomData }
+    }
+}
+
+impl<T: Data> DataStream<T> {
+    pub(crate) fn new(env: StreamEnv, stream: StreamRef) -> Self {
+        DataStream { env, stream, _type: PhantomData }
+    }
+
+    /// The environment this stream belongs to.
+    pub fn env(&self) -> &StreamEnv {
+        &self.env
+    }
+
+    /// Adds an operator consuming this stream. `forced` overrides the partitioning of
+    /// every input edge (as `key_by` does).
+    pub(crate) fn add_operator<O: Data>(
+        &self,
+        kind: &'static str,
+        name: &str,
+        factory: Arc<dyn OperatorFactory>,
+        forced: Option<EdgePartitioner>,
+    ) -> DataStream<O> {
+        let mut state = self.env.state.borrow_mut();
+        let id = state.add_node(
+            kind,
+            name.to_string(),
+            NodeOperator::Operator(factory),
+            Some(Port::<T>::new()),
+            Some(Port::<O>::new()),
+        );
+        state.connect(&self.stream, id, 0, forced);
+        drop(state);
+        DataStream::new(self.env.clone(), StreamRef::Node(id))
+    }
+
+    fn add_sink_node(&self, sink: Arc<dyn Sink<T>>) -> DataStreamSink {
+        let mut state = self.env.state.borrow_mut();
+        let name = sink.name();
+        let id = state.add_node("Sink", name, NodeOperator::Sink(Arc::new(SinkFactoryOf(sink))), Some(Port::<T>::new()), None);
+        state.connect(&self.stream, id, 0, None);
+        drop(state);
+        DataStreamSink { env: self.env.clone(), node: id }
+    }
+
+    /// Transforms every record.
+    ///
+    /// ```
+    /// # use spate::prelude::*;
+    /// let env = StreamEnv::local().unwrap();
+    /// env.set_parallelism(1);
+    /// let out = env.from_iter(vec!["a".to_string(), "bb".into()]).map(|s: String| s.len()).execute_and_collect().unwrap();
+    /// assert_eq!(out, vec![1, 2]);
+    /// ```
+    pub fn map<O, F>(&self, function: F) -> DataStream<O>
+    where
+        O: Data,
+        F: MapFunction<T, O> + Clone,
+    {
+        let prototype = Prototype::new(function);
+        let factory = OperatorFactoryOf::new(move || MapOperator::new(prototype.instance()));
+        self.add_operator("Map", "Map", factory, None)
+    }
+
+    /// Turns every record into any number of records; a closure returns an iterable.
+    ///
+    /// ```
+    /// # use spate::prelude::*;
+    /// let env = StreamEnv::local().unwrap();
+    /// env.set_parallelism(1);
+    /// let words = env
+    ///     .from_iter(vec!["to be".to_string(), "or".to_string()])
+    ///     .flat_map(|line: String| line.split(' ').map(str::to_string).collect::<Vec<_>>())
+    ///     .execute_and_collect()
+    ///     .unwrap();
+    /// assert_eq!(words, vec!["to", "be", "or"]);
+    /// ```
+    pub fn flat_map<O, F>(&self, function: F) -> DataStream<O>
+    where
+        O: Data,
+        F: FlatMapFunction<T, O> + Clone,
+    {
+        let prototype = Prototype::new(function);
+        let factory = OperatorFactoryOf::new(move || FlatMapOperator::new(prototype.instance()));
+        self.add_operator("FlatMap", "Flat Map", factory, None)
+    }
+
+    /// Keeps the records for which `function` returns `true`.
+    ///
+    /// ```
+    /// # use spate::prelude::*;
+    /// let env = StreamEnv::local().unwrap();
+    /// env.set_parallelism(1);
+    /// let even = env.from_sequence(0..6).filter(|x: &i64| x % 2 == 0).execute_and_collect().unwrap();
+    /// assert_eq!(even, vec![0, 2, 4]);
+    /// ```
+    pub fn filter<F>(&self, function: F) -> DataStream<T>
+    where
+        F: FilterFunction<T> + Clone,
+    {
+        let prototype = Prototype::new(function);
+        let factory = OperatorFactoryOf::new(move || FilterOperator::new(prototype.instance()));
+        self.add_operator("Filter", "Filter", factory, None)
+    }
+
+    /// Applies a [`ProcessFunction`]: any output, with access to timestamps and time.
+    ///
+    /// ```
+    /// # use spate::prelude::*;
+    /// let env = StreamEnv::local().unwrap();
+    /// env.set_parallelism(1);
+    /// let out = env
+    ///     .from_iter(vec![3u32, 1])
+    ///     .process(|x: u32, _ctx: &mut ProcessContext<'_>, out: &mut Collector<'_, u32>| {
+    ///         for i in 0..x {
+    ///             out.collect(i);
+    ///         }
+    ///         Ok(())
+    ///     })
+    ///     .execute_and_collect()
+    ///     .unwrap();
+    /// assert_eq!(out, vec![0, 1, 2, 0]);
+    /// ```
+    pub fn process<O, F>(&self, function: F) -> DataStream<O>
+    where
+        O: Data,
+        F: ProcessFunction<T, O> + Clone,
+    {
+        let prototype = Prototype::new(function);
+        let factory = OperatorFactoryOf::new(move || ProcessOperator::new(prototype.instance()));
+        self.add_operator("Process", "Process", factory, None)
+    }
+
+    /// Partitions the stream by key: records with equal keys go to the same subtask, and
+    /// keyed operators on the result keep state per key.
+    ///
+    /// The key selector must be deterministic: it is applied once to route a record and
+    /// again where the record arrives.
+    pub fn key_by<K, F>(&self, key_selector: F) -> KeyedStream<T, K>
+    where
+        K: Key,
+        F: Fn(&T) -> K + Send + Sync + 'static,
+    {
+        KeyedStream::new(self.clone(), Arc::new(key_selector))
+    }
+
+    /// This stream and `other` as one stream (no operator; both feed whatever consumes
+    /// the union).
+    ///
+    /// ```
+    /// # use spate::prelude::*;
+    /// let env = StreamEnv::local().unwrap();
+    /// let a = env.from_iter(vec![1]);
+    /// let b = env.from_iter(vec![2]);
+    /// let mut all = a.union(&b).execute_and_collect().unwrap();
+    /// all.sort();
+    /// assert_eq!(all, vec![1, 2]);
+    /// ```
+    pub fn union(&self, other: &DataStream<T>) -> DataStream<T> {
+        let mut members = Vec::new();
+        for s in [&self.stream, &other.stream] {
+            match s {
+                StreamRef::Union(inner) => members.extend(inner.iter().cloned()),
+                single => members.push(single.clone()),
+            }
+        }
+        DataStream::new(self.env.clone(), StreamRef::Union(members))
+    }
+
+    fn partitioned(&self, partitioner: EdgePartitioner) -> DataStream<T> {
+        DataStream::new(self.env.clone(), StreamRef::Partitioned(Box::new(self.stream.clone()), partitioner))
+    }
+
+    /// Distributes records round robin over all subtasks of the next operator.
+    pub fn rebalance(&self) -> DataStream<T> {
+        self.partitioned(EdgePartitioner::Rebalance)
+    }
+
+    /// Distributes records round robin over a local subset of the next operator's
+    /// subtasks (fewer connections than `rebalance`).
+    pub fn rescale(&self) -> DataStream<T> {
+        self.partitioned(EdgePartitioner::Rescale)
+    }
+
+    /// Sends every record to every subtask of the next operator.
+    pub fn broadcast(&self) -> DataStream<T> {
+        self.partitioned(EdgePartitioner::Broadcast)
+    }
+
+    /// Sends subtask `i`'s records to subtask `i` of the next operator (equal
+    /// parallelism required).
+    pub fn forward(&self) -> DataStream<T> {
+        self.partitioned(EdgePartitioner::Forward)
+    }
+
+    /// Sends each record to a random subtask of the next operator.
+    pub fn shuffle(&self) -> DataStream<T> {
+        self.partitioned(EdgePartitioner::Shuffle)
+    }
+
+    /// Sends every record to the first subtask of the next operator.
+    pub fn global(&self) -> DataStream<T> {
+        self.partitioned(EdgePartitioner::Global)
+    }
+
+    /// Sends each record to the subtask `partitioner(key, n)` of the next operator's `n`.
+    /// A result outside `0..n` fails the job.
+    pub fn partition_custom<K, P, F>(&self, partitioner: P, key_selector: F) -> DataStream<T>
+    where
+        K: 'static,
+        P: Fn(&K, usize) -> usize + Send + Sync + 'static,
+        F: Fn(&T) -> K + Send + Sync + 'static,
+    {
+        let key_selector: KeySelector<T, K> = Arc::new(key_selector);
+        self.partitioned(EdgePartitioner::Custom(Arc::new(CustomSelectorFactory {
+            key_selector,
+            partitioner: Arc::new(partitioner),
+        })))
+    }
+
+    fn with_node(self, what: &str, apply: impl FnOnce(&mut crate::graph::stream_graph::StreamNode)) -> Self {
+        match self.stream.node() {
+            Some(id) => apply(&mut self.env.state.borrow_mut().graph.nodes[id]),
+            None => self.env.state.borrow_mut().errors.push(format!(
+                "{what} applies to an operator, but was called on a partitioned or united stream"
+            )),
+        }
+        self
+    }
+
+    /// Names the operator that produced this stream (shown in plans, logs and errors).
+    pub fn name(self, name: &str) -> Self {
+        let name = name.to_string();
+        self.with_node("name()", |n| n.name = name)
+    }
+
+    /// Sets the operator's uid: the name its state is stored under in checkpoints and
+    /// savepoints. Set it on every stateful operator of a long-lived job.
+    pub fn uid(self, uid: &str) -> Self {
+        let uid = uid.to_string();
+        self.with_node("uid()", |n| n.uid = Some(uid))
+    }
+
+    /// Sets the operator's parallelism.
+    pub fn set_parallelism(self, parallelism: u32) -> Self {
+        if parallelism == 0 {
+            self.env.state.borrow_mut().errors.push("parallelism must be at least 1".into());
+            return self;
+        }
+        self.with_node("set_parallelism()", |n| n.parallelism = Some(parallelism))
+    }
+
+    /// Sets the operator's max parallelism (its number of key groups).
+    pub fn set_max_parallelism(self, max_parallelism: u32) -> Self {
+        if max_parallelism == 0 || max_parallelism > spate_core::key_group::UPPER_BOUND_MAX_PARALLELISM {
+            self.env.state.borrow_mut().errors.push(format!(
+                "max parallelism must be in 1..={}, not {max_parallelism}",
+                spate_core::key_group::UPPER_BOUND_MAX_PARALLELISM
+            ));
+            return self;
+        }
+        self.with_node("set_max_parallelism()", |n| n.max_parallelism = Some(max_parallelism))
+    }
+
+    /// Keeps the operator out of every chain: it runs as a task of its own.
+    pub fn disable_chaining(self) -> Self {
+        self.with_node("disable_chaining()", |n| n.chaining = ChainingStrategy::Never)
+    }
+
+    /// Starts a new chain at this operator (operators after it may still chain to it).
+    pub fn start_new_chain(self) -> Self {
+        self.with_node("start_new_chain()", |n| n.chaining = ChainingStrategy::Head)
+    }
+
+    /// Prints every record's `Debug` form to standard output; with parallelism > 1 each
+    /// line starts with `N> `, N the subtask number (as Flink prints).
+    pub fn print(&self) -> DataStreamSink
+    where
+        T: Debug,
+    {
+        self.add_sink_node(Arc::new(PrintSink::stdout()))
+    }
+
+    /// Prints every record to standard error.
+    pub fn print_to_err(&self) -> DataStreamSink
+    where
+        T: Debug,
+    {
+        self.add_sink_node(Arc::new(PrintSink::stderr()))
+    }
+
+    /// Writes the stream to a [`Sink`], e.g. [`FileSink::text`](crate::FileSink::text).
+    pub fn sink_to<S: Sink<T>>(&self, sink: S) -> DataStreamSink {
+        self.add_sink_node(Arc::new(sink))
+    }
+
+    /// Consumes the stream with a [`SinkFunction`]; a closure `FnMut(T)` is one.
+    pub fn add_sink<F>(&self, function: F) -> DataStreamSink
+    where
+        F: SinkFunction<T> + Clone,
+    {
+        self.add_sink_node(Arc::new(FunctionSink::new(function)))
+    }
+
+    /// Runs the pipeline and returns this stream's records (for tests and small
+    /// programs). The records of parallel subtasks arrive in no particular order; the
+    /// job must be bounded.
+    pub fn execute_and_collect(&self) -> Result<Vec<T>> {
+        let (sender, receiver) = crossbeam_channel::unbounded();
+        self.add_sink_node(Arc::new(CollectSink::new(sender)));
+        self.env.execute("Collect Job")?;
+        Ok(receiver.try_iter().flatten().collect())
+    }
+}
+
+/// The end of a pipeline: a sink whose operator settings can still be changed.
+pub struct DataStreamSink {
+    env: StreamEnv,
+    node: NodeId,
+}
+
+impl DataStreamSink {
+    fn with_node(self, apply: impl FnOnce(&mut crate::graph::stream_graph::StreamNode)) -> Self {
+        apply(&mut self.env.state.borrow_mut().graph.nodes[self.node]);
+        self
+    }
+
+    /// Names the sink.
+    pub fn name(self, name: &str) -> Self {
+        let name = name.to_string();
+        self.with_node(|n| n.name = name)
+    }
+
+    /// Sets the sink's uid.
+    pub fn uid(self, uid: &str) -> Self {
+        let uid = uid.to_string();
+        self.with_node(|n| n.uid = Some(uid))
+    }
+
+    /// Sets the sink's parallelism.
+    pub fn set_parallelism(self, parallelism: u32) -> Self {
+        if parallelism == 0 {
+            self.env.state.borrow_mut().errors.push("parallelism must be at least 1".into());
+            return self;
+        }
+        self.with_node(|n| n.parallelism = Some(parallelism))
+    }
+
+    /// Keeps the sink out of every chain.
+    pub fn disable_chaining(self) -> Self {
+        self.with_node(|n| n.chaining = ChainingStrategy::Never)
+    }
+}

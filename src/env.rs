@@ -1,0 +1,363 @@
+//! `StreamEnv`: where a program defines its pipelines and runs them.
+
+use std::cell::RefCell;
+use std::ops::Range;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use spate_core::Data;
+use spate_core::config::{Configuration, RuntimeMode, options};
+use spate_runtime::source::{CollectionSource, GeneratorSource, SequenceSource, SocketTextSource, Source, TextFileSource};
+use spate_runtime::task::FlushPolicy;
+
+use crate::datastream::DataStream;
+use crate::error::{Error, Result};
+use crate::execution::deploy::{ExecutionPlan, RuntimeSettings};
+use crate::execution::job_client::{JobClient, JobExecutionResult};
+use crate::execution::mini_cluster;
+use crate::graph::factory::SourceFactoryOf;
+use crate::graph::planner::{Plan, PlanSettings, plan};
+use crate::graph::port::{DataPort, Port};
+use crate::graph::stream_graph::{ChainingStrategy, EdgePartitioner, NodeId, NodeOperator, StreamEdge, StreamGraph, StreamNode, StreamRef};
+use crate::params::Params;
+
+/// The environment variable through which a launcher tells the application binary which
+/// role it plays (DESIGN.md section 2). Unset: `local`.
+pub const ROLE_ENV: &str = "SPATE_ROLE";
+
+/// What this process of the application is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Run directly: every job runs on the embedded mini-cluster in this process.
+    Local,
+    /// Started by `spate run`: `main` runs here and each `execute` submits to a cluster.
+    Client,
+    /// Started by a TaskManager in driver mode: `main` runs inside the cluster.
+    Driver,
+    /// Started by a TaskManager to run some subtasks of one job.
+    Worker,
+}
+
+impl Role {
+    /// The role given by [`ROLE_ENV`].
+    pub fn from_env() -> Result<Role> {
+        match std::env::var(ROLE_ENV).as_deref() {
+            Err(_) | Ok("") | Ok("local") => Ok(Role::Local),
+            Ok("client") => Ok(Role::Client),
+            Ok("driver") => Ok(Role::Driver),
+            Ok("worker") => Ok(Role::Worker),
+            Ok(other) => Err(Error::Arguments(format!(
+                "{ROLE_ENV}={other} is not a role (expected local, client, driver or worker)"
+            ))),
+        }
+    }
+
+    /// Whether `main` really runs here (so side effects such as creating topics or
+    /// printing results belong here), rather than being replayed to rebuild a pipeline.
+    pub fn is_coordinator(self) -> bool {
+        !matches!(self, Role::Worker)
+    }
+}
+
+pub(crate) struct EnvState {
+    pub config: Configuration,
+    pub role: Role,
+    pub graph: StreamGraph,
+    /// Mistakes made while building the pipeline, reported by `execute`.
+    pub errors: Vec<String>,
+    pub jobs_submitted: u32,
+}
+
+impl EnvState {
+    pub(crate) fn add_node(
+        &mut self,
+        kind: &'static str,
+        name: String,
+        operator: NodeOperator,
+        input: Option<Arc<dyn DataPort>>,
+        output: Option<Arc<dyn DataPort>>,
+    ) -> NodeId {
+        let id = self.graph.nodes.len();
+        self.graph.nodes.push(StreamNode {
+            id,
+            kind,
+            name,
+            uid: None,
+            parallelism: None,
+            default_parallelism: None,
+            max_parallelism: None,
+            chaining: ChainingStrategy::Always,
+            operator,
+            input,
+            output,
+        });
+        id
+    }
+
+    /// Connects the streams behind `inputs` to input `input` of `target`.
+    pub(crate) fn connect(&mut self, inputs: &StreamRef, target: NodeId, input: u8, forced: Option<EdgePartitioner>) {
+        for (source, partitioner) in inputs.resolve() {
+            let partitioner = forced.clone().or(partitioner);
+            self.graph.edges.push(StreamEdge { source, target, input, partitioner });
+        }
+    }
+}
+
+/// The entry point of a Spate program: configuration, sources, and `execute`.
+///
+/// A `StreamEnv` is a cheap handle; every stream keeps one to add its operators to the
+/// same pipeline. `execute` runs the pipeline defined so far and starts a new, empty one.
+///
+/// ```
+/// use spate::prelude::*;
+///
+/// let env = StreamEnv::local().unwrap();
+/// env.set_parallelism(2);
+/// let mut squares = env.from_sequence(1..5).map(|x| x * x).execute_and_collect().unwrap();
+/// squares.sort();
+/// assert_eq!(squares, vec![1, 4, 9, 16]);
+/// ```
+#[derive(Clone)]
+pub struct StreamEnv {
+    pub(crate) state: Rc<RefCell<EnvState>>,
+}
+
+impl StreamEnv {
+    /// An environment configured from `$SPATE_CONF_DIR/config.yaml` (if set), in the role
+    /// the launcher chose.
+    pub fn new() -> Result<Self> {
+        Self::from_params(&Params::default())
+    }
+
+    /// An environment configured from `config.yaml` (if `$SPATE_CONF_DIR` is set), then
+    /// `-D key=value` and `--parallelism N` / `-p N` from `params`. Unknown keys are
+    /// warned about; invalid values are an error naming the key.
+    pub fn from_params(params: &Params) -> Result<Self> {
+        crate::logging::init();
+        params.check()?;
+        let mut config = Configuration::from_env()?;
+        for assignment in params.dynamic_properties() {
+            config.apply_dynamic(assignment)?;
+        }
+        if let Some(p) = params.get("parallelism") {
+            config.set_raw(options::PARALLELISM_DEFAULT.key, p);
+        } else if params.has("parallelism") {
+            return Err(Error::Arguments("--parallelism needs a number after it".into()));
+        }
+        Self::with_config(config)
+    }
+
+    /// An environment with exactly this configuration (no file is read).
+    pub fn with_config(config: Configuration) -> Result<Self> {
+        crate::logging::init();
+        for key in config.validate()? {
+            tracing::warn!("unknown configuration key '{key}' is ignored");
+        }
+        let role = Role::from_env()?;
+        Ok(StreamEnv {
+            state: Rc::new(RefCell::new(EnvState {
+                config,
+                role,
+                graph: StreamGraph::default(),
+                errors: Vec::new(),
+                jobs_submitted: 0,
+            })),
+        })
+    }
+
+    /// An environment with the default configuration, ignoring `$SPATE_CONF_DIR`: for
+    /// tests and examples that must not depend on the machine.
+    pub fn local() -> Result<Self> {
+        Self::with_config(Configuration::new())
+    }
+
+    /// The role this process plays.
+    pub fn role(&self) -> Role {
+        self.state.borrow().role
+    }
+
+    /// A copy of the configuration.
+    pub fn config(&self) -> Configuration {
+        self.state.borrow().config.clone()
+    }
+
+    /// Sets any configuration key (as `-D key=value` would).
+    pub fn set_config(&self, key: &str, value: &str) -> Result<&Self> {
+        let mut single = Configuration::new();
+        single.set_raw(key, value);
+        if !single.validate()?.is_empty() {
+            tracing::warn!("unknown configuration key '{key}' is ignored");
+        }
+        self.state.borrow_mut().config.set_raw(key, value);
+        Ok(self)
+    }
+
+    /// Default parallelism of operators (`parallelism.default`).
+    pub fn set_parallelism(&self, parallelism: u32) -> &Self {
+        if parallelism == 0 {
+            self.state.borrow_mut().errors.push("parallelism must be at least 1".into());
+        } else {
+            self.state.borrow_mut().config.set(&options::PARALLELISM_DEFAULT, parallelism);
+        }
+        self
+    }
+
+    /// The default parallelism of operators.
+    pub fn parallelism(&self) -> u32 {
+        self.state.borrow().config.get(&options::PARALLELISM_DEFAULT).unwrap_or(1)
+    }
+
+    /// Number of key groups: the upper bound for rescaling keyed state
+    /// (`pipeline.max-parallelism`).
+    pub fn set_max_parallelism(&self, max_parallelism: u32) -> &Self {
+        self.state.borrow_mut().config.set(&options::MAX_PARALLELISM, Some(max_parallelism));
+        self
+    }
+
+    /// STREAMING, BATCH or AUTOMATIC (`execution.runtime-mode`).
+    pub fn set_runtime_mode(&self, mode: RuntimeMode) -> &Self {
+        self.state.borrow_mut().config.set(&options::RUNTIME_MODE, mode);
+        self
+    }
+
+    /// The longest a record waits in a partly filled batch
+    /// (`execution.buffer-timeout.interval`; zero sends after every input batch).
+    pub fn set_buffer_timeout(&self, timeout: Duration) -> &Self {
+        let mut state = self.state.borrow_mut();
+        state.config.set(&options::BUFFER_TIMEOUT_ENABLED, true);
+        state.config.set(&options::BUFFER_TIMEOUT, timeout);
+        self
+    }
+
+    /// Runs every operator as a task of its own (`pipeline.operator-chaining.enabled:
+    /// false`).
+    pub fn disable_operator_chaining(&self) -> &Self {
+        self.state.borrow_mut().config.set(&options::OPERATOR_CHAINING, false);
+        self
+    }
+
+    pub(crate) fn add_source<T: Data>(&self, source: Arc<dyn Source<T>>, default_parallelism: Option<u32>) -> DataStream<T> {
+        let name = source.name();
+        let id = self.state.borrow_mut().add_node(
+            "Source",
+            name,
+            NodeOperator::Source(Arc::new(SourceFactoryOf(source))),
+            None,
+            Some(Port::<T>::new()),
+        );
+        self.state.borrow_mut().graph.nodes[id].default_parallelism = default_parallelism;
+        DataStream::new(self.clone(), StreamRef::Node(id))
+    }
+
+    /// A stream reading from any [`Source`].
+    pub fn from_source<T: Data, S: Source<T>>(&self, source: S) -> DataStream<T> {
+        let default = source.max_parallelism().map(|m| m.min(self.parallelism()));
+        self.add_source(Arc::new(source), default)
+    }
+
+    /// A stream of the given elements, in order (a source of parallelism 1 unless set
+    /// otherwise; with `p` subtasks, subtask `k` emits elements `k, k + p, ...`).
+    pub fn from_iter<T, I>(&self, items: I) -> DataStream<T>
+    where
+        T: Data + Sync,
+        I: IntoIterator<Item = T>,
+    {
+        self.add_source(Arc::new(CollectionSource::new(items.into_iter().collect())), Some(1))
+    }
+
+    /// The numbers of `range`, split into contiguous parts over the subtasks.
+    pub fn from_sequence(&self, range: Range<i64>) -> DataStream<i64> {
+        self.add_source(Arc::new(SequenceSource::new(range)), None)
+    }
+
+    /// Records computed from their index: `generator(j)` for `j` in `0..count`, or
+    /// forever when `count` is `None`. See [`GeneratorSource`] for rate limits.
+    pub fn from_generator<T, F>(&self, generator: F, count: Option<u64>) -> DataStream<T>
+    where
+        T: Data,
+        F: Fn(u64) -> T + Send + Sync + 'static,
+    {
+        self.add_source(Arc::new(GeneratorSource::new(generator, count)), None)
+    }
+
+    /// The lines of a text file, or of every file under a directory.
+    pub fn read_text_file(&self, path: impl Into<PathBuf>) -> DataStream<String> {
+        self.read_text_files([path])
+    }
+
+    /// The lines of several files or directories.
+    pub fn read_text_files<P: Into<PathBuf>>(&self, paths: impl IntoIterator<Item = P>) -> DataStream<String> {
+        let paths = paths.into_iter().map(Into::into).collect();
+        self.add_source(Arc::new(TextFileSource::new(paths)), None)
+    }
+
+    /// Lines read from a TCP server (e.g. `nc -lk 9999`); ends when the server closes
+    /// the connection. Always parallelism 1.
+    pub fn socket_text_stream(&self, host: &str, port: u16) -> DataStream<String> {
+        self.add_source(Arc::new(SocketTextSource::new(host, port)), Some(1))
+    }
+
+    fn planning(&self) -> Result<(PlanSettings, RuntimeSettings)> {
+        let state = self.state.borrow();
+        if let Some(first) = state.errors.first() {
+            return Err(Error::InvalidPipeline(first.clone()));
+        }
+        let c = &state.config;
+        let plan_settings = PlanSettings {
+            default_parallelism: c.get(&options::PARALLELISM_DEFAULT)?,
+            max_parallelism: c.get(&options::MAX_PARALLELISM)?,
+            chaining: c.get(&options::OPERATOR_CHAINING)?,
+            runtime_mode: c.get(&options::RUNTIME_MODE)?,
+        };
+        let timeout = c.get(&options::BUFFER_TIMEOUT)?;
+        let flush = match (c.get(&options::BUFFER_TIMEOUT_ENABLED)?, timeout.is_zero()) {
+            (false, _) => FlushPolicy::WhenFull,
+            (true, true) => FlushPolicy::Immediate,
+            (true, false) => FlushPolicy::After(timeout),
+        };
+        let runtime = RuntimeSettings {
+            batch_size: c.get(&options::RECORDS_PER_BATCH)? as usize,
+            channel_capacity: c.get(&options::BUFFERS_PER_CHANNEL)? as usize,
+            flush,
+        };
+        Ok((plan_settings, runtime))
+    }
+
+    fn plan_current(&self, job_name: &str) -> Result<Plan> {
+        let (settings, _) = self.planning()?;
+        plan(&self.state.borrow().graph, job_name, &settings).map_err(Error::InvalidPipeline)
+    }
+
+    /// The JobGraph the pipeline defined so far would run as, in JSON: vertices with
+    /// their chained operators, parallelism and max parallelism, and edges with their
+    /// partitioners.
+    pub fn execution_plan(&self) -> Result<String> {
+        Ok(self.plan_current("")?.job_graph.to_json())
+    }
+
+    /// Runs the pipeline defined so far and waits for it to end (forever, for an
+    /// unbounded one, unless cancelled). Then starts a new, empty pipeline.
+    pub fn execute(&self, job_name: &str) -> Result<JobExecutionResult> {
+        self.execute_async(job_name)?.wait()
+    }
+
+    /// Starts the pipeline defined so far and returns a handle to it at once.
+    pub fn execute_async(&self, job_name: &str) -> Result<JobClient> {
+        let (plan_settings, runtime) = self.planning()?;
+        let (graph, role) = {
+            let mut state = self.state.borrow_mut();
+            state.jobs_submitted += 1;
+            (std::mem::take(&mut state.graph), state.role)
+        };
+        let plan = plan(&graph, job_name, &plan_settings).map_err(Error::InvalidPipeline)?;
+        match role {
+            Role::Local => mini_cluster::submit(ExecutionPlan { graph, plan, settings: runtime }),
+            other => Err(Error::Unsupported(format!(
+                "this process was started in the {other:?} role ({ROLE_ENV}), which needs a Spate cluster; \
+                 this build runs jobs on the embedded mini-cluster only (unset {ROLE_ENV})"
+            ))),
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! Deployment: the channels of a job and the construction of its subtasks.
+//!
+//! Wiring happens once, on the submitting thread; each subtask's chain is then built on
+//! the subtask's own thread from its [`TaskBlueprint`], because operators are not
+//! required to be `Send` once they run.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use spate_core::job_graph::{DistributionPattern, pointwise_targets};
+use spate_runtime::TaskError;
+use spate_runtime::channel::CancelToken;
+use spate_runtime::context::{RuntimeContext, TaskInfo};
+use spate_runtime::metrics::TaskMetrics;
+use spate_runtime::task::{FlushPolicy, StreamTask, TaskHead};
+
+use crate::graph::planner::Plan;
+use crate::graph::port::{AnyEnd, WriterSettings};
+use crate::graph::stream_graph::{NodeId, NodeOperator, StreamGraph};
+
+/// Runtime settings that do not change the plan.
+#[derive(Clone, Debug)]
+pub(crate) struct RuntimeSettings {
+    pub batch_size: usize,
+    pub channel_capacity: usize,
+    pub flush: FlushPolicy,
+}
+
+/// Everything needed to run a job: its graph with the user's functions, its plan, and
+/// settings. Shared by all subtask threads.
+pub(crate) struct ExecutionPlan {
+    pub graph: StreamGraph,
+    pub plan: Plan,
+    pub settings: RuntimeSettings,
+}
+
+/// The channel ends of one subtask, ready to move to its thread.
+pub(crate) struct TaskBlueprint {
+    pub vertex: u32,
+    pub subtask: u32,
+    /// Per input of the head operator: its channels, ordered by edge, then by upstream
+    /// subtask.
+    pub receivers: Vec<Vec<AnyEnd>>,
+    /// Per job edge leaving this vertex: its channels, ordered by downstream subtask.
+    pub senders: Vec<(usize, Vec<AnyEnd>)>,
+}
+
+impl ExecutionPlan {
+    /// Creates every channel of the job and sorts the ends by subtask.
+    pub(crate) fn wire(&self) -> Vec<TaskBlueprint> {
+        let job = &self.plan.job_graph;
+        let mut blueprints: Vec<Vec<TaskBlueprint>> = job
+            .vertices
+            .iter()
+            .map(|v| {
+                (0..v.parallelism)
+                    .map(|s| TaskBlueprint { vertex: v.id, subtask: s, receivers: Vec::new(), senders: Vec::new() })
+                    .collect()
+            })
+            .collect();
+        for (index, edge) in job.edges.iter().enumerate() {
+            let (up, down) = (job.vertices[edge.source as usize].parallelism, job.vertices[edge.target as usize].parallelism);
+            let Some(port) = self.graph.nodes[edge.source_node as usize].output.clone() else {
+                continue;
+            };
+            for i in 0..up {
+                let targets = match edge.partitioner.distribution() {
+                    DistributionPattern::AllToAll => 0..down,
+                    DistributionPattern::Pointwise => pointwise_targets(up, down, i),
+                };
+                let mut senders = Vec::new();
+                for j in targets {
+                    let (tx, rx) = port.channel(self.settings.channel_capacity);
+                    senders.push(tx);
+                    let receivers = &mut blueprints[edge.target as usize][j as usize].receivers;
+                    let input = edge.input as usize;
+                    if receivers.len() <= input {
+                        receivers.resize_with(input + 1, Vec::new);
+                    }
+                    receivers[input].push(rx);
+                }
+                blueprints[edge.source as usize][i as usize].senders.push((index, senders));
+            }
+        }
+        blueprints.into_iter().flatten().collect()
+    }
+
+    /// Builds one subtask from its blueprint (on the subtask's thread).
+    pub(crate) fn build_task(
+        &self,
+        blueprint: TaskBlueprint,
+        task: Arc<TaskInfo>,
+        cancel: CancelToken,
+        metrics: Arc<TaskMetrics>,
+    ) -> Result<StreamTask, TaskError> {
+        let head = self.plan.heads[blueprint.vertex as usize];
+        let mut builder = ChainBuilder {
+            exec: self,
+            task: task.clone(),
+            senders: blueprint.senders.into_iter().collect(),
+            cancel: cancel.clone(),
+            metrics: metrics.clone(),
+        };
+        let node = &self.graph.nodes[head];
+        let task_head: Box<dyn TaskHead> = match &node.operator {
+            NodeOperator::Source(source) => {
+                let chain = builder.downstream_of(head)?;
+                let mut ctx = builder.context(head);
+                source.head(&mut ctx, chain, self.settings.batch_size, metrics)?
+            }
+            NodeOperator::Operator(_) | NodeOperator::Sink(_) => {
+                let chain = builder.node(head)?;
+                let port = node.input.as_ref().ok_or_else(|| internal("an operator without an input type"))?;
+                let receivers = blueprint.receivers.into_iter().next().unwrap_or_default();
+                port.one_input_head(receivers, chain, task.display_name(), metrics).map_err(TaskError::Internal)?
+            }
+        };
+        Ok(StreamTask::new(task.display_name(), task_head, cancel, self.settings.flush))
+    }
+}
+
+fn internal(what: &str) -> TaskError {
+    TaskError::Internal(what.to_string())
+}
+
+/// Builds a chain from its tail: each node's output is made of its chained successors
+/// and the record writers of its outgoing edges.
+struct ChainBuilder<'a> {
+    exec: &'a ExecutionPlan,
+    task: Arc<TaskInfo>,
+    senders: HashMap<usize, Vec<AnyEnd>>,
+    cancel: CancelToken,
+    metrics: Arc<TaskMetrics>,
+}
+
+impl ChainBuilder<'_> {
+    fn context(&self, node: NodeId) -> RuntimeContext {
+        RuntimeContext::new(self.task.clone(), self.exec.graph.nodes[node].display_name(), self.metrics.clone())
+    }
+
+    /// The node as a `Box<dyn Downstream<IN>>`.
+    fn node(&mut self, id: NodeId) -> Result<Box<dyn Any>, TaskError> {
+        match &self.exec.graph.nodes[id].operator {
+            NodeOperator::Sink(sink) => Ok(sink.create(self.context(id), self.metrics.clone())),
+            NodeOperator::Operator(operator) => {
+                let output = self.output_of(id)?;
+                operator.create(self.context(id), output).map_err(TaskError::Internal)
+            }
+            NodeOperator::Source(_) => Err(internal("a source cannot be chained after another operator")),
+        }
+    }
+
+    fn targets(&mut self, id: NodeId) -> Result<Vec<Box<dyn Any>>, TaskError> {
+        let plan = &self.exec.plan;
+        let port = self.exec.graph.nodes[id].output.clone().ok_or_else(|| internal("an output without a type"))?;
+        let mut targets = Vec::new();
+        for &child in &plan.chained[id] {
+            targets.push(self.node(child)?);
+        }
+        for &edge_index in &plan.outputs[id] {
+            let edge = &plan.job_graph.edges[edge_index];
+            let senders = self.senders.remove(&edge_index).ok_or_else(|| internal("a missing channel"))?;
+            let target = &plan.job_graph.vertices[edge.target as usize];
+            let settings = WriterSettings {
+                subtask_index: self.task.subtask_index,
+                target_max_parallelism: target.max_parallelism,
+                batch_size: self.exec.settings.batch_size,
+                cancel: self.cancel.clone(),
+                metrics: self.metrics.clone(),
+                edge_name: format!("partitioner to {}", target.name),
+            };
+            targets.push(port.writer(senders, &plan.partitioners[edge_index], settings).map_err(TaskError::Internal)?);
+        }
+        Ok(targets)
+    }
+
+    /// The node's `Output<OUT>`.
+    fn output_of(&mut self, id: NodeId) -> Result<Box<dyn Any>, TaskError> {
+        let targets = self.targets(id)?;
+        let port = self.exec.graph.nodes[id].output.clone().ok_or_else(|| internal("an output without a type"))?;
+        port.output(targets, self.exec.settings.batch_size).map_err(TaskError::Internal)
+    }
+
+    /// The node's successors as one `Box<dyn Downstream<OUT>>`.
+    fn downstream_of(&mut self, id: NodeId) -> Result<Box<dyn Any>, TaskError> {
+        let targets = self.targets(id)?;
+        let port = self.exec.graph.nodes[id].output.clone().ok_or_else(|| internal("an output without a type"))?;
+        port.downstream(targets).map_err(TaskError::Internal)
+    }
+}

@@ -1,0 +1,201 @@
+//! The handle of a running job, and what it reports when done.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use spate_core::job_id::JobId;
+use spate_runtime::channel::CancelHandle;
+use spate_runtime::metrics::{TaskMetrics, TaskMetricsSnapshot};
+
+use crate::error::{Error, Result};
+
+/// A job's state, in Flink's names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobStatus {
+    /// Subtasks are running.
+    Running,
+    /// A subtask failed; the others are being stopped.
+    Failing,
+    /// Cancellation was requested; subtasks are stopping.
+    Cancelling,
+    /// Every subtask finished.
+    Finished,
+    /// The job failed.
+    Failed,
+    /// The job was cancelled.
+    Canceled,
+}
+
+impl JobStatus {
+    /// Whether the job has ended.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, JobStatus::Finished | JobStatus::Failed | JobStatus::Canceled)
+    }
+}
+
+/// The I/O counters of one vertex, summed over its subtasks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VertexMetrics {
+    /// Vertex id.
+    pub id: u32,
+    /// Vertex name (its chained operators).
+    pub name: String,
+    /// Subtasks.
+    pub parallelism: u32,
+    /// Records received (for a source: read).
+    pub records_in: u64,
+    /// Records sent on (for a sink: written).
+    pub records_out: u64,
+    /// Input records dropped as malformed.
+    pub records_in_errors: u64,
+    /// Time spent waiting on full output channels, over all subtasks.
+    pub back_pressured_time: Duration,
+}
+
+/// What a finished job reports (Flink's `JobExecutionResult`).
+#[derive(Clone, Debug)]
+pub struct JobExecutionResult {
+    /// The job's id.
+    pub job_id: JobId,
+    /// The job's name.
+    pub job_name: String,
+    /// Time from start to end of the job.
+    pub net_runtime: Duration,
+    /// Counters per vertex.
+    pub vertices: Vec<VertexMetrics>,
+}
+
+impl JobExecutionResult {
+    /// The first vertex whose name contains `part`.
+    pub fn vertex(&self, part: &str) -> Option<&VertexMetrics> {
+        self.vertices.iter().find(|v| v.name.contains(part))
+    }
+}
+
+pub(crate) struct TaskEntry {
+    pub vertex: u32,
+    pub metrics: Arc<TaskMetrics>,
+}
+
+pub(crate) struct JobState {
+    pub status: JobStatus,
+    pub result: Option<Result<JobExecutionResult>>,
+    pub master: Option<JoinHandle<()>>,
+}
+
+/// State shared by the job master and every client handle.
+pub(crate) struct JobShared {
+    pub job_id: JobId,
+    pub job_name: String,
+    pub cancel: CancelHandle,
+    pub user_cancelled: AtomicBool,
+    pub state: Mutex<JobState>,
+    pub done: Condvar,
+    pub tasks: Vec<TaskEntry>,
+    pub vertices: Vec<(String, u32)>,
+    pub started: Instant,
+}
+
+impl JobShared {
+    pub(crate) fn vertex_metrics(&self) -> Vec<VertexMetrics> {
+        let mut sums = vec![TaskMetricsSnapshot::default(); self.vertices.len()];
+        for task in &self.tasks {
+            sums[task.vertex as usize] += task.metrics.snapshot();
+        }
+        self.vertices
+            .iter()
+            .zip(sums)
+            .enumerate()
+            .map(|(id, ((name, parallelism), m))| VertexMetrics {
+                id: id as u32,
+                name: name.clone(),
+                parallelism: *parallelism,
+                records_in: m.records_in,
+                records_out: m.records_out,
+                records_in_errors: m.records_in_errors,
+                back_pressured_time: Duration::from_nanos(m.back_pressured_nanos),
+            })
+            .collect()
+    }
+
+    pub(crate) fn set_status(&self, status: JobStatus) {
+        if let Ok(mut state) = self.state.lock() {
+            if !state.status.is_terminal() {
+                state.status = status;
+            }
+        }
+    }
+}
+
+/// A handle on a submitted job: status, metrics, cancellation, and its result.
+pub struct JobClient {
+    pub(crate) shared: Arc<JobShared>,
+}
+
+impl JobClient {
+    /// The job's id.
+    pub fn job_id(&self) -> JobId {
+        self.shared.job_id
+    }
+
+    /// The job's name.
+    pub fn job_name(&self) -> &str {
+        &self.shared.job_name
+    }
+
+    /// The job's current status.
+    pub fn status(&self) -> JobStatus {
+        self.shared.state.lock().map(|s| s.status).unwrap_or(JobStatus::Failed)
+    }
+
+    /// Asks the job to stop; returns at once. [`wait`](Self::wait) then reports
+    /// [`Error::JobCancelled`] (unless the job ended first).
+    pub fn cancel(&self) {
+        if !self.status().is_terminal() {
+            self.shared.user_cancelled.store(true, Ordering::Release);
+            self.shared.set_status(JobStatus::Cancelling);
+            self.shared.cancel.cancel();
+        }
+    }
+
+    /// The I/O counters of each vertex, now.
+    pub fn metrics(&self) -> Vec<VertexMetrics> {
+        self.shared.vertex_metrics()
+    }
+
+    /// Waits up to `timeout` for the job to end; returns whether it has.
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let Ok(mut state) = self.shared.state.lock() else { return true };
+        while state.result.is_none() {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            state = match self.shared.done.wait_timeout(state, deadline - now) {
+                Ok((s, _)) => s,
+                Err(_) => return true,
+            };
+        }
+        true
+    }
+
+    /// Waits for the job to end and returns its result. When this returns, every
+    /// thread of the job has ended.
+    pub fn wait(self) -> Result<JobExecutionResult> {
+        let poisoned = || Error::Unsupported("the job master panicked".into());
+        let mut state = self.shared.state.lock().map_err(|_| poisoned())?;
+        while state.result.is_none() {
+            state = self.shared.done.wait(state).map_err(|_| poisoned())?;
+        }
+        let result = state.result.take().unwrap_or_else(|| Err(poisoned()));
+        let master = state.master.take();
+        drop(state);
+        if let Some(master) = master {
+            let _ = master.join();
+        }
+        result
+    }
+}

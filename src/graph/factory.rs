@@ -1,0 +1,158 @@
+//! Factories that make one operator, source head or sink per subtask, created by the API
+//! where the types are known.
+
+use std::any::Any;
+use std::marker::PhantomData;
+use std::sync::{Arc, Mutex};
+
+use spate_core::Key;
+use spate_runtime::TaskError;
+use spate_runtime::context::RuntimeContext;
+use spate_runtime::error::guard;
+use spate_runtime::metrics::TaskMetrics;
+use spate_runtime::operator::{ChainedOperator, OneInputOperator, SinkOperator};
+use spate_runtime::output::{Downstream, Output};
+use spate_runtime::partitioner::{CustomPartitioner, CustomSelector, KeyGroupSelector, KeySelector, KeyedSelector};
+use spate_runtime::sink::Sink;
+use spate_runtime::source::{Boundedness, Source};
+use spate_runtime::task::{SourceHead, TaskHead};
+
+use super::port::downcast;
+
+/// A user function kept as the prototype every subtask clones, so that functions need
+/// to be `Clone + Send` but not `Sync`.
+pub(crate) struct Prototype<F>(Mutex<F>);
+
+impl<F: Clone> Prototype<F> {
+    pub(crate) fn new(function: F) -> Self {
+        Prototype(Mutex::new(function))
+    }
+
+    /// A fresh copy for one subtask.
+    pub(crate) fn instance(&self) -> F {
+        match self.0.lock() {
+            Ok(f) => f.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+}
+
+/// Makes the source head of one subtask.
+pub(crate) trait SourceFactory: Send + Sync {
+    fn boundedness(&self) -> Boundedness;
+    fn max_parallelism(&self) -> Option<u32>;
+    /// `chain` is the `Box<dyn Downstream<T>>` the source's records go to.
+    fn head(
+        &self,
+        ctx: &mut RuntimeContext,
+        chain: Box<dyn Any>,
+        batch_size: usize,
+        metrics: Arc<TaskMetrics>,
+    ) -> Result<Box<dyn TaskHead>, TaskError>;
+}
+
+pub(crate) struct SourceFactoryOf<T>(pub(crate) Arc<dyn Source<T>>);
+
+impl<T: Send + 'static> SourceFactory for SourceFactoryOf<T> {
+    fn boundedness(&self) -> Boundedness {
+        self.0.boundedness()
+    }
+
+    fn max_parallelism(&self) -> Option<u32> {
+        self.0.max_parallelism()
+    }
+
+    fn head(
+        &self,
+        ctx: &mut RuntimeContext,
+        chain: Box<dyn Any>,
+        batch_size: usize,
+        metrics: Arc<TaskMetrics>,
+    ) -> Result<Box<dyn TaskHead>, TaskError> {
+        let chain = downcast::<Box<dyn Downstream<T>>>(chain, "a source's output").map_err(TaskError::Internal)?;
+        let name = ctx.operator_name().to_string();
+        let source = &self.0;
+        let reader = guard(&name, || source.create_reader(ctx))?;
+        Ok(Box::new(SourceHead::new(name, reader, chain, batch_size, metrics)))
+    }
+}
+
+/// Makes the chain node of a one-input operator.
+pub(crate) trait OperatorFactory: Send + Sync {
+    /// `output` is the operator's `Output<OUT>`; returns its `Box<dyn Downstream<IN>>`.
+    fn create(&self, ctx: RuntimeContext, output: Box<dyn Any>) -> Result<Box<dyn Any>, String>;
+}
+
+pub(crate) struct OperatorFactoryOf<IN, OUT, Op, F> {
+    make: F,
+    _types: PhantomData<fn(IN, OUT) -> Op>,
+}
+
+impl<IN, OUT, Op, F> OperatorFactoryOf<IN, OUT, Op, F>
+where
+    IN: 'static,
+    OUT: 'static,
+    Op: OneInputOperator<IN, OUT>,
+    F: Fn() -> Op + Send + Sync + 'static,
+{
+    pub(crate) fn new(make: F) -> Arc<dyn OperatorFactory> {
+        Arc::new(OperatorFactoryOf { make, _types: PhantomData })
+    }
+}
+
+impl<IN, OUT, Op, F> OperatorFactory for OperatorFactoryOf<IN, OUT, Op, F>
+where
+    IN: 'static,
+    OUT: 'static,
+    Op: OneInputOperator<IN, OUT>,
+    F: Fn() -> Op + Send + Sync + 'static,
+{
+    fn create(&self, ctx: RuntimeContext, output: Box<dyn Any>) -> Result<Box<dyn Any>, String> {
+        let output = downcast::<Output<OUT>>(output, "an operator's output")?;
+        let node = ChainedOperator::new((self.make)(), output, ctx);
+        Ok(Box::new(Box::new(node) as Box<dyn Downstream<IN>>))
+    }
+}
+
+/// Makes the writer node of a sink.
+pub(crate) trait SinkFactory: Send + Sync {
+    /// Returns the sink's `Box<dyn Downstream<IN>>`.
+    fn create(&self, ctx: RuntimeContext, metrics: Arc<TaskMetrics>) -> Box<dyn Any>;
+}
+
+pub(crate) struct SinkFactoryOf<T>(pub(crate) Arc<dyn Sink<T>>);
+
+impl<T: 'static> SinkFactory for SinkFactoryOf<T> {
+    fn create(&self, ctx: RuntimeContext, metrics: Arc<TaskMetrics>) -> Box<dyn Any> {
+        Box::new(Box::new(SinkOperator::new(self.0.clone(), ctx, metrics)) as Box<dyn Downstream<T>>)
+    }
+}
+
+/// Makes the key-based channel selector of an edge (hash or custom partitioning).
+pub(crate) trait SelectorFactory: Send + Sync {
+    /// Returns a `Box<dyn KeyedSelector<T>>` for a target with this many key groups.
+    fn create(&self, target_max_parallelism: u32) -> Box<dyn Any>;
+}
+
+pub(crate) struct KeyGroupSelectorFactory<T, K>(pub(crate) KeySelector<T, K>);
+
+impl<T: 'static, K: Key> SelectorFactory for KeyGroupSelectorFactory<T, K> {
+    fn create(&self, target_max_parallelism: u32) -> Box<dyn Any> {
+        let selector: Box<dyn KeyedSelector<T>> =
+            Box::new(KeyGroupSelector::new(self.0.clone(), target_max_parallelism));
+        Box::new(selector)
+    }
+}
+
+pub(crate) struct CustomSelectorFactory<T, K> {
+    pub(crate) key_selector: KeySelector<T, K>,
+    pub(crate) partitioner: CustomPartitioner<K>,
+}
+
+impl<T: 'static, K: 'static> SelectorFactory for CustomSelectorFactory<T, K> {
+    fn create(&self, _target_max_parallelism: u32) -> Box<dyn Any> {
+        let selector: Box<dyn KeyedSelector<T>> =
+            Box::new(CustomSelector::new(self.key_selector.clone(), self.partitioner.clone()));
+        Box::new(selector)
+    }
+}

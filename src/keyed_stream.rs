@@ -1,0 +1,183 @@
+//! `KeyedStream`: a stream partitioned by key, and the aggregations over it.
+
+use std::ops::Add;
+use std::sync::Arc;
+
+use spate_core::{Data, Key};
+use spate_runtime::functions::{AggregateFunction, ReduceFunction};
+use spate_runtime::operator::{KeyedAggregateOperator, KeyedReduceOperator};
+use spate_runtime::partitioner::KeySelector;
+
+use crate::datastream::DataStream;
+use crate::graph::factory::{KeyGroupSelectorFactory, OperatorFactoryOf, Prototype};
+use crate::graph::stream_graph::EdgePartitioner;
+
+/// A stream whose records are partitioned by a key: all records with the same key are
+/// processed by the same subtask, which keeps state per key.
+///
+/// In STREAMING mode the aggregations emit the updated value after every record; in
+/// BATCH mode they emit one final value per key at the end of the input.
+pub struct KeyedStream<T, K> {
+    input: DataStream<T>,
+    key_selector: KeySelector<T, K>,
+}
+
+impl<T: Data, K: Key> KeyedStream<T, K> {
+    pub(crate) fn new(input: DataStream<T>, key_selector: KeySelector<T, K>) -> Self {
+        KeyedStream { input, key_selector }
+    }
+
+    /// The key selector, shared by the partitioner and the keyed operator.
+    pub fn key_selector(&self) -> &KeySelector<T, K> {
+        &self.key_selector
+    }
+
+    fn partitioner(&self) -> EdgePartitioner {
+        EdgePartitioner::Hash(Arc::new(KeyGroupSelectorFactory(self.key_selector.clone())))
+    }
+
+    /// Combines the records of each key with `function`.
+    ///
+    /// ```
+    /// # use spate::prelude::*;
+    /// let env = StreamEnv::local().unwrap();
+    /// env.set_runtime_mode(RuntimeMode::Batch);
+    /// let mut counts = env
+    ///     .from_iter(vec![("a".to_string(), 1u64), ("b".into(), 1), ("a".into(), 1)])
+    ///     .key_by(|(word, _): &(String, u64)| word.clone())
+    ///     .reduce(|a: (String, u64), b: (String, u64)| (a.0, a.1 + b.1))
+    ///     .execute_and_collect()
+    ///     .unwrap();
+    /// counts.sort();
+    /// assert_eq!(counts, vec![("a".to_string(), 2), ("b".to_string(), 1)]);
+    /// ```
+    pub fn reduce<F>(&self, function: F) -> DataStream<T>
+    where
+        F: ReduceFunction<T> + Clone,
+    {
+        self.reduce_named("KeyedReduce", "Keyed Reduce", function)
+    }
+
+    fn reduce_named<F>(&self, kind: &'static str, name: &str, function: F) -> DataStream<T>
+    where
+        F: ReduceFunction<T> + Clone,
+    {
+        let prototype = Prototype::new(function);
+        let key_selector = self.key_selector.clone();
+        let factory = OperatorFactoryOf::new(move || KeyedReduceOperator::new(key_selector.clone(), prototype.instance()));
+        self.input.add_operator(kind, name, factory, Some(self.partitioner()))
+    }
+
+    /// Sums a numeric field per key; the other fields are those of the key's first
+    /// record (Flink's `sum(field)`). The field is chosen by a closure returning a
+    /// mutable reference to it.
+    ///
+    /// ```
+    /// # use spate::prelude::*;
+    /// let env = StreamEnv::local().unwrap();
+    /// env.set_parallelism(1);
+    /// let sums = env
+    ///     .from_iter(vec![(1u8, 10u64), (1, 5)])
+    ///     .key_by(|r: &(u8, u64)| r.0)
+    ///     .sum(|r: &mut (u8, u64)| &mut r.1)
+    ///     .execute_and_collect()
+    ///     .unwrap();
+    /// assert_eq!(sums, vec![(1, 10), (1, 15)]);
+    /// ```
+    pub fn sum<N, F>(&self, field: F) -> DataStream<T>
+    where
+        N: Copy + Add<Output = N> + 'static,
+        F: Fn(&mut T) -> &mut N + Clone + Send + 'static,
+    {
+        self.reduce_named("KeyedAggregation", "Keyed Aggregation (sum)", move |mut acc: T, mut value: T| {
+            let add = *field(&mut value);
+            let total = field(&mut acc);
+            *total = *total + add;
+            acc
+        })
+    }
+
+    /// The minimum of a field per key; the other fields are those of the key's first
+    /// record (Flink's `min(field)`; see [`min_by`](Self::min_by) for the whole record).
+    pub fn min<N, F>(&self, field: F) -> DataStream<T>
+    where
+        N: Copy + PartialOrd + 'static,
+        F: Fn(&mut T) -> &mut N + Clone + Send + 'static,
+    {
+        self.reduce_named("KeyedAggregation", "Keyed Aggregation (min)", move |mut acc: T, mut value: T| {
+            let candidate = *field(&mut value);
+            let current = field(&mut acc);
+            if candidate < *current {
+                *current = candidate;
+            }
+            acc
+        })
+    }
+
+    /// The maximum of a field per key; the other fields are those of the key's first
+    /// record (Flink's `max(field)`).
+    pub fn max<N, F>(&self, field: F) -> DataStream<T>
+    where
+        N: Copy + PartialOrd + 'static,
+        F: Fn(&mut T) -> &mut N + Clone + Send + 'static,
+    {
+        self.reduce_named("KeyedAggregation", "Keyed Aggregation (max)", move |mut acc: T, mut value: T| {
+            let candidate = *field(&mut value);
+            let current = field(&mut acc);
+            if candidate > *current {
+                *current = candidate;
+            }
+            acc
+        })
+    }
+
+    /// The record with the smallest field per key (the first of equal ones).
+    ///
+    /// ```
+    /// # use spate::prelude::*;
+    /// let env = StreamEnv::local().unwrap();
+    /// env.set_runtime_mode(RuntimeMode::Batch);
+    /// env.set_parallelism(1);
+    /// let cheapest = env
+    ///     .from_iter(vec![('k', 3u32, 'x'), ('k', 1, 'y'), ('k', 1, 'z')])
+    ///     .key_by(|r: &(char, u32, char)| r.0)
+    ///     .min_by(|r: &mut (char, u32, char)| &mut r.1)
+    ///     .execute_and_collect()
+    ///     .unwrap();
+    /// assert_eq!(cheapest, vec![('k', 1, 'y')]);
+    /// ```
+    pub fn min_by<N, F>(&self, field: F) -> DataStream<T>
+    where
+        N: Copy + PartialOrd + 'static,
+        F: Fn(&mut T) -> &mut N + Clone + Send + 'static,
+    {
+        self.reduce_named("KeyedAggregation", "Keyed Aggregation (minBy)", move |mut acc: T, mut value: T| {
+            if *field(&mut value) < *field(&mut acc) { value } else { acc }
+        })
+    }
+
+    /// The record with the largest field per key (the first of equal ones).
+    pub fn max_by<N, F>(&self, field: F) -> DataStream<T>
+    where
+        N: Copy + PartialOrd + 'static,
+        F: Fn(&mut T) -> &mut N + Clone + Send + 'static,
+    {
+        self.reduce_named("KeyedAggregation", "Keyed Aggregation (maxBy)", move |mut acc: T, mut value: T| {
+            if *field(&mut value) > *field(&mut acc) { value } else { acc }
+        })
+    }
+
+    /// Aggregates the records of each key with an [`AggregateFunction`].
+    pub fn aggregate<ACC, OUT, A>(&self, function: A) -> DataStream<OUT>
+    where
+        ACC: 'static,
+        OUT: Data,
+        A: AggregateFunction<T, ACC, OUT> + Clone,
+    {
+        let prototype = Prototype::new(function);
+        let key_selector = self.key_selector.clone();
+        let factory =
+            OperatorFactoryOf::new(move || KeyedAggregateOperator::new(key_selector.clone(), prototype.instance()));
+        self.input.add_operator("KeyedAggregate", "Keyed Aggregation", factory, Some(self.partitioner()))
+    }
+}
