@@ -1,0 +1,33 @@
+//! End-to-end tests of the DataStream API on the embedded mini-cluster. Every expected
+//! result is computed independently, in the test, from the input.
+
+mod backpressure;
+mod failures;
+mod modes;
+mod partitioners;
+mod plan;
+mod sources;
+mod transformations;
+
+use spate::prelude::*;
+
+/// An environment with the given default parallelism and no machine-dependent config.
+pub fn env(parallelism: u32) -> StreamEnv {
+    let env = StreamEnv::local().expect("default configuration is valid");
+    env.set_parallelism(parallelism);
+    env
+}
+
+/// The vector, sorted.
+pub fn sorted<T: Ord>(mut v: Vec<T>) -> Vec<T> {
+    v.sort();
+    v
+}
+
+/// A fresh temporary directory for one test.
+pub fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("spate-it-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
