@@ -96,6 +96,9 @@ impl<T: Data> DataPort for Port<T> {
             .collect::<Result<Vec<_>, _>>()?;
         let n = senders.len();
         let partitioner = match partitioner {
+            // With one channel there is nothing to choose: no key is hashed, and full
+            // batches move to the channel as they are.
+            _ if n == 1 => Partitioner::Single(0),
             EdgePartitioner::Forward | EdgePartitioner::Global => Partitioner::Single(0),
             EdgePartitioner::Rebalance | EdgePartitioner::Rescale => {
                 Partitioner::round_robin(settings.subtask_index, n)

@@ -21,6 +21,37 @@ pub fn key_group_for_hash(hash: u64, max_parallelism: u32) -> u32 {
     ((hash >> 32) % u64::from(max_parallelism)) as u32
 }
 
+/// [`key_group_for_hash`] for one max parallelism, without a division when the max
+/// parallelism is a power of two (the default), since it runs once per keyed record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyGroupAssigner {
+    max_parallelism: u32,
+    mask: Option<u32>,
+}
+
+impl KeyGroupAssigner {
+    /// An assigner for `max_parallelism` key groups.
+    pub fn new(max_parallelism: u32) -> Self {
+        let max_parallelism = max_parallelism.max(1);
+        KeyGroupAssigner { max_parallelism, mask: max_parallelism.is_power_of_two().then(|| max_parallelism - 1) }
+    }
+
+    /// The number of key groups.
+    pub fn max_parallelism(&self) -> u32 {
+        self.max_parallelism
+    }
+
+    /// The key group of a key with stable hash `hash`; equal to [`key_group_for_hash`].
+    #[inline]
+    pub fn key_group(&self, hash: u64) -> u32 {
+        let high = (hash >> 32) as u32;
+        match self.mask {
+            Some(mask) => high & mask,
+            None => high % self.max_parallelism,
+        }
+    }
+}
+
 /// The subtask (operator index) that owns key group `key_group`.
 #[inline]
 pub fn operator_index_for_key_group(max_parallelism: u32, parallelism: u32, key_group: u32) -> u32 {
@@ -113,6 +144,17 @@ mod tests {
         assert_eq!(default_max_parallelism(85), 128);
         assert_eq!(default_max_parallelism(86), 256);
         assert_eq!(default_max_parallelism(100_000), UPPER_BOUND_MAX_PARALLELISM);
+    }
+
+    #[test]
+    fn the_assigner_agrees_with_the_formula() {
+        for max in [1u32, 2, 7, 100, 128, 4096, 32768] {
+            let assigner = KeyGroupAssigner::new(max);
+            for i in 0..5000u64 {
+                let hash = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (i << 40);
+                assert_eq!(assigner.key_group(hash), key_group_for_hash(hash, max));
+            }
+        }
     }
 
     #[test]

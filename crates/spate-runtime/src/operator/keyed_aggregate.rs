@@ -3,24 +3,21 @@
 use std::marker::PhantomData;
 
 use spate_core::job_graph::ExecutionMode;
-use spate_core::key_group::key_group_for_hash;
-use spate_core::{Key, KeyGroupRange, KeyHasher, NO_TIMESTAMP, StreamRecord};
+use spate_core::{Key, KeyGroupRange, NO_TIMESTAMP, StreamRecord};
 
 use super::OneInputOperator;
 use crate::context::RuntimeContext;
 use crate::functions::{AggregateFunction, FnResult};
 use crate::output::Output;
 use crate::partitioner::KeySelector;
-use crate::state::KeyGroupTable;
+use crate::state::{KeyGroupTable, KeyedLookahead};
 
 /// Keeps one accumulator per key. In STREAMING mode the result is emitted after every
 /// record; in BATCH mode once per key at end of input.
 pub struct KeyedAggregateOperator<T, K, ACC, OUT, A> {
-    key_selector: KeySelector<T, K>,
     function: A,
-    hasher: KeyHasher,
     table: KeyGroupTable<K, ACC>,
-    max_parallelism: u32,
+    lookahead: KeyedLookahead<T, K>,
     emit_updates: bool,
     _out: PhantomData<fn() -> OUT>,
 }
@@ -33,11 +30,9 @@ where
     /// An aggregation by `key_selector`.
     pub fn new(key_selector: KeySelector<T, K>, function: A) -> Self {
         KeyedAggregateOperator {
-            key_selector,
             function,
-            hasher: KeyHasher::new(),
             table: KeyGroupTable::new(KeyGroupRange { start: 0, end: 0 }),
-            max_parallelism: 1,
+            lookahead: KeyedLookahead::new(key_selector, 1),
             emit_updates: true,
             _out: PhantomData,
         }
@@ -55,24 +50,29 @@ where
     fn open(&mut self, ctx: &mut RuntimeContext) -> FnResult {
         let task = ctx.task_info();
         self.table = KeyGroupTable::new(task.key_group_range());
-        self.max_parallelism = task.max_parallelism;
+        self.lookahead.set_max_parallelism(task.max_parallelism);
         self.emit_updates = task.execution_mode == ExecutionMode::Streaming;
         Ok(())
     }
 
     fn process_batch(&mut self, batch: &mut Vec<StreamRecord<T>>, out: &mut Output<OUT>) -> FnResult {
-        for record in batch.drain(..) {
-            let key = (self.key_selector)(&record.value);
-            let hash = self.hasher.hash(&key)?;
-            let group = key_group_for_hash(hash, self.max_parallelism);
-            let function = &mut self.function;
-            let accumulator = self.table.get_or_insert_with(group, hash, key, || function.create_accumulator())?;
-            function.add(record.value, accumulator);
-            if self.emit_updates {
-                out.emit(function.get_result(accumulator), record.timestamp);
+        let mut records = batch.drain(..);
+        loop {
+            let mut chunk = self.lookahead.next_chunk(&mut records, &self.table)?.peekable();
+            if chunk.peek().is_none() {
+                return Ok(());
+            }
+            for placed in chunk {
+                let function = &mut self.function;
+                let accumulator = self.table.get_or_insert_with(placed.key_group, placed.hash, placed.key, || {
+                    function.create_accumulator()
+                })?;
+                function.add(placed.record.value, accumulator);
+                if self.emit_updates {
+                    out.emit(function.get_result(accumulator), placed.record.timestamp);
+                }
             }
         }
-        Ok(())
     }
 
     fn end_input(&mut self, out: &mut Output<OUT>) -> FnResult {

@@ -5,8 +5,10 @@
 //! to their new owners.
 
 mod key_group_table;
+mod lookahead;
 
 pub use key_group_table::KeyGroupTable;
+pub use lookahead::{KeyedLookahead, LOOKAHEAD, Placed};
 
 use spate_core::KeyGroupRange;
 use thiserror::Error;
@@ -30,3 +32,4 @@ pub enum StateError {
         range: KeyGroupRange,
     },
 }
+

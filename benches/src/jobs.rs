@@ -1,0 +1,74 @@
+//! The benchmark jobs, built with Spate's DataStream API exactly as a user would.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use spate::prelude::*;
+
+use crate::{is_word_byte, keyed_record};
+
+/// Splits a line into lowercase words as Flink's WordCount (`\W+`), emitting
+/// `(word, 1)`: one allocation per word, for the word itself.
+#[derive(Clone)]
+pub struct Tokenizer;
+
+impl FlatMapFunction<String, (String, u64)> for Tokenizer {
+    #[inline]
+    fn flat_map(&mut self, line: String, out: &mut Collector<'_, (String, u64)>) -> FnResult {
+        let bytes = line.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            while i < bytes.len() && !is_word_byte(bytes[i]) {
+                i += 1;
+            }
+            let start = i;
+            while i < bytes.len() && is_word_byte(bytes[i]) {
+                i += 1;
+            }
+            if i > start {
+                // Both ends are ASCII bytes or the end of the line: char boundaries.
+                out.collect((line[start..i].to_ascii_lowercase(), 1));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An environment with the defaults, then `settings` (`key=value`, as `-D` takes them).
+fn environment(parallelism: u32, settings: &[&str]) -> spate::Result<StreamEnv> {
+    let mut config = spate::Configuration::new();
+    for s in settings {
+        config.apply_dynamic(s)?;
+    }
+    let env = StreamEnv::with_config(config)?;
+    env.set_parallelism(parallelism);
+    Ok(env)
+}
+
+/// WordCount over a text file: BATCH, results written as `word count` lines.
+pub fn wordcount(input: &Path, output: &Path, parallelism: u32, settings: &[&str]) -> spate::Result<Duration> {
+    let env = environment(parallelism, settings)?;
+    env.set_runtime_mode(RuntimeMode::Batch);
+    env.read_text_file(input)
+        .flat_map(Tokenizer)
+        .key_by(|(word, _): &(String, u64)| word.clone())
+        .sum(|(_, count): &mut (String, u64)| count)
+        .map(|(word, count): (String, u64)| format!("{word} {count}"))
+        .sink_to(FileSink::text(output));
+    let started = Instant::now();
+    env.execute("wordcount")?;
+    Ok(started.elapsed())
+}
+
+/// Keyed sum over generated records: STREAMING, every update to a discarding sink.
+pub fn keyed_sum(records: u64, keys: u64, parallelism: u32, settings: &[&str]) -> spate::Result<Duration> {
+    let env = environment(parallelism, settings)?;
+    env.set_runtime_mode(RuntimeMode::Streaming);
+    env.from_generator(move |j| keyed_record(j, keys), Some(records))
+        .key_by(|r: &(u64, u64)| r.0)
+        .reduce(|a: (u64, u64), b: (u64, u64)| (a.0, a.1.wrapping_add(b.1)))
+        .sink_to(DiscardingSink);
+    let started = Instant::now();
+    env.execute("keyed_sum")?;
+    Ok(started.elapsed())
+}

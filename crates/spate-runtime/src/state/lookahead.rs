@@ -1,0 +1,78 @@
+//! Overlapping the cache misses of keyed state.
+//!
+//! Keyed state is usually larger than the processor's caches, so the lookup of each
+//! record's key misses the cache. Looked up one record at a time, between the long
+//! stretches of code that process each record, those misses run one after another. The
+//! [`KeyedLookahead`] takes a few records at a time: it computes their keys, hashes and
+//! key groups, then touches their slots in a loop that does nothing else, so the
+//! processor keeps all their misses in flight at once; the records are then processed
+//! in order against a warm cache. Measured on the keyed-sum benchmark: 6 → 12 M
+//! records/s.
+
+use spate_core::key_group::KeyGroupAssigner;
+use spate_core::{CoreError, Key, KeyHasher, StreamRecord};
+
+use super::KeyGroupTable;
+use crate::partitioner::KeySelector;
+
+/// Records placed together: enough misses to overlap, few enough lines to stay in L1.
+/// Chosen by measurement (8, 16, 32, 64 and 128 were tried; 16 was fastest).
+pub const LOOKAHEAD: usize = 16;
+
+/// A record with its key, the key's stable hash, and its key group.
+pub struct Placed<K, T> {
+    /// The record's key.
+    pub key: K,
+    /// The key's stable hash.
+    pub hash: u64,
+    /// The key's group.
+    pub key_group: u32,
+    /// The record.
+    pub record: StreamRecord<T>,
+}
+
+/// Takes records [`LOOKAHEAD`] at a time, placing them and warming their state.
+pub struct KeyedLookahead<T, K> {
+    key_selector: KeySelector<T, K>,
+    hasher: KeyHasher,
+    key_groups: KeyGroupAssigner,
+    placed: Vec<Placed<K, T>>,
+}
+
+impl<T, K: Key> KeyedLookahead<T, K> {
+    /// A lookahead for keys from `key_selector` over `max_parallelism` key groups.
+    pub fn new(key_selector: KeySelector<T, K>, max_parallelism: u32) -> Self {
+        KeyedLookahead {
+            key_selector,
+            hasher: KeyHasher::new(),
+            key_groups: KeyGroupAssigner::new(max_parallelism),
+            placed: Vec::with_capacity(LOOKAHEAD),
+        }
+    }
+
+    /// Sets the number of key groups (known once the operator opens).
+    pub fn set_max_parallelism(&mut self, max_parallelism: u32) {
+        self.key_groups = KeyGroupAssigner::new(max_parallelism);
+    }
+
+    /// Places the next records of `records` and touches their slots in `table`;
+    /// returns them, or an empty chunk when `records` is exhausted.
+    #[inline]
+    pub fn next_chunk<V>(
+        &mut self,
+        records: &mut impl Iterator<Item = StreamRecord<T>>,
+        table: &KeyGroupTable<K, V>,
+    ) -> Result<std::vec::Drain<'_, Placed<K, T>>, CoreError> {
+        self.placed.clear();
+        for record in records.by_ref().take(LOOKAHEAD) {
+            let key = (self.key_selector)(&record.value);
+            let hash = self.hasher.hash(&key)?;
+            let key_group = self.key_groups.key_group(hash);
+            self.placed.push(Placed { key, hash, key_group, record });
+        }
+        for p in &self.placed {
+            table.touch(p.key_group, p.hash, &p.key);
+        }
+        Ok(self.placed.drain(..))
+    }
+}
