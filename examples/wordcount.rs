@@ -63,7 +63,7 @@ fn main() -> spate::Result<()> {
     let counts = lines
         .flat_map(Tokenizer)
         .name("tokenizer")
-        .key_by(|(word, _): &(String, u64)| word.clone())
+        .key_by_ref(|(word, _): &(String, u64)| word)
         .sum(|(_, count): &mut (String, u64)| count)
         .name("counter");
     match params.get("output") {

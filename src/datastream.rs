@@ -7,7 +7,7 @@ use std::sync::Arc;
 use spate_core::{Data, Key};
 use spate_runtime::functions::{FilterFunction, FlatMapFunction, MapFunction, ProcessFunction, SinkFunction};
 use spate_runtime::operator::{FilterOperator, FlatMapOperator, MapOperator, ProcessOperator};
-use spate_runtime::partitioner::KeySelector;
+use spate_runtime::key_selector::{ComputedKey, FieldKey, KeySelector};
 use spate_runtime::sink::{CollectSink, FunctionSink, PrintSink, Sink};
 
 use crate::env::StreamEnv;
@@ -163,17 +163,44 @@ impl<T: Data> DataStream<T> {
         self.add_operator("Process", "Process", factory, None)
     }
 
-    /// Partitions the stream by key: records with equal keys go to the same subtask, and
-    /// keyed operators on the result keep state per key.
+    /// Partitions the stream by a key computed from each record: records with equal
+    /// keys go to the same subtask, and keyed operators on the result keep state per
+    /// key.
     ///
     /// The key selector must be deterministic: it is applied once to route a record and
-    /// again where the record arrives.
+    /// again where the record arrives. When the key is a field of the record, prefer
+    /// [`key_by_ref`](Self::key_by_ref), which does not copy it.
     pub fn key_by<K, F>(&self, key_selector: F) -> KeyedStream<T, K>
     where
         K: Key,
         F: Fn(&T) -> K + Send + Sync + 'static,
     {
-        KeyedStream::new(self.clone(), Arc::new(key_selector))
+        KeyedStream::new(self.clone(), Arc::new(ComputedKey(key_selector)))
+    }
+
+    /// Partitions the stream by a field of each record, read in place: the key is
+    /// copied only when a new key enters state (no allocation per record for a string
+    /// key).
+    ///
+    /// ```
+    /// # use spate::prelude::*;
+    /// let env = StreamEnv::local().unwrap();
+    /// env.set_runtime_mode(RuntimeMode::Batch);
+    /// let mut counts = env
+    ///     .from_iter(vec![("a".to_string(), 1u64), ("b".into(), 1), ("a".into(), 1)])
+    ///     .key_by_ref(|(word, _): &(String, u64)| word)
+    ///     .sum(|(_, count): &mut (String, u64)| count)
+    ///     .execute_and_collect()
+    ///     .unwrap();
+    /// counts.sort();
+    /// assert_eq!(counts, vec![("a".to_string(), 2), ("b".to_string(), 1)]);
+    /// ```
+    pub fn key_by_ref<K, F>(&self, key_selector: F) -> KeyedStream<T, K>
+    where
+        K: Key,
+        F: for<'a> Fn(&'a T) -> &'a K + Send + Sync + 'static,
+    {
+        KeyedStream::new(self.clone(), Arc::new(FieldKey(key_selector)))
     }
 
     /// This stream and `other` as one stream (no operator; both feed whatever consumes
@@ -243,7 +270,7 @@ impl<T: Data> DataStream<T> {
         P: Fn(&K, usize) -> usize + Send + Sync + 'static,
         F: Fn(&T) -> K + Send + Sync + 'static,
     {
-        let key_selector: KeySelector<T, K> = Arc::new(key_selector);
+        let key_selector: KeySelector<T, K> = Arc::new(ComputedKey(key_selector));
         self.partitioned(EdgePartitioner::Custom(Arc::new(CustomSelectorFactory {
             key_selector,
             partitioner: Arc::new(partitioner),

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use spate_core::{Data, Key};
 use spate_runtime::functions::{AggregateFunction, ReduceFunction};
-use spate_runtime::operator::{KeyedAggregateOperator, KeyedReduceOperator};
-use spate_runtime::partitioner::KeySelector;
+use spate_runtime::operator::{ByReduceFunction, Fold, InPlace, KeyedAggregateOperator, KeyedReduceOperator};
+use spate_runtime::key_selector::KeySelector;
 
 use crate::datastream::DataStream;
 use crate::graph::factory::{KeyGroupSelectorFactory, OperatorFactoryOf, Prototype};
@@ -55,17 +55,27 @@ impl<T: Data, K: Key> KeyedStream<T, K> {
     where
         F: ReduceFunction<T> + Clone,
     {
-        self.reduce_named("KeyedReduce", "Keyed Reduce", function)
+        let prototype = Prototype::new(function);
+        self.fold("KeyedReduce", "Keyed Reduce", move || ByReduceFunction(prototype.instance()))
     }
 
-    fn reduce_named<F>(&self, kind: &'static str, name: &str, function: F) -> DataStream<T>
+    fn fold<R, M>(&self, kind: &'static str, name: &str, make: M) -> DataStream<T>
     where
-        F: ReduceFunction<T> + Clone,
+        R: Fold<T>,
+        M: Fn() -> R + Send + Sync + 'static,
     {
-        let prototype = Prototype::new(function);
         let key_selector = self.key_selector.clone();
-        let factory = OperatorFactoryOf::new(move || KeyedReduceOperator::new(key_selector.clone(), prototype.instance()));
+        let factory = OperatorFactoryOf::new(move || KeyedReduceOperator::new(key_selector.clone(), make()));
         self.input.add_operator(kind, name, factory, Some(self.partitioner()))
+    }
+
+    /// A field aggregation: updates the stored record in place with `update`.
+    fn field_aggregation<U>(&self, name: &str, update: U) -> DataStream<T>
+    where
+        U: FnMut(&mut T, T) + Clone + Send + 'static,
+    {
+        let prototype = Prototype::new(update);
+        self.fold("KeyedAggregation", name, move || InPlace(prototype.instance()))
     }
 
     /// Sums a numeric field per key; the other fields are those of the key's first
@@ -89,11 +99,10 @@ impl<T: Data, K: Key> KeyedStream<T, K> {
         N: Copy + Add<Output = N> + 'static,
         F: Fn(&mut T) -> &mut N + Clone + Send + 'static,
     {
-        self.reduce_named("KeyedAggregation", "Keyed Aggregation (sum)", move |mut acc: T, mut value: T| {
+        self.field_aggregation("Keyed Aggregation (sum)", move |stored: &mut T, mut value: T| {
             let add = *field(&mut value);
-            let total = field(&mut acc);
+            let total = field(stored);
             *total = *total + add;
-            acc
         })
     }
 
@@ -104,13 +113,12 @@ impl<T: Data, K: Key> KeyedStream<T, K> {
         N: Copy + PartialOrd + 'static,
         F: Fn(&mut T) -> &mut N + Clone + Send + 'static,
     {
-        self.reduce_named("KeyedAggregation", "Keyed Aggregation (min)", move |mut acc: T, mut value: T| {
+        self.field_aggregation("Keyed Aggregation (min)", move |stored: &mut T, mut value: T| {
             let candidate = *field(&mut value);
-            let current = field(&mut acc);
+            let current = field(stored);
             if candidate < *current {
                 *current = candidate;
             }
-            acc
         })
     }
 
@@ -121,13 +129,12 @@ impl<T: Data, K: Key> KeyedStream<T, K> {
         N: Copy + PartialOrd + 'static,
         F: Fn(&mut T) -> &mut N + Clone + Send + 'static,
     {
-        self.reduce_named("KeyedAggregation", "Keyed Aggregation (max)", move |mut acc: T, mut value: T| {
+        self.field_aggregation("Keyed Aggregation (max)", move |stored: &mut T, mut value: T| {
             let candidate = *field(&mut value);
-            let current = field(&mut acc);
+            let current = field(stored);
             if candidate > *current {
                 *current = candidate;
             }
-            acc
         })
     }
 
@@ -151,8 +158,10 @@ impl<T: Data, K: Key> KeyedStream<T, K> {
         N: Copy + PartialOrd + 'static,
         F: Fn(&mut T) -> &mut N + Clone + Send + 'static,
     {
-        self.reduce_named("KeyedAggregation", "Keyed Aggregation (minBy)", move |mut acc: T, mut value: T| {
-            if *field(&mut value) < *field(&mut acc) { value } else { acc }
+        self.field_aggregation("Keyed Aggregation (minBy)", move |stored: &mut T, mut value: T| {
+            if *field(&mut value) < *field(stored) {
+                *stored = value;
+            }
         })
     }
 
@@ -162,8 +171,10 @@ impl<T: Data, K: Key> KeyedStream<T, K> {
         N: Copy + PartialOrd + 'static,
         F: Fn(&mut T) -> &mut N + Clone + Send + 'static,
     {
-        self.reduce_named("KeyedAggregation", "Keyed Aggregation (maxBy)", move |mut acc: T, mut value: T| {
-            if *field(&mut value) > *field(&mut acc) { value } else { acc }
+        self.field_aggregation("Keyed Aggregation (maxBy)", move |stored: &mut T, mut value: T| {
+            if *field(&mut value) > *field(stored) {
+                *stored = value;
+            }
         })
     }
 

@@ -51,7 +51,7 @@ pub fn wordcount(input: &Path, output: &Path, parallelism: u32, settings: &[&str
     env.set_runtime_mode(RuntimeMode::Batch);
     env.read_text_file(input)
         .flat_map(Tokenizer)
-        .key_by(|(word, _): &(String, u64)| word.clone())
+        .key_by_ref(|(word, _): &(String, u64)| word)
         .sum(|(_, count): &mut (String, u64)| count)
         .map(|(word, count): (String, u64)| format!("{word} {count}"))
         .sink_to(FileSink::text(output));

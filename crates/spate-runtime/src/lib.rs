@@ -10,6 +10,7 @@ pub mod channel;
 pub mod context;
 pub mod error;
 pub mod functions;
+pub mod key_selector;
 pub mod metrics;
 pub mod operator;
 pub mod output;

@@ -5,10 +5,8 @@ use std::sync::Arc;
 use spate_core::key_group::{key_group_for_hash, operator_index_for_key_group};
 use spate_core::{BoxError, Key, KeyHasher};
 
-/// Extracts the key of a record. Shared by the partitioner that routes a record and the
-/// keyed operator that receives it, which extracts the key again (as Flink does) rather
-/// than shipping it.
-pub type KeySelector<T, K> = Arc<dyn Fn(&T) -> K + Send + Sync>;
+pub use crate::key_selector::KeySelector;
+use crate::key_selector::with_key;
 
 /// A user partitioner: the target subtask for a key, given the number of subtasks
 /// (Flink's `Partitioner.partition(key, numPartitions)`).
@@ -59,8 +57,8 @@ impl<T, K: Key> KeyGroupSelector<T, K> {
 impl<T, K: Key> KeyedSelector<T> for KeyGroupSelector<T, K> {
     #[inline]
     fn select(&mut self, value: &T, channels: usize) -> Result<usize, BoxError> {
-        let key = (self.key_selector)(value);
-        let hash = self.hasher.hash(&key)?;
+        let hasher = &mut self.hasher;
+        let hash = with_key(&*self.key_selector, value, |key| hasher.hash(key))?;
         let group = key_group_for_hash(hash, self.max_parallelism);
         Ok(operator_index_for_key_group(self.max_parallelism, channels as u32, group) as usize)
     }
@@ -81,8 +79,7 @@ impl<T, K> CustomSelector<T, K> {
 
 impl<T, K> KeyedSelector<T> for CustomSelector<T, K> {
     fn select(&mut self, value: &T, channels: usize) -> Result<usize, BoxError> {
-        let key = (self.key_selector)(value);
-        let target = (self.partitioner)(&key, channels);
+        let target = with_key(&*self.key_selector, value, |key| (self.partitioner)(key, channels));
         if target < channels {
             Ok(target)
         } else {
@@ -131,6 +128,7 @@ impl<T> Partitioner<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::key_selector::{ComputedKey, FieldKey};
     use spate_core::KeyGroupRange;
 
     #[test]
@@ -152,7 +150,7 @@ mod tests {
 
     #[test]
     fn key_groups_route_to_their_owner() {
-        let mut sel = KeyGroupSelector::<(u64, u64), u64>::new(Arc::new(|r| r.0), 128);
+        let mut sel = KeyGroupSelector::<(u64, u64), u64>::new(Arc::new(ComputedKey(|r: &(u64, u64)| r.0)), 128);
         let mut hasher = KeyHasher::new();
         for key in 0..1000u64 {
             let c = sel.select(&(key, 0), 3).unwrap();
@@ -163,7 +161,10 @@ mod tests {
 
     #[test]
     fn custom_partitioner_out_of_range_is_an_error() {
-        let mut sel = CustomSelector::<u64, u64>::new(Arc::new(|v| *v), Arc::new(|k, _| *k as usize));
+        fn itself(v: &u64) -> &u64 {
+            v
+        }
+        let mut sel = CustomSelector::<u64, u64>::new(Arc::new(FieldKey(itself)), Arc::new(|k, _| *k as usize));
         assert_eq!(sel.select(&1, 2).unwrap(), 1);
         let err = sel.select(&5, 2).unwrap_err().to_string();
         assert!(err.contains("returned partition 5"), "{err}");

@@ -9,13 +9,14 @@ use super::OneInputOperator;
 use crate::context::RuntimeContext;
 use crate::functions::{AggregateFunction, FnResult};
 use crate::output::Output;
-use crate::partitioner::KeySelector;
-use crate::state::{KeyGroupTable, KeyedLookahead};
+use crate::key_selector::KeySelector;
+use crate::state::{KeyGroupTable, KeyedLookahead, Lookup, StateError, key_of};
 
 /// Keeps one accumulator per key. In STREAMING mode the result is emitted after every
 /// record; in BATCH mode once per key at end of input.
 pub struct KeyedAggregateOperator<T, K, ACC, OUT, A> {
     function: A,
+    key_selector: KeySelector<T, K>,
     table: KeyGroupTable<K, ACC>,
     lookahead: KeyedLookahead<T, K>,
     emit_updates: bool,
@@ -31,8 +32,9 @@ where
     pub fn new(key_selector: KeySelector<T, K>, function: A) -> Self {
         KeyedAggregateOperator {
             function,
+            lookahead: KeyedLookahead::new(key_selector.clone(), 1),
+            key_selector,
             table: KeyGroupTable::new(KeyGroupRange { start: 0, end: 0 }),
-            lookahead: KeyedLookahead::new(key_selector, 1),
             emit_updates: true,
             _out: PhantomData,
         }
@@ -57,22 +59,27 @@ where
 
     fn process_batch(&mut self, batch: &mut Vec<StreamRecord<T>>, out: &mut Output<OUT>) -> FnResult {
         let mut records = batch.drain(..);
-        loop {
-            let mut chunk = self.lookahead.next_chunk(&mut records, &self.table)?.peekable();
-            if chunk.peek().is_none() {
-                return Ok(());
-            }
-            for placed in chunk {
+        while self.lookahead.fill(&mut records, &self.table)? > 0 {
+            for placed in self.lookahead.take() {
+                let key = key_of(&*self.key_selector, &placed).ok_or(StateError::MissingKey)?;
                 let function = &mut self.function;
-                let accumulator = self.table.get_or_insert_with(placed.key_group, placed.hash, placed.key, || {
-                    function.create_accumulator()
-                })?;
+                let accumulator = match self.table.lookup(placed.key_group, placed.hash, key)? {
+                    Lookup::Found(found) => found.into_mut(),
+                    Lookup::Missing(missing) => {
+                        let key = match placed.computed_key {
+                            Some(key) => key,
+                            None => self.key_selector.owned(&placed.record.value),
+                        };
+                        missing.insert(key, function.create_accumulator())
+                    }
+                };
                 function.add(placed.record.value, accumulator);
                 if self.emit_updates {
                     out.emit(function.get_result(accumulator), placed.record.timestamp);
                 }
             }
         }
+        Ok(())
     }
 
     fn end_input(&mut self, out: &mut Output<OUT>) -> FnResult {

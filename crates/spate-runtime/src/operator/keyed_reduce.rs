@@ -2,66 +2,115 @@
 //! reductions over a field).
 
 use spate_core::job_graph::ExecutionMode;
-use spate_core::{Key, KeyGroupRange, NO_TIMESTAMP, StreamRecord};
+use spate_core::{BoxError, Key, KeyGroupRange, NO_TIMESTAMP, StreamRecord};
 
 use super::OneInputOperator;
 use crate::context::RuntimeContext;
 use crate::functions::{FnResult, ReduceFunction};
+use crate::key_selector::KeySelector;
 use crate::output::Output;
-use crate::partitioner::KeySelector;
-use crate::state::{KeyGroupTable, KeyedLookahead};
+use crate::state::{Found, KeyGroupTable, KeyedLookahead, Lookup, StateError, key_of};
+
+/// How a keyed reduce folds a new value into the value stored for its key.
+pub trait Fold<T>: Send + 'static {
+    /// Called once per subtask before the first record.
+    fn open(&mut self, _ctx: &mut RuntimeContext) -> FnResult {
+        Ok(())
+    }
+
+    /// Folds `value` into the stored value of `found`.
+    fn fold<'t, K: Key>(&mut self, found: Found<'t, K, T>, value: T) -> Result<&'t mut T, BoxError>;
+
+    /// Called once at the end, also after a failure.
+    fn close(&mut self) -> FnResult {
+        Ok(())
+    }
+}
+
+/// Folds with a [`ReduceFunction`], which takes both values and returns a new one.
+pub struct ByReduceFunction<R>(pub R);
+
+impl<T: 'static, R: ReduceFunction<T>> Fold<T> for ByReduceFunction<R> {
+    fn open(&mut self, ctx: &mut RuntimeContext) -> FnResult {
+        self.0.open(ctx)
+    }
+
+    #[inline]
+    fn fold<'t, K: Key>(&mut self, found: Found<'t, K, T>, value: T) -> Result<&'t mut T, BoxError> {
+        found.replace_with(|accumulated| self.0.reduce(accumulated, value))
+    }
+
+    fn close(&mut self) -> FnResult {
+        self.0.close()
+    }
+}
+
+/// Folds by updating the stored value in place (the field aggregations `sum`, `min`,
+/// ...), which saves moving it out of the table and back.
+pub struct InPlace<F>(pub F);
+
+impl<T: 'static, F: FnMut(&mut T, T) + Send + 'static> Fold<T> for InPlace<F> {
+    #[inline]
+    fn fold<'t, K: Key>(&mut self, found: Found<'t, K, T>, value: T) -> Result<&'t mut T, BoxError> {
+        let stored = found.into_mut();
+        (self.0)(stored, value);
+        Ok(stored)
+    }
+}
 
 /// Keeps one reduced value per key. In STREAMING mode every update is emitted; in BATCH
 /// mode the final value of each key is emitted at end of input.
 pub struct KeyedReduceOperator<T, K, R> {
-    reducer: R,
+    fold: R,
+    key_selector: KeySelector<T, K>,
     table: KeyGroupTable<K, T>,
     lookahead: KeyedLookahead<T, K>,
     emit_updates: bool,
 }
 
-impl<T: Clone + 'static, K: Key, R: ReduceFunction<T>> KeyedReduceOperator<T, K, R> {
-    /// A reduce by `key_selector`.
-    pub fn new(key_selector: KeySelector<T, K>, reducer: R) -> Self {
+impl<T: Clone + 'static, K: Key, R: Fold<T>> KeyedReduceOperator<T, K, R> {
+    /// A reduce by `key_selector`, folding with `fold`.
+    pub fn new(key_selector: KeySelector<T, K>, fold: R) -> Self {
         KeyedReduceOperator {
-            reducer,
+            fold,
+            lookahead: KeyedLookahead::new(key_selector.clone(), 1),
+            key_selector,
             table: KeyGroupTable::new(KeyGroupRange { start: 0, end: 0 }),
-            lookahead: KeyedLookahead::new(key_selector, 1),
             emit_updates: true,
         }
     }
 }
 
-impl<T: Clone + 'static, K: Key, R: ReduceFunction<T>> OneInputOperator<T, T> for KeyedReduceOperator<T, K, R> {
+impl<T: Clone + 'static, K: Key, R: Fold<T>> OneInputOperator<T, T> for KeyedReduceOperator<T, K, R> {
     fn open(&mut self, ctx: &mut RuntimeContext) -> FnResult {
         let task = ctx.task_info();
         self.table = KeyGroupTable::new(task.key_group_range());
         self.lookahead.set_max_parallelism(task.max_parallelism);
         self.emit_updates = task.execution_mode == ExecutionMode::Streaming;
-        self.reducer.open(ctx)
+        self.fold.open(ctx)
     }
 
     fn process_batch(&mut self, batch: &mut Vec<StreamRecord<T>>, out: &mut Output<T>) -> FnResult {
         let mut records = batch.drain(..);
-        loop {
-            let mut chunk = self.lookahead.next_chunk(&mut records, &self.table)?.peekable();
-            if chunk.peek().is_none() {
-                return Ok(());
-            }
-            for placed in chunk {
-                let reducer = &mut self.reducer;
-                let value = placed.record.value;
-                let reduced = self.table.upsert(placed.key_group, placed.hash, placed.key, |accumulated| {
-                    match accumulated {
-                        Some(accumulated) => reducer.reduce(accumulated, value),
-                        None => Ok(value),
+        while self.lookahead.fill(&mut records, &self.table)? > 0 {
+            for placed in self.lookahead.take() {
+                let key = key_of(&*self.key_selector, &placed).ok_or(StateError::MissingKey)?;
+                let reduced = match self.table.lookup(placed.key_group, placed.hash, key)? {
+                    Lookup::Found(found) => self.fold.fold(found, placed.record.value)?,
+                    Lookup::Missing(missing) => {
+                        let key = match placed.computed_key {
+                            Some(key) => key,
+                            None => self.key_selector.owned(&placed.record.value),
+                        };
+                        missing.insert(key, placed.record.value)
                     }
-                })?;
+                };
                 if self.emit_updates {
                     out.emit(reduced.clone(), placed.record.timestamp);
                 }
             }
         }
+        Ok(())
     }
 
     fn end_input(&mut self, out: &mut Output<T>) -> FnResult {
@@ -76,6 +125,6 @@ impl<T: Clone + 'static, K: Key, R: ReduceFunction<T>> OneInputOperator<T, T> fo
     }
 
     fn close(&mut self) -> FnResult {
-        self.reducer.close()
+        self.fold.close()
     }
 }

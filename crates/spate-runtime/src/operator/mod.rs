@@ -18,7 +18,7 @@ pub use chained::ChainedOperator;
 pub use filter::FilterOperator;
 pub use flat_map::FlatMapOperator;
 pub use keyed_aggregate::KeyedAggregateOperator;
-pub use keyed_reduce::KeyedReduceOperator;
+pub use keyed_reduce::{ByReduceFunction, Fold, InPlace, KeyedReduceOperator};
 pub use map::MapOperator;
 pub use process::ProcessOperator;
 pub use sink::SinkOperator;

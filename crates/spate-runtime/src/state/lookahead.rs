@@ -13,16 +13,16 @@ use spate_core::key_group::KeyGroupAssigner;
 use spate_core::{CoreError, Key, KeyHasher, StreamRecord};
 
 use super::KeyGroupTable;
-use crate::partitioner::KeySelector;
+use crate::key_selector::KeySelector;
 
 /// Records placed together: enough misses to overlap, few enough lines to stay in L1.
 /// Chosen by measurement (8, 16, 32, 64 and 128 were tried; 16 was fastest).
 pub const LOOKAHEAD: usize = 16;
 
-/// A record with its key, the key's stable hash, and its key group.
+/// A record with its key's stable hash and key group.
 pub struct Placed<K, T> {
-    /// The record's key.
-    pub key: K,
+    /// The key, if the selector computed it (a field key stays in the record).
+    pub computed_key: Option<K>,
     /// The key's stable hash.
     pub hash: u64,
     /// The key's group.
@@ -55,24 +55,49 @@ impl<T, K: Key> KeyedLookahead<T, K> {
         self.key_groups = KeyGroupAssigner::new(max_parallelism);
     }
 
+    /// The key selector.
+    pub fn key_selector(&self) -> &KeySelector<T, K> {
+        &self.key_selector
+    }
+
     /// Places the next records of `records` and touches their slots in `table`;
-    /// returns them, or an empty chunk when `records` is exhausted.
+    /// returns how many were placed (0 when `records` is exhausted). Take them with
+    /// [`take`](Self::take).
     #[inline]
-    pub fn next_chunk<V>(
+    pub fn fill<V>(
         &mut self,
         records: &mut impl Iterator<Item = StreamRecord<T>>,
         table: &KeyGroupTable<K, V>,
-    ) -> Result<std::vec::Drain<'_, Placed<K, T>>, CoreError> {
+    ) -> Result<usize, CoreError> {
         self.placed.clear();
         for record in records.by_ref().take(LOOKAHEAD) {
-            let key = (self.key_selector)(&record.value);
-            let hash = self.hasher.hash(&key)?;
+            let (computed_key, hash) = match self.key_selector.borrowed(&record.value) {
+                Some(key) => (None, self.hasher.hash(key)?),
+                None => {
+                    let key = self.key_selector.owned(&record.value);
+                    let hash = self.hasher.hash(&key)?;
+                    (Some(key), hash)
+                }
+            };
             let key_group = self.key_groups.key_group(hash);
-            self.placed.push(Placed { key, hash, key_group, record });
+            self.placed.push(Placed { computed_key, hash, key_group, record });
         }
         for p in &self.placed {
-            table.touch(p.key_group, p.hash, &p.key);
+            if let Some(key) = key_of(&*self.key_selector, p) {
+                table.touch(p.key_group, p.hash, key);
+            }
         }
-        Ok(self.placed.drain(..))
+        Ok(self.placed.len())
     }
+
+    /// The records placed by the last [`fill`](Self::fill), in order.
+    pub fn take(&mut self) -> std::vec::Drain<'_, Placed<K, T>> {
+        self.placed.drain(..)
+    }
+}
+
+/// The key of a placed record, by reference.
+#[inline]
+pub fn key_of<'a, T, K>(selector: &dyn crate::key_selector::KeyExtractor<T, K>, placed: &'a Placed<K, T>) -> Option<&'a K> {
+    placed.computed_key.as_ref().or_else(|| selector.borrowed(&placed.record.value))
 }

@@ -7,8 +7,8 @@
 mod key_group_table;
 mod lookahead;
 
-pub use key_group_table::KeyGroupTable;
-pub use lookahead::{KeyedLookahead, LOOKAHEAD, Placed};
+pub use key_group_table::{Found, KeyGroupTable, Lookup, Missing};
+pub use lookahead::{KeyedLookahead, LOOKAHEAD, Placed, key_of};
 
 use spate_core::KeyGroupRange;
 use thiserror::Error;
@@ -31,5 +31,8 @@ pub enum StateError {
         /// The groups this subtask owns.
         range: KeyGroupRange,
     },
+    /// A placed record lost its key: a bug in the runtime.
+    #[error("internal error: a placed record has no key")]
+    MissingKey,
 }
 
