@@ -68,7 +68,10 @@ fn main() -> spate::Result<()> {
         .name("counter");
     match params.get("output") {
         Some(dir) => {
-            counts.map(|(word, count): (String, u64)| format!("{word} {count}")).name("format").sink_to(FileSink::text(dir));
+            counts
+                .map(|(word, count): (String, u64)| format!("{word} {count}"))
+                .name("format")
+                .sink_to(FileSink::text(dir));
         }
         None => {
             counts.print();

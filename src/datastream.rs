@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use spate_core::{Data, Key};
 use spate_runtime::functions::{FilterFunction, FlatMapFunction, MapFunction, ProcessFunction, SinkFunction};
-use spate_runtime::operator::{FilterOperator, FlatMapOperator, MapOperator, ProcessOperator};
 use spate_runtime::key_selector::{ComputedKey, FieldKey, KeySelector};
+use spate_runtime::operator::{FilterOperator, FlatMapOperator, MapOperator, ProcessOperator};
 use spate_runtime::sink::{CollectSink, FunctionSink, PrintSink, Sink};
 
 use crate::env::StreamEnv;
@@ -58,8 +58,8 @@ impl<T: Data> DataStream<T> {
             kind,
             name.to_string(),
             NodeOperator::Operator(factory),
-            Some(Port::<T>::new()),
-            Some(Port::<O>::new()),
+            Some(Port::<T>::shared()),
+            Some(Port::<O>::shared()),
         );
         state.connect(&self.stream, id, 0, forced);
         drop(state);
@@ -69,7 +69,13 @@ impl<T: Data> DataStream<T> {
     fn add_sink_node(&self, sink: Arc<dyn Sink<T>>) -> DataStreamSink {
         let mut state = self.env.state.borrow_mut();
         let name = sink.name();
-        let id = state.add_node("Sink", name, NodeOperator::Sink(Arc::new(SinkFactoryOf(sink))), Some(Port::<T>::new()), None);
+        let id = state.add_node(
+            "Sink",
+            name,
+            NodeOperator::Sink(Arc::new(SinkFactoryOf(sink))),
+            Some(Port::<T>::shared()),
+            None,
+        );
         state.connect(&self.stream, id, 0, None);
         drop(state);
         DataStreamSink { env: self.env.clone(), node: id }
@@ -90,7 +96,7 @@ impl<T: Data> DataStream<T> {
         F: MapFunction<T, O> + Clone,
     {
         let prototype = Prototype::new(function);
-        let factory = OperatorFactoryOf::new(move || MapOperator::new(prototype.instance()));
+        let factory = OperatorFactoryOf::shared(move || MapOperator::new(prototype.instance()));
         self.add_operator("Map", "Map", factory, None)
     }
 
@@ -113,7 +119,7 @@ impl<T: Data> DataStream<T> {
         F: FlatMapFunction<T, O> + Clone,
     {
         let prototype = Prototype::new(function);
-        let factory = OperatorFactoryOf::new(move || FlatMapOperator::new(prototype.instance()));
+        let factory = OperatorFactoryOf::shared(move || FlatMapOperator::new(prototype.instance()));
         self.add_operator("FlatMap", "Flat Map", factory, None)
     }
 
@@ -131,7 +137,7 @@ impl<T: Data> DataStream<T> {
         F: FilterFunction<T> + Clone,
     {
         let prototype = Prototype::new(function);
-        let factory = OperatorFactoryOf::new(move || FilterOperator::new(prototype.instance()));
+        let factory = OperatorFactoryOf::shared(move || FilterOperator::new(prototype.instance()));
         self.add_operator("Filter", "Filter", factory, None)
     }
 
@@ -159,7 +165,7 @@ impl<T: Data> DataStream<T> {
         F: ProcessFunction<T, O> + Clone,
     {
         let prototype = Prototype::new(function);
-        let factory = OperatorFactoryOf::new(move || ProcessOperator::new(prototype.instance()));
+        let factory = OperatorFactoryOf::shared(move || ProcessOperator::new(prototype.instance()));
         self.add_operator("Process", "Process", factory, None)
     }
 
@@ -280,9 +286,12 @@ impl<T: Data> DataStream<T> {
     fn with_node(self, what: &str, apply: impl FnOnce(&mut crate::graph::stream_graph::StreamNode)) -> Self {
         match self.stream.node() {
             Some(id) => apply(&mut self.env.state.borrow_mut().graph.nodes[id]),
-            None => self.env.state.borrow_mut().errors.push(format!(
-                "{what} applies to an operator, but was called on a partitioned or united stream"
-            )),
+            None => self
+                .env
+                .state
+                .borrow_mut()
+                .errors
+                .push(format!("{what} applies to an operator, but was called on a partitioned or united stream")),
         }
         self
     }

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use spate_core::Data;
 use spate_core::config::{Configuration, RuntimeMode, options};
-use spate_runtime::source::{CollectionSource, GeneratorSource, SequenceSource, SocketTextSource, Source, TextFileSource};
+use spate_runtime::source::{
+    CollectionSource, GeneratorSource, SequenceSource, SocketTextSource, Source, TextFileSource,
+};
 use spate_runtime::task::FlushPolicy;
 
 use crate::datastream::DataStream;
@@ -20,7 +22,9 @@ use crate::execution::mini_cluster;
 use crate::graph::factory::SourceFactoryOf;
 use crate::graph::planner::{Plan, PlanSettings, plan};
 use crate::graph::port::{DataPort, Port};
-use crate::graph::stream_graph::{ChainingStrategy, EdgePartitioner, NodeId, NodeOperator, StreamEdge, StreamGraph, StreamNode, StreamRef};
+use crate::graph::stream_graph::{
+    ChainingStrategy, EdgePartitioner, NodeId, NodeOperator, StreamEdge, StreamGraph, StreamNode, StreamRef,
+};
 use crate::params::Params;
 
 /// The environment variable through which a launcher tells the application binary which
@@ -238,14 +242,18 @@ impl StreamEnv {
         self
     }
 
-    pub(crate) fn add_source<T: Data>(&self, source: Arc<dyn Source<T>>, default_parallelism: Option<u32>) -> DataStream<T> {
+    pub(crate) fn add_source<T: Data>(
+        &self,
+        source: Arc<dyn Source<T>>,
+        default_parallelism: Option<u32>,
+    ) -> DataStream<T> {
         let name = source.name();
         let id = self.state.borrow_mut().add_node(
             "Source",
             name,
             NodeOperator::Source(Arc::new(SourceFactoryOf(source))),
             None,
-            Some(Port::<T>::new()),
+            Some(Port::<T>::shared()),
         );
         self.state.borrow_mut().graph.nodes[id].default_parallelism = default_parallelism;
         DataStream::new(self.clone(), StreamRef::Node(id))

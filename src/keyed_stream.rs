@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use spate_core::{Data, Key};
 use spate_runtime::functions::{AggregateFunction, ReduceFunction};
-use spate_runtime::operator::{ByReduceFunction, Fold, InPlace, KeyedAggregateOperator, KeyedReduceOperator};
 use spate_runtime::key_selector::KeySelector;
+use spate_runtime::operator::{ByReduceFunction, Fold, InPlace, KeyedAggregateOperator, KeyedReduceOperator};
 
 use crate::datastream::DataStream;
 use crate::graph::factory::{KeyGroupSelectorFactory, OperatorFactoryOf, Prototype};
@@ -65,7 +65,7 @@ impl<T: Data, K: Key> KeyedStream<T, K> {
         M: Fn() -> R + Send + Sync + 'static,
     {
         let key_selector = self.key_selector.clone();
-        let factory = OperatorFactoryOf::new(move || KeyedReduceOperator::new(key_selector.clone(), make()));
+        let factory = OperatorFactoryOf::shared(move || KeyedReduceOperator::new(key_selector.clone(), make()));
         self.input.add_operator(kind, name, factory, Some(self.partitioner()))
     }
 
@@ -188,7 +188,7 @@ impl<T: Data, K: Key> KeyedStream<T, K> {
         let prototype = Prototype::new(function);
         let key_selector = self.key_selector.clone();
         let factory =
-            OperatorFactoryOf::new(move || KeyedAggregateOperator::new(key_selector.clone(), prototype.instance()));
+            OperatorFactoryOf::shared(move || KeyedAggregateOperator::new(key_selector.clone(), prototype.instance()));
         self.input.add_operator("KeyedAggregate", "Keyed Aggregation", factory, Some(self.partitioner()))
     }
 }

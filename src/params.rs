@@ -160,6 +160,9 @@ mod tests {
         let p = Params::parse(["--count", "many"]);
         let err = p.parsed::<u64>("count").unwrap_err().to_string();
         assert_eq!(err, "invalid value 'many' for --count: invalid digit found in string");
-        assert_eq!(Params::parse::<[&str; 0], &str>([]).required("input").unwrap_err().to_string(), "missing required parameter --input");
+        assert_eq!(
+            Params::parse::<[&str; 0], &str>([]).required("input").unwrap_err().to_string(),
+            "missing required parameter --input"
+        );
     }
 }

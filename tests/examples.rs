@@ -96,7 +96,16 @@ fn wordcount_counts_files_and_directories() {
         let input_file = dir.join("c.txt");
         let result = run(
             "wordcount",
-            &["--input", input_dir.to_str().unwrap(), "--input", input_file.to_str().unwrap(), "--output", out.to_str().unwrap(), "-p", p],
+            &[
+                "--input",
+                input_dir.to_str().unwrap(),
+                "--input",
+                input_file.to_str().unwrap(),
+                "--output",
+                out.to_str().unwrap(),
+                "-p",
+                p,
+            ],
         );
         assert!(result.status.success(), "{}", String::from_utf8_lossy(&result.stderr));
         assert_eq!(read_counts(&out), count_words(&[&a, &b, &c]), "parallelism {p}");
@@ -179,7 +188,10 @@ fn wordcount_skips_lines_that_are_not_utf8() {
     let dir = temp_dir("utf8");
     std::fs::write(dir.join("in.txt"), b"good words\n\xff\xfe bad bytes\nmore good words\n").unwrap();
     let out = dir.join("out");
-    let result = run("wordcount", &["--input", dir.join("in.txt").to_str().unwrap(), "--output", out.to_str().unwrap(), "-p", "1"]);
+    let result = run(
+        "wordcount",
+        &["--input", dir.join("in.txt").to_str().unwrap(), "--output", out.to_str().unwrap(), "-p", "1"],
+    );
     assert!(result.status.success());
     let stderr = String::from_utf8_lossy(&result.stderr);
     assert!(stderr.contains("not valid UTF-8"), "{stderr}");

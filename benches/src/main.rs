@@ -40,7 +40,8 @@ fn main() -> Result<()> {
     let keys: u64 = params.parsed("keys")?.unwrap_or(1_000_000);
     let data = PathBuf::from(params.get_or("data", "benches/data"));
     // Configuration for the Spate jobs, passed on to each measurement.
-    let settings: Vec<String> = params.dynamic_properties().iter().flat_map(|d| ["-D".to_string(), d.clone()]).collect();
+    let settings: Vec<String> =
+        params.dynamic_properties().iter().flat_map(|d| ["-D".to_string(), d.clone()]).collect();
     let settings: Vec<&str> = settings.iter().map(String::as_str).collect();
     eprintln!("# {} cores", std::thread::available_parallelism().map_or(1, |n| n.get()));
 
@@ -94,7 +95,13 @@ fn text_file(data: &Path, size_mb: u64) -> Result<(PathBuf, u64)> {
     let stats = TextGenerator::reference().write(&mut out, size_mb << 20)?;
     out.flush()?;
     std::fs::write(&words_path, stats.words.to_string())?;
-    eprintln!("# generated {} bytes, {} lines, {} words in {:.1} s", stats.bytes, stats.lines, stats.words, started.elapsed().as_secs_f64());
+    eprintln!(
+        "# generated {} bytes, {} lines, {} words in {:.1} s",
+        stats.bytes,
+        stats.lines,
+        stats.words,
+        started.elapsed().as_secs_f64()
+    );
     Ok((path, stats.words))
 }
 
@@ -110,7 +117,8 @@ fn measure(name: &str, args: &[&str], runs: usize) -> Result<Value> {
         let line = String::from_utf8(out.stdout)?;
         results.push(serde_json::from_str::<Value>(line.trim()).with_context(|| format!("{name} printed {line}"))?);
     }
-    results.sort_by(|a, b| a["seconds"].as_f64().partial_cmp(&b["seconds"].as_f64()).unwrap_or(std::cmp::Ordering::Equal));
+    results
+        .sort_by(|a, b| a["seconds"].as_f64().partial_cmp(&b["seconds"].as_f64()).unwrap_or(std::cmp::Ordering::Equal));
     let mut median = results[results.len() / 2].clone();
     median["runs"] = json!(results.len());
     Ok(median)

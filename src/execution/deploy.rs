@@ -60,7 +60,8 @@ impl ExecutionPlan {
             })
             .collect();
         for (index, edge) in job.edges.iter().enumerate() {
-            let (up, down) = (job.vertices[edge.source as usize].parallelism, job.vertices[edge.target as usize].parallelism);
+            let (up, down) =
+                (job.vertices[edge.source as usize].parallelism, job.vertices[edge.target as usize].parallelism);
             let Some(port) = self.graph.nodes[edge.source_node as usize].output.clone() else {
                 continue;
             };

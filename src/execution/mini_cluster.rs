@@ -31,10 +31,8 @@ pub(crate) fn submit(exec: ExecutionPlan) -> Result<JobClient> {
     let job = &exec.plan.job_graph;
     let (cancel_handle, cancel) = cancellation();
     let blueprints = exec.wire();
-    let tasks: Vec<TaskEntry> = blueprints
-        .iter()
-        .map(|b| TaskEntry { vertex: b.vertex, metrics: Arc::new(TaskMetrics::default()) })
-        .collect();
+    let tasks: Vec<TaskEntry> =
+        blueprints.iter().map(|b| TaskEntry { vertex: b.vertex, metrics: Arc::new(TaskMetrics::default()) }).collect();
     let shared = Arc::new(JobShared {
         job_id: JobId::generate(),
         job_name: job.job_name.clone(),
@@ -62,7 +60,8 @@ pub(crate) fn submit(exec: ExecutionPlan) -> Result<JobClient> {
             execution_mode: job.execution_mode,
         });
         let name = info.display_name();
-        let (exec, cancel, metrics, outcomes) = (exec.clone(), cancel.clone(), entry.metrics.clone(), outcomes_tx.clone());
+        let (exec, cancel, metrics, outcomes) =
+            (exec.clone(), cancel.clone(), entry.metrics.clone(), outcomes_tx.clone());
         let task_name = name.clone();
         let spawned = std::thread::Builder::new().name(name.clone()).spawn(move || {
             let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

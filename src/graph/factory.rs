@@ -9,10 +9,10 @@ use spate_core::Key;
 use spate_runtime::TaskError;
 use spate_runtime::context::RuntimeContext;
 use spate_runtime::error::guard;
+use spate_runtime::key_selector::KeySelector;
 use spate_runtime::metrics::TaskMetrics;
 use spate_runtime::operator::{ChainedOperator, OneInputOperator, SinkOperator};
 use spate_runtime::output::{Downstream, Output};
-use spate_runtime::key_selector::KeySelector;
 use spate_runtime::partitioner::{CustomPartitioner, CustomSelector, KeyGroupSelector, KeyedSelector};
 use spate_runtime::sink::Sink;
 use spate_runtime::source::{Boundedness, Source};
@@ -96,7 +96,7 @@ where
     Op: OneInputOperator<IN, OUT>,
     F: Fn() -> Op + Send + Sync + 'static,
 {
-    pub(crate) fn new(make: F) -> Arc<dyn OperatorFactory> {
+    pub(crate) fn shared(make: F) -> Arc<dyn OperatorFactory> {
         Arc::new(OperatorFactoryOf { make, _types: PhantomData })
     }
 }

@@ -65,9 +65,9 @@ pub(crate) fn plan(graph: &StreamGraph, job_name: &str, settings: &PlanSettings)
     }
 
     // Runtime mode.
-    let unbounded = graph.nodes.iter().find(|node| {
-        matches!(&node.operator, NodeOperator::Source(s) if s.boundedness() == Boundedness::ContinuousUnbounded)
-    });
+    let unbounded = graph.nodes.iter().find(
+        |node| matches!(&node.operator, NodeOperator::Source(s) if s.boundedness() == Boundedness::ContinuousUnbounded),
+    );
     let execution_mode = match (settings.runtime_mode, unbounded) {
         (RuntimeMode::Streaming, _) => ExecutionMode::Streaming,
         (RuntimeMode::Batch, Some(source)) => {
@@ -154,10 +154,7 @@ pub(crate) fn plan(graph: &StreamGraph, job_name: &str, settings: &PlanSettings)
         })
         .collect();
     for node in &graph.nodes {
-        let chained_from = graph
-            .inputs(node.id)
-            .find(|(i, _)| chained_edge[*i])
-            .map(|(_, e)| e.source as u32);
+        let chained_from = graph.inputs(node.id).find(|(i, _)| chained_edge[*i]).map(|(_, e)| e.source as u32);
         vertices[vertex_of[node.id] as usize].operators.push(ChainedOperator {
             node: node.id as u32,
             name: node.display_name(),

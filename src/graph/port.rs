@@ -65,7 +65,7 @@ pub(crate) trait DataPort: Send + Sync {
 pub(crate) struct Port<T>(PhantomData<fn() -> T>);
 
 impl<T: Data> Port<T> {
-    pub(crate) fn new() -> Arc<dyn DataPort> {
+    pub(crate) fn shared() -> Arc<dyn DataPort> {
         Arc::new(Port::<T>(PhantomData))
     }
 }
@@ -75,7 +75,10 @@ pub(crate) fn downcast<X: 'static>(value: Box<dyn Any>, what: &str) -> Result<X,
 }
 
 fn downcast_end<X: 'static>(value: AnyEnd, what: &str) -> Result<X, String> {
-    (value as Box<dyn Any>).downcast::<X>().map(|b| *b).map_err(|_| format!("internal error: {what} has the wrong record type"))
+    (value as Box<dyn Any>)
+        .downcast::<X>()
+        .map(|b| *b)
+        .map_err(|_| format!("internal error: {what} has the wrong record type"))
 }
 
 impl<T: Data> DataPort for Port<T> {

@@ -19,18 +19,24 @@ fn a_slow_sink_bounds_the_records_in_flight() {
     let max_in_flight = Arc::new(AtomicU64::new(0));
     let (p, m) = (produced.clone(), max_in_flight.clone());
     let mut consumed = 0u64;
-    env.from_generator(move |i| { p.fetch_add(1, Ordering::SeqCst); i }, Some(RECORDS))
-        .map(|x: u64| x + 1)
-        .disable_chaining()
-        .add_sink(move |_: u64| {
-            consumed += 1;
-            let in_flight = produced.load(Ordering::SeqCst) - consumed;
-            m.fetch_max(in_flight, Ordering::SeqCst);
-            if consumed % 2_000 == 0 {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-        })
-        .disable_chaining();
+    env.from_generator(
+        move |i| {
+            p.fetch_add(1, Ordering::SeqCst);
+            i
+        },
+        Some(RECORDS),
+    )
+    .map(|x: u64| x + 1)
+    .disable_chaining()
+    .add_sink(move |_: u64| {
+        consumed += 1;
+        let in_flight = produced.load(Ordering::SeqCst) - consumed;
+        m.fetch_max(in_flight, Ordering::SeqCst);
+        if consumed % 2_000 == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    })
+    .disable_chaining();
     let result = env.execute("backpressure").unwrap();
     assert_eq!(result.vertex("Sink").unwrap().records_out, RECORDS);
 

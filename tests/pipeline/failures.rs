@@ -96,14 +96,20 @@ fn a_failing_sink_stops_a_source_blocked_by_backpressure() {
     env.set_config("taskmanager.network.memory.buffers-per-channel", "1").unwrap();
     let seen = Arc::new(AtomicU64::new(0));
     let counter = seen.clone();
-    env.from_generator(move |i| { let _keep = &held; i }, None)
-        .rebalance()
-        .add_sink(move |_: u64| {
-            if counter.fetch_add(1, Ordering::SeqCst) == 5_000 {
-                panic!("disk full");
-            }
-        })
-        .name("fragile sink");
+    env.from_generator(
+        move |i| {
+            let _keep = &held;
+            i
+        },
+        None,
+    )
+    .rebalance()
+    .add_sink(move |_: u64| {
+        if counter.fetch_add(1, Ordering::SeqCst) == 5_000 {
+            panic!("disk full");
+        }
+    })
+    .name("fragile sink");
     let started = Instant::now();
     let text = env.execute("blocked source").unwrap_err().to_string();
     assert!(text.contains("'Sink: fragile sink' panicked: disk full"), "{text}");
@@ -116,10 +122,16 @@ fn cancel_stops_an_unbounded_job() {
     let witness: Witness = Arc::new(());
     let held = witness.clone();
     let env = env(2);
-    env.from_generator(move |i| { let _keep = &held; i }, None)
-        .key_by(|i: &u64| i % 1000)
-        .reduce(|a: u64, b: u64| a.wrapping_add(b))
-        .add_sink(|_: u64| {});
+    env.from_generator(
+        move |i| {
+            let _keep = &held;
+            i
+        },
+        None,
+    )
+    .key_by(|i: &u64| i % 1000)
+    .reduce(|a: u64, b: u64| a.wrapping_add(b))
+    .add_sink(|_: u64| {});
     let job = env.execute_async("endless").unwrap();
     assert!(!job.wait_timeout(Duration::from_millis(300)), "an unbounded job does not end by itself");
     assert_eq!(job.status(), JobStatus::Running);

@@ -20,8 +20,10 @@ fn word_counts(mode: RuntimeMode, p: u32) -> Vec<(String, u64)> {
 fn streaming_emits_every_update_and_batch_only_final_results() {
     for p in [1, 3] {
         let streaming = sorted(word_counts(RuntimeMode::Streaming, p));
-        let expected: Vec<(String, u64)> =
-            [("a", 1), ("a", 2), ("a", 3), ("b", 1), ("b", 2), ("c", 1)].iter().map(|(w, c)| (w.to_string(), *c)).collect();
+        let expected: Vec<(String, u64)> = [("a", 1), ("a", 2), ("a", 3), ("b", 1), ("b", 2), ("c", 1)]
+            .iter()
+            .map(|(w, c)| (w.to_string(), *c))
+            .collect();
         assert_eq!(streaming, expected, "parallelism {p}");
         let batch = sorted(word_counts(RuntimeMode::Batch, p));
         assert_eq!(batch, vec![("a".to_string(), 3), ("b".to_string(), 2), ("c".to_string(), 1)], "parallelism {p}");

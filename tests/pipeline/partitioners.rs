@@ -125,10 +125,7 @@ fn partition_custom_uses_the_users_choice() {
 #[test]
 fn partition_custom_out_of_range_fails_the_job() {
     let env = env(2);
-    env.from_sequence(0..10)
-        .partition_custom(|_: &i64, n| n + 1, |v: &i64| *v)
-        .map(|x: i64| x)
-        .add_sink(|_: i64| {});
+    env.from_sequence(0..10).partition_custom(|_: &i64, n| n + 1, |v: &i64| *v).map(|x: i64| x).add_sink(|_: i64| {});
     let err = env.execute("bad partitioner").unwrap_err().to_string();
     assert!(err.contains("custom partitioner returned partition 3, but there are only 2"), "{err}");
 }

@@ -26,7 +26,13 @@ fn partitioners(plan: &Value) -> Vec<String> {
 fn pipeline(env: &StreamEnv, configure: impl Fn(DataStream<i64>) -> DataStream<i64>) {
     let source = env.from_sequence(0..10).name("numbers");
     let mapped = configure(source.map(|x: i64| x + 1).name("plus one"));
-    mapped.filter(|x: &i64| x % 2 == 0).name("even").key_by(|x: &i64| *x).reduce(|a: i64, b: i64| a + b).name("sum").print();
+    mapped
+        .filter(|x: &i64| x % 2 == 0)
+        .name("even")
+        .key_by(|x: &i64| *x)
+        .reduce(|a: i64, b: i64| a + b)
+        .name("sum")
+        .print();
 }
 
 #[test]
@@ -34,10 +40,7 @@ fn forward_edges_of_equal_parallelism_are_chained() {
     let env = env(2);
     pipeline(&env, |s| s);
     let p = plan(&env);
-    assert_eq!(
-        chains(&p),
-        vec![vec!["Source: numbers", "plus one", "even"], vec!["sum", "Sink: Print to Std. Out"]]
-    );
+    assert_eq!(chains(&p), vec![vec!["Source: numbers", "plus one", "even"], vec!["sum", "Sink: Print to Std. Out"]]);
     assert_eq!(partitioners(&p), vec!["HASH"]);
     assert_eq!(p["vertices"][0]["name"], "Source: numbers -> plus one -> even");
     assert_eq!(p["vertices"][0]["parallelism"], 2);
@@ -69,7 +72,10 @@ fn parallelism_changes_break_chains_with_rebalance() {
     let env = env(2);
     pipeline(&env, |s| s.set_parallelism(3));
     let p = plan(&env);
-    assert_eq!(chains(&p), vec![vec!["Source: numbers"], vec!["plus one"], vec!["even"], vec!["sum", "Sink: Print to Std. Out"]]);
+    assert_eq!(
+        chains(&p),
+        vec![vec!["Source: numbers"], vec!["plus one"], vec!["even"], vec!["sum", "Sink: Print to Std. Out"]]
+    );
     assert_eq!(partitioners(&p), vec!["REBALANCE", "REBALANCE", "HASH"]);
     assert_eq!(p["vertices"][1]["parallelism"], 3);
 }
@@ -82,7 +88,12 @@ fn uids_are_stable_and_explicit_ones_are_kept() {
         let s = if explicit { s.uid("my-map") } else { s };
         s.print();
         let p = plan(&env);
-        p["vertices"][0]["operators"].as_array().unwrap().iter().map(|o| o["uid"].as_str().unwrap().to_string()).collect::<Vec<_>>()
+        p["vertices"][0]["operators"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["uid"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
     };
     assert_eq!(uids(false), uids(false), "generated uids do not change between runs");
     assert_eq!(uids(true)[1], "my-map");

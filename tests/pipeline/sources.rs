@@ -108,10 +108,7 @@ fn generator_covers_the_index_space_at_any_parallelism() {
 fn generator_rate_limit_spreads_records_over_time() {
     let env = env(2);
     let started = Instant::now();
-    let out = env
-        .from_source(GeneratorSource::new(|j| j, Some(300)).with_rate(1000.0))
-        .execute_and_collect()
-        .unwrap();
+    let out = env.from_source(GeneratorSource::new(|j| j, Some(300)).with_rate(1000.0)).execute_and_collect().unwrap();
     assert_eq!(out.len(), 300);
     // 300 records at 1000 per second cannot take less than about 0.3 s.
     assert!(started.elapsed() >= Duration::from_millis(250), "{:?}", started.elapsed());

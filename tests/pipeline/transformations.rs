@@ -86,7 +86,10 @@ fn batch_env(p: u32) -> StreamEnv {
     env
 }
 
-fn field(r: &mut (u32, i64, u32)) -> &mut i64 {
+/// (key, value, sequence number)
+type Row = (u32, i64, u32);
+
+fn field(r: &mut Row) -> &mut i64 {
     &mut r.1
 }
 
@@ -103,7 +106,7 @@ fn field_aggregations_in_batch_mode() {
     // (key, value, sequence number): the sequence number shows which record was kept.
     let input: Vec<(u32, i64, u32)> = (0..300u32).map(|i| (i % 7, ((i * 37) % 101) as i64, i)).collect();
     for p in PARALLELISMS {
-        let run = |agg: &dyn Fn(KeyedStream<(u32, i64, u32), u32>) -> DataStream<(u32, i64, u32)>| {
+        let run = |agg: &dyn Fn(KeyedStream<Row, u32>) -> DataStream<Row>| {
             let env = batch_env(p);
             let keyed = env.from_iter(input.clone()).key_by(|r: &(u32, i64, u32)| r.0);
             sorted(agg(keyed).execute_and_collect().unwrap())
@@ -158,7 +161,12 @@ impl AggregateFunction<(u32, i64), (u32, i64, u64), (u32, f64)> for Average {
 #[test]
 fn aggregate_function_in_both_modes() {
     for p in PARALLELISMS {
-        let out = batch_env(p).from_iter(keyed_input()).key_by(|r: &(u32, i64)| r.0).aggregate(Average).execute_and_collect().unwrap();
+        let out = batch_env(p)
+            .from_iter(keyed_input())
+            .key_by(|r: &(u32, i64)| r.0)
+            .aggregate(Average)
+            .execute_and_collect()
+            .unwrap();
         let mut groups: BTreeMap<u32, (i64, u64)> = BTreeMap::new();
         for (k, v) in keyed_input() {
             let g = groups.entry(k).or_default();
@@ -170,7 +178,12 @@ fn aggregate_function_in_both_modes() {
         out.sort_by_key(|r| r.0);
         assert_eq!(out, expected, "batch, parallelism {p}");
 
-        let streaming = env(p).from_iter(keyed_input()).key_by(|r: &(u32, i64)| r.0).aggregate(Average).execute_and_collect().unwrap();
+        let streaming = env(p)
+            .from_iter(keyed_input())
+            .key_by(|r: &(u32, i64)| r.0)
+            .aggregate(Average)
+            .execute_and_collect()
+            .unwrap();
         assert_eq!(streaming.len(), keyed_input().len(), "streaming emits after every record");
     }
 }
@@ -183,8 +196,7 @@ fn union_merges_streams() {
         let b = env.from_sequence(100..150).map(|x: i64| x * 10);
         let c = env.from_iter(vec![-1i64, -2]);
         let out = a.union(&b).union(&c).map(|x: i64| x + 1).execute_and_collect().unwrap();
-        let expected: Vec<i64> =
-            (0..100).chain((100..150).map(|x| x * 10)).chain([-1, -2]).map(|x| x + 1).collect();
+        let expected: Vec<i64> = (0..100).chain((100..150).map(|x| x * 10)).chain([-1, -2]).map(|x| x + 1).collect();
         assert_eq!(sorted(out), sorted(expected), "parallelism {p}");
     }
 }

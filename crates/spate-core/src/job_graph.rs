@@ -146,12 +146,7 @@ pub struct JobGraph {
 
 impl JobGraph {
     /// Builds a graph and computes its fingerprint.
-    pub fn new(
-        job_name: String,
-        execution_mode: ExecutionMode,
-        vertices: Vec<JobVertex>,
-        edges: Vec<JobEdge>,
-    ) -> Self {
+    pub fn new(job_name: String, execution_mode: ExecutionMode, vertices: Vec<JobVertex>, edges: Vec<JobEdge>) -> Self {
         let mut graph = JobGraph { job_name, execution_mode, vertices, edges, fingerprint: String::new() };
         graph.fingerprint = graph.compute_fingerprint();
         graph

@@ -15,9 +15,7 @@ impl JobId {
     /// the time, the process id and a counter).
     pub fn generate() -> Self {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
         let count = COUNTER.fetch_add(1, Ordering::Relaxed);
         let seed = format!("{nanos}:{}:{count}", std::process::id());
         let high = crate::key::stable_hash(seed.as_bytes());
@@ -45,7 +43,9 @@ impl FromStr for JobId {
         if s.len() != 32 {
             return Err(format!("'{s}' is not a job id: expected 32 hexadecimal digits"));
         }
-        u128::from_str_radix(s, 16).map(JobId).map_err(|_| format!("'{s}' is not a job id: expected 32 hexadecimal digits"))
+        u128::from_str_radix(s, 16)
+            .map(JobId)
+            .map_err(|_| format!("'{s}' is not a job id: expected 32 hexadecimal digits"))
     }
 }
 

@@ -62,8 +62,7 @@ pub fn operator_index_for_key_group(max_parallelism: u32, parallelism: u32, key_
 /// a power of two, within `[128, 32768]`.
 pub fn default_max_parallelism(parallelism: u32) -> u32 {
     let wanted = u64::from(parallelism) + u64::from(parallelism) / 2;
-    (wanted.max(1).next_power_of_two() as u32)
-        .clamp(DEFAULT_MAX_PARALLELISM, UPPER_BOUND_MAX_PARALLELISM)
+    (wanted.max(1).next_power_of_two() as u32).clamp(DEFAULT_MAX_PARALLELISM, UPPER_BOUND_MAX_PARALLELISM)
 }
 
 /// A contiguous range of key groups, `start..end` (end exclusive).

@@ -227,7 +227,9 @@ pub(crate) mod testing {
     /// Records what reaches it.
     pub struct Recorder<T>(pub Arc<Mutex<Recorded<T>>>);
 
-    pub fn recorder<T>() -> (Box<dyn Downstream<T>>, Arc<Mutex<Recorded<T>>>)
+    pub type Shared<T> = Arc<Mutex<Recorded<T>>>;
+
+    pub fn recorder<T>() -> (Box<dyn Downstream<T>>, Shared<T>)
     where
         T: Send + 'static,
     {
@@ -250,7 +252,7 @@ pub(crate) mod testing {
         fn process_batch(&mut self, batch: &mut Vec<StreamRecord<T>>) -> Result<(), TaskError> {
             let mut r = self.0.lock().unwrap();
             r.batches += 1;
-            r.records.extend(batch.drain(..));
+            r.records.append(batch);
             Ok(())
         }
         fn process_watermark(&mut self, watermark: Timestamp) -> Result<(), TaskError> {

@@ -97,7 +97,9 @@ impl<T> Partitioner<T> {
 
     /// Random routing seeded per subtask.
     pub fn shuffle(subtask_index: u32) -> Self {
-        Partitioner::Shuffle { state: 0x9E37_79B9_7F4A_7C15 ^ (u64::from(subtask_index) + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9) }
+        Partitioner::Shuffle {
+            state: 0x9E37_79B9_7F4A_7C15 ^ (u64::from(subtask_index) + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9),
+        }
     }
 
     /// The channel for one record (not for [`Partitioner::Broadcast`]).

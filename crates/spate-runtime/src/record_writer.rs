@@ -5,11 +5,11 @@ use std::time::Instant;
 
 use spate_core::{StreamRecord, Timestamp};
 
+use crate::TaskError;
 use crate::channel::{CancelToken, ChannelSender, Event, SendOutcome};
 use crate::metrics::TaskMetrics;
 use crate::output::Downstream;
 use crate::partitioner::Partitioner;
-use crate::TaskError;
 
 /// Buffers records per channel and sends a batch when it is full, when flushed (buffer
 /// timeout), before every watermark, and at end of input.

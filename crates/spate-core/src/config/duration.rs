@@ -25,9 +25,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             return Err(format!("unknown time unit '{other}' (use ns, us, ms, s, min, h or d)"));
         }
     };
-    let nanos = amount
-        .checked_mul(nanos_per_unit)
-        .ok_or_else(|| format!("'{text}' is too large"))?;
+    let nanos = amount.checked_mul(nanos_per_unit).ok_or_else(|| format!("'{text}' is too large"))?;
     Ok(Duration::from_nanos(nanos))
 }
 

@@ -47,12 +47,10 @@ impl Configuration {
 
     /// Reads a config file.
     pub fn from_file(path: &Path) -> Result<Self, CoreError> {
-        let text = std::fs::read_to_string(path).map_err(|e| CoreError::ConfigFile {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
-        let pairs = yaml::parse(&text)
-            .map_err(|reason| CoreError::ConfigFile { path: path.display().to_string(), reason })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| CoreError::ConfigFile { path: path.display().to_string(), reason: e.to_string() })?;
+        let pairs =
+            yaml::parse(&text).map_err(|reason| CoreError::ConfigFile { path: path.display().to_string(), reason })?;
         let mut config = Self::new();
         for (k, v) in pairs {
             config.set_raw(k, v);

@@ -8,8 +8,8 @@ use spate_core::{Key, KeyGroupRange, NO_TIMESTAMP, StreamRecord};
 use super::OneInputOperator;
 use crate::context::RuntimeContext;
 use crate::functions::{AggregateFunction, FnResult};
-use crate::output::Output;
 use crate::key_selector::KeySelector;
+use crate::output::Output;
 use crate::state::{KeyGroupTable, KeyedLookahead, Lookup, StateError, key_of};
 
 /// Keeps one accumulator per key. In STREAMING mode the result is emitted after every

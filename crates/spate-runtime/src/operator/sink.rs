@@ -25,7 +25,6 @@ impl<T: 'static> SinkOperator<T> {
     pub fn new(sink: Arc<dyn Sink<T>>, context: RuntimeContext, metrics: Arc<TaskMetrics>) -> Self {
         SinkOperator { name: context.operator_name().to_string(), sink, writer: None, context, metrics }
     }
-
 }
 
 fn not_open(name: &str) -> TaskError {

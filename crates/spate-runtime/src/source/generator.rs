@@ -22,7 +22,12 @@ pub struct GeneratorSource<T, F> {
 impl<T, F: Fn(u64) -> T + Send + Sync + 'static> GeneratorSource<T, F> {
     /// A generator of `count` records (`None`: unbounded).
     pub fn new(function: F, count: Option<u64>) -> Self {
-        GeneratorSource { function: Arc::new(function), count, records_per_second: None, _type: std::marker::PhantomData }
+        GeneratorSource {
+            function: Arc::new(function),
+            count,
+            records_per_second: None,
+            _type: std::marker::PhantomData,
+        }
     }
 
     /// Limits the total rate over all subtasks.
@@ -48,7 +53,9 @@ where
     fn create_reader(&self, ctx: &mut RuntimeContext) -> Result<Box<dyn SourceReader<T>>, BoxError> {
         let rate = match self.records_per_second {
             Some(r) if !(r > 0.0 && r.is_finite()) => {
-                return Err(format!("the generator's rate must be a positive number of records per second, not {r}").into());
+                return Err(
+                    format!("the generator's rate must be a positive number of records per second, not {r}").into()
+                );
             }
             Some(r) => Some(r / f64::from(ctx.parallelism())),
             None => None,

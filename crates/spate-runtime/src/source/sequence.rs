@@ -21,7 +21,8 @@ impl SequenceSource {
 
     /// The part of the range subtask `index` of `parallelism` emits.
     pub fn part(&self, index: u32, parallelism: u32) -> Range<i64> {
-        let (start, len) = (i128::from(self.range.start), (i128::from(self.range.end) - i128::from(self.range.start)).max(0));
+        let (start, len) =
+            (i128::from(self.range.start), (i128::from(self.range.end) - i128::from(self.range.start)).max(0));
         let from = start + len * i128::from(index) / i128::from(parallelism);
         let to = start + len * (i128::from(index) + 1) / i128::from(parallelism);
         from as i64..to as i64
@@ -64,6 +65,7 @@ mod tests {
             let all: Vec<i64> = (0..p).flat_map(|i| s.part(i, p)).collect();
             assert_eq!(all, (-5..100).collect::<Vec<_>>());
         }
-        assert!(SequenceSource::new(5..2).part(0, 1).is_empty());
+        let (start, end) = (5, 2);
+        assert!(SequenceSource::new(start..end).part(0, 1).is_empty());
     }
 }

@@ -60,13 +60,7 @@ impl Source<String> for SocketTextSource {
             (None, None) => return Err(format!("cannot connect to socket source at {address}: no address").into()),
         };
         stream.set_read_timeout(Some(READ_WAIT)).map_err(describe)?;
-        Ok(Box::new(SocketReader {
-            stream,
-            address,
-            pending: Vec::new(),
-            scanned: 0,
-            metrics: ctx.metrics().clone(),
-        }))
+        Ok(Box::new(SocketReader { stream, address, pending: Vec::new(), scanned: 0, metrics: ctx.metrics().clone() }))
     }
 }
 
@@ -80,12 +74,7 @@ struct SocketReader {
     metrics: std::sync::Arc<crate::metrics::TaskMetrics>,
 }
 
-fn push_line(
-    line: &[u8],
-    batch: &mut Vec<StreamRecord<String>>,
-    metrics: &crate::metrics::TaskMetrics,
-    address: &str,
-) {
+fn push_line(line: &[u8], batch: &mut Vec<StreamRecord<String>>, metrics: &crate::metrics::TaskMetrics, address: &str) {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     match std::str::from_utf8(line) {
         Ok(s) => batch.push(StreamRecord::new(s.to_owned())),

@@ -77,9 +77,8 @@ impl TextFileSource {
             .get_or_init(|| {
                 let files = self.list_files()?;
                 let total: u64 = files.iter().map(|(_, len)| len).sum();
-                let size = self
-                    .split_size
-                    .unwrap_or_else(|| (total / (4 * u64::from(parallelism.max(1)))).max(MIN_SPLIT));
+                let size =
+                    self.split_size.unwrap_or_else(|| (total / (4 * u64::from(parallelism.max(1)))).max(MIN_SPLIT));
                 let mut splits = Vec::new();
                 for (path, len) in files {
                     let mut start = 0;
@@ -279,8 +278,7 @@ mod tests {
         let dir = temp_dir("splits");
         let text = "alpha\nbe\n\ngamma delta\r\nx\nlast line without newline";
         std::fs::write(dir.join("a.txt"), text).unwrap();
-        let mut expected: Vec<String> =
-            text.split('\n').map(|l| l.trim_end_matches('\r').to_string()).collect();
+        let mut expected: Vec<String> = text.split('\n').map(|l| l.trim_end_matches('\r').to_string()).collect();
         expected.sort();
         for size in 1..=text.len() as u64 + 1 {
             for p in [1, 2, 3] {

@@ -98,6 +98,9 @@ impl<T, K: Key> KeyedLookahead<T, K> {
 
 /// The key of a placed record, by reference.
 #[inline]
-pub fn key_of<'a, T, K>(selector: &dyn crate::key_selector::KeyExtractor<T, K>, placed: &'a Placed<K, T>) -> Option<&'a K> {
+pub fn key_of<'a, T, K>(
+    selector: &dyn crate::key_selector::KeyExtractor<T, K>,
+    placed: &'a Placed<K, T>,
+) -> Option<&'a K> {
     placed.computed_key.as_ref().or_else(|| selector.borrowed(&placed.record.value))
 }

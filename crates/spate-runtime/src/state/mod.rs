@@ -35,4 +35,3 @@ pub enum StateError {
     #[error("internal error: a placed record has no key")]
     MissingKey,
 }
-

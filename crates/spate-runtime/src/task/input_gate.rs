@@ -100,13 +100,7 @@ impl<T> InputGate<T> {
 
     /// Recomputes the input watermark; returns it if it advanced.
     fn advance_watermark(&mut self) -> Option<Timestamp> {
-        let min = self
-            .watermarks
-            .iter()
-            .zip(&self.ended)
-            .filter(|(_, ended)| !**ended)
-            .map(|(w, _)| *w)
-            .min()?;
+        let min = self.watermarks.iter().zip(&self.ended).filter(|(_, ended)| !**ended).map(|(w, _)| *w).min()?;
         (min > self.current_watermark).then(|| {
             self.current_watermark = min;
             min
