@@ -5,7 +5,10 @@ use spate_runtime::TaskError;
 use thiserror::Error;
 
 /// What can go wrong when building or running a job.
-#[derive(Debug, Error)]
+///
+/// `Debug` prints the same message as `Display`, so that `fn main() -> spate::Result<()>`
+/// reports a failure as a sentence rather than as a struct.
+#[derive(Error)]
 pub enum Error {
     /// A configuration key has a bad value, or the config file is broken.
     #[error(transparent)]
@@ -58,6 +61,12 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl std::fmt::Debug for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
 }
 
 /// `Result` with [`Error`].
