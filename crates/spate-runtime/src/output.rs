@@ -154,7 +154,7 @@ pub struct Fanout<T> {
 }
 
 impl<T: Clone> Fanout<T> {
-    /// A fan-out to `targets` (at least two).
+    /// A fan-out to `targets` (with none, records are dropped).
     pub fn new(targets: Vec<Box<dyn Downstream<T>>>) -> Self {
         Fanout { targets, scratch: Vec::new() }
     }
@@ -176,7 +176,10 @@ impl<T: Clone> Downstream<T> for Fanout<T> {
     }
 
     fn process_batch(&mut self, batch: &mut Vec<StreamRecord<T>>) -> Result<(), TaskError> {
-        let (last, rest) = self.targets.split_last_mut().expect("a fan-out has targets");
+        let Some((last, rest)) = self.targets.split_last_mut() else {
+            batch.clear();
+            return Ok(());
+        };
         for target in rest {
             self.scratch.clear();
             self.scratch.extend(batch.iter().cloned());
