@@ -7,7 +7,7 @@ use std::sync::Arc;
 use spate_core::{Data, Key};
 use spate_runtime::functions::{FilterFunction, FlatMapFunction, MapFunction, ProcessFunction, SinkFunction};
 use spate_runtime::key_selector::{ComputedKey, FieldKey, KeySelector};
-use spate_runtime::operator::{FilterOperator, FlatMapOperator, MapOperator, ProcessOperator};
+use spate_runtime::operator::{FilterOperator, FlatMapOperator, MapOperator, OneInputOperator, ProcessOperator};
 use spate_runtime::sink::{CollectSink, FunctionSink, PrintSink, Sink};
 
 use crate::env::StreamEnv;
@@ -66,6 +66,18 @@ impl<T: Data> DataStream<T> {
         DataStream::new(self.env.clone(), StreamRef::Node(id))
     }
 
+    /// Adds an operator made from a user function: every subtask wraps its own copy of
+    /// `function` with `wrap`.
+    fn apply<O, F, Op>(&self, kind: &'static str, name: &str, function: F, wrap: fn(F) -> Op) -> DataStream<O>
+    where
+        O: Data,
+        F: Clone + Send + 'static,
+        Op: OneInputOperator<T, O>,
+    {
+        let prototype = Prototype::new(function);
+        self.add_operator(kind, name, OperatorFactoryOf::shared(move || wrap(prototype.instance())), None)
+    }
+
     fn add_sink_node(&self, sink: Arc<dyn Sink<T>>) -> DataStreamSink {
         let mut state = self.env.state.borrow_mut();
         let name = sink.name();
@@ -95,9 +107,7 @@ impl<T: Data> DataStream<T> {
         O: Data,
         F: MapFunction<T, O> + Clone,
     {
-        let prototype = Prototype::new(function);
-        let factory = OperatorFactoryOf::shared(move || MapOperator::new(prototype.instance()));
-        self.add_operator("Map", "Map", factory, None)
+        self.apply("Map", "Map", function, MapOperator::new)
     }
 
     /// Turns every record into any number of records; a closure returns an iterable.
@@ -118,9 +128,7 @@ impl<T: Data> DataStream<T> {
         O: Data,
         F: FlatMapFunction<T, O> + Clone,
     {
-        let prototype = Prototype::new(function);
-        let factory = OperatorFactoryOf::shared(move || FlatMapOperator::new(prototype.instance()));
-        self.add_operator("FlatMap", "Flat Map", factory, None)
+        self.apply("FlatMap", "Flat Map", function, FlatMapOperator::new)
     }
 
     /// Keeps the records for which `function` returns `true`.
@@ -136,9 +144,7 @@ impl<T: Data> DataStream<T> {
     where
         F: FilterFunction<T> + Clone,
     {
-        let prototype = Prototype::new(function);
-        let factory = OperatorFactoryOf::shared(move || FilterOperator::new(prototype.instance()));
-        self.add_operator("Filter", "Filter", factory, None)
+        self.apply("Filter", "Filter", function, FilterOperator::new)
     }
 
     /// Applies a [`ProcessFunction`]: any output, with access to timestamps and time.
@@ -164,9 +170,7 @@ impl<T: Data> DataStream<T> {
         O: Data,
         F: ProcessFunction<T, O> + Clone,
     {
-        let prototype = Prototype::new(function);
-        let factory = OperatorFactoryOf::shared(move || ProcessOperator::new(prototype.instance()));
-        self.add_operator("Process", "Process", factory, None)
+        self.apply("Process", "Process", function, ProcessOperator::new)
     }
 
     /// Partitions the stream by a key computed from each record: records with equal

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use spate::prelude::*;
 
-use crate::{is_word_byte, keyed_record};
+use crate::{keyed_record, word_spans};
 
 /// Splits a line into lowercase words as Flink's WordCount (`\W+`), emitting
 /// `(word, 1)`: one allocation per word, for the word itself.
@@ -15,20 +15,8 @@ pub struct Tokenizer;
 impl FlatMapFunction<String, (String, u64)> for Tokenizer {
     #[inline]
     fn flat_map(&mut self, line: String, out: &mut Collector<'_, (String, u64)>) -> FnResult {
-        let bytes = line.as_bytes();
-        let mut i = 0;
-        while i < bytes.len() {
-            while i < bytes.len() && !is_word_byte(bytes[i]) {
-                i += 1;
-            }
-            let start = i;
-            while i < bytes.len() && is_word_byte(bytes[i]) {
-                i += 1;
-            }
-            if i > start {
-                // Both ends are ASCII bytes or the end of the line: char boundaries.
-                out.collect((line[start..i].to_ascii_lowercase(), 1));
-            }
+        for span in word_spans(line.as_bytes()) {
+            out.collect((line[span].to_ascii_lowercase(), 1));
         }
         Ok(())
     }

@@ -34,3 +34,21 @@ pub fn peak_rss_bytes() -> Option<u64> {
 pub fn is_word_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
 }
+
+/// The byte ranges of the words of `text`: maximal runs of word bytes (Flink's
+/// WordCount splits on `\W+` and drops empty tokens). Both ends of every range are
+/// ASCII bytes or the end of the text, so they are `str` char boundaries.
+#[inline]
+pub fn word_spans(text: &[u8]) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        while i < text.len() && !is_word_byte(text[i]) {
+            i += 1;
+        }
+        let start = i;
+        while i < text.len() && is_word_byte(text[i]) {
+            i += 1;
+        }
+        (i > start).then_some(start..i)
+    })
+}

@@ -46,35 +46,24 @@ fn main() -> Result<()> {
     eprintln!("# {} cores", std::thread::available_parallelism().map_or(1, |n| n.get()));
 
     for bench in &benches {
-        match bench.as_str() {
+        // Arguments common to the plain loop and the Spate job of this benchmark.
+        let common: Vec<String> = match bench.as_str() {
             "wordcount" => {
                 let (input, words) = text_file(&data, size_mb)?;
-                let input = input.to_string_lossy().to_string();
-                let common = ["--input", input.as_str(), "--records", &words.to_string()];
-                let plain = measure("wordcount_plain_loop", &common, runs)?;
-                println!("{plain}");
-                for p in &parallelisms {
-                    let mut args = common.to_vec();
-                    let p = p.to_string();
-                    args.extend(["--p", &p]);
-                    args.extend(&settings);
-                    measure_vs("wordcount", &args, runs, &plain)?;
-                }
+                vec!["--input".into(), input.to_string_lossy().into(), "--records".into(), words.to_string()]
             }
-            "keyed_sum" => {
-                let (records, keys) = (records.to_string(), keys.to_string());
-                let common = ["--records", records.as_str(), "--keys", keys.as_str()];
-                let plain = measure("keyed_sum_plain_loop", &common, runs)?;
-                println!("{plain}");
-                for p in &parallelisms {
-                    let mut args = common.to_vec();
-                    let p = p.to_string();
-                    args.extend(["--p", &p]);
-                    args.extend(&settings);
-                    measure_vs("keyed_sum", &args, runs, &plain)?;
-                }
-            }
+            "keyed_sum" => vec!["--records".into(), records.to_string(), "--keys".into(), keys.to_string()],
             other => bail!("unknown benchmark '{other}' (wordcount, keyed_sum, all)"),
+        };
+        let common: Vec<&str> = common.iter().map(String::as_str).collect();
+        let plain = measure(&format!("{bench}_plain_loop"), &common, runs)?;
+        println!("{plain}");
+        for p in &parallelisms {
+            let p = p.to_string();
+            let mut args = common.clone();
+            args.extend(["--p", p.as_str()]);
+            args.extend(&settings);
+            measure_vs(bench, &args, runs, &plain)?;
         }
     }
     Ok(())

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use hashbrown::HashMap;
 
-use crate::{is_word_byte, keyed_record};
+use crate::{keyed_record, word_spans};
 
 /// Reads, splits, lowercases and counts words; writes `word count` lines. Returns the
 /// number of words.
@@ -21,26 +21,16 @@ pub fn wordcount(input: &Path, output: &Path) -> io::Result<u64> {
         if reader.read_until(b'\n', &mut line)? == 0 {
             break;
         }
-        let mut i = 0;
-        while i < line.len() {
-            while i < line.len() && !is_word_byte(line[i]) {
-                i += 1;
-            }
-            let start = i;
-            while i < line.len() && is_word_byte(line[i]) {
-                i += 1;
-            }
-            if i > start {
-                word.clear();
-                word.extend(line[start..i].iter().map(u8::to_ascii_lowercase));
-                match counts.get_mut(word.as_slice()) {
-                    Some(c) => *c += 1,
-                    None => {
-                        counts.insert(word.clone(), 1);
-                    }
+        for span in word_spans(&line) {
+            word.clear();
+            word.extend(line[span].iter().map(u8::to_ascii_lowercase));
+            match counts.get_mut(word.as_slice()) {
+                Some(c) => *c += 1,
+                None => {
+                    counts.insert(word.clone(), 1);
                 }
-                words += 1;
             }
+            words += 1;
         }
     }
     let mut out = BufWriter::new(File::create(output)?);
