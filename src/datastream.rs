@@ -7,14 +7,18 @@ use std::sync::Arc;
 use spate_core::{Data, Key};
 use spate_runtime::functions::{FilterFunction, FlatMapFunction, MapFunction, ProcessFunction, SinkFunction};
 use spate_runtime::key_selector::{ComputedKey, FieldKey, KeySelector};
-use spate_runtime::operator::{FilterOperator, FlatMapOperator, MapOperator, OneInputOperator, ProcessOperator};
+use spate_runtime::operator::{
+    FilterOperator, FlatMapOperator, MapOperator, OneInputOperator, ProcessOperator, TimestampsAndWatermarksOperator,
+};
+use spate_runtime::output::OutputTag;
 use spate_runtime::sink::{CollectSink, FunctionSink, PrintSink, Sink};
+use spate_runtime::watermark::WatermarkStrategy;
 
 use crate::env::StreamEnv;
 use crate::error::Result;
 use crate::graph::factory::{CustomSelectorFactory, OperatorFactory, OperatorFactoryOf, Prototype, SinkFactoryOf};
 use crate::graph::port::Port;
-use crate::graph::stream_graph::{ChainingStrategy, EdgePartitioner, NodeId, NodeOperator, StreamRef};
+use crate::graph::stream_graph::{ChainingStrategy, EdgePartitioner, NodeId, NodeOperator, SidePort, StreamRef};
 use crate::keyed_stream::KeyedStream;
 
 /// A stream of records of type `T`.
@@ -171,6 +175,64 @@ impl<T: Data> DataStream<T> {
         F: ProcessFunction<T, O> + Clone,
     {
         self.apply("Process", "Process", function, ProcessOperator::new)
+    }
+
+    /// The records the operator that produced this stream emitted to the side output
+    /// `tag` (`ctx.output(&tag, value)` in a process function).
+    ///
+    /// ```
+    /// # use spate::prelude::*;
+    /// let env = StreamEnv::local().unwrap();
+    /// env.set_parallelism(1);
+    /// let odd = OutputTag::<i64>::new("odd");
+    /// let tag = odd.clone();
+    /// let even = env.from_sequence(0..6).process(move |x: i64, ctx: &mut ProcessContext<'_>, out: &mut Collector<'_, i64>| {
+    ///     if x % 2 == 0 { out.collect(x) } else { ctx.output(&tag, x) }
+    ///     Ok(())
+    /// });
+    /// even.side_output(&odd).map(|x: i64| -x).print();
+    /// assert_eq!(even.execute_and_collect().unwrap(), vec![0, 2, 4]);
+    /// ```
+    pub fn side_output<X: Data>(&self, tag: &OutputTag<X>) -> DataStream<X> {
+        let Some(id) = self.stream.node() else {
+            self.env.state.borrow_mut().errors.push(format!(
+                "side_output('{}') applies to an operator, but was called on a partitioned or united stream",
+                tag.name()
+            ));
+            return DataStream::new(self.env.clone(), StreamRef::Union(Vec::new()));
+        };
+        let mut state = self.env.state.borrow_mut();
+        let type_id = std::any::TypeId::of::<X>();
+        let conflict = match state.graph.nodes[id].side_outputs.iter().find(|s| s.id == tag.id()) {
+            Some(existing) => existing.type_id != type_id,
+            None => {
+                state.graph.nodes[id].side_outputs.push(SidePort {
+                    id: tag.id(),
+                    name: tag.name().to_string(),
+                    type_id,
+                    port: Port::<X>::shared(),
+                });
+                false
+            }
+        };
+        if conflict {
+            state.errors.push(format!("the side output '{}' is used with two record types", tag.name()));
+        }
+        drop(state);
+        DataStream::new(self.env.clone(), StreamRef::SideOutput(id, tag.id()))
+    }
+
+    /// Gives records event timestamps and the stream watermarks, from `strategy`.
+    pub fn assign_timestamps_and_watermarks(&self, strategy: WatermarkStrategy<T>) -> DataStream<T> {
+        let strategy = std::sync::Mutex::new(strategy);
+        let factory = OperatorFactoryOf::shared(move || {
+            let strategy = match strategy.lock() {
+                Ok(s) => s.clone(),
+                Err(poisoned) => poisoned.into_inner().clone(),
+            };
+            TimestampsAndWatermarksOperator::new(strategy)
+        });
+        self.add_operator("Timestamps/Watermarks", "Timestamps/Watermarks", factory, None)
     }
 
     /// Partitions the stream by a key computed from each record: records with equal

@@ -13,6 +13,7 @@ use spate_runtime::source::{
     CollectionSource, GeneratorSource, SequenceSource, SocketTextSource, Source, TextFileSource,
 };
 use spate_runtime::task::FlushPolicy;
+use spate_runtime::time::Clock;
 
 use crate::datastream::DataStream;
 use crate::error::{Error, Result};
@@ -67,6 +68,7 @@ impl Role {
 
 pub(crate) struct EnvState {
     pub config: Configuration,
+    pub clock: Arc<dyn Clock>,
     pub role: Role,
     pub graph: StreamGraph,
     /// Mistakes made while building the pipeline, reported by `execute`.
@@ -96,15 +98,22 @@ impl EnvState {
             operator,
             input,
             output,
+            side_outputs: Vec::new(),
         });
         id
     }
 
     /// Connects the streams behind `inputs` to input `input` of `target`.
     pub(crate) fn connect(&mut self, inputs: &StreamRef, target: NodeId, input: u8, forced: Option<EdgePartitioner>) {
-        for (source, partitioner) in inputs.resolve() {
-            let partitioner = forced.clone().or(partitioner);
-            self.graph.edges.push(StreamEdge { source, target, input, partitioner });
+        for resolved in inputs.resolve() {
+            let partitioner = forced.clone().or(resolved.partitioner);
+            self.graph.edges.push(StreamEdge {
+                source: resolved.node,
+                target,
+                input,
+                partitioner,
+                side: resolved.side,
+            });
         }
     }
 }
@@ -163,6 +172,7 @@ impl StreamEnv {
         Ok(StreamEnv {
             state: Rc::new(RefCell::new(EnvState {
                 config,
+                clock: spate_runtime::time::system_clock(),
                 role,
                 graph: StreamGraph::default(),
                 errors: Vec::new(),
@@ -232,6 +242,20 @@ impl StreamEnv {
         let mut state = self.state.borrow_mut();
         state.config.set(&options::BUFFER_TIMEOUT_ENABLED, true);
         state.config.set(&options::BUFFER_TIMEOUT, timeout);
+        self
+    }
+
+    /// How often periodic watermark generators emit (`pipeline.auto-watermark-interval`).
+    pub fn set_auto_watermark_interval(&self, interval: Duration) -> &Self {
+        self.state.borrow_mut().config.set(&options::AUTO_WATERMARK_INTERVAL, interval);
+        self
+    }
+
+    /// Replaces the processing-time clock of the jobs this environment runs — for tests
+    /// of processing-time timers and state TTL, with a
+    /// [`ManualClock`](spate_runtime::time::ManualClock).
+    pub fn set_processing_time_clock(&self, clock: Arc<dyn Clock>) -> &Self {
+        self.state.borrow_mut().clock = clock;
         self
     }
 
@@ -329,6 +353,8 @@ impl StreamEnv {
             batch_size: c.get(&options::RECORDS_PER_BATCH)? as usize,
             channel_capacity: c.get(&options::BUFFERS_PER_CHANNEL)? as usize,
             flush,
+            clock: state.clock.clone(),
+            auto_watermark_interval: c.get(&options::AUTO_WATERMARK_INTERVAL)?,
         };
         Ok((plan_settings, runtime))
     }

@@ -4,9 +4,16 @@ use std::ops::Add;
 use std::sync::Arc;
 
 use spate_core::{Data, Key};
-use spate_runtime::functions::{AggregateFunction, ReduceFunction};
+use spate_runtime::context::RuntimeContext;
+use spate_runtime::functions::{
+    AggregateFunction, FilterFunction, FlatMapFunction, FnResult, KeyedContext, KeyedProcessFunction, MapFunction,
+    ReduceFunction,
+};
 use spate_runtime::key_selector::KeySelector;
-use spate_runtime::operator::{ByReduceFunction, Fold, InPlace, KeyedAggregateOperator, KeyedReduceOperator};
+use spate_runtime::operator::{
+    ByReduceFunction, Fold, InPlace, KeyedAggregateOperator, KeyedProcessOperator, KeyedReduceOperator,
+};
+use spate_runtime::output::Collector;
 
 use crate::datastream::DataStream;
 use crate::graph::factory::{KeyGroupSelectorFactory, OperatorFactoryOf, Prototype};
@@ -178,6 +185,55 @@ impl<T: Data, K: Key> KeyedStream<T, K> {
         })
     }
 
+    /// Applies a [`KeyedProcessFunction`]: keyed state, event- and processing-time timers,
+    /// side outputs.
+    pub fn process<O, F>(&self, function: F) -> DataStream<O>
+    where
+        O: Data,
+        F: KeyedProcessFunction<K, T, O> + Clone,
+    {
+        self.keyed("KeyedProcess", "Keyed Process", function)
+    }
+
+    fn keyed<O, F>(&self, kind: &'static str, name: &str, function: F) -> DataStream<O>
+    where
+        O: Data,
+        F: KeyedProcessFunction<K, T, O> + Clone,
+    {
+        let prototype = Prototype::new(function);
+        let key_selector = self.key_selector.clone();
+        let factory =
+            OperatorFactoryOf::shared(move || KeyedProcessOperator::new(key_selector.clone(), prototype.instance()));
+        self.input.add_operator(kind, name, factory, Some(self.partitioner()))
+    }
+
+    /// Transforms every record, with keyed state available to a rich function (state
+    /// handles obtained in `open` are scoped to the record's key).
+    pub fn map<O, F>(&self, function: F) -> DataStream<O>
+    where
+        O: Data,
+        F: MapFunction<T, O> + Clone,
+    {
+        self.keyed("KeyedMap", "Map", KeyedMap(function))
+    }
+
+    /// Turns every record into any number of records, with keyed state.
+    pub fn flat_map<O, F>(&self, function: F) -> DataStream<O>
+    where
+        O: Data,
+        F: FlatMapFunction<T, O> + Clone,
+    {
+        self.keyed("KeyedFlatMap", "Flat Map", KeyedFlatMap(function))
+    }
+
+    /// Keeps the records for which `function` returns `true`, with keyed state.
+    pub fn filter<F>(&self, function: F) -> DataStream<T>
+    where
+        F: FilterFunction<T> + Clone,
+    {
+        self.keyed("KeyedFilter", "Filter", KeyedFilter(function))
+    }
+
     /// Aggregates the records of each key with an [`AggregateFunction`].
     pub fn aggregate<ACC, OUT, A>(&self, function: A) -> DataStream<OUT>
     where
@@ -190,5 +246,60 @@ impl<T: Data, K: Key> KeyedStream<T, K> {
         let factory =
             OperatorFactoryOf::shared(move || KeyedAggregateOperator::new(key_selector.clone(), prototype.instance()));
         self.input.add_operator("KeyedAggregate", "Keyed Aggregation", factory, Some(self.partitioner()))
+    }
+}
+
+/// A map function run with the current key set (so that it may use keyed state).
+#[derive(Clone)]
+struct KeyedMap<F>(F);
+
+impl<K, I, O, F: MapFunction<I, O>> KeyedProcessFunction<K, I, O> for KeyedMap<F> {
+    fn open(&mut self, ctx: &mut RuntimeContext) -> FnResult {
+        self.0.open(ctx)
+    }
+    #[inline]
+    fn process_element(&mut self, value: I, _ctx: &mut KeyedContext<'_, K>, out: &mut Collector<'_, O>) -> FnResult {
+        out.collect(self.0.map(value)?);
+        Ok(())
+    }
+    fn close(&mut self) -> FnResult {
+        self.0.close()
+    }
+}
+
+/// A flat-map function run with the current key set.
+#[derive(Clone)]
+struct KeyedFlatMap<F>(F);
+
+impl<K, I, O, F: FlatMapFunction<I, O>> KeyedProcessFunction<K, I, O> for KeyedFlatMap<F> {
+    fn open(&mut self, ctx: &mut RuntimeContext) -> FnResult {
+        self.0.open(ctx)
+    }
+    #[inline]
+    fn process_element(&mut self, value: I, _ctx: &mut KeyedContext<'_, K>, out: &mut Collector<'_, O>) -> FnResult {
+        self.0.flat_map(value, out)
+    }
+    fn close(&mut self) -> FnResult {
+        self.0.close()
+    }
+}
+
+/// A filter function run with the current key set.
+#[derive(Clone)]
+struct KeyedFilter<F>(F);
+
+impl<K, T, F: FilterFunction<T>> KeyedProcessFunction<K, T, T> for KeyedFilter<F> {
+    fn open(&mut self, ctx: &mut RuntimeContext) -> FnResult {
+        self.0.open(ctx)
+    }
+    #[inline]
+    fn process_element(&mut self, value: T, _ctx: &mut KeyedContext<'_, K>, out: &mut Collector<'_, T>) -> FnResult {
+        if self.0.filter(&value)? {
+            out.collect(value);
+        }
+        Ok(())
+    }
+    fn close(&mut self) -> FnResult {
+        self.0.close()
     }
 }

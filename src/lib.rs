@@ -48,12 +48,20 @@ pub use spate_core::job_id::JobId;
 pub use spate_core::{BoxError, Data, Key, StreamRecord, Timestamp};
 pub use spate_runtime::context::RuntimeContext;
 pub use spate_runtime::functions::{
-    AggregateFunction, FilterFunction, FlatMapFunction, FnResult, MapFunction, ProcessContext, ProcessFunction,
-    ReduceFunction, SinkFunction,
+    AggregateFunction, FilterFunction, FlatMapFunction, FnResult, KeyedContext, KeyedProcessFunction, MapFunction,
+    OnTimerContext, ProcessContext, ProcessFunction, ReduceFunction, SinkFunction, TimerService,
 };
-pub use spate_runtime::output::Collector;
+pub use spate_runtime::output::{Collector, OutputTag};
 pub use spate_runtime::sink::{DiscardingSink, PrintSink, Sink, SinkWriter, TextFileSink};
 pub use spate_runtime::source::{Boundedness, GeneratorSource, Source, SourcePoll, SourceReader};
+pub use spate_runtime::state::{
+    AggregatingState, AggregatingStateDescriptor, ListState, ListStateDescriptor, MapState, MapStateDescriptor,
+    ReducingState, ReducingStateDescriptor, StateError, StateTtlConfig, StateVisibility, TtlUpdateType, ValueState,
+    ValueStateDescriptor,
+};
+pub use spate_runtime::time::{Clock, ManualClock};
+pub use spate_runtime::timer::TimeDomain;
+pub use spate_runtime::watermark::{WatermarkGenerator, WatermarkOutput, WatermarkStrategy};
 
 /// Files as sinks.
 pub struct FileSink;
@@ -69,8 +77,11 @@ impl FileSink {
 /// Everything a typical program needs, in one `use`.
 pub mod prelude {
     pub use crate::{
-        AggregateFunction, Collector, DataStream, DiscardingSink, FileSink, FilterFunction, FlatMapFunction, FnResult,
-        GeneratorSource, JobClient, KeyedStream, MapFunction, Params, ProcessContext, ProcessFunction, ReduceFunction,
-        RuntimeContext, RuntimeMode, SinkFunction, StreamEnv,
+        AggregateFunction, AggregatingState, AggregatingStateDescriptor, Collector, DataStream, DiscardingSink,
+        FileSink, FilterFunction, FlatMapFunction, FnResult, GeneratorSource, JobClient, KeyedContext,
+        KeyedProcessFunction, KeyedStream, ListState, ListStateDescriptor, MapFunction, MapState, MapStateDescriptor,
+        OnTimerContext, OutputTag, Params, ProcessContext, ProcessFunction, ReduceFunction, ReducingState,
+        ReducingStateDescriptor, RuntimeContext, RuntimeMode, SinkFunction, StateTtlConfig, StreamEnv, TimeDomain,
+        ValueState, ValueStateDescriptor, WatermarkStrategy,
     };
 }

@@ -13,10 +13,12 @@ use spate_runtime::TaskError;
 use spate_runtime::channel::CancelToken;
 use spate_runtime::context::{RuntimeContext, TaskInfo};
 use spate_runtime::metrics::TaskMetrics;
+use spate_runtime::output::SideOutputs;
 use spate_runtime::task::{FlushPolicy, StreamTask, TaskHead};
+use spate_runtime::time::Clock;
 
 use crate::graph::planner::Plan;
-use crate::graph::port::{AnyEnd, WriterSettings};
+use crate::graph::port::{AnyEnd, DataPort, WriterSettings};
 use crate::graph::stream_graph::{NodeId, NodeOperator, StreamGraph};
 
 /// Runtime settings that do not change the plan.
@@ -25,6 +27,8 @@ pub(crate) struct RuntimeSettings {
     pub batch_size: usize,
     pub channel_capacity: usize,
     pub flush: FlushPolicy,
+    pub clock: Arc<dyn Clock>,
+    pub auto_watermark_interval: std::time::Duration,
 }
 
 /// Everything needed to run a job: its graph with the user's functions, its plan, and
@@ -117,7 +121,7 @@ impl ExecutionPlan {
                 port.one_input_head(receivers, chain, task.display_name(), metrics).map_err(TaskError::Internal)?
             }
         };
-        Ok(StreamTask::new(task.display_name(), task_head, cancel, self.settings.flush))
+        Ok(StreamTask::new(task.display_name(), task_head, cancel, self.settings.flush, self.settings.clock.clone()))
     }
 }
 
@@ -152,14 +156,26 @@ impl ChainBuilder<'_> {
         }
     }
 
-    fn targets(&mut self, id: NodeId) -> Result<Vec<Box<dyn Any>>, TaskError> {
+    /// What consumes output `side` (`None`: the main output) of node `id`: its chained
+    /// successors on that output and the record writers of its edges.
+    fn targets(&mut self, id: NodeId, side: Option<u64>) -> Result<Vec<Box<dyn Any>>, TaskError> {
         let plan = &self.exec.plan;
-        let port = self.exec.graph.nodes[id].output.clone().ok_or_else(|| internal("an output without a type"))?;
+        let node = &self.exec.graph.nodes[id];
+        let port = match side {
+            None => node.output.clone(),
+            Some(tag) => node.side_outputs.iter().find(|s| s.id == tag).map(|s| s.port.clone()),
+        }
+        .ok_or_else(|| internal("an output without a type"))?;
         let mut targets = Vec::new();
-        for &child in &plan.chained[id] {
-            targets.push(self.node(child)?);
+        for &(child, child_side) in &plan.chained[id] {
+            if child_side == side {
+                targets.push(self.node(child)?);
+            }
         }
         for &edge_index in &plan.outputs[id] {
+            if plan.sides[edge_index] != side {
+                continue;
+            }
             let edge = &plan.job_graph.edges[edge_index];
             let senders = self.senders.remove(&edge_index).ok_or_else(|| internal("a missing channel"))?;
             let target = &plan.job_graph.vertices[edge.target as usize];
@@ -176,16 +192,24 @@ impl ChainBuilder<'_> {
         Ok(targets)
     }
 
-    /// The node's `Output<OUT>`.
+    /// The node's `Output<OUT>`, with its side outputs.
     fn output_of(&mut self, id: NodeId) -> Result<Box<dyn Any>, TaskError> {
-        let targets = self.targets(id)?;
+        let batch_size = self.exec.settings.batch_size;
+        let mut side = SideOutputs::new();
+        let tags: Vec<(u64, Arc<dyn DataPort>)> =
+            self.exec.graph.nodes[id].side_outputs.iter().map(|s| (s.id, s.port.clone())).collect();
+        for (tag, port) in tags {
+            let targets = self.targets(id, Some(tag))?;
+            side.add(tag, port.side_output(targets, batch_size).map_err(TaskError::Internal)?);
+        }
+        let targets = self.targets(id, None)?;
         let port = self.exec.graph.nodes[id].output.clone().ok_or_else(|| internal("an output without a type"))?;
-        port.output(targets, self.exec.settings.batch_size).map_err(TaskError::Internal)
+        port.output(targets, batch_size, side).map_err(TaskError::Internal)
     }
 
     /// The node's successors as one `Box<dyn Downstream<OUT>>`.
     fn downstream_of(&mut self, id: NodeId) -> Result<Box<dyn Any>, TaskError> {
-        let targets = self.targets(id)?;
+        let targets = self.targets(id, None)?;
         let port = self.exec.graph.nodes[id].output.clone().ok_or_else(|| internal("an output without a type"))?;
         port.downstream(targets).map_err(TaskError::Internal)
     }

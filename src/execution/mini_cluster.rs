@@ -58,6 +58,8 @@ pub(crate) fn submit(exec: ExecutionPlan) -> Result<JobClient> {
             max_parallelism: vertex.max_parallelism,
             attempt: 0,
             execution_mode: job.execution_mode,
+            clock: exec.settings.clock.clone(),
+            auto_watermark_interval: exec.settings.auto_watermark_interval,
         });
         let name = info.display_name();
         let (exec, cancel, metrics, outcomes) =

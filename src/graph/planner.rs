@@ -23,12 +23,15 @@ pub(crate) struct Plan {
     pub job_graph: JobGraph,
     /// Per vertex: its head node.
     pub heads: Vec<NodeId>,
-    /// Per node: the nodes chained after it, in order.
-    pub chained: Vec<Vec<NodeId>>,
+    /// Per node: the nodes chained after it, in order, with the side output (tag id)
+    /// they consume, if not the main output.
+    pub chained: Vec<Vec<(NodeId, Option<u64>)>>,
     /// Per node: indices of the job edges leaving it.
     pub outputs: Vec<Vec<usize>>,
     /// Per job edge: its partitioner, resolved.
     pub partitioners: Vec<EdgePartitioner>,
+    /// Per job edge: the side output (tag id) it carries, if not the main output.
+    pub sides: Vec<Option<u64>>,
 }
 
 /// Plans `graph` as job `job_name`.
@@ -128,7 +131,7 @@ pub(crate) fn plan(graph: &StreamGraph, job_name: &str, settings: &PlanSettings)
             [only] if chainable(*only) => {
                 let source = graph.edges[*only].source;
                 vertex_of[node.id] = vertex_of[source];
-                chained[source].push(node.id);
+                chained[source].push((node.id, graph.edges[*only].side));
                 chained_edge[*only] = true;
             }
             _ => {
@@ -170,6 +173,7 @@ pub(crate) fn plan(graph: &StreamGraph, job_name: &str, settings: &PlanSettings)
     // Job edges: every edge that is not inside a chain.
     let mut edges = Vec::new();
     let mut partitioners = Vec::new();
+    let mut sides = Vec::new();
     let mut outputs = vec![Vec::new(); n];
     for (i, edge) in graph.edges.iter().enumerate() {
         if chained_edge[i] {
@@ -183,16 +187,19 @@ pub(crate) fn plan(graph: &StreamGraph, job_name: &str, settings: &PlanSettings)
             target_node: edge.target as u32,
             input: edge.input,
             partitioner: partitioner_of[i].kind(),
-            side_output: None,
+            side_output: edge.side.and_then(|tag| {
+                graph.nodes[edge.source].side_outputs.iter().find(|s| s.id == tag).map(|s| s.name.clone())
+            }),
         });
         partitioners.push(partitioner_of[i].clone());
+        sides.push(edge.side);
     }
     debug_assert!(edges.iter().all(|e| e.partitioner != PartitionerKind::Forward || {
         vertices[e.source as usize].parallelism == vertices[e.target as usize].parallelism
     }));
 
     let job_graph = JobGraph::new(job_name.to_string(), execution_mode, vertices, edges);
-    Ok(Plan { job_graph, heads, chained, outputs, partitioners })
+    Ok(Plan { job_graph, heads, chained, outputs, partitioners, sides })
 }
 
 /// A uid for an operator without one: stable for an unchanged program, since it depends
@@ -200,7 +207,7 @@ pub(crate) fn plan(graph: &StreamGraph, job_name: &str, settings: &PlanSettings)
 fn generated_uid(graph: &StreamGraph, node: NodeId) -> String {
     let mut text = format!("{}#{}", graph.nodes[node].kind, node);
     for (_, edge) in graph.inputs(node) {
-        text.push_str(&format!("<{}:{}", edge.source, edge.input));
+        text.push_str(&format!("<{}:{}:{:?}", edge.source, edge.input, edge.side));
     }
     format!("{:016x}", stable_hash(text.as_bytes()))
 }

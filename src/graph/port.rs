@@ -9,7 +9,7 @@ use spate_core::{Data, StreamRecord, Timestamp};
 use spate_runtime::TaskError;
 use spate_runtime::channel::{CancelToken, ChannelReceiver, ChannelSender, channel};
 use spate_runtime::metrics::TaskMetrics;
-use spate_runtime::output::{Downstream, Fanout, Output};
+use spate_runtime::output::{AnySideOutput, Downstream, Emitter, Fanout, Output, SideOutputs};
 use spate_runtime::partitioner::{KeyedSelector, Partitioner};
 use spate_runtime::record_writer::RecordWriter;
 use spate_runtime::task::{InputGate, OneInputHead, TaskHead};
@@ -47,8 +47,11 @@ pub(crate) trait DataPort: Send + Sync {
     /// stream.
     fn downstream(&self, targets: Vec<Box<dyn Any>>) -> Result<Box<dyn Any>, String>;
 
-    /// An `Output<T>` in front of `targets`.
-    fn output(&self, targets: Vec<Box<dyn Any>>, batch_size: usize) -> Result<Box<dyn Any>, String>;
+    /// An `Output<T>` in front of `targets`, with side outputs `side`.
+    fn output(&self, targets: Vec<Box<dyn Any>>, batch_size: usize, side: SideOutputs) -> Result<Box<dyn Any>, String>;
+
+    /// A side output of records of this type, in front of `targets`.
+    fn side_output(&self, targets: Vec<Box<dyn Any>>, batch_size: usize) -> Result<Box<dyn AnySideOutput>, String>;
 
     /// The head of a task whose first operator (`chain`, a `Box<dyn Downstream<T>>`)
     /// reads these channels.
@@ -137,9 +140,14 @@ impl<T: Data> DataPort for Port<T> {
         Ok(Box::new(next))
     }
 
-    fn output(&self, targets: Vec<Box<dyn Any>>, batch_size: usize) -> Result<Box<dyn Any>, String> {
+    fn output(&self, targets: Vec<Box<dyn Any>>, batch_size: usize, side: SideOutputs) -> Result<Box<dyn Any>, String> {
         let next = downcast::<Box<dyn Downstream<T>>>(self.downstream(targets)?, "an output")?;
-        Ok(Box::new(Output::new(next, batch_size)))
+        Ok(Box::new(Output::with_side_outputs(next, batch_size, side)))
+    }
+
+    fn side_output(&self, targets: Vec<Box<dyn Any>>, batch_size: usize) -> Result<Box<dyn AnySideOutput>, String> {
+        let next = downcast::<Box<dyn Downstream<T>>>(self.downstream(targets)?, "a side output")?;
+        Ok(Box::new(Emitter::new(next, batch_size)))
     }
 
     fn one_input_head(

@@ -78,6 +78,16 @@ pub(crate) struct StreamNode {
     pub input: Option<Arc<dyn DataPort>>,
     /// The record type it produces (not for sinks).
     pub output: Option<Arc<dyn DataPort>>,
+    /// The side outputs something consumes: tag id, name, record type.
+    pub side_outputs: Vec<SidePort>,
+}
+
+/// A side output of a node that something consumes.
+pub(crate) struct SidePort {
+    pub id: u64,
+    pub name: String,
+    pub type_id: std::any::TypeId,
+    pub port: Arc<dyn DataPort>,
 }
 
 impl StreamNode {
@@ -99,6 +109,8 @@ pub(crate) struct StreamEdge {
     pub input: u8,
     /// `None`: forward if the parallelism matches, else rebalance (Flink's default).
     pub partitioner: Option<EdgePartitioner>,
+    /// The side output (tag id) it carries, if not the main output.
+    pub side: Option<u64>,
 }
 
 /// The program's operators and their connections.
@@ -121,18 +133,29 @@ impl StreamGraph {
 #[derive(Clone)]
 pub(crate) enum StreamRef {
     Node(NodeId),
+    /// A side output of a node (tag id).
+    SideOutput(NodeId, u64),
     Partitioned(Box<StreamRef>, EdgePartitioner),
     Union(Vec<StreamRef>),
+}
+
+/// One input of a consumer: a node's output (main or a side output) and the
+/// partitioner its edge takes, if one was chosen.
+pub(crate) struct Resolved {
+    pub node: NodeId,
+    pub side: Option<u64>,
+    pub partitioner: Option<EdgePartitioner>,
 }
 
 impl StreamRef {
     /// The nodes whose output this stream is, each with the partitioner its edge to a
     /// consumer takes (the outermost partitioning call wins).
-    pub(crate) fn resolve(&self) -> Vec<(NodeId, Option<EdgePartitioner>)> {
+    pub(crate) fn resolve(&self) -> Vec<Resolved> {
         match self {
-            StreamRef::Node(n) => vec![(*n, None)],
+            StreamRef::Node(n) => vec![Resolved { node: *n, side: None, partitioner: None }],
+            StreamRef::SideOutput(n, tag) => vec![Resolved { node: *n, side: Some(*tag), partitioner: None }],
             StreamRef::Partitioned(inner, p) => {
-                inner.resolve().into_iter().map(|(n, _)| (n, Some(p.clone()))).collect()
+                inner.resolve().into_iter().map(|r| Resolved { partitioner: Some(p.clone()), ..r }).collect()
             }
             StreamRef::Union(members) => members.iter().flat_map(StreamRef::resolve).collect(),
         }

@@ -7,6 +7,8 @@ mod modes;
 mod partitioners;
 mod plan;
 mod sources;
+mod state;
+mod timers;
 mod transformations;
 
 use spate::prelude::*;

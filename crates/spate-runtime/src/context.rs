@@ -1,11 +1,21 @@
 //! What an operator knows about where it runs.
 
+use std::any::TypeId;
+use std::cell::RefCell;
+use std::hash::Hash;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use spate_core::KeyGroupRange;
 use spate_core::job_graph::ExecutionMode;
 
 use crate::metrics::TaskMetrics;
+use crate::state::{
+    AggregatingCells, AggregatingSlot, AggregatingState, AggregatingStateDescriptor, KeyedStore, ListCells, ListState,
+    ListStateDescriptor, MapCells, MapState, MapStateDescriptor, Redistribution, ReducingCells, ReducingState,
+    ReducingStateDescriptor, SingleCells, StateError, StateKind, StateScope, Target, ValueState, ValueStateDescriptor,
+};
+use crate::time::Clock;
 
 /// Facts about one subtask, shared by all operators of its chain.
 #[derive(Clone, Debug)]
@@ -24,6 +34,10 @@ pub struct TaskInfo {
     pub attempt: u32,
     /// STREAMING or BATCH.
     pub execution_mode: ExecutionMode,
+    /// The source of processing time.
+    pub clock: Arc<dyn Clock>,
+    /// How often periodic watermark generators emit (`pipeline.auto-watermark-interval`).
+    pub auto_watermark_interval: std::time::Duration,
 }
 
 impl TaskInfo {
@@ -39,17 +53,29 @@ impl TaskInfo {
 }
 
 /// What a rich function sees in `open`: the task it runs in (Flink's `RuntimeContext`).
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct RuntimeContext {
     task: Arc<TaskInfo>,
     operator_name: String,
     metrics: Arc<TaskMetrics>,
+    pub(crate) scope: Option<std::rc::Rc<StateScope>>,
+}
+
+impl std::fmt::Debug for RuntimeContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuntimeContext").field("task", &self.task).field("operator", &self.operator_name).finish()
+    }
 }
 
 impl RuntimeContext {
     /// The context of operator `operator_name` in the task `task`.
     pub fn new(task: Arc<TaskInfo>, operator_name: impl Into<String>, metrics: Arc<TaskMetrics>) -> Self {
-        RuntimeContext { task, operator_name: operator_name.into(), metrics }
+        RuntimeContext { task, operator_name: operator_name.into(), metrics, scope: None }
+    }
+
+    /// The current processing time, in milliseconds since the epoch.
+    pub fn current_processing_time(&self) -> spate_core::Timestamp {
+        self.task.clock.now()
     }
 
     /// The name of the task (chain) the function runs in.
@@ -95,6 +121,122 @@ impl RuntimeContext {
     /// STREAMING or BATCH.
     pub fn execution_mode(&self) -> ExecutionMode {
         self.task.execution_mode
+    }
+
+    /// Gives this context the state scope of its operator instance.
+    pub fn with_scope(mut self, scope: Rc<StateScope>) -> Self {
+        self.scope = Some(scope);
+        self
+    }
+
+    /// The state scope of the operator instance, if it has one.
+    pub fn scope(&self) -> Option<&Rc<StateScope>> {
+        self.scope.as_ref()
+    }
+
+    fn keyed_store(&self) -> Result<(&Rc<StateScope>, &KeyedStore), StateError> {
+        let scope = self.scope.as_ref().ok_or(StateError::NoScope)?;
+        let keyed = scope.keyed().ok_or(StateError::NotKeyed)?;
+        Ok((scope, keyed))
+    }
+
+    /// The value state declared by `descriptor` (Flink's `getState`).
+    pub fn get_state<T: Clone + 'static>(
+        &mut self,
+        descriptor: &ValueStateDescriptor<T>,
+    ) -> Result<ValueState<T>, StateError> {
+        let (scope, keyed) = self.keyed_store()?;
+        let ttl = descriptor.ttl();
+        let index = keyed.register(descriptor.name(), StateKind::Value, TypeId::of::<T>(), || {
+            Rc::new(RefCell::new(SingleCells::<T>::new(ttl)))
+        })?;
+        Ok(ValueState::new(scope.id, Target::Keyed(index)))
+    }
+
+    /// The keyed list state declared by `descriptor` (Flink's `getListState`).
+    pub fn get_list_state<T: Clone + 'static>(
+        &mut self,
+        descriptor: &ListStateDescriptor<T>,
+    ) -> Result<ListState<T>, StateError> {
+        let (scope, keyed) = self.keyed_store()?;
+        let ttl = descriptor.ttl();
+        let index = keyed.register(descriptor.name(), StateKind::List, TypeId::of::<T>(), || {
+            Rc::new(RefCell::new(ListCells::<T>::new(ttl)))
+        })?;
+        Ok(ListState::new(scope.id, Target::Keyed(index)))
+    }
+
+    /// The map state declared by `descriptor` (Flink's `getMapState`).
+    pub fn get_map_state<UK, UV>(
+        &mut self,
+        descriptor: &MapStateDescriptor<UK, UV>,
+    ) -> Result<MapState<UK, UV>, StateError>
+    where
+        UK: Eq + Hash + Clone + 'static,
+        UV: Clone + 'static,
+    {
+        let (scope, keyed) = self.keyed_store()?;
+        let ttl = descriptor.ttl();
+        let index = keyed.register(descriptor.name(), StateKind::Map, TypeId::of::<(UK, UV)>(), || {
+            Rc::new(RefCell::new(MapCells::<UK, UV>::new(ttl)))
+        })?;
+        Ok(MapState::new(scope.id, Target::Keyed(index)))
+    }
+
+    /// The reducing state declared by `descriptor` (Flink's `getReducingState`).
+    pub fn get_reducing_state<T: Clone + 'static>(
+        &mut self,
+        descriptor: &ReducingStateDescriptor<T>,
+    ) -> Result<ReducingState<T>, StateError> {
+        let (scope, keyed) = self.keyed_store()?;
+        let (ttl, reduce) = (descriptor.ttl(), descriptor.reduce.clone());
+        let index = keyed.register(descriptor.name(), StateKind::Reducing, TypeId::of::<T>(), || {
+            Rc::new(RefCell::new(ReducingCells { cells: SingleCells::<T>::new(ttl), reduce }))
+        })?;
+        Ok(ReducingState::new(scope.id, Target::Keyed(index)))
+    }
+
+    /// The aggregating state declared by `descriptor` (Flink's `getAggregatingState`).
+    pub fn get_aggregating_state<IN: 'static, ACC: 'static, OUT: 'static>(
+        &mut self,
+        descriptor: &AggregatingStateDescriptor<IN, ACC, OUT>,
+    ) -> Result<AggregatingState<IN, OUT>, StateError> {
+        let (scope, keyed) = self.keyed_store()?;
+        let (ttl, factory) = (descriptor.ttl(), descriptor.factory.clone());
+        let index =
+            keyed.register(descriptor.name(), StateKind::Aggregating, TypeId::of::<(IN, ACC, OUT)>(), || {
+                let cells = AggregatingCells { cells: SingleCells::<ACC>::new(ttl), function: factory() };
+                Rc::new(RefCell::new(AggregatingSlot::<IN, OUT>(Box::new(cells))))
+            })?;
+        Ok(AggregatingState::new(scope.id, Target::Keyed(index)))
+    }
+
+    fn operator_list<T: Clone + 'static>(
+        &mut self,
+        descriptor: &ListStateDescriptor<T>,
+        mode: Redistribution,
+    ) -> Result<ListState<T>, StateError> {
+        let scope = self.scope.as_ref().ok_or(StateError::NoScope)?;
+        let index = scope.operator.register::<T>(descriptor.name(), mode)?;
+        Ok(ListState::new(scope.id, Target::Operator(index)))
+    }
+
+    /// A list kept per subtask, split evenly over the subtasks when the parallelism
+    /// changes (Flink's operator `getListState`).
+    pub fn get_operator_list_state<T: Clone + 'static>(
+        &mut self,
+        descriptor: &ListStateDescriptor<T>,
+    ) -> Result<ListState<T>, StateError> {
+        self.operator_list(descriptor, Redistribution::EvenSplit)
+    }
+
+    /// A list kept per subtask, given whole to every subtask when the parallelism
+    /// changes (Flink's `getUnionListState`).
+    pub fn get_union_list_state<T: Clone + 'static>(
+        &mut self,
+        descriptor: &ListStateDescriptor<T>,
+    ) -> Result<ListState<T>, StateError> {
+        self.operator_list(descriptor, Redistribution::Union)
     }
 
     /// The counters of the task this function runs in.

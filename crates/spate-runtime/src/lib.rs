@@ -21,5 +21,7 @@ pub mod source;
 pub mod state;
 pub mod task;
 pub mod time;
+pub mod timer;
+pub mod watermark;
 
 pub use error::TaskError;

@@ -5,6 +5,10 @@
 //! next operator with one dynamic call. So the per-record path is a `Vec::push`, and the
 //! per-batch path is one virtual call per chained operator.
 
+use std::any::Any;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
 use spate_core::{StreamRecord, Timestamp};
 
 use crate::TaskError;
@@ -29,13 +33,22 @@ pub trait Downstream<T> {
     fn has_buffered(&self) -> bool;
     /// Releases resources; called once, also after a failure or cancellation.
     fn close(&mut self) -> Result<(), TaskError>;
+    /// Processing time has reached `now`: fire the processing-time timers that are due,
+    /// here and further down. Ends of chains have none.
+    fn on_processing_time(&mut self, _now: Timestamp) -> Result<(), TaskError> {
+        Ok(())
+    }
+    /// The earliest processing-time timer here or further down.
+    fn next_processing_time(&self) -> Option<Timestamp> {
+        None
+    }
 }
 
-/// An operator's output: a typed buffer in front of its [`Downstream`].
+/// The main output of an operator: a typed buffer in front of its [`Downstream`].
 ///
 /// Errors of the downstream are kept and reported after the operator returns, so that
 /// user code can emit records without handling failures of code it did not write.
-pub struct Output<T> {
+pub struct Emitter<T> {
     buffer: Vec<StreamRecord<T>>,
     batch_size: usize,
     next: Box<dyn Downstream<T>>,
@@ -43,11 +56,11 @@ pub struct Output<T> {
     emitted: u64,
 }
 
-impl<T> Output<T> {
-    /// An output that hands batches of `batch_size` records to `next`.
+impl<T> Emitter<T> {
+    /// An emitter that hands batches of `batch_size` records to `next`.
     pub fn new(next: Box<dyn Downstream<T>>, batch_size: usize) -> Self {
         let batch_size = batch_size.max(1);
-        Output { buffer: Vec::with_capacity(batch_size), batch_size, next, error: None, emitted: 0 }
+        Emitter { buffer: Vec::with_capacity(batch_size), batch_size, next, error: None, emitted: 0 }
     }
 
     /// Emits a record.
@@ -93,10 +106,7 @@ impl<T> Output<T> {
 
     /// The first error of the downstream, if any (taking it).
     pub fn take_error(&mut self) -> Result<(), TaskError> {
-        match self.error.take() {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
+        self.error.take().map_or(Ok(()), Err)
     }
 
     /// Records emitted so far.
@@ -113,18 +123,301 @@ impl<T> Output<T> {
     pub fn has_buffered(&self) -> bool {
         !self.buffer.is_empty() || self.next.has_buffered()
     }
+
+    /// The earliest processing-time timer further down.
+    pub fn next_processing_time(&self) -> Option<Timestamp> {
+        self.next.next_processing_time()
+    }
+}
+
+/// Names a side output and the type of its records (Flink's `OutputTag`).
+///
+/// Tags are equal when their names are; a program must not use one name for two types.
+pub struct OutputTag<T> {
+    id: u64,
+    name: Arc<str>,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T> OutputTag<T> {
+    /// A tag named `name`.
+    pub fn new(name: &str) -> Self {
+        OutputTag { id: spate_core::key::stable_hash(name.as_bytes()), name: name.into(), _type: PhantomData }
+    }
+
+    /// The tag's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The tag's id (a stable hash of its name).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+}
+
+impl<T> Clone for OutputTag<T> {
+    fn clone(&self) -> Self {
+        OutputTag { id: self.id, name: self.name.clone(), _type: PhantomData }
+    }
+}
+
+impl<T> std::fmt::Debug for OutputTag<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "OutputTag({})", self.name)
+    }
+}
+
+/// One side output's emitter, with its record type erased.
+pub trait AnySideOutput {
+    /// The `Emitter<X>` behind it.
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+    /// See [`Emitter::flush_batch`].
+    fn flush_batch(&mut self);
+    /// See [`Emitter::emit_watermark`].
+    fn emit_watermark(&mut self, watermark: Timestamp);
+    /// See [`Emitter::take_error`].
+    fn take_error(&mut self) -> Result<(), TaskError>;
+    /// See [`Emitter::has_buffered`].
+    fn has_buffered(&self) -> bool;
+    /// See [`Emitter::next_processing_time`].
+    fn next_processing_time(&self) -> Option<Timestamp>;
+    /// The lifecycle of what follows.
+    fn lifecycle(&mut self) -> &mut dyn Lifecycle;
+}
+
+/// The lifecycle calls of a [`Downstream`], without its record type.
+pub trait Lifecycle {
+    /// See [`Downstream::open`].
+    fn open(&mut self) -> Result<(), TaskError>;
+    /// See [`Downstream::end_input`].
+    fn end_input(&mut self) -> Result<(), TaskError>;
+    /// See [`Downstream::flush`].
+    fn flush(&mut self) -> Result<(), TaskError>;
+    /// See [`Downstream::close`].
+    fn close(&mut self) -> Result<(), TaskError>;
+    /// See [`Downstream::on_processing_time`].
+    fn on_processing_time(&mut self, now: Timestamp) -> Result<(), TaskError>;
+    /// See [`Downstream::next_processing_time`].
+    fn next_processing_time(&self) -> Option<Timestamp>;
+}
+
+impl<T> Lifecycle for Box<dyn Downstream<T>> {
+    fn open(&mut self) -> Result<(), TaskError> {
+        Downstream::open(&mut **self)
+    }
+    fn end_input(&mut self) -> Result<(), TaskError> {
+        Downstream::end_input(&mut **self)
+    }
+    fn flush(&mut self) -> Result<(), TaskError> {
+        Downstream::flush(&mut **self)
+    }
+    fn close(&mut self) -> Result<(), TaskError> {
+        Downstream::close(&mut **self)
+    }
+    fn on_processing_time(&mut self, now: Timestamp) -> Result<(), TaskError> {
+        Downstream::on_processing_time(&mut **self, now)
+    }
+    fn next_processing_time(&self) -> Option<Timestamp> {
+        Downstream::next_processing_time(&**self)
+    }
+}
+
+impl<T: 'static> AnySideOutput for Emitter<T> {
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+    fn flush_batch(&mut self) {
+        Emitter::flush_batch(self);
+    }
+    fn emit_watermark(&mut self, watermark: Timestamp) {
+        Emitter::emit_watermark(self, watermark);
+    }
+    fn take_error(&mut self) -> Result<(), TaskError> {
+        Emitter::take_error(self)
+    }
+    fn has_buffered(&self) -> bool {
+        Emitter::has_buffered(self)
+    }
+    fn next_processing_time(&self) -> Option<Timestamp> {
+        Emitter::next_processing_time(self)
+    }
+    fn lifecycle(&mut self) -> &mut dyn Lifecycle {
+        &mut self.next
+    }
+}
+
+/// The side outputs of an operator that something consumes.
+#[derive(Default)]
+pub struct SideOutputs {
+    outputs: Vec<(u64, Box<dyn AnySideOutput>)>,
+    error: Option<TaskError>,
+}
+
+impl SideOutputs {
+    /// No side outputs.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds the side output of tag id `tag`.
+    pub fn add(&mut self, tag: u64, output: Box<dyn AnySideOutput>) {
+        self.outputs.push((tag, output));
+    }
+
+    /// Emits `value` to the side output `tag`; dropped if nothing consumes it (as in
+    /// Flink).
+    #[inline]
+    pub fn emit<X: 'static>(&mut self, tag: &OutputTag<X>, value: X, timestamp: Timestamp) {
+        if let Some((_, output)) = self.outputs.iter_mut().find(|(id, _)| *id == tag.id) {
+            match output.as_any_mut().downcast_mut::<Emitter<X>>() {
+                Some(emitter) => emitter.emit(value, timestamp),
+                None => {
+                    self.error.get_or_insert_with(|| {
+                        TaskError::Internal(format!("side output '{}' is used with two record types", tag.name))
+                    });
+                }
+            }
+        }
+    }
+
+    fn each(&mut self, mut f: impl FnMut(&mut dyn AnySideOutput) -> Result<(), TaskError>) -> Result<(), TaskError> {
+        let mut first = None;
+        for (_, output) in &mut self.outputs {
+            if let Err(e) = f(&mut **output) {
+                first.get_or_insert(e);
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+}
+
+/// An operator's output: the main [`Emitter`] and its [`SideOutputs`].
+pub struct Output<T> {
+    main: Emitter<T>,
+    side: SideOutputs,
+}
+
+impl<T> Output<T> {
+    /// An output that hands batches of `batch_size` records to `next`.
+    pub fn new(next: Box<dyn Downstream<T>>, batch_size: usize) -> Self {
+        Output { main: Emitter::new(next, batch_size), side: SideOutputs::new() }
+    }
+
+    /// An output with side outputs.
+    pub fn with_side_outputs(next: Box<dyn Downstream<T>>, batch_size: usize, side: SideOutputs) -> Self {
+        Output { main: Emitter::new(next, batch_size), side }
+    }
+
+    /// Emits a record.
+    #[inline]
+    pub fn collect(&mut self, record: StreamRecord<T>) {
+        self.main.collect(record);
+    }
+
+    /// Emits a value with a timestamp.
+    #[inline]
+    pub fn emit(&mut self, value: T, timestamp: Timestamp) {
+        self.main.emit(value, timestamp);
+    }
+
+    /// The main output and the side outputs, borrowed apart: a process function gets a
+    /// collector for the first and a context for the second.
+    #[inline]
+    pub fn split(&mut self) -> (&mut Emitter<T>, &mut SideOutputs) {
+        (&mut self.main, &mut self.side)
+    }
+
+    /// Hands the buffered records, main and side, to what follows.
+    pub fn flush_batch(&mut self) {
+        self.main.flush_batch();
+        for (_, output) in &mut self.side.outputs {
+            output.flush_batch();
+        }
+    }
+
+    /// Emits a watermark on the main and every side output.
+    pub fn emit_watermark(&mut self, watermark: Timestamp) {
+        self.main.emit_watermark(watermark);
+        for (_, output) in &mut self.side.outputs {
+            output.emit_watermark(watermark);
+        }
+    }
+
+    /// The first error of anything downstream, if any (taking it).
+    pub fn take_error(&mut self) -> Result<(), TaskError> {
+        self.main.take_error()?;
+        if let Some(e) = self.side.error.take() {
+            return Err(e);
+        }
+        self.side.each(|o| o.take_error())
+    }
+
+    /// Records emitted on the main output so far.
+    pub fn emitted(&self) -> u64 {
+        self.main.emitted()
+    }
+
+    /// Whether records wait here or further down.
+    pub fn has_buffered(&self) -> bool {
+        self.main.has_buffered() || self.side.outputs.iter().any(|(_, o)| o.has_buffered())
+    }
+
+    /// Opens everything downstream.
+    pub fn open_downstream(&mut self) -> Result<(), TaskError> {
+        self.main.downstream().open()?;
+        self.side.each(|o| o.lifecycle().open())
+    }
+
+    /// Passes the end of input on, main output first.
+    pub fn end_downstream(&mut self) -> Result<(), TaskError> {
+        self.main.downstream().end_input()?;
+        self.side.each(|o| o.lifecycle().end_input())
+    }
+
+    /// Flushes everything downstream.
+    pub fn flush_downstream(&mut self) -> Result<(), TaskError> {
+        self.flush_batch();
+        self.take_error()?;
+        self.main.downstream().flush()?;
+        self.side.each(|o| o.lifecycle().flush())
+    }
+
+    /// Closes everything downstream, reporting the first failure.
+    pub fn close_downstream(&mut self) -> Result<(), TaskError> {
+        let main = self.main.downstream().close();
+        let side = self.side.each(|o| o.lifecycle().close());
+        main.and(side)
+    }
+
+    /// Fires processing-time timers downstream.
+    pub fn processing_time_downstream(&mut self, now: Timestamp) -> Result<(), TaskError> {
+        self.main.downstream().on_processing_time(now)?;
+        self.side.each(|o| o.lifecycle().on_processing_time(now))
+    }
+
+    /// The earliest processing-time timer downstream.
+    pub fn next_processing_time_downstream(&self) -> Option<Timestamp> {
+        let side = self.side.outputs.iter().filter_map(|(_, o)| o.next_processing_time());
+        self.main.next_processing_time().into_iter().chain(side).min()
+    }
 }
 
 /// What user functions emit records through; records inherit the timestamp of the
 /// record being processed unless given another (as Flink's `TimestampedCollector`).
 pub struct Collector<'a, T> {
-    output: &'a mut Output<T>,
+    output: &'a mut Emitter<T>,
     timestamp: Timestamp,
 }
 
 impl<'a, T> Collector<'a, T> {
     /// A collector that stamps records with `timestamp`.
     pub fn new(output: &'a mut Output<T>, timestamp: Timestamp) -> Self {
+        Collector { output: &mut output.main, timestamp }
+    }
+
+    /// A collector on an emitter (the main output, split from the side outputs).
+    pub fn on(output: &'a mut Emitter<T>, timestamp: Timestamp) -> Self {
         Collector { output, timestamp }
     }
 
@@ -143,6 +436,11 @@ impl<'a, T> Collector<'a, T> {
     /// Changes the timestamp given to records emitted after this call.
     pub fn set_timestamp(&mut self, timestamp: Timestamp) {
         self.timestamp = timestamp;
+    }
+
+    /// The timestamp records are given.
+    pub fn timestamp(&self) -> Timestamp {
+        self.timestamp
     }
 }
 
@@ -206,6 +504,14 @@ impl<T: Clone> Downstream<T> for Fanout<T> {
 
     fn close(&mut self) -> Result<(), TaskError> {
         self.each(|t| t.close())
+    }
+
+    fn on_processing_time(&mut self, now: Timestamp) -> Result<(), TaskError> {
+        self.targets.iter_mut().try_for_each(|t| t.on_processing_time(now))
+    }
+
+    fn next_processing_time(&self) -> Option<Timestamp> {
+        self.targets.iter().filter_map(|t| t.next_processing_time()).min()
     }
 }
 

@@ -205,6 +205,15 @@ pub const BUFFERS_PER_CHANNEL: ConfigOption<u32> = ConfigOption::new(
     show,
 );
 
+/// `pipeline.auto-watermark-interval`.
+pub const AUTO_WATERMARK_INTERVAL: ConfigOption<Duration> = ConfigOption::new(
+    "pipeline.auto-watermark-interval",
+    "How often periodic watermark generators emit. 0 disables periodic watermarks.",
+    parse_duration,
+    || Duration::from_millis(200),
+    |d| format_duration(*d),
+);
+
 /// Every key Spate knows.
 pub static ALL_OPTIONS: &[&dyn AnyOption] = &[
     &PARALLELISM_DEFAULT,
@@ -215,6 +224,7 @@ pub static ALL_OPTIONS: &[&dyn AnyOption] = &[
     &OPERATOR_CHAINING,
     &RECORDS_PER_BATCH,
     &BUFFERS_PER_CHANNEL,
+    &AUTO_WATERMARK_INTERVAL,
 ];
 
 /// The registered option with this key.

@@ -1,6 +1,7 @@
 //! The node that runs one operator inside a chain.
 
 use std::marker::PhantomData;
+use std::rc::Rc;
 
 use spate_core::{StreamRecord, Timestamp};
 
@@ -9,13 +10,17 @@ use crate::TaskError;
 use crate::context::RuntimeContext;
 use crate::error::guard;
 use crate::output::{Downstream, Output};
+use crate::state::StateScope;
 
-/// Runs an operator as a [`Downstream`] of the operator before it.
+/// Runs an operator as a [`Downstream`] of the operator before it: every call enters the
+/// operator's state scope, is guarded against errors and panics of user code, and ends
+/// by handing the operator's output on.
 pub struct ChainedOperator<IN, OUT, Op> {
     name: String,
     operator: Op,
     output: Output<OUT>,
     context: RuntimeContext,
+    scope: Rc<StateScope>,
     _input: PhantomData<fn(IN)>,
 }
 
@@ -25,7 +30,16 @@ where
 {
     /// Wraps `operator`, whose records go to `output`.
     pub fn new(operator: Op, output: Output<OUT>, context: RuntimeContext) -> Self {
-        ChainedOperator { name: context.operator_name().to_string(), operator, output, context, _input: PhantomData }
+        let scope = StateScope::new(Op::KEYED, context.task_info().clock.clone());
+        let context = context.with_scope(scope.clone());
+        ChainedOperator {
+            name: context.operator_name().to_string(),
+            operator,
+            output,
+            context,
+            scope,
+            _input: PhantomData,
+        }
     }
 
     /// Finishes a call into the operator: hands its output on, then reports the first
@@ -42,35 +56,40 @@ where
     Op: OneInputOperator<IN, OUT>,
 {
     fn open(&mut self) -> Result<(), TaskError> {
-        self.output.downstream().open()?;
+        self.output.open_downstream()?;
+        let _scope = self.scope.enter();
         let (operator, context) = (&mut self.operator, &mut self.context);
         guard(&self.name, || operator.open(context))
     }
 
     #[inline]
     fn process_batch(&mut self, batch: &mut Vec<StreamRecord<IN>>) -> Result<(), TaskError> {
+        let scope = self.scope.enter();
         let (operator, output) = (&mut self.operator, &mut self.output);
         let result = guard(&self.name, || operator.process_batch(batch, output));
+        drop(scope);
         self.settle(result)
     }
 
     fn process_watermark(&mut self, watermark: Timestamp) -> Result<(), TaskError> {
+        let scope = self.scope.enter();
         let (operator, output) = (&mut self.operator, &mut self.output);
         let result = guard(&self.name, || operator.process_watermark(watermark, output));
+        drop(scope);
         self.settle(result)
     }
 
     fn end_input(&mut self) -> Result<(), TaskError> {
+        let scope = self.scope.enter();
         let (operator, output) = (&mut self.operator, &mut self.output);
         let result = guard(&self.name, || operator.end_input(output));
+        drop(scope);
         self.settle(result)?;
-        self.output.downstream().end_input()
+        self.output.end_downstream()
     }
 
     fn flush(&mut self) -> Result<(), TaskError> {
-        self.output.flush_batch();
-        self.output.take_error()?;
-        self.output.downstream().flush()
+        self.output.flush_downstream()
     }
 
     fn has_buffered(&self) -> bool {
@@ -78,9 +97,28 @@ where
     }
 
     fn close(&mut self) -> Result<(), TaskError> {
+        let scope = self.scope.enter();
         let operator = &mut self.operator;
         let own = guard(&self.name, || operator.close());
-        let rest = self.output.downstream().close();
+        drop(scope);
+        let rest = self.output.close_downstream();
         own.and(rest)
+    }
+
+    fn on_processing_time(&mut self, now: Timestamp) -> Result<(), TaskError> {
+        if self.operator.next_processing_time().is_some_and(|t| t <= now) {
+            let scope = self.scope.enter();
+            let (operator, output) = (&mut self.operator, &mut self.output);
+            let result = guard(&self.name, || operator.on_processing_time(now, output));
+            drop(scope);
+            self.settle(result)?;
+        }
+        self.output.processing_time_downstream(now)
+    }
+
+    fn next_processing_time(&self) -> Option<Timestamp> {
+        let own = self.operator.next_processing_time();
+        let rest = self.output.next_processing_time_downstream();
+        own.into_iter().chain(rest).min()
     }
 }

@@ -59,7 +59,11 @@ where
 
     fn process_batch(&mut self, batch: &mut Vec<StreamRecord<T>>, out: &mut Output<OUT>) -> FnResult {
         let mut records = batch.drain(..);
-        while self.lookahead.fill(&mut records, &self.table)? > 0 {
+        loop {
+            let table = &self.table;
+            if self.lookahead.fill(&mut records, |g, h, k| table.touch(g, h, k))? == 0 {
+                return Ok(());
+            }
             for placed in self.lookahead.take() {
                 let key = key_of(&*self.key_selector, &placed).ok_or(StateError::MissingKey)?;
                 let function = &mut self.function;
@@ -79,7 +83,6 @@ where
                 }
             }
         }
-        Ok(())
     }
 
     fn end_input(&mut self, out: &mut Output<OUT>) -> FnResult {

@@ -92,7 +92,11 @@ impl<T: Clone + 'static, K: Key, R: Fold<T>> OneInputOperator<T, T> for KeyedRed
 
     fn process_batch(&mut self, batch: &mut Vec<StreamRecord<T>>, out: &mut Output<T>) -> FnResult {
         let mut records = batch.drain(..);
-        while self.lookahead.fill(&mut records, &self.table)? > 0 {
+        loop {
+            let table = &self.table;
+            if self.lookahead.fill(&mut records, |g, h, k| table.touch(g, h, k))? == 0 {
+                return Ok(());
+            }
             for placed in self.lookahead.take() {
                 let key = key_of(&*self.key_selector, &placed).ok_or(StateError::MissingKey)?;
                 let reduced = match self.table.lookup(placed.key_group, placed.hash, key)? {
@@ -110,7 +114,6 @@ impl<T: Clone + 'static, K: Key, R: Fold<T>> OneInputOperator<T, T> for KeyedRed
                 }
             }
         }
-        Ok(())
     }
 
     fn end_input(&mut self, out: &mut Output<T>) -> FnResult {

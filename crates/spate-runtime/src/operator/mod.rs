@@ -9,19 +9,23 @@ mod chained;
 mod filter;
 mod flat_map;
 mod keyed_aggregate;
+mod keyed_process;
 mod keyed_reduce;
 mod map;
 mod process;
 mod sink;
+mod timestamps;
 
 pub use chained::ChainedOperator;
 pub use filter::FilterOperator;
 pub use flat_map::FlatMapOperator;
 pub use keyed_aggregate::KeyedAggregateOperator;
+pub use keyed_process::KeyedProcessOperator;
 pub use keyed_reduce::{ByReduceFunction, Fold, InPlace, KeyedReduceOperator};
 pub use map::MapOperator;
 pub use process::ProcessOperator;
 pub use sink::SinkOperator;
+pub use timestamps::TimestampsAndWatermarksOperator;
 
 use spate_core::{StreamRecord, Timestamp};
 
@@ -35,6 +39,10 @@ use crate::output::Output;
 /// no locks. Errors are the operator's own; failures of what follows are reported by
 /// the chain.
 pub trait OneInputOperator<IN, OUT>: 'static {
+    /// Whether the operator processes a keyed stream: it then gets a keyed state store,
+    /// and sets the current key for every record and timer it processes.
+    const KEYED: bool = false;
+
     /// Prepares the operator (and opens the user function).
     fn open(&mut self, _ctx: &mut RuntimeContext) -> FnResult {
         Ok(())
@@ -47,6 +55,16 @@ pub trait OneInputOperator<IN, OUT>: 'static {
     fn process_watermark(&mut self, watermark: Timestamp, out: &mut Output<OUT>) -> FnResult {
         out.emit_watermark(watermark);
         Ok(())
+    }
+
+    /// Processing time has reached `now`: fire the processing-time timers that are due.
+    fn on_processing_time(&mut self, _now: Timestamp, _out: &mut Output<OUT>) -> FnResult {
+        Ok(())
+    }
+
+    /// The earliest pending processing-time timer.
+    fn next_processing_time(&self) -> Option<Timestamp> {
+        None
     }
 
     /// The input has ended: emit what is held back (BATCH results).

@@ -32,9 +32,10 @@ impl<I: 'static, O: 'static, F: ProcessFunction<I, O>> OneInputOperator<I, O> fo
 
     fn process_batch(&mut self, batch: &mut Vec<StreamRecord<I>>, out: &mut Output<O>) -> FnResult {
         let runtime = self.context.as_ref().ok_or("process function used before open")?;
+        let (main, side) = out.split();
         for record in batch.drain(..) {
-            let mut ctx = ProcessContext::new(record.timestamp, self.watermark, runtime);
-            let mut collector = Collector::new(out, record.timestamp);
+            let mut ctx = ProcessContext::new(record.timestamp, self.watermark, runtime, side);
+            let mut collector = Collector::on(main, record.timestamp);
             self.function.process_element(record.value, &mut ctx, &mut collector)?;
         }
         Ok(())

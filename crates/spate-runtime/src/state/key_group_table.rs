@@ -69,13 +69,27 @@ impl<'t, K: Key, V> Found<'t, K, V> {
     pub fn remove(self) -> V {
         self.0.remove().0.value
     }
+
+    /// The stored key and its value.
+    #[inline]
+    pub fn into_key_value(self) -> (&'t K, &'t mut V) {
+        let entry = self.0.into_mut();
+        (&entry.key, &mut entry.value)
+    }
 }
 
 impl<'t, K: Key, V> Missing<'t, K, V> {
     /// Inserts the key (which must equal the one looked up) with `value`.
     #[inline]
     pub fn insert(self, key: K, value: V) -> &'t mut V {
-        &mut self.table.insert_unique(self.hash, Entry { key, value }, rehash).into_mut().value
+        self.insert_key_value(key, value).1
+    }
+
+    /// Inserts the key with `value`, returning both as stored.
+    #[inline]
+    pub fn insert_key_value(self, key: K, value: V) -> (&'t K, &'t mut V) {
+        let entry = self.table.insert_unique(self.hash, Entry { key, value }, rehash).into_mut();
+        (&entry.key, &mut entry.value)
     }
 }
 
@@ -160,6 +174,19 @@ impl<K: Key, V> KeyGroupTable<K, V> {
             Lookup::Found(found) => Some(found.remove()),
             Lookup::Missing(_) => None,
         })
+    }
+
+    /// The key whose value satisfies `matches` among the keys with stable hash `hash`.
+    pub fn key_where(&self, key_group: u32, hash: u64, matches: impl Fn(&V) -> bool) -> Option<&K> {
+        let i = self.index(key_group).ok()?;
+        self.groups[i].find(hash, |e| matches(&e.value)).map(|e| &e.key)
+    }
+
+    /// Removes the entry whose value satisfies `matches` among the keys with stable hash
+    /// `hash`; returns its key.
+    pub fn remove_where(&mut self, key_group: u32, hash: u64, matches: impl Fn(&V) -> bool) -> Option<K> {
+        let i = self.index(key_group).ok()?;
+        self.groups[i].find_entry(hash, |e| matches(&e.value)).ok().map(|found| found.remove().0.key)
     }
 
     /// The keys and values of one key group, in no particular order.

@@ -12,7 +12,6 @@
 use spate_core::key_group::KeyGroupAssigner;
 use spate_core::{CoreError, Key, KeyHasher, StreamRecord};
 
-use super::KeyGroupTable;
 use crate::key_selector::KeySelector;
 
 /// Records placed together: enough misses to overlap, few enough lines to stay in L1.
@@ -60,14 +59,14 @@ impl<T, K: Key> KeyedLookahead<T, K> {
         &self.key_selector
     }
 
-    /// Places the next records of `records` and touches their slots in `table`;
-    /// returns how many were placed (0 when `records` is exhausted). Take them with
-    /// [`take`](Self::take).
+    /// Places the next records of `records` and calls `touch` for each (key group,
+    /// hash, key) in a loop of its own; returns how many were placed (0 when `records`
+    /// is exhausted). Take them with [`take`](Self::take).
     #[inline]
-    pub fn fill<V>(
+    pub fn fill(
         &mut self,
         records: &mut impl Iterator<Item = StreamRecord<T>>,
-        table: &KeyGroupTable<K, V>,
+        touch: impl Fn(u32, u64, &K),
     ) -> Result<usize, CoreError> {
         self.placed.clear();
         for record in records.by_ref().take(LOOKAHEAD) {
@@ -84,7 +83,7 @@ impl<T, K: Key> KeyedLookahead<T, K> {
         }
         for p in &self.placed {
             if let Some(key) = key_of(&*self.key_selector, p) {
-                table.touch(p.key_group, p.hash, key);
+                touch(p.key_group, p.hash, key);
             }
         }
         Ok(self.placed.len())

@@ -1,14 +1,42 @@
-//! Keyed state on the heap: typed values in hash maps, one map per key group.
+//! State: keyed state per key, operator state per subtask, and their storage on the heap.
 //!
-//! Keeping one map per key group makes every later step a matter of whole maps: a
-//! snapshot writes each key group's map on its own, and a rescale hands whole key groups
-//! to their new owners.
+//! Keyed state lives in per-key-group structures so that every later step works on
+//! whole key groups: a snapshot writes each key group on its own, and a rescale hands
+//! key groups to their new owners.
+//!
+//! The path of a state access: a user function holds a handle ([`ValueState`], ...)
+//! from `open`; calling it resolves the handle in the current [`StateScope`] (entered by
+//! the runtime around every call into the operator), finds the current key's slot (set
+//! by the keyed operator per record, from its [`KeyDirectory`]), and reads or writes the
+//! slot in the state's cells.
 
+mod cells;
+mod descriptor;
+mod directory;
+mod handles;
 mod key_group_table;
+mod keyed_backend;
 mod lookahead;
+mod operator_state;
+mod store;
+mod ttl;
 
+pub use descriptor::{
+    AggregateFactory, AggregatingStateDescriptor, ListStateDescriptor, MapStateDescriptor, ReducingStateDescriptor,
+    StateReduceFunction, ValueStateDescriptor,
+};
+pub use directory::KeyDirectory;
+pub use handles::{AggregatingState, ListState, MapState, ReducingState, ValueState};
 pub use key_group_table::{Found, KeyGroupTable, Lookup, Missing};
+pub use keyed_backend::KeyedBackend;
 pub use lookahead::{KeyedLookahead, LOOKAHEAD, Placed, key_of};
+pub use operator_state::{OperatorStore, Redistribution};
+pub use store::{KeyedStore, ScopeGuard, StateScope};
+pub use ttl::{IncrementalCleanup, StateTtlConfig, StateVisibility, TtlUpdateType};
+
+pub(crate) use cells::{AggregatingCells, AggregatingSlot, ListCells, MapCells, ReducingCells, SingleCells};
+pub(crate) use handles::Target;
+pub(crate) use store::StateKind;
 
 use spate_core::KeyGroupRange;
 use thiserror::Error;
@@ -20,7 +48,7 @@ pub enum StateError {
     /// key selector gave a different key when the record was routed than when it
     /// arrived: key selectors must be deterministic.
     #[error(
-        "key group {key_group} is not owned by this subtask (owns {}..{}): the key selector must \
+        "key group {key_group} is not owned by this subtask (owns {}..{}): the key selector must \\
          return the same key for the same record every time",
         range.start,
         range.end
@@ -34,4 +62,27 @@ pub enum StateError {
     /// A placed record lost its key: a bug in the runtime.
     #[error("internal error: a placed record has no key")]
     MissingKey,
+    /// A handle was used on a thread that is not running an operator.
+    #[error(
+        "state was accessed outside of an operator (a state handle can only be used inside the function that created it)"
+    )]
+    NoScope,
+    /// A handle was used by another operator than the one that created it.
+    #[error("a state handle was used by another operator than the one that created it")]
+    WrongOperator,
+    /// Keyed state was requested on a stream that is not keyed.
+    #[error("keyed state is only available on a keyed stream (after key_by); use operator state here")]
+    NotKeyed,
+    /// Keyed state was used where no key is current (e.g. in `open`).
+    #[error("keyed state was accessed where there is no current key (only while processing a record or a timer)")]
+    NoCurrentKey,
+    /// A handle does not match any registered state.
+    #[error("the state handle does not match a registered state")]
+    NotRegistered,
+    /// A state was used from inside its own reduce or aggregate function.
+    #[error("a state was accessed from inside a function that is updating the same state")]
+    Reentrant,
+    /// Two registrations used one name for different kinds or types of state.
+    #[error("the state '{0}' was registered twice with different kinds or types")]
+    Incompatible(String),
 }

@@ -40,6 +40,10 @@ pub trait TaskHead {
     fn has_buffered(&self) -> bool;
     /// Closes the chain (also after failure or cancellation).
     fn close(&mut self) -> Result<(), TaskError>;
+    /// Fires the chain's processing-time timers that are due at `now`.
+    fn on_processing_time(&mut self, now: Timestamp) -> Result<(), TaskError>;
+    /// The earliest processing-time timer of the chain.
+    fn next_processing_time(&self) -> Option<Timestamp>;
 }
 
 /// A source reader feeding a chain.
@@ -106,6 +110,14 @@ impl<T> TaskHead for SourceHead<T> {
         let chain = self.chain.close();
         own.and(chain)
     }
+
+    fn on_processing_time(&mut self, now: Timestamp) -> Result<(), TaskError> {
+        self.chain.on_processing_time(now)
+    }
+
+    fn next_processing_time(&self) -> Option<Timestamp> {
+        self.chain.next_processing_time()
+    }
 }
 
 /// One input gate feeding a chain.
@@ -160,5 +172,13 @@ impl<T> TaskHead for OneInputHead<T> {
 
     fn close(&mut self) -> Result<(), TaskError> {
         self.chain.close()
+    }
+
+    fn on_processing_time(&mut self, now: Timestamp) -> Result<(), TaskError> {
+        self.chain.on_processing_time(now)
+    }
+
+    fn next_processing_time(&self) -> Option<Timestamp> {
+        self.chain.next_processing_time()
     }
 }

@@ -10,12 +10,18 @@ mod input_gate;
 pub use head::{HeadStatus, OneInputHead, SourceHead, TaskHead};
 pub use input_gate::{GateEvent, InputGate};
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Select;
+use spate_core::Timestamp;
 
 use crate::TaskError;
 use crate::channel::CancelToken;
+use crate::time::Clock;
+
+/// How often a task looks for due timers when its clock is manual (tests).
+const MANUAL_CLOCK_POLL: Duration = Duration::from_millis(5);
 
 /// When partly filled output batches are sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,12 +40,19 @@ pub struct StreamTask {
     head: Box<dyn TaskHead>,
     cancel: CancelToken,
     flush: FlushPolicy,
+    clock: Arc<dyn Clock>,
 }
 
 impl StreamTask {
     /// A task named `name` (e.g. `Map -> Sink (1/2)`).
-    pub fn new(name: String, head: Box<dyn TaskHead>, cancel: CancelToken, flush: FlushPolicy) -> Self {
-        StreamTask { name, head, cancel, flush }
+    pub fn new(
+        name: String,
+        head: Box<dyn TaskHead>,
+        cancel: CancelToken,
+        flush: FlushPolicy,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        StreamTask { name, head, cancel, flush, clock }
     }
 
     /// The task's display name.
@@ -66,11 +79,20 @@ impl StreamTask {
     fn run_loop(&mut self) -> Result<(), TaskError> {
         self.head.open()?;
         let mut last_flush = Instant::now();
+        let mut next_timer = self.head.next_processing_time();
         loop {
             if self.cancel.is_cancelled() {
                 return Err(TaskError::Cancelled);
             }
-            match self.head.step()? {
+            if let Some(due) = next_timer {
+                let now = self.clock.now();
+                if now >= due {
+                    self.head.on_processing_time(now)?;
+                }
+            }
+            let status = self.head.step()?;
+            next_timer = self.head.next_processing_time();
+            match status {
                 HeadStatus::Busy => match self.flush {
                     FlushPolicy::Immediate => self.head.flush()?,
                     FlushPolicy::After(timeout) if last_flush.elapsed() >= timeout => {
@@ -97,6 +119,14 @@ impl StreamTask {
                             FlushPolicy::WhenFull => {}
                         }
                     }
+                    if let Some(due) = next_timer {
+                        let at = if self.clock.is_manual() {
+                            now + MANUAL_CLOCK_POLL
+                        } else {
+                            now + millis_until(due, self.clock.now())
+                        };
+                        deadline = Some(deadline.map_or(at, |d| d.min(at)));
+                    }
                     self.wait(deadline);
                 }
                 HeadStatus::Finished => return Ok(()),
@@ -121,4 +151,9 @@ impl StreamTask {
             }
         }
     }
+}
+
+/// The wall time from `now` to `due` (processing-time milliseconds), at least zero.
+fn millis_until(due: Timestamp, now: Timestamp) -> Duration {
+    Duration::from_millis(due.saturating_sub(now).max(0) as u64)
 }

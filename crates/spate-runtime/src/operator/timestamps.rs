@@ -1,0 +1,103 @@
+//! `assign_timestamps_and_watermarks`: event timestamps and watermarks mid-stream.
+
+use std::time::Duration;
+
+use spate_core::{StreamRecord, Timestamp};
+
+use super::OneInputOperator;
+use crate::context::RuntimeContext;
+use crate::functions::FnResult;
+use crate::output::Output;
+use crate::time::Clock;
+use crate::watermark::{WatermarkGenerator, WatermarkOutput, WatermarkStrategy};
+
+/// Assigns timestamps with a strategy's assigner and emits its generator's watermarks:
+/// after any record that makes it emit one (punctuated) and every auto-watermark
+/// interval (periodic). Watermarks from upstream are dropped, except the final one of
+/// a bounded input.
+pub struct TimestampsAndWatermarksOperator<T> {
+    strategy: WatermarkStrategy<T>,
+    generator: Option<Box<dyn WatermarkGenerator<T>>>,
+    emitted: Timestamp,
+    interval: Duration,
+    next_emit: Option<Timestamp>,
+    clock: Option<std::sync::Arc<dyn Clock>>,
+    scratch: WatermarkOutput,
+}
+
+impl<T: 'static> TimestampsAndWatermarksOperator<T> {
+    /// An operator applying `strategy`.
+    pub fn new(strategy: WatermarkStrategy<T>) -> Self {
+        TimestampsAndWatermarksOperator {
+            strategy,
+            generator: None,
+            emitted: Timestamp::MIN,
+            interval: Duration::ZERO,
+            next_emit: None,
+            clock: None,
+            scratch: WatermarkOutput::default(),
+        }
+    }
+
+    fn forward(&mut self, out: &mut Output<T>) {
+        if let Some(watermark) = self.scratch.take() {
+            if watermark > self.emitted {
+                self.emitted = watermark;
+                out.emit_watermark(watermark);
+            }
+        }
+    }
+}
+
+impl<T: 'static> OneInputOperator<T, T> for TimestampsAndWatermarksOperator<T> {
+    fn open(&mut self, ctx: &mut RuntimeContext) -> FnResult {
+        self.generator = Some((self.strategy.generator)());
+        self.interval = ctx.task_info().auto_watermark_interval;
+        let clock = ctx.task_info().clock.clone();
+        if !self.interval.is_zero() {
+            self.next_emit = Some(clock.now() + self.interval.as_millis() as i64);
+        }
+        self.clock = Some(clock);
+        Ok(())
+    }
+
+    fn process_batch(&mut self, batch: &mut Vec<StreamRecord<T>>, out: &mut Output<T>) -> FnResult {
+        let generator = self.generator.as_mut().ok_or("timestamp assigner used before open")?;
+        for record in batch.drain(..) {
+            let timestamp = match &self.strategy.assigner {
+                Some(assign) => assign(&record.value, record.timestamp),
+                None => record.timestamp,
+            };
+            generator.on_event(&record.value, timestamp, &mut self.scratch);
+            out.emit(record.value, timestamp);
+            if let Some(watermark) = self.scratch.take() {
+                if watermark > self.emitted {
+                    self.emitted = watermark;
+                    out.emit_watermark(watermark);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn process_watermark(&mut self, watermark: Timestamp, out: &mut Output<T>) -> FnResult {
+        if watermark == Timestamp::MAX {
+            self.emitted = Timestamp::MAX;
+            out.emit_watermark(watermark);
+        }
+        Ok(())
+    }
+
+    fn on_processing_time(&mut self, now: Timestamp, out: &mut Output<T>) -> FnResult {
+        if let Some(generator) = self.generator.as_mut() {
+            generator.on_periodic_emit(&mut self.scratch);
+        }
+        self.forward(out);
+        self.next_emit = Some(now + self.interval.as_millis().max(1) as i64);
+        Ok(())
+    }
+
+    fn next_processing_time(&self) -> Option<Timestamp> {
+        self.next_emit
+    }
+}

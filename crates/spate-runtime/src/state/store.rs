@@ -1,0 +1,208 @@
+//! The state of one operator instance, as its handles reach it.
+
+use std::any::TypeId;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use super::StateError;
+use super::cells::{Change, StateCells};
+use crate::time::Clock;
+
+/// The kinds of keyed state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum StateKind {
+    Value,
+    List,
+    Map,
+    Reducing,
+    Aggregating,
+}
+
+pub(crate) struct RegisteredState {
+    pub name: String,
+    pub kind: StateKind,
+    pub type_id: TypeId,
+    pub cells: Rc<RefCell<dyn StateCells>>,
+}
+
+/// The keyed state of one operator instance, without its key type: the slot of the
+/// current key, the registered states, and how many states hold a value per slot (so
+/// that keys without state are forgotten).
+#[derive(Default)]
+pub struct KeyedStore {
+    pub(crate) current: Cell<Option<u32>>,
+    pub(crate) states: RefCell<Vec<RegisteredState>>,
+    live: RefCell<Vec<u32>>,
+    /// Slots that lost their last value in an incremental sweep, to be released.
+    swept: RefCell<Vec<u32>>,
+}
+
+impl KeyedStore {
+    /// Registers a state, or returns the index of the state already registered under
+    /// `name` if it has the same kind and type.
+    pub(crate) fn register(
+        &self,
+        name: &str,
+        kind: StateKind,
+        type_id: TypeId,
+        make: impl FnOnce() -> Rc<RefCell<dyn StateCells>>,
+    ) -> Result<u32, StateError> {
+        let mut states = self.states.borrow_mut();
+        if let Some((i, existing)) = states.iter().enumerate().find(|(_, s)| s.name == name) {
+            if existing.kind != kind || existing.type_id != type_id {
+                return Err(StateError::Incompatible(name.to_string()));
+            }
+            return Ok(i as u32);
+        }
+        states.push(RegisteredState { name: name.to_string(), kind, type_id, cells: make() });
+        Ok((states.len() - 1) as u32)
+    }
+
+    /// Makes `slot` current (or none).
+    #[inline]
+    pub fn set_current(&self, slot: Option<u32>) {
+        self.current.set(slot);
+    }
+
+    /// The current slot.
+    #[inline]
+    pub fn current(&self) -> Option<u32> {
+        self.current.get()
+    }
+
+    /// How many states hold a value for `slot`.
+    #[inline]
+    pub fn live(&self, slot: u32) -> u32 {
+        self.live.borrow().get(slot as usize).copied().unwrap_or(0)
+    }
+
+    #[inline]
+    pub(crate) fn note(&self, slot: u32, change: Change) {
+        if change == Change::NONE {
+            return;
+        }
+        let mut live = self.live.borrow_mut();
+        let i = slot as usize;
+        if i >= live.len() {
+            live.resize(i + 1, 0);
+        }
+        if change.gained {
+            live[i] += 1;
+        }
+        if change.lost {
+            live[i] = live[i].saturating_sub(1);
+        }
+    }
+
+    /// Runs an incremental TTL sweep on one state's cells.
+    pub(crate) fn sweep(&self, cells: &mut dyn StateCells, clock: &dyn Clock, budget: usize) {
+        let mut lost = Vec::new();
+        cells.sweep(clock.now(), budget, &mut lost);
+        for slot in lost {
+            self.note(slot, Change { gained: false, lost: true });
+            if self.live(slot) == 0 && self.current.get() != Some(slot) {
+                self.swept.borrow_mut().push(slot);
+            }
+        }
+    }
+
+    /// Sweeps every state with an incremental TTL cleanup that runs per record.
+    pub fn sweep_per_record(&self, clock: &dyn Clock) {
+        let states = self.states.borrow();
+        for state in states.iter() {
+            if let Ok(mut cells) = state.cells.try_borrow_mut() {
+                if let Some(cleanup) = cells.incremental().filter(|c| c.every_record) {
+                    self.sweep(&mut *cells, clock, cleanup.size);
+                }
+            }
+        }
+    }
+
+    /// Slots emptied by sweeps since the last call.
+    pub fn take_swept(&self) -> Vec<u32> {
+        std::mem::take(&mut *self.swept.borrow_mut())
+    }
+
+    /// Reads every state's value for `slot`, so that it is in cache when used.
+    #[inline]
+    pub fn touch(&self, slot: u32) {
+        if let Ok(states) = self.states.try_borrow() {
+            for state in states.iter() {
+                if let Ok(cells) = state.cells.try_borrow() {
+                    cells.touch(slot);
+                }
+            }
+        }
+    }
+}
+
+/// Everything state handles reach through the current scope: the keyed store (for keyed
+/// operators), the operator state, and the clock.
+pub struct StateScope {
+    pub(crate) id: u64,
+    pub(crate) keyed: Option<KeyedStore>,
+    pub(crate) operator: super::operator_state::OperatorStore,
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+impl StateScope {
+    /// A scope for one operator instance; `keyed` if it processes a keyed stream.
+    pub fn new(keyed: bool, clock: Arc<dyn Clock>) -> Rc<Self> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        Rc::new(StateScope {
+            id: NEXT.fetch_add(1, Ordering::Relaxed),
+            keyed: keyed.then(KeyedStore::default),
+            operator: Default::default(),
+            clock,
+        })
+    }
+
+    /// The keyed store, for keyed operators.
+    pub fn keyed(&self) -> Option<&KeyedStore> {
+        self.keyed.as_ref()
+    }
+
+    /// The clock state TTL reads.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Rc<StateScope>>> = const { RefCell::new(None) };
+}
+
+/// While alive, state handles on this thread resolve against one operator's scope.
+pub struct ScopeGuard {
+    previous: Option<Rc<StateScope>>,
+}
+
+impl StateScope {
+    /// Enters this scope until the guard is dropped (scopes nest: a chained operator
+    /// called from inside another's call enters its own and restores the other's).
+    #[inline]
+    pub fn enter(self: &Rc<Self>) -> ScopeGuard {
+        let previous = CURRENT.with(|c| c.replace(Some(self.clone())));
+        ScopeGuard { previous }
+    }
+}
+
+impl Drop for ScopeGuard {
+    #[inline]
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        CURRENT.with(|c| {
+            c.replace(previous);
+        });
+    }
+}
+
+/// Runs `f` with the scope current on this thread.
+#[inline]
+pub(crate) fn with_scope<R>(f: impl FnOnce(&StateScope) -> Result<R, StateError>) -> Result<R, StateError> {
+    // Cloned out, so that no borrow of the thread-local is held while `f` runs.
+    let scope = CURRENT.with(|c| c.borrow().clone()).ok_or(StateError::NoScope)?;
+    f(&scope)
+}

@@ -1,0 +1,146 @@
+//! Timers of a keyed operator, in event time and processing time.
+
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BinaryHeap, HashSet};
+use std::hash::Hash;
+
+use spate_core::Timestamp;
+
+/// Which clock a timer follows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeDomain {
+    /// The watermark.
+    EventTime,
+    /// The processing-time clock.
+    ProcessingTime,
+}
+
+/// A timer, with its key's placement so that its state can be found when it fires.
+#[derive(Debug)]
+pub struct Timer<K> {
+    /// When it fires.
+    pub timestamp: Timestamp,
+    /// Registration order, to fire timers of equal time in the order they were set.
+    seq: u64,
+    /// The key it belongs to.
+    pub key: K,
+    /// The key's group.
+    pub key_group: u32,
+    /// The key's stable hash.
+    pub hash: u64,
+}
+
+impl<K> PartialEq for Timer<K> {
+    fn eq(&self, other: &Self) -> bool {
+        (self.timestamp, self.seq) == (other.timestamp, other.seq)
+    }
+}
+impl<K> Eq for Timer<K> {}
+impl<K> PartialOrd for Timer<K> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl<K> Ord for Timer<K> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (self.timestamp, self.seq).cmp(&(other.timestamp, other.seq))
+    }
+}
+
+/// The timers of one time domain: at most one per key and timestamp, fired in timestamp
+/// order. A deleted timer stays in the heap until it would fire and is skipped then.
+#[derive(Debug)]
+pub struct TimerQueue<K> {
+    heap: BinaryHeap<Reverse<Timer<K>>>,
+    registered: HashSet<(Timestamp, K)>,
+    seq: u64,
+}
+
+impl<K> Default for TimerQueue<K> {
+    fn default() -> Self {
+        TimerQueue { heap: BinaryHeap::new(), registered: HashSet::new(), seq: 0 }
+    }
+}
+
+impl<K: Hash + Eq + Clone> TimerQueue<K> {
+    /// Registers a timer; a second one for the same key and time is ignored.
+    pub fn register(&mut self, timestamp: Timestamp, key: &K, key_group: u32, hash: u64) {
+        if self.registered.insert((timestamp, key.clone())) {
+            self.seq += 1;
+            self.heap.push(Reverse(Timer { timestamp, seq: self.seq, key: key.clone(), key_group, hash }));
+        }
+    }
+
+    /// Deletes a timer, if registered.
+    pub fn delete(&mut self, timestamp: Timestamp, key: &K) {
+        self.registered.remove(&(timestamp, key.clone()));
+    }
+
+    /// The next registered timer due at or before `time`, removed.
+    pub fn pop_due(&mut self, time: Timestamp) -> Option<Timer<K>> {
+        while self.heap.peek().is_some_and(|Reverse(t)| t.timestamp <= time) {
+            let Reverse(timer) = self.heap.pop()?;
+            let probe = (timer.timestamp, timer.key);
+            if self.registered.remove(&probe) {
+                return Some(Timer { timestamp: probe.0, key: probe.1, ..timer });
+            }
+        }
+        None
+    }
+
+    /// The time of the earliest timer (possibly one already deleted).
+    pub fn next(&self) -> Option<Timestamp> {
+        self.heap.peek().map(|Reverse(t)| t.timestamp)
+    }
+
+    /// Number of registered timers.
+    pub fn len(&self) -> usize {
+        self.registered.len()
+    }
+
+    /// Whether no timer is registered.
+    pub fn is_empty(&self) -> bool {
+        self.registered.is_empty()
+    }
+}
+
+/// The event-time and processing-time timers of a keyed operator.
+#[derive(Debug)]
+pub struct Timers<K> {
+    /// Fired by the watermark.
+    pub event: TimerQueue<K>,
+    /// Fired by the processing-time clock.
+    pub processing: TimerQueue<K>,
+}
+
+impl<K> Default for Timers<K> {
+    fn default() -> Self {
+        Timers { event: TimerQueue::default(), processing: TimerQueue::default() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timers_fire_in_order_once_and_not_when_deleted() {
+        let mut q = TimerQueue::<&str>::default();
+        q.register(30, &"a", 0, 0);
+        q.register(10, &"b", 0, 0);
+        q.register(10, &"b", 0, 0);
+        q.register(20, &"a", 0, 0);
+        q.register(10, &"c", 0, 0);
+        q.delete(20, &"a");
+        assert_eq!(q.len(), 3);
+        assert!(q.pop_due(5).is_none());
+        let fired: Vec<(Timestamp, &str)> =
+            std::iter::from_fn(|| q.pop_due(25)).map(|t| (t.timestamp, t.key)).collect();
+        assert_eq!(fired, vec![(10, "b"), (10, "c")], "deduplicated, in time then registration order, deleted skipped");
+        q.register(20, &"a", 0, 0);
+        assert_eq!(q.pop_due(100).map(|t| (t.timestamp, t.key)), Some((20, "a")), "re-registered after delete");
+        assert_eq!(q.pop_due(100).map(|t| (t.timestamp, t.key)), Some((30, "a")));
+        assert!(q.pop_due(100).is_none());
+        assert!(q.is_empty());
+    }
+}
