@@ -60,3 +60,37 @@ pub fn keyed_sum(records: u64, keys: u64, parallelism: u32, settings: &[&str]) -
     env.execute("keyed_sum")?;
     Ok(started.elapsed())
 }
+
+/// Keeps a running sum per key in a `ValueState<u64>` and emits nothing (the Flink
+/// reference `keyed` job).
+#[derive(Clone, Default)]
+pub struct StateSum {
+    sum: Option<ValueState<u64>>,
+}
+
+impl KeyedProcessFunction<u64, (u64, u64), ()> for StateSum {
+    fn open(&mut self, ctx: &mut RuntimeContext) -> FnResult {
+        self.sum = Some(ctx.get_state(&ValueStateDescriptor::new("sum"))?);
+        Ok(())
+    }
+
+    #[inline]
+    fn process_element(&mut self, value: (u64, u64), _: &mut KeyedContext<'_, u64>, _: &mut Collector<'_, ()>) -> FnResult {
+        let sum = self.sum.as_ref().ok_or("not opened")?;
+        sum.update(sum.value()?.unwrap_or(0).wrapping_add(value.1))?;
+        Ok(())
+    }
+}
+
+/// Keyed state: a `KeyedProcessFunction` with a `ValueState` per key, STREAMING.
+pub fn keyed_state(records: u64, keys: u64, parallelism: u32, settings: &[&str]) -> spate::Result<Duration> {
+    let env = environment(parallelism, settings)?;
+    env.set_runtime_mode(RuntimeMode::Streaming);
+    env.from_generator(move |j| keyed_record(j, keys), Some(records))
+        .key_by(|r: &(u64, u64)| r.0)
+        .process(StateSum::default())
+        .sink_to(DiscardingSink);
+    let started = Instant::now();
+    env.execute("keyed_state")?;
+    Ok(started.elapsed())
+}

@@ -1,7 +1,7 @@
 //! The benchmark runner. One JSON line per result:
 //!
 //! ```text
-//! cargo run --release -p spate-bench -- [--bench wordcount|keyed_sum|all ...] [--p 1,2] [--runs 3]
+//! cargo run --release -p spate-bench -- [--bench wordcount|keyed_sum|keyed_state|all ...] [--p 1,2] [--runs 3]
 //!     [--size-mb 200] [--records 50000000] [--keys 1000000] [--data DIR] [-D key=value ...]
 //! ```
 //!
@@ -26,7 +26,7 @@ fn main() -> Result<()> {
         return child(what, &params);
     }
     let benches: Vec<String> = match params.get_all("bench").as_slice() {
-        [] | ["all"] => vec!["wordcount".into(), "keyed_sum".into()],
+        [] | ["all"] => vec!["wordcount".into(), "keyed_sum".into(), "keyed_state".into()],
         list => list.iter().map(|s| s.to_string()).collect(),
     };
     let parallelisms: Vec<u32> = params
@@ -52,11 +52,15 @@ fn main() -> Result<()> {
                 let (input, words) = text_file(&data, size_mb)?;
                 vec!["--input".into(), input.to_string_lossy().into(), "--records".into(), words.to_string()]
             }
-            "keyed_sum" => vec!["--records".into(), records.to_string(), "--keys".into(), keys.to_string()],
-            other => bail!("unknown benchmark '{other}' (wordcount, keyed_sum, all)"),
+            "keyed_sum" | "keyed_state" => {
+                vec!["--records".into(), records.to_string(), "--keys".into(), keys.to_string()]
+            }
+            other => bail!("unknown benchmark '{other}' (wordcount, keyed_sum, keyed_state, all)"),
         };
         let common: Vec<&str> = common.iter().map(String::as_str).collect();
-        let plain = measure(&format!("{bench}_plain_loop"), &common, runs)?;
+        // The keyed-state job does the keyed sum's work, so it shares its plain loop.
+        let plain_name = if bench == "keyed_state" { "keyed_sum_plain_loop".to_string() } else { format!("{bench}_plain_loop") };
+        let plain = measure(&plain_name, &common, runs)?;
         println!("{plain}");
         for p in &parallelisms {
             let p = p.to_string();
@@ -148,6 +152,10 @@ fn child(what: &str, params: &Params) -> Result<()> {
         "keyed_sum" => {
             let keys: u64 = params.parsed("keys")?.unwrap_or(1_000_000);
             (jobs::keyed_sum(records, keys, p, &settings)?, p)
+        }
+        "keyed_state" => {
+            let keys: u64 = params.parsed("keys")?.unwrap_or(1_000_000);
+            (jobs::keyed_state(records, keys, p, &settings)?, p)
         }
         "keyed_sum_plain_loop" => {
             let keys: u64 = params.parsed("keys")?.unwrap_or(1_000_000);

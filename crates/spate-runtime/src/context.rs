@@ -1,7 +1,6 @@
 //! What an operator knows about where it runs.
 
 use std::any::TypeId;
-use std::cell::RefCell;
 use std::hash::Hash;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -148,7 +147,7 @@ impl RuntimeContext {
         let (scope, keyed) = self.keyed_store()?;
         let ttl = descriptor.ttl();
         let index = keyed.register(descriptor.name(), StateKind::Value, TypeId::of::<T>(), || {
-            Rc::new(RefCell::new(SingleCells::<T>::new(ttl)))
+            SingleCells::<T>::new(ttl)
         })?;
         Ok(ValueState::new(scope.id, Target::Keyed(index)))
     }
@@ -161,7 +160,7 @@ impl RuntimeContext {
         let (scope, keyed) = self.keyed_store()?;
         let ttl = descriptor.ttl();
         let index = keyed.register(descriptor.name(), StateKind::List, TypeId::of::<T>(), || {
-            Rc::new(RefCell::new(ListCells::<T>::new(ttl)))
+            ListCells::<T>::new(ttl)
         })?;
         Ok(ListState::new(scope.id, Target::Keyed(index)))
     }
@@ -178,7 +177,7 @@ impl RuntimeContext {
         let (scope, keyed) = self.keyed_store()?;
         let ttl = descriptor.ttl();
         let index = keyed.register(descriptor.name(), StateKind::Map, TypeId::of::<(UK, UV)>(), || {
-            Rc::new(RefCell::new(MapCells::<UK, UV>::new(ttl)))
+            MapCells::<UK, UV>::new(ttl)
         })?;
         Ok(MapState::new(scope.id, Target::Keyed(index)))
     }
@@ -191,7 +190,7 @@ impl RuntimeContext {
         let (scope, keyed) = self.keyed_store()?;
         let (ttl, reduce) = (descriptor.ttl(), descriptor.reduce.clone());
         let index = keyed.register(descriptor.name(), StateKind::Reducing, TypeId::of::<T>(), || {
-            Rc::new(RefCell::new(ReducingCells { cells: SingleCells::<T>::new(ttl), reduce }))
+            ReducingCells { cells: SingleCells::<T>::new(ttl), reduce }
         })?;
         Ok(ReducingState::new(scope.id, Target::Keyed(index)))
     }
@@ -206,7 +205,7 @@ impl RuntimeContext {
         let index =
             keyed.register(descriptor.name(), StateKind::Aggregating, TypeId::of::<(IN, ACC, OUT)>(), || {
                 let cells = AggregatingCells { cells: SingleCells::<ACC>::new(ttl), function: factory() };
-                Rc::new(RefCell::new(AggregatingSlot::<IN, OUT>(Box::new(cells))))
+                AggregatingSlot::<IN, OUT>(Box::new(cells))
             })?;
         Ok(AggregatingState::new(scope.id, Target::Keyed(index)))
     }

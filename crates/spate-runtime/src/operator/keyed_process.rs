@@ -19,6 +19,8 @@ pub struct KeyedProcessOperator<K, I, O, F> {
     key_selector: KeySelector<I, K>,
     lookahead: KeyedLookahead<I, K>,
     backend: Option<KeyedBackend<K>>,
+    /// Scratch for the slots touched ahead of processing a chunk.
+    slots: Vec<u32>,
     _out: PhantomData<fn() -> O>,
 }
 
@@ -30,6 +32,7 @@ impl<K: Key, I: 'static, O: 'static, F: KeyedProcessFunction<K, I, O>> KeyedProc
             lookahead: KeyedLookahead::new(key_selector.clone(), 1),
             key_selector,
             backend: None,
+            slots: Vec::new(),
             _out: PhantomData,
         }
     }
@@ -38,7 +41,7 @@ impl<K: Key, I: 'static, O: 'static, F: KeyedProcessFunction<K, I, O>> KeyedProc
     fn fire(&mut self, timer: Timer<K>, domain: TimeDomain, out: &mut Output<O>) -> FnResult {
         let backend = self.backend.as_mut().ok_or(StateError::NoScope)?;
         let (key_group, hash, timestamp) = (timer.key_group, timer.hash, timer.timestamp);
-        let (slot, key) = backend.directory.slot_or_insert_owned(key_group, hash, timer.key)?;
+        let (slot, key, new_key) = backend.directory.slot_or_insert_owned(key_group, hash, timer.key)?;
         backend.scope.keyed().ok_or(StateError::NotKeyed)?.set_current(Some(slot));
         let output_timestamp = if domain == TimeDomain::EventTime { timestamp } else { NO_TIMESTAMP };
         let (main, side) = out.split();
@@ -55,7 +58,7 @@ impl<K: Key, I: 'static, O: 'static, F: KeyedProcessFunction<K, I, O>> KeyedProc
         let mut ctx = OnTimerContext::new(context, domain);
         let mut collector = Collector::on(main, output_timestamp);
         let result = self.function.on_timer(timestamp, &mut ctx, &mut collector);
-        backend.leave(slot);
+        backend.leave(slot, new_key);
         result
     }
 }
@@ -79,13 +82,13 @@ where
         let backend = self.backend.as_mut().ok_or(StateError::NoScope)?;
         let mut records = batch.drain(..);
         loop {
-            let warm = &*backend;
-            if self.lookahead.fill(&mut records, |g, h, k| warm.touch(g, h, k))? == 0 {
+            if self.lookahead.fill(&mut records, |_, _, _| {})? == 0 {
                 return Ok(());
             }
+            backend.touch_all(self.lookahead.placed(), &mut self.slots);
             for placed in self.lookahead.take() {
                 let (key_group, hash) = (placed.key_group, placed.hash);
-                let (slot, key) = match placed.computed_key {
+                let (slot, key, new_key) = match placed.computed_key {
                     Some(key) => backend.directory.slot_or_insert_owned(key_group, hash, key)?,
                     None => {
                         let key = self.key_selector.borrowed(&placed.record.value).ok_or(StateError::MissingKey)?;
@@ -107,7 +110,7 @@ where
                 );
                 let mut collector = Collector::on(main, timestamp);
                 let result = self.function.process_element(placed.record.value, &mut ctx, &mut collector);
-                backend.leave(slot);
+                backend.leave(slot, new_key);
                 result?;
             }
         }

@@ -34,7 +34,6 @@ impl Change {
 
 /// A piece of keyed state seen without its types, by the store and the operator.
 pub(crate) trait StateCells: Any {
-    fn as_any_mut(&mut self) -> &mut dyn Any;
     /// Whether `slot` holds a value (expired or not).
     fn has_value(&self, slot: u32) -> bool;
     /// Removes the value of `slot`; whether there was one.
@@ -132,9 +131,6 @@ impl<V: 'static> SingleCells<V> {
 }
 
 impl<V: 'static> StateCells for SingleCells<V> {
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
-    }
 
     fn has_value(&self, slot: u32) -> bool {
         matches!(self.values.get(slot as usize), Some(Some(_)))
@@ -253,16 +249,10 @@ macro_rules! delegate_cells {
 }
 
 impl<T: 'static> StateCells for ReducingCells<T> {
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
-    }
     delegate_cells!(ReducingCells<T>, cells);
 }
 
 impl<IN: 'static, OUT: 'static> StateCells for AggregatingSlot<IN, OUT> {
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
-    }
     fn has_value(&self, slot: u32) -> bool {
         self.0.cells_ref().has_value(slot)
     }
@@ -360,9 +350,6 @@ impl<T: Clone + 'static> ListCells<T> {
 }
 
 impl<T: Clone + 'static> StateCells for ListCells<T> {
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
-    }
 
     fn has_value(&self, slot: u32) -> bool {
         matches!(self.lists.get(slot as usize), Some(Some(_)))
@@ -467,9 +454,6 @@ impl<UK: Eq + Hash + Clone + 'static, UV: Clone + 'static> MapCells<UK, UV> {
 }
 
 impl<UK: Eq + Hash + Clone + 'static, UV: Clone + 'static> StateCells for MapCells<UK, UV> {
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
-    }
 
     fn has_value(&self, slot: u32) -> bool {
         matches!(self.maps.get(slot as usize), Some(Some(_)))

@@ -32,8 +32,8 @@ impl<K: Key> KeyDirectory<K> {
         Ok(self.table.get(key_group, hash, key)?.copied())
     }
 
-    /// The slot of `key` and the key as stored, giving it a slot if it has none; `owned`
-    /// makes the stored copy of a new key.
+    /// The slot of `key`, the key as stored, and whether it is new: a key without a
+    /// slot gets one, and `owned` makes the stored copy of it.
     #[inline]
     pub fn slot_or_insert(
         &mut self,
@@ -41,16 +41,16 @@ impl<K: Key> KeyDirectory<K> {
         hash: u64,
         key: &K,
         owned: impl FnOnce() -> K,
-    ) -> Result<(u32, &K), StateError> {
+    ) -> Result<(u32, &K, bool), StateError> {
         match self.table.lookup(key_group, hash, key)? {
             Lookup::Found(found) => {
                 let (key, slot) = found.into_key_value();
-                Ok((*slot, key))
+                Ok((*slot, key, false))
             }
             Lookup::Missing(missing) => {
                 let slot = allocate(&mut self.free, &mut self.placement, key_group, hash);
                 let (key, _) = missing.insert_key_value(owned(), slot);
-                Ok((slot, key))
+                Ok((slot, key, true))
             }
         }
     }
@@ -58,16 +58,16 @@ impl<K: Key> KeyDirectory<K> {
     /// [`slot_or_insert`](Self::slot_or_insert) for a key the caller owns (dropped if
     /// the key is already known).
     #[inline]
-    pub fn slot_or_insert_owned(&mut self, key_group: u32, hash: u64, key: K) -> Result<(u32, &K), StateError> {
+    pub fn slot_or_insert_owned(&mut self, key_group: u32, hash: u64, key: K) -> Result<(u32, &K, bool), StateError> {
         match self.table.lookup(key_group, hash, &key)? {
             Lookup::Found(found) => {
                 let (key, slot) = found.into_key_value();
-                Ok((*slot, key))
+                Ok((*slot, key, false))
             }
             Lookup::Missing(missing) => {
                 let slot = allocate(&mut self.free, &mut self.placement, key_group, hash);
                 let (key, _) = missing.insert_key_value(key, slot);
-                Ok((slot, key))
+                Ok((slot, key, true))
             }
         }
     }
@@ -139,11 +139,13 @@ mod tests {
         };
         let (ga, ha, a) = place("a");
         let (gb, hb, b) = place("b");
-        let (sa, _) = d.slot_or_insert(ga, ha, &a, || a.clone()).unwrap();
-        let (sb, stored) = d.slot_or_insert(gb, hb, &b, || b.clone()).unwrap();
+        let (sa, _, new) = d.slot_or_insert(ga, ha, &a, || a.clone()).unwrap();
+        assert!(new);
+        let (sb, stored, _) = d.slot_or_insert(gb, hb, &b, || b.clone()).unwrap();
         assert_eq!(stored, "b");
         assert_ne!(sa, sb);
-        assert_eq!(d.slot_or_insert(ga, ha, &a, || unreachable!("a is known")).unwrap().0, sa);
+        let (again, _, new) = d.slot_or_insert(ga, ha, &a, || unreachable!("a is known")).unwrap();
+        assert_eq!((again, new), (sa, false));
         assert_eq!(d.key_of(sb).map(|(k, _, _)| k.as_str()), Some("b"));
         d.release(sa);
         assert_eq!(d.slot(ga, ha, &a).unwrap(), None);

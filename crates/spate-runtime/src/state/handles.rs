@@ -5,9 +5,11 @@
 //! into the operator), and keyed state against the key of the record or timer being
 //! processed. Using a handle elsewhere is an error, never undefined behaviour.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::marker::PhantomData;
+use std::rc::Rc;
 
 use super::StateError;
 use super::cells::{AggregatingSlot, ListCells, MapCells, Read, ReducingCells, SingleCells, Stamped, StateCells};
@@ -28,14 +30,16 @@ fn keyed_access<C: StateCells, R>(
         }
         let keyed = scope.keyed.as_ref().ok_or(StateError::NotKeyed)?;
         let slot = keyed.current().ok_or(StateError::NoCurrentKey)?;
-        let cells =
-            keyed.states.borrow().get(index as usize).map(|s| s.cells.clone()).ok_or(StateError::NotRegistered)?;
+        let states = keyed.states.try_borrow().map_err(|_| StateError::Reentrant)?;
+        let state = states.get(index as usize).ok_or(StateError::NotRegistered)?;
+        let cells = state.typed.downcast_ref::<Rc<RefCell<C>>>().ok_or(StateError::NotRegistered)?;
         let mut cells = cells.try_borrow_mut().map_err(|_| StateError::Reentrant)?;
-        let typed = cells.as_any_mut().downcast_mut::<C>().ok_or(StateError::NotRegistered)?;
-        let before = typed.has_value(slot);
-        let result = f(typed, slot, &*scope.clock);
-        let after = typed.has_value(slot);
-        keyed.note(slot, super::cells::Change { gained: !before && after, lost: before && !after });
+        let before = cells.has_value(slot);
+        let result = f(&mut cells, slot, &*scope.clock);
+        let after = cells.has_value(slot);
+        if before != after {
+            keyed.note(slot, super::cells::Change { gained: after, lost: before });
+        }
         if let Some(cleanup) = cells.incremental() {
             keyed.sweep(&mut *cells, &*scope.clock, cleanup.size);
         }

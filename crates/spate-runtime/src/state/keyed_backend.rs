@@ -48,22 +48,32 @@ impl<K: Key> KeyedBackend<K> {
         self.scope.keyed().expect("a keyed backend is only opened on a keyed scope")
     }
 
-    /// Warms the cache for a key: its directory entry and its values in every state.
+    /// Warms the cache for the keys of a chunk of records, in two loops that do nothing
+    /// else so that their cache misses overlap: first the directory entries (finding the
+    /// slots of known keys), then the keys' values in every state.
     #[inline]
-    pub fn touch(&self, key_group: u32, hash: u64, key: &K) {
-        if let Some(slot) = self.directory.touch(key_group, hash, key) {
-            self.store().touch(slot);
+    pub fn touch_all<'a>(&self, keys: impl Iterator<Item = (u32, u64, &'a K)>, slots: &mut Vec<u32>)
+    where
+        K: 'a,
+    {
+        slots.clear();
+        slots.extend(keys.filter_map(|(g, h, k)| self.directory.touch(g, h, k)));
+        let store = self.store();
+        for &slot in slots.iter() {
+            store.touch(slot);
         }
     }
 
-    /// After a record or timer of `slot`: forgets the key if it holds no state, runs
-    /// the per-record TTL sweep, and forgets keys that sweeps emptied.
+    /// After a record or timer of `slot`: runs the per-record TTL sweep, forgets the key
+    /// if it holds no state (checked only when the key was new or lost a value, so that
+    /// the common case reads nothing more), and forgets keys that sweeps emptied.
     #[inline]
-    pub fn leave(&mut self, slot: u32) {
+    pub fn leave(&mut self, slot: u32, new_key: bool) {
         let store = self.scope.keyed().expect("a keyed backend is only opened on a keyed scope");
         store.sweep_per_record(&*self.clock);
+        let maybe_empty = new_key || store.current_lost_a_value();
         store.set_current(None);
-        if store.live(slot) == 0 {
+        if maybe_empty && store.live(slot) == 0 {
             self.directory.release(slot);
         }
         for swept in store.take_swept() {

@@ -89,6 +89,11 @@ impl<T, K: Key> KeyedLookahead<T, K> {
         Ok(self.placed.len())
     }
 
+    /// The records placed by the last [`fill`](Self::fill), with their keys.
+    pub fn placed(&self) -> impl Iterator<Item = (u32, u64, &K)> {
+        self.placed.iter().filter_map(|p| key_of(&*self.key_selector, p).map(|k| (p.key_group, p.hash, k)))
+    }
+
     /// The records placed by the last [`fill`](Self::fill), in order.
     pub fn take(&mut self) -> std::vec::Drain<'_, Placed<K, T>> {
         self.placed.drain(..)

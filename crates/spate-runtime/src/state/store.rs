@@ -23,7 +23,11 @@ pub(crate) struct RegisteredState {
     pub name: String,
     pub kind: StateKind,
     pub type_id: TypeId,
+    /// The cells, seen without their type (to touch and sweep them).
     pub cells: Rc<RefCell<dyn StateCells>>,
+    /// The same cells as an `Rc<RefCell<C>>` of their concrete type, so that a handle
+    /// finds them with one type check and calls them without dynamic dispatch.
+    pub typed: Box<dyn std::any::Any>,
 }
 
 /// The keyed state of one operator instance, without its key type: the slot of the
@@ -34,6 +38,11 @@ pub struct KeyedStore {
     pub(crate) current: Cell<Option<u32>>,
     pub(crate) states: RefCell<Vec<RegisteredState>>,
     live: RefCell<Vec<u32>>,
+    /// Whether the current slot lost a value since it became current (then it may hold
+    /// no state any more and must be checked when the operator is done with it).
+    lost_current: Cell<bool>,
+    /// Whether some state sweeps expired values after every record.
+    per_record_cleanup: Cell<bool>,
     /// Slots that lost their last value in an incremental sweep, to be released.
     swept: RefCell<Vec<u32>>,
 }
@@ -41,12 +50,12 @@ pub struct KeyedStore {
 impl KeyedStore {
     /// Registers a state, or returns the index of the state already registered under
     /// `name` if it has the same kind and type.
-    pub(crate) fn register(
+    pub(crate) fn register<C: StateCells>(
         &self,
         name: &str,
         kind: StateKind,
         type_id: TypeId,
-        make: impl FnOnce() -> Rc<RefCell<dyn StateCells>>,
+        make: impl FnOnce() -> C,
     ) -> Result<u32, StateError> {
         let mut states = self.states.borrow_mut();
         if let Some((i, existing)) = states.iter().enumerate().find(|(_, s)| s.name == name) {
@@ -55,7 +64,12 @@ impl KeyedStore {
             }
             return Ok(i as u32);
         }
-        states.push(RegisteredState { name: name.to_string(), kind, type_id, cells: make() });
+        let typed = Rc::new(RefCell::new(make()));
+        if typed.borrow().incremental().is_some_and(|c| c.every_record) {
+            self.per_record_cleanup.set(true);
+        }
+        let cells: Rc<RefCell<dyn StateCells>> = typed.clone();
+        states.push(RegisteredState { name: name.to_string(), kind, type_id, cells, typed: Box::new(typed) });
         Ok((states.len() - 1) as u32)
     }
 
@@ -63,6 +77,13 @@ impl KeyedStore {
     #[inline]
     pub fn set_current(&self, slot: Option<u32>) {
         self.current.set(slot);
+        self.lost_current.set(false);
+    }
+
+    /// Whether the current slot lost a value since it became current.
+    #[inline]
+    pub fn current_lost_a_value(&self) -> bool {
+        self.lost_current.get()
     }
 
     /// The current slot.
@@ -92,6 +113,9 @@ impl KeyedStore {
         }
         if change.lost {
             live[i] = live[i].saturating_sub(1);
+            if self.current.get() == Some(slot) {
+                self.lost_current.set(true);
+            }
         }
     }
 
@@ -108,7 +132,11 @@ impl KeyedStore {
     }
 
     /// Sweeps every state with an incremental TTL cleanup that runs per record.
+    #[inline]
     pub fn sweep_per_record(&self, clock: &dyn Clock) {
+        if !self.per_record_cleanup.get() {
+            return;
+        }
         let states = self.states.borrow();
         for state in states.iter() {
             if let Ok(mut cells) = state.cells.try_borrow_mut() {
@@ -120,8 +148,10 @@ impl KeyedStore {
     }
 
     /// Slots emptied by sweeps since the last call.
+    #[inline]
     pub fn take_swept(&self) -> Vec<u32> {
-        std::mem::take(&mut *self.swept.borrow_mut())
+        let mut swept = self.swept.borrow_mut();
+        if swept.is_empty() { Vec::new() } else { std::mem::take(&mut *swept) }
     }
 
     /// Reads every state's value for `slot`, so that it is in cache when used.
@@ -202,7 +232,10 @@ impl Drop for ScopeGuard {
 /// Runs `f` with the scope current on this thread.
 #[inline]
 pub(crate) fn with_scope<R>(f: impl FnOnce(&StateScope) -> Result<R, StateError>) -> Result<R, StateError> {
-    // Cloned out, so that no borrow of the thread-local is held while `f` runs.
-    let scope = CURRENT.with(|c| c.borrow().clone()).ok_or(StateError::NoScope)?;
-    f(&scope)
+    // The thread-local stays borrowed while `f` runs: nothing a state access can run
+    // (a state's own reduce or aggregate function) enters another operator's scope.
+    CURRENT.with(|c| match c.try_borrow() {
+        Ok(current) => f(current.as_ref().ok_or(StateError::NoScope)?),
+        Err(_) => Err(StateError::Reentrant),
+    })
 }
