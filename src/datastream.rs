@@ -48,6 +48,30 @@ impl<T: Data> DataStream<T> {
         &self.env
     }
 
+    pub(crate) fn stream_ref(&self) -> &StreamRef {
+        &self.stream
+    }
+
+    /// Connects this stream with another stream (for a co-function) or with a
+    /// [`BroadcastStream`](crate::BroadcastStream) (for a broadcast process function).
+    pub fn connect<S: crate::connected::ConnectTo<T>>(&self, other: &S) -> S::Connected {
+        other.connect_to(self)
+    }
+
+    /// A broadcast stream with the broadcast state `descriptor`: connected to another
+    /// stream, every record of it reaches every subtask (Flink's `broadcast(descriptors)`;
+    /// `broadcast()` without state is the partitioner).
+    pub fn broadcast_with<K, V>(
+        &self,
+        descriptor: &spate_runtime::state::MapStateDescriptor<K, V>,
+    ) -> crate::BroadcastStream<T>
+    where
+        K: Eq + std::hash::Hash + Send + Sync + 'static,
+        V: Send + Sync + 'static,
+    {
+        crate::BroadcastStream::new(self.clone()).with_state(descriptor)
+    }
+
     /// Adds an operator consuming this stream. `forced` overrides the partitioning of
     /// every input edge (as `key_by` does).
     pub(crate) fn add_operator<O: Data>(

@@ -29,6 +29,12 @@ pub struct KeyedStream<T, K> {
     key_selector: KeySelector<T, K>,
 }
 
+impl<T, K> Clone for KeyedStream<T, K> {
+    fn clone(&self) -> Self {
+        KeyedStream { input: self.input.clone(), key_selector: self.key_selector.clone() }
+    }
+}
+
 impl<T: Data, K: Key> KeyedStream<T, K> {
     pub(crate) fn new(input: DataStream<T>, key_selector: KeySelector<T, K>) -> Self {
         KeyedStream { input, key_selector }
@@ -39,7 +45,18 @@ impl<T: Data, K: Key> KeyedStream<T, K> {
         &self.key_selector
     }
 
-    fn partitioner(&self) -> EdgePartitioner {
+    /// The stream before keying.
+    pub(crate) fn input(&self) -> &DataStream<T> {
+        &self.input
+    }
+
+    /// Connects this stream with another stream keyed by the same key type (for a keyed
+    /// co-process function) or with a broadcast stream.
+    pub fn connect<S: crate::connected::KeyedConnectTo<T, K>>(&self, other: &S) -> S::Connected {
+        other.connect_to(self)
+    }
+
+    pub(crate) fn partitioner(&self) -> EdgePartitioner {
         EdgePartitioner::Hash(Arc::new(KeyGroupSelectorFactory(self.key_selector.clone())))
     }
 

@@ -27,6 +27,7 @@
 //! [`spate_runtime`] (operators, tasks, channels, sources and sinks), and this crate
 //! (the API, the planner, the mini-cluster).
 
+mod connected;
 mod datastream;
 mod env;
 mod error;
@@ -36,6 +37,10 @@ mod keyed_stream;
 pub mod logging;
 mod params;
 
+pub use connected::{
+    BroadcastConnectedStream, BroadcastStream, ConnectTo, ConnectedStreams, KeyedBroadcastConnectedStream,
+    KeyedConnectTo, KeyedConnectedStreams,
+};
 pub use datastream::{DataStream, DataStreamSink};
 pub use env::{ROLE_ENV, Role, StreamEnv};
 pub use error::{Error, Result};
@@ -48,16 +53,18 @@ pub use spate_core::job_id::JobId;
 pub use spate_core::{BoxError, Data, Key, StreamRecord, Timestamp};
 pub use spate_runtime::context::RuntimeContext;
 pub use spate_runtime::functions::{
-    AggregateFunction, FilterFunction, FlatMapFunction, FnResult, KeyedContext, KeyedProcessFunction, MapFunction,
-    OnTimerContext, ProcessContext, ProcessFunction, ReduceFunction, SinkFunction, TimerService,
+    AggregateFunction, BroadcastContext, BroadcastProcessFunction, CoFlatMapFunction, CoMapFunction, CoProcessFunction,
+    FilterFunction, FlatMapFunction, FnResult, KeyedBroadcastContext, KeyedBroadcastProcessFunction,
+    KeyedCoProcessFunction, KeyedContext, KeyedProcessFunction, KeyedReadOnlyContext, MapFunction, OnTimerContext,
+    ProcessContext, ProcessFunction, ReadOnlyBroadcastContext, ReduceFunction, SinkFunction, TimerService,
 };
 pub use spate_runtime::output::{Collector, OutputTag};
 pub use spate_runtime::sink::{DiscardingSink, PrintSink, Sink, SinkWriter, TextFileSink};
 pub use spate_runtime::source::{Boundedness, GeneratorSource, Source, SourcePoll, SourceReader};
 pub use spate_runtime::state::{
-    AggregatingState, AggregatingStateDescriptor, ListState, ListStateDescriptor, MapState, MapStateDescriptor,
-    ReducingState, ReducingStateDescriptor, StateError, StateTtlConfig, StateVisibility, TtlUpdateType, ValueState,
-    ValueStateDescriptor,
+    AggregatingState, AggregatingStateDescriptor, BroadcastState, ListState, ListStateDescriptor, MapState,
+    MapStateDescriptor, ReadOnlyBroadcastState, ReducingState, ReducingStateDescriptor, StateError, StateTtlConfig,
+    StateVisibility, TtlUpdateType, ValueState, ValueStateDescriptor,
 };
 pub use spate_runtime::time::{Clock, ManualClock};
 pub use spate_runtime::timer::TimeDomain;
@@ -77,11 +84,13 @@ impl FileSink {
 /// Everything a typical program needs, in one `use`.
 pub mod prelude {
     pub use crate::{
-        AggregateFunction, AggregatingState, AggregatingStateDescriptor, Collector, DataStream, DiscardingSink,
-        FileSink, FilterFunction, FlatMapFunction, FnResult, GeneratorSource, JobClient, KeyedContext,
-        KeyedProcessFunction, KeyedStream, ListState, ListStateDescriptor, MapFunction, MapState, MapStateDescriptor,
-        OnTimerContext, OutputTag, Params, ProcessContext, ProcessFunction, ReduceFunction, ReducingState,
-        ReducingStateDescriptor, RuntimeContext, RuntimeMode, SinkFunction, StateTtlConfig, StreamEnv, TimeDomain,
-        ValueState, ValueStateDescriptor, WatermarkStrategy,
+        AggregateFunction, AggregatingState, AggregatingStateDescriptor, BroadcastContext, BroadcastProcessFunction,
+        BroadcastStream, CoFlatMapFunction, CoMapFunction, CoProcessFunction, Collector, DataStream, DiscardingSink,
+        FileSink, FilterFunction, FlatMapFunction, FnResult, GeneratorSource, JobClient, KeyedBroadcastContext,
+        KeyedBroadcastProcessFunction, KeyedCoProcessFunction, KeyedContext, KeyedProcessFunction,
+        KeyedReadOnlyContext, KeyedStream, ListState, ListStateDescriptor, MapFunction, MapState, MapStateDescriptor,
+        OnTimerContext, OutputTag, Params, ProcessContext, ProcessFunction, ReadOnlyBroadcastContext, ReduceFunction,
+        ReducingState, ReducingStateDescriptor, RuntimeContext, RuntimeMode, SinkFunction, StateTtlConfig, StreamEnv,
+        TimeDomain, ValueState, ValueStateDescriptor, WatermarkStrategy,
     };
 }

@@ -75,7 +75,12 @@ impl KeyedProcessFunction<u64, (u64, u64), ()> for StateSum {
     }
 
     #[inline]
-    fn process_element(&mut self, value: (u64, u64), _: &mut KeyedContext<'_, u64>, _: &mut Collector<'_, ()>) -> FnResult {
+    fn process_element(
+        &mut self,
+        value: (u64, u64),
+        _: &mut KeyedContext<'_, u64>,
+        _: &mut Collector<'_, ()>,
+    ) -> FnResult {
         let sum = self.sum.as_ref().ok_or("not opened")?;
         sum.update(sum.value()?.unwrap_or(0).wrapping_add(value.1))?;
         Ok(())

@@ -59,7 +59,8 @@ fn main() -> Result<()> {
         };
         let common: Vec<&str> = common.iter().map(String::as_str).collect();
         // The keyed-state job does the keyed sum's work, so it shares its plain loop.
-        let plain_name = if bench == "keyed_state" { "keyed_sum_plain_loop".to_string() } else { format!("{bench}_plain_loop") };
+        let plain_name =
+            if bench == "keyed_state" { "keyed_sum_plain_loop".to_string() } else { format!("{bench}_plain_loop") };
         let plain = measure(&plain_name, &common, runs)?;
         println!("{plain}");
         for p in &parallelisms {

@@ -114,6 +114,13 @@ impl ExecutionPlan {
                 let mut ctx = builder.context(head);
                 source.head(&mut ctx, chain, self.settings.batch_size, metrics)?
             }
+            NodeOperator::TwoInput(factory) => {
+                let output = builder.output_of(head)?;
+                let ctx = builder.context(head);
+                let mut inputs = blueprint.receivers.into_iter();
+                let receivers = [inputs.next().unwrap_or_default(), inputs.next().unwrap_or_default()];
+                factory.head(ctx, receivers, output, task.display_name(), metrics).map_err(TaskError::Internal)?
+            }
             NodeOperator::Operator(_) | NodeOperator::Sink(_) => {
                 let chain = builder.node(head)?;
                 let port = node.input.as_ref().ok_or_else(|| internal("an operator without an input type"))?;
@@ -153,6 +160,7 @@ impl ChainBuilder<'_> {
                 operator.create(self.context(id), output).map_err(TaskError::Internal)
             }
             NodeOperator::Source(_) => Err(internal("a source cannot be chained after another operator")),
+            NodeOperator::TwoInput(_) => Err(internal("a two-input operator cannot be chained after another operator")),
         }
     }
 

@@ -7,18 +7,19 @@ use std::sync::{Arc, Mutex};
 
 use spate_core::Key;
 use spate_runtime::TaskError;
+use spate_runtime::channel::ChannelReceiver;
 use spate_runtime::context::RuntimeContext;
 use spate_runtime::error::guard;
 use spate_runtime::key_selector::KeySelector;
 use spate_runtime::metrics::TaskMetrics;
-use spate_runtime::operator::{ChainedOperator, OneInputOperator, SinkOperator};
+use spate_runtime::operator::{ChainedOperator, OneInputOperator, SinkOperator, TwoInputOperator};
 use spate_runtime::output::{Downstream, Output};
 use spate_runtime::partitioner::{CustomPartitioner, CustomSelector, KeyGroupSelector, KeyedSelector};
 use spate_runtime::sink::Sink;
 use spate_runtime::source::{Boundedness, Source};
-use spate_runtime::task::{SourceHead, TaskHead};
+use spate_runtime::task::{InputGate, SourceHead, TaskHead, TwoInputHead};
 
-use super::port::downcast;
+use super::port::{AnyEnd, downcast};
 
 /// A user function kept as the prototype every subtask clones, so that functions need
 /// to be `Clone + Send` but not `Sync`.
@@ -112,6 +113,72 @@ where
         let output = downcast::<Output<OUT>>(output, "an operator's output")?;
         let node = ChainedOperator::new((self.make)(), output, ctx);
         Ok(Box::new(Box::new(node) as Box<dyn Downstream<IN>>))
+    }
+}
+
+/// Makes the head of a task whose first operator has two inputs.
+pub(crate) trait TwoInputFactory: Send + Sync {
+    /// `output` is the operator's `Output<OUT>`; the receivers are the channels of each
+    /// input.
+    fn head(
+        &self,
+        ctx: RuntimeContext,
+        receivers: [Vec<AnyEnd>; 2],
+        output: Box<dyn Any>,
+        task_name: String,
+        metrics: Arc<TaskMetrics>,
+    ) -> Result<Box<dyn TaskHead>, String>;
+}
+
+pub(crate) struct TwoInputFactoryOf<IN1, IN2, OUT, Op, F> {
+    make: F,
+    _types: PhantomData<fn(IN1, IN2, OUT) -> Op>,
+}
+
+impl<IN1, IN2, OUT, Op, F> TwoInputFactoryOf<IN1, IN2, OUT, Op, F>
+where
+    IN1: Send + 'static,
+    IN2: Send + 'static,
+    OUT: 'static,
+    Op: TwoInputOperator<IN1, IN2, OUT>,
+    F: Fn() -> Op + Send + Sync + 'static,
+{
+    pub(crate) fn shared(make: F) -> Arc<dyn TwoInputFactory> {
+        Arc::new(TwoInputFactoryOf { make, _types: PhantomData })
+    }
+}
+
+fn receivers<T: 'static>(ends: Vec<AnyEnd>) -> Result<Vec<ChannelReceiver<T>>, String> {
+    ends.into_iter()
+        .map(|end| {
+            (end as Box<dyn Any>)
+                .downcast::<ChannelReceiver<T>>()
+                .map(|b| *b)
+                .map_err(|_| "internal error: a channel has the wrong record type".to_string())
+        })
+        .collect()
+}
+
+impl<IN1, IN2, OUT, Op, F> TwoInputFactory for TwoInputFactoryOf<IN1, IN2, OUT, Op, F>
+where
+    IN1: Send + 'static,
+    IN2: Send + 'static,
+    OUT: 'static,
+    Op: TwoInputOperator<IN1, IN2, OUT>,
+    F: Fn() -> Op + Send + Sync + 'static,
+{
+    fn head(
+        &self,
+        ctx: RuntimeContext,
+        [first, second]: [Vec<AnyEnd>; 2],
+        output: Box<dyn Any>,
+        task_name: String,
+        metrics: Arc<TaskMetrics>,
+    ) -> Result<Box<dyn TaskHead>, String> {
+        let output = downcast::<Output<OUT>>(output, "an operator's output")?;
+        let gate1 = InputGate::new(receivers::<IN1>(first)?, task_name.clone());
+        let gate2 = InputGate::new(receivers::<IN2>(second)?, task_name);
+        Ok(Box::new(TwoInputHead::new((self.make)(), output, ctx, gate1, gate2, metrics)))
     }
 }
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use spate_core::job_graph::PartitionerKind;
 
-use super::factory::{OperatorFactory, SelectorFactory, SinkFactory, SourceFactory};
+use super::factory::{OperatorFactory, SelectorFactory, SinkFactory, SourceFactory, TwoInputFactory};
 use super::port::DataPort;
 
 /// A node's index in [`StreamGraph::nodes`], in creation order — which is a topological
@@ -54,6 +54,8 @@ impl EdgePartitioner {
 pub(crate) enum NodeOperator {
     Source(Arc<dyn SourceFactory>),
     Operator(Arc<dyn OperatorFactory>),
+    /// Two inputs; always the head of its task.
+    TwoInput(Arc<dyn TwoInputFactory>),
     Sink(Arc<dyn SinkFactory>),
 }
 
@@ -96,7 +98,7 @@ impl StreamNode {
         match self.operator {
             NodeOperator::Source(_) => format!("Source: {}", self.name),
             NodeOperator::Sink(_) => format!("Sink: {}", self.name),
-            NodeOperator::Operator(_) => self.name.clone(),
+            NodeOperator::Operator(_) | NodeOperator::TwoInput(_) => self.name.clone(),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! result is computed independently, in the test, from the input.
 
 mod backpressure;
+mod connected;
 mod failures;
 mod modes;
 mod partitioners;

@@ -146,9 +146,8 @@ impl RuntimeContext {
     ) -> Result<ValueState<T>, StateError> {
         let (scope, keyed) = self.keyed_store()?;
         let ttl = descriptor.ttl();
-        let index = keyed.register(descriptor.name(), StateKind::Value, TypeId::of::<T>(), || {
-            SingleCells::<T>::new(ttl)
-        })?;
+        let index =
+            keyed.register(descriptor.name(), StateKind::Value, TypeId::of::<T>(), || SingleCells::<T>::new(ttl))?;
         Ok(ValueState::new(scope.id, Target::Keyed(index)))
     }
 
@@ -159,9 +158,8 @@ impl RuntimeContext {
     ) -> Result<ListState<T>, StateError> {
         let (scope, keyed) = self.keyed_store()?;
         let ttl = descriptor.ttl();
-        let index = keyed.register(descriptor.name(), StateKind::List, TypeId::of::<T>(), || {
-            ListCells::<T>::new(ttl)
-        })?;
+        let index =
+            keyed.register(descriptor.name(), StateKind::List, TypeId::of::<T>(), || ListCells::<T>::new(ttl))?;
         Ok(ListState::new(scope.id, Target::Keyed(index)))
     }
 
@@ -176,9 +174,8 @@ impl RuntimeContext {
     {
         let (scope, keyed) = self.keyed_store()?;
         let ttl = descriptor.ttl();
-        let index = keyed.register(descriptor.name(), StateKind::Map, TypeId::of::<(UK, UV)>(), || {
-            MapCells::<UK, UV>::new(ttl)
-        })?;
+        let index = keyed
+            .register(descriptor.name(), StateKind::Map, TypeId::of::<(UK, UV)>(), || MapCells::<UK, UV>::new(ttl))?;
         Ok(MapState::new(scope.id, Target::Keyed(index)))
     }
 
@@ -189,8 +186,9 @@ impl RuntimeContext {
     ) -> Result<ReducingState<T>, StateError> {
         let (scope, keyed) = self.keyed_store()?;
         let (ttl, reduce) = (descriptor.ttl(), descriptor.reduce.clone());
-        let index = keyed.register(descriptor.name(), StateKind::Reducing, TypeId::of::<T>(), || {
-            ReducingCells { cells: SingleCells::<T>::new(ttl), reduce }
+        let index = keyed.register(descriptor.name(), StateKind::Reducing, TypeId::of::<T>(), || ReducingCells {
+            cells: SingleCells::<T>::new(ttl),
+            reduce,
         })?;
         Ok(ReducingState::new(scope.id, Target::Keyed(index)))
     }

@@ -36,30 +36,30 @@ impl<K: Key, I: 'static, O: 'static, F: KeyedProcessFunction<K, I, O>> KeyedProc
             _out: PhantomData,
         }
     }
+}
 
-    /// Fires one timer with its key current.
-    fn fire(&mut self, timer: Timer<K>, domain: TimeDomain, out: &mut Output<O>) -> FnResult {
-        let backend = self.backend.as_mut().ok_or(StateError::NoScope)?;
-        let (key_group, hash, timestamp) = (timer.key_group, timer.hash, timer.timestamp);
-        let (slot, key, new_key) = backend.directory.slot_or_insert_owned(key_group, hash, timer.key)?;
-        backend.scope.keyed().ok_or(StateError::NotKeyed)?.set_current(Some(slot));
-        let output_timestamp = if domain == TimeDomain::EventTime { timestamp } else { NO_TIMESTAMP };
+/// Fires the timers of `domain` due at `time` into `on_timer`, which gets the timer's
+/// time, the context of its key, and a collector (records of event-time timers carry
+/// the timer's time as timestamp, those of processing-time timers none).
+pub(crate) fn fire_timers<K: Key, O>(
+    backend: &mut KeyedBackend<K>,
+    domain: TimeDomain,
+    time: Timestamp,
+    out: &mut Output<O>,
+    mut on_timer: impl FnMut(Timestamp, KeyedContext<'_, K>, &mut Collector<'_, O>) -> FnResult,
+) -> FnResult {
+    loop {
+        let timer: Option<Timer<K>> = match domain {
+            TimeDomain::EventTime => backend.timers.event.pop_due(time),
+            TimeDomain::ProcessingTime => backend.timers.processing.pop_due(time),
+        };
+        let Some(timer) = timer else { return Ok(()) };
         let (main, side) = out.split();
-        let context = KeyedContext::new(
-            output_timestamp,
-            key,
-            key_group,
-            hash,
-            &mut backend.timers,
-            backend.watermark,
-            &backend.clock,
-            side,
-        );
-        let mut ctx = OnTimerContext::new(context, domain);
-        let mut collector = Collector::on(main, output_timestamp);
-        let result = self.function.on_timer(timestamp, &mut ctx, &mut collector);
-        backend.leave(slot, new_key);
-        result
+        backend.with_timer(timer, |timestamp, timers| {
+            let output_timestamp = if domain == TimeDomain::EventTime { timestamp } else { NO_TIMESTAMP };
+            let ctx = KeyedContext::new(output_timestamp, timers, side);
+            on_timer(timestamp, ctx, &mut Collector::on(main, output_timestamp))
+        })??;
     }
 }
 
@@ -87,31 +87,12 @@ where
             }
             backend.touch_all(self.lookahead.placed(), &mut self.slots);
             for placed in self.lookahead.take() {
-                let (key_group, hash) = (placed.key_group, placed.hash);
-                let (slot, key, new_key) = match placed.computed_key {
-                    Some(key) => backend.directory.slot_or_insert_owned(key_group, hash, key)?,
-                    None => {
-                        let key = self.key_selector.borrowed(&placed.record.value).ok_or(StateError::MissingKey)?;
-                        backend.directory.slot_or_insert(key_group, hash, key, || key.clone())?
-                    }
-                };
-                backend.scope.keyed().ok_or(StateError::NotKeyed)?.set_current(Some(slot));
-                let timestamp = placed.record.timestamp;
                 let (main, side) = out.split();
-                let mut ctx = KeyedContext::new(
-                    timestamp,
-                    key,
-                    key_group,
-                    hash,
-                    &mut backend.timers,
-                    backend.watermark,
-                    &backend.clock,
-                    side,
-                );
-                let mut collector = Collector::on(main, timestamp);
-                let result = self.function.process_element(placed.record.value, &mut ctx, &mut collector);
-                backend.leave(slot, new_key);
-                result?;
+                let function = &mut self.function;
+                backend.with_record(&*self.key_selector, placed, |value, timestamp, timers| {
+                    let mut ctx = KeyedContext::new(timestamp, timers, side);
+                    function.process_element(value, &mut ctx, &mut Collector::on(main, timestamp))
+                })??;
             }
         }
     }
@@ -119,17 +100,21 @@ where
     fn process_watermark(&mut self, watermark: Timestamp, out: &mut Output<O>) -> FnResult {
         if let Some(backend) = self.backend.as_mut() {
             backend.watermark = watermark;
-        }
-        while let Some(timer) = self.backend.as_mut().and_then(|b| b.timers.event.pop_due(watermark)) {
-            self.fire(timer, TimeDomain::EventTime, out)?;
+            let function = &mut self.function;
+            fire_timers(backend, TimeDomain::EventTime, watermark, out, |t, ctx, c| {
+                function.on_timer(t, &mut OnTimerContext::new(ctx, TimeDomain::EventTime), c)
+            })?;
         }
         out.emit_watermark(watermark);
         Ok(())
     }
 
     fn on_processing_time(&mut self, now: Timestamp, out: &mut Output<O>) -> FnResult {
-        while let Some(timer) = self.backend.as_mut().and_then(|b| b.timers.processing.pop_due(now)) {
-            self.fire(timer, TimeDomain::ProcessingTime, out)?;
+        if let Some(backend) = self.backend.as_mut() {
+            let function = &mut self.function;
+            fire_timers(backend, TimeDomain::ProcessingTime, now, out, |t, ctx, c| {
+                function.on_timer(t, &mut OnTimerContext::new(ctx, TimeDomain::ProcessingTime), c)
+            })?;
         }
         Ok(())
     }

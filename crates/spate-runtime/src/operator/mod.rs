@@ -1,14 +1,21 @@
 //! Operators: the runtime's side of the user functions.
 //!
+//! One-input operators run inside chains; two-input operators ([`TwoInputOperator`])
+//! are the heads of their tasks (`task/two_input.rs`).
+//!
 //! An operator implements one small interface, [`OneInputOperator`]; the
 //! [`ChainedOperator`] node runs it inside a chain — guarding every call into user code,
 //! flushing its output, and passing lifecycle calls on to what follows. One mechanism,
 //! many thin operators on top of it (one per file).
 
+mod broadcast_process;
 mod chained;
+mod co_map;
+mod co_process;
 mod filter;
 mod flat_map;
 mod keyed_aggregate;
+mod keyed_co_process;
 mod keyed_process;
 mod keyed_reduce;
 mod map;
@@ -16,10 +23,14 @@ mod process;
 mod sink;
 mod timestamps;
 
+pub use broadcast_process::{BroadcastProcessOperator, DeclareBroadcastStates, KeyedBroadcastProcessOperator};
 pub use chained::ChainedOperator;
+pub use co_map::{CoFlatMapOperator, CoMapOperator};
+pub use co_process::CoProcessOperator;
 pub use filter::FilterOperator;
 pub use flat_map::FlatMapOperator;
 pub use keyed_aggregate::KeyedAggregateOperator;
+pub use keyed_co_process::KeyedCoProcessOperator;
 pub use keyed_process::KeyedProcessOperator;
 pub use keyed_reduce::{ByReduceFunction, Fold, InPlace, KeyedReduceOperator};
 pub use map::MapOperator;
@@ -70,6 +81,52 @@ pub trait OneInputOperator<IN, OUT>: 'static {
     /// The input has ended: emit what is held back (BATCH results).
     fn end_input(&mut self, _out: &mut Output<OUT>) -> FnResult {
         Ok(())
+    }
+
+    /// Releases resources (and closes the user function).
+    fn close(&mut self) -> FnResult {
+        Ok(())
+    }
+}
+
+/// An operator with two inputs of different types (Flink's `TwoInputStreamOperator`):
+/// connected streams, co-process functions, broadcast state. Always the head of its
+/// task; the task combines the inputs' watermarks (the minimum over inputs that have
+/// not ended) before calling [`process_watermark`](Self::process_watermark).
+pub trait TwoInputOperator<IN1, IN2, OUT>: 'static {
+    /// Whether the operator processes keyed streams (see [`OneInputOperator::KEYED`]).
+    const KEYED: bool = false;
+
+    /// Prepares the operator (and opens the user function).
+    fn open(&mut self, _ctx: &mut RuntimeContext) -> FnResult {
+        Ok(())
+    }
+
+    /// Processes and drains a batch of the first input.
+    fn process_batch1(&mut self, batch: &mut Vec<StreamRecord<IN1>>, out: &mut Output<OUT>) -> FnResult;
+
+    /// Processes and drains a batch of the second input.
+    fn process_batch2(&mut self, batch: &mut Vec<StreamRecord<IN2>>, out: &mut Output<OUT>) -> FnResult;
+
+    /// Handles an advanced combined watermark; by default passes it on.
+    fn process_watermark(&mut self, watermark: Timestamp, out: &mut Output<OUT>) -> FnResult {
+        out.emit_watermark(watermark);
+        Ok(())
+    }
+
+    /// Input `input` (1 or 2) has ended.
+    fn end_input(&mut self, _input: u8, _out: &mut Output<OUT>) -> FnResult {
+        Ok(())
+    }
+
+    /// Processing time has reached `now`: fire the processing-time timers that are due.
+    fn on_processing_time(&mut self, _now: Timestamp, _out: &mut Output<OUT>) -> FnResult {
+        Ok(())
+    }
+
+    /// The earliest pending processing-time timer.
+    fn next_processing_time(&self) -> Option<Timestamp> {
+        None
     }
 
     /// Releases resources (and closes the user function).

@@ -131,7 +131,6 @@ impl<V: 'static> SingleCells<V> {
 }
 
 impl<V: 'static> StateCells for SingleCells<V> {
-
     fn has_value(&self, slot: u32) -> bool {
         matches!(self.values.get(slot as usize), Some(Some(_)))
     }
@@ -350,7 +349,6 @@ impl<T: Clone + 'static> ListCells<T> {
 }
 
 impl<T: Clone + 'static> StateCells for ListCells<T> {
-
     fn has_value(&self, slot: u32) -> bool {
         matches!(self.lists.get(slot as usize), Some(Some(_)))
     }
@@ -454,7 +452,6 @@ impl<UK: Eq + Hash + Clone + 'static, UV: Clone + 'static> MapCells<UK, UV> {
 }
 
 impl<UK: Eq + Hash + Clone + 'static, UV: Clone + 'static> StateCells for MapCells<UK, UV> {
-
     fn has_value(&self, slot: u32) -> bool {
         matches!(self.maps.get(slot as usize), Some(Some(_)))
     }

@@ -4,6 +4,11 @@
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex};
 
+use std::any::TypeId;
+use std::hash::Hash;
+
+use super::handles::{ListState, MapState, Target, ValueState};
+use super::store::StateKind;
 use super::ttl::StateTtlConfig;
 use crate::functions::AggregateFunction;
 
@@ -138,5 +143,56 @@ impl<IN, ACC, OUT> AggregatingStateDescriptor<IN, ACC, OUT> {
     /// The time-to-live, if any.
     pub fn ttl(&self) -> Option<StateTtlConfig> {
         self.ttl
+    }
+}
+
+/// A descriptor of keyed state whose keys can be visited (`apply_to_keyed_state`).
+pub trait KeyedStateDescriptor {
+    /// The handle of the state.
+    type Handle;
+    /// The state's name.
+    fn state_name(&self) -> &str;
+    /// The state's kind and type, to find it among the registered states.
+    fn signature(&self) -> (StateKind, TypeId);
+    /// The handle of registered state `index` of operator scope `scope`.
+    fn handle(&self, scope: u64, index: u32) -> Self::Handle;
+}
+
+impl<T: 'static> KeyedStateDescriptor for ValueStateDescriptor<T> {
+    type Handle = ValueState<T>;
+    fn state_name(&self) -> &str {
+        &self.name
+    }
+    fn signature(&self) -> (StateKind, TypeId) {
+        (StateKind::Value, TypeId::of::<T>())
+    }
+    fn handle(&self, scope: u64, index: u32) -> ValueState<T> {
+        ValueState::new(scope, Target::Keyed(index))
+    }
+}
+
+impl<T: 'static> KeyedStateDescriptor for ListStateDescriptor<T> {
+    type Handle = ListState<T>;
+    fn state_name(&self) -> &str {
+        &self.name
+    }
+    fn signature(&self) -> (StateKind, TypeId) {
+        (StateKind::List, TypeId::of::<T>())
+    }
+    fn handle(&self, scope: u64, index: u32) -> ListState<T> {
+        ListState::new(scope, Target::Keyed(index))
+    }
+}
+
+impl<K: Eq + Hash + 'static, V: 'static> KeyedStateDescriptor for MapStateDescriptor<K, V> {
+    type Handle = MapState<K, V>;
+    fn state_name(&self) -> &str {
+        &self.name
+    }
+    fn signature(&self) -> (StateKind, TypeId) {
+        (StateKind::Map, TypeId::of::<(K, V)>())
+    }
+    fn handle(&self, scope: u64, index: u32) -> MapState<K, V> {
+        MapState::new(scope, Target::Keyed(index))
     }
 }

@@ -7,10 +7,12 @@ use std::sync::Arc;
 use spate_core::{Key, Timestamp};
 
 use super::directory::KeyDirectory;
-use super::{KeyedStore, StateError, StateScope};
+use super::{KeyedStore, Placed, StateError, StateScope};
 use crate::context::RuntimeContext;
+use crate::functions::TimerService;
+use crate::key_selector::KeyExtractor;
 use crate::time::Clock;
-use crate::timer::Timers;
+use crate::timer::{Timer, Timers};
 
 /// The keyed side of a keyed operator.
 pub struct KeyedBackend<K> {
@@ -81,5 +83,71 @@ impl<K: Key> KeyedBackend<K> {
                 self.directory.release(swept);
             }
         }
+    }
+
+    /// Runs `f` on a placed record with its key current: `f` gets the record's value and
+    /// timestamp and the timers of its key (which carry the key as stored).
+    #[inline]
+    pub fn with_record<T, R>(
+        &mut self,
+        key_selector: &dyn KeyExtractor<T, K>,
+        placed: Placed<K, T>,
+        f: impl FnOnce(T, Timestamp, TimerService<'_, K>) -> R,
+    ) -> Result<R, StateError> {
+        let (key_group, hash) = (placed.key_group, placed.hash);
+        let (slot, key, new_key) = match placed.computed_key {
+            Some(key) => self.directory.slot_or_insert_owned(key_group, hash, key)?,
+            None => {
+                let key = key_selector.borrowed(&placed.record.value).ok_or(StateError::MissingKey)?;
+                self.directory.slot_or_insert(key_group, hash, key, || key.clone())?
+            }
+        };
+        self.scope.keyed().ok_or(StateError::NotKeyed)?.set_current(Some(slot));
+        let timers = TimerService::new(&mut self.timers, key, key_group, hash, self.watermark, &self.clock);
+        let result = f(placed.record.value, placed.record.timestamp, timers);
+        self.leave(slot, new_key);
+        Ok(result)
+    }
+
+    /// Runs `f` for a firing timer with its key current.
+    pub fn with_timer<R>(
+        &mut self,
+        timer: Timer<K>,
+        f: impl FnOnce(Timestamp, TimerService<'_, K>) -> R,
+    ) -> Result<R, StateError> {
+        let (key_group, hash, timestamp) = (timer.key_group, timer.hash, timer.timestamp);
+        let (slot, key, new_key) = self.directory.slot_or_insert_owned(key_group, hash, timer.key)?;
+        self.scope.keyed().ok_or(StateError::NotKeyed)?.set_current(Some(slot));
+        let timers = TimerService::new(&mut self.timers, key, key_group, hash, self.watermark, &self.clock);
+        let result = f(timestamp, timers);
+        self.leave(slot, new_key);
+        Ok(result)
+    }
+
+    /// Calls `function` for every key holding a value in the state of `descriptor`,
+    /// with that key current.
+    pub fn apply_to_state<D: super::KeyedStateDescriptor>(
+        &mut self,
+        descriptor: &D,
+        mut function: impl FnMut(&K, &D::Handle) -> crate::functions::FnResult,
+    ) -> crate::functions::FnResult {
+        let scope = self.scope.clone();
+        let store = scope.keyed().ok_or(StateError::NotKeyed)?;
+        let (kind, type_id) = descriptor.signature();
+        let index = store.index_of(descriptor.state_name(), kind, type_id)?;
+        let handle = descriptor.handle(self.scope.id, index);
+        let holding: Vec<(K, u32)> = self
+            .directory
+            .entries()
+            .filter(|(_, slot)| store.has_value(index, *slot))
+            .map(|(key, slot)| (key.clone(), slot))
+            .collect();
+        for (key, slot) in holding {
+            store.set_current(Some(slot));
+            let result = function(&key, &handle);
+            self.leave(slot, false);
+            result?;
+        }
+        Ok(())
     }
 }

@@ -10,6 +10,7 @@
 //! by the keyed operator per record, from its [`KeyDirectory`]), and reads or writes the
 //! slot in the state's cells.
 
+mod broadcast;
 mod cells;
 mod descriptor;
 mod directory;
@@ -21,9 +22,10 @@ mod operator_state;
 mod store;
 mod ttl;
 
+pub use broadcast::{BroadcastState, BroadcastStates, ReadOnlyBroadcastState};
 pub use descriptor::{
-    AggregateFactory, AggregatingStateDescriptor, ListStateDescriptor, MapStateDescriptor, ReducingStateDescriptor,
-    StateReduceFunction, ValueStateDescriptor,
+    AggregateFactory, AggregatingStateDescriptor, KeyedStateDescriptor, ListStateDescriptor, MapStateDescriptor,
+    ReducingStateDescriptor, StateReduceFunction, ValueStateDescriptor,
 };
 pub use directory::KeyDirectory;
 pub use handles::{AggregatingState, ListState, MapState, ReducingState, ValueState};
@@ -36,7 +38,7 @@ pub use ttl::{IncrementalCleanup, StateTtlConfig, StateVisibility, TtlUpdateType
 
 pub(crate) use cells::{AggregatingCells, AggregatingSlot, ListCells, MapCells, ReducingCells, SingleCells};
 pub(crate) use handles::Target;
-pub(crate) use store::StateKind;
+pub use store::StateKind;
 
 use spate_core::KeyGroupRange;
 use thiserror::Error;
@@ -82,6 +84,12 @@ pub enum StateError {
     /// A state was used from inside its own reduce or aggregate function.
     #[error("a state was accessed from inside a function that is updating the same state")]
     Reentrant,
+    /// A broadcast state was used that the broadcast stream did not declare.
+    #[error("the broadcast state '{0}' was not declared on the broadcast stream")]
+    UndeclaredBroadcastState(String),
+    /// Keyed state was applied to that was never registered.
+    #[error("the keyed state '{0}' is not registered (get it from the runtime context in open)")]
+    UnknownState(String),
     /// Two registrations used one name for different kinds or types of state.
     #[error("the state '{0}' was registered twice with different kinds or types")]
     Incompatible(String),

@@ -11,11 +11,16 @@ use crate::time::Clock;
 
 /// The kinds of keyed state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum StateKind {
+pub enum StateKind {
+    /// [`ValueState`](super::ValueState).
     Value,
+    /// [`ListState`](super::ListState).
     List,
+    /// [`MapState`](super::MapState).
     Map,
+    /// [`ReducingState`](super::ReducingState).
     Reducing,
+    /// [`AggregatingState`](super::AggregatingState).
     Aggregating,
 }
 
@@ -154,6 +159,25 @@ impl KeyedStore {
         if swept.is_empty() { Vec::new() } else { std::mem::take(&mut *swept) }
     }
 
+    /// The index of the registered state `name` of this kind and type.
+    pub(crate) fn index_of(&self, name: &str, kind: StateKind, type_id: TypeId) -> Result<u32, StateError> {
+        let states = self.states.borrow();
+        let (i, state) = states
+            .iter()
+            .enumerate()
+            .find(|(_, s)| s.name == name)
+            .ok_or_else(|| StateError::UnknownState(name.to_string()))?;
+        if state.kind != kind || state.type_id != type_id {
+            return Err(StateError::Incompatible(name.to_string()));
+        }
+        Ok(i as u32)
+    }
+
+    /// Whether state `index` holds a value for `slot`.
+    pub(crate) fn has_value(&self, index: u32, slot: u32) -> bool {
+        self.states.borrow().get(index as usize).is_some_and(|s| s.cells.borrow().has_value(slot))
+    }
+
     /// Reads every state's value for `slot`, so that it is in cache when used.
     #[inline]
     pub fn touch(&self, slot: u32) {
@@ -238,4 +262,44 @@ pub(crate) fn with_scope<R>(f: impl FnOnce(&StateScope) -> Result<R, StateError>
         Ok(current) => f(current.as_ref().ok_or(StateError::NoScope)?),
         Err(_) => Err(StateError::Reentrant),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::state::StateTtlConfig;
+    use crate::state::cells::SingleCells;
+    use crate::time::ManualClock;
+
+    #[test]
+    fn incremental_sweep_removes_expired_values_and_reports_empty_slots() {
+        let clock = ManualClock::new(0);
+        let store = KeyedStore::default();
+        let ttl = StateTtlConfig::new(Duration::from_millis(100)).cleanup_incrementally(3, true);
+        let index =
+            store.register("v", StateKind::Value, TypeId::of::<u32>(), || SingleCells::<u32>::new(Some(ttl))).unwrap();
+        assert_eq!(index, 0);
+        {
+            let states = store.states.borrow();
+            let cells = states[0].typed.downcast_ref::<Rc<RefCell<SingleCells<u32>>>>().unwrap();
+            for slot in 0..10u32 {
+                cells.borrow_mut().write(slot, slot, &*clock);
+                store.note(slot, Change { gained: true, lost: false });
+            }
+        }
+        assert!((0..10).all(|s| store.live(s) == 1));
+        clock.set(150);
+        store.set_current(Some(4));
+        // Each per-record sweep checks 3 slots; the current slot is never reported.
+        for _ in 0..4 {
+            store.sweep_per_record(&*clock);
+        }
+        let swept = store.take_swept();
+        assert_eq!(swept.len(), 9, "every expired slot but the current one: {swept:?}");
+        assert!(!swept.contains(&4));
+        assert!((0..10).all(|s| store.live(s) == 0));
+        assert!(store.take_swept().is_empty());
+    }
 }

@@ -6,9 +6,11 @@
 
 mod head;
 mod input_gate;
+mod two_input;
 
 pub use head::{HeadStatus, OneInputHead, SourceHead, TaskHead};
 pub use input_gate::{GateEvent, InputGate};
+pub use two_input::TwoInputHead;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -1,0 +1,205 @@
+//! `process` on a stream connected to a broadcast stream.
+
+use std::marker::PhantomData;
+
+use spate_core::{Key, StreamRecord, Timestamp};
+
+use super::TwoInputOperator;
+use super::keyed_process::fire_timers;
+use crate::context::RuntimeContext;
+use crate::functions::{
+    BroadcastContext, BroadcastProcessFunction, FnResult, KeyedBroadcastContext, KeyedBroadcastProcessFunction,
+    KeyedContext, KeyedReadOnlyContext, ProcessContext, ReadOnlyBroadcastContext,
+};
+use crate::key_selector::KeySelector;
+use crate::output::{Collector, Output};
+use crate::state::{BroadcastStates, KeyedBackend, KeyedLookahead, StateError};
+use crate::timer::TimeDomain;
+
+/// Declares the broadcast states of an operator when it opens.
+pub type DeclareBroadcastStates = std::sync::Arc<dyn Fn(&mut BroadcastStates) + Send + Sync>;
+
+/// Runs a [`BroadcastProcessFunction`]: input 1 any stream, input 2 the broadcast one.
+pub struct BroadcastProcessOperator<I1, I2, O, F> {
+    function: F,
+    declare: DeclareBroadcastStates,
+    states: BroadcastStates,
+    watermark: Timestamp,
+    context: Option<RuntimeContext>,
+    _types: PhantomData<fn(I1, I2) -> O>,
+}
+
+impl<I1, I2, O, F: BroadcastProcessFunction<I1, I2, O>> BroadcastProcessOperator<I1, I2, O, F> {
+    /// An operator whose broadcast states `declare` declares.
+    pub fn new(function: F, declare: DeclareBroadcastStates) -> Self {
+        BroadcastProcessOperator {
+            function,
+            declare,
+            states: BroadcastStates::default(),
+            watermark: Timestamp::MIN,
+            context: None,
+            _types: PhantomData,
+        }
+    }
+}
+
+impl<I1: 'static, I2: 'static, O: 'static, F: BroadcastProcessFunction<I1, I2, O>> TwoInputOperator<I1, I2, O>
+    for BroadcastProcessOperator<I1, I2, O, F>
+{
+    fn open(&mut self, ctx: &mut RuntimeContext) -> FnResult {
+        (self.declare)(&mut self.states);
+        self.context = Some(ctx.clone());
+        self.function.open(ctx)
+    }
+
+    fn process_batch1(&mut self, batch: &mut Vec<StreamRecord<I1>>, out: &mut Output<O>) -> FnResult {
+        let runtime = self.context.as_ref().ok_or("broadcast process function used before open")?;
+        let (main, side) = out.split();
+        for record in batch.drain(..) {
+            let process = ProcessContext::new(record.timestamp, self.watermark, runtime, side);
+            let mut ctx = ReadOnlyBroadcastContext::new(process, &self.states);
+            self.function.process_element(record.value, &mut ctx, &mut Collector::on(main, record.timestamp))?;
+        }
+        Ok(())
+    }
+
+    fn process_batch2(&mut self, batch: &mut Vec<StreamRecord<I2>>, out: &mut Output<O>) -> FnResult {
+        let runtime = self.context.as_ref().ok_or("broadcast process function used before open")?;
+        let (main, side) = out.split();
+        for record in batch.drain(..) {
+            let process = ProcessContext::new(record.timestamp, self.watermark, runtime, side);
+            let mut ctx = BroadcastContext::new(process, &mut self.states);
+            self.function.process_broadcast_element(
+                record.value,
+                &mut ctx,
+                &mut Collector::on(main, record.timestamp),
+            )?;
+        }
+        Ok(())
+    }
+
+    fn process_watermark(&mut self, watermark: Timestamp, out: &mut Output<O>) -> FnResult {
+        self.watermark = watermark;
+        out.emit_watermark(watermark);
+        Ok(())
+    }
+
+    fn close(&mut self) -> FnResult {
+        self.function.close()
+    }
+}
+
+/// Runs a [`KeyedBroadcastProcessFunction`]: input 1 keyed, input 2 the broadcast one.
+pub struct KeyedBroadcastProcessOperator<K, I1, I2, O, F> {
+    function: F,
+    declare: DeclareBroadcastStates,
+    states: BroadcastStates,
+    key_selector: KeySelector<I1, K>,
+    lookahead: KeyedLookahead<I1, K>,
+    backend: Option<KeyedBackend<K>>,
+    context: Option<RuntimeContext>,
+    slots: Vec<u32>,
+    _types: PhantomData<fn(I2) -> O>,
+}
+
+impl<K: Key, I1: 'static, I2, O, F> KeyedBroadcastProcessOperator<K, I1, I2, O, F>
+where
+    F: KeyedBroadcastProcessFunction<K, I1, I2, O>,
+{
+    /// An operator keying input 1 by `key_selector`, with the broadcast states `declare`
+    /// declares.
+    pub fn new(key_selector: KeySelector<I1, K>, function: F, declare: DeclareBroadcastStates) -> Self {
+        KeyedBroadcastProcessOperator {
+            function,
+            declare,
+            states: BroadcastStates::default(),
+            lookahead: KeyedLookahead::new(key_selector.clone(), 1),
+            key_selector,
+            backend: None,
+            context: None,
+            slots: Vec::new(),
+            _types: PhantomData,
+        }
+    }
+
+    fn fire(&mut self, domain: TimeDomain, time: Timestamp, out: &mut Output<O>) -> FnResult {
+        let Some(backend) = self.backend.as_mut() else { return Ok(()) };
+        let (function, states) = (&mut self.function, &self.states);
+        fire_timers(backend, domain, time, out, |t, ctx, c| {
+            function.on_timer(t, &mut KeyedReadOnlyContext::new(ctx, states, Some(domain)), c)
+        })
+    }
+}
+
+impl<K, I1, I2, O, F> TwoInputOperator<I1, I2, O> for KeyedBroadcastProcessOperator<K, I1, I2, O, F>
+where
+    K: Key,
+    I1: 'static,
+    I2: 'static,
+    O: 'static,
+    F: KeyedBroadcastProcessFunction<K, I1, I2, O>,
+{
+    const KEYED: bool = true;
+
+    fn open(&mut self, ctx: &mut RuntimeContext) -> FnResult {
+        (self.declare)(&mut self.states);
+        self.backend = Some(KeyedBackend::open(ctx)?);
+        self.lookahead.set_max_parallelism(ctx.max_parallelism());
+        self.context = Some(ctx.clone());
+        self.function.open(ctx)
+    }
+
+    fn process_batch1(&mut self, batch: &mut Vec<StreamRecord<I1>>, out: &mut Output<O>) -> FnResult {
+        let backend = self.backend.as_mut().ok_or(StateError::NoScope)?;
+        let mut records = batch.drain(..);
+        while self.lookahead.fill(&mut records, |_, _, _| {})? > 0 {
+            backend.touch_all(self.lookahead.placed(), &mut self.slots);
+            for placed in self.lookahead.take() {
+                let (main, side) = out.split();
+                let (function, states) = (&mut self.function, &self.states);
+                backend.with_record(&*self.key_selector, placed, |value, timestamp, timers| {
+                    let mut ctx = KeyedReadOnlyContext::new(KeyedContext::new(timestamp, timers, side), states, None);
+                    function.process_element(value, &mut ctx, &mut Collector::on(main, timestamp))
+                })??;
+            }
+        }
+        Ok(())
+    }
+
+    fn process_batch2(&mut self, batch: &mut Vec<StreamRecord<I2>>, out: &mut Output<O>) -> FnResult {
+        let runtime = self.context.as_ref().ok_or("broadcast process function used before open")?;
+        let backend = self.backend.as_mut().ok_or(StateError::NoScope)?;
+        let (main, side) = out.split();
+        for record in batch.drain(..) {
+            let process = ProcessContext::new(record.timestamp, backend.watermark, runtime, side);
+            let mut ctx = KeyedBroadcastContext::new(process, &mut self.states, backend);
+            self.function.process_broadcast_element(
+                record.value,
+                &mut ctx,
+                &mut Collector::on(main, record.timestamp),
+            )?;
+        }
+        Ok(())
+    }
+
+    fn process_watermark(&mut self, watermark: Timestamp, out: &mut Output<O>) -> FnResult {
+        if let Some(backend) = self.backend.as_mut() {
+            backend.watermark = watermark;
+        }
+        self.fire(TimeDomain::EventTime, watermark, out)?;
+        out.emit_watermark(watermark);
+        Ok(())
+    }
+
+    fn on_processing_time(&mut self, now: Timestamp, out: &mut Output<O>) -> FnResult {
+        self.fire(TimeDomain::ProcessingTime, now, out)
+    }
+
+    fn next_processing_time(&self) -> Option<Timestamp> {
+        self.backend.as_ref().and_then(|b| b.timers.processing.next())
+    }
+
+    fn close(&mut self) -> FnResult {
+        self.function.close()
+    }
+}

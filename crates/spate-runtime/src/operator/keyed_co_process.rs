@@ -1,0 +1,123 @@
+//! `process` on connected streams keyed by the same key.
+
+use std::marker::PhantomData;
+
+use spate_core::{Key, StreamRecord, Timestamp};
+
+use super::TwoInputOperator;
+use super::keyed_process::fire_timers;
+use crate::context::RuntimeContext;
+use crate::functions::{FnResult, KeyedCoProcessFunction, KeyedContext, OnTimerContext};
+use crate::key_selector::KeySelector;
+use crate::output::{Collector, Output};
+use crate::state::{KeyedBackend, KeyedLookahead, StateError};
+use crate::timer::TimeDomain;
+
+/// Runs a [`KeyedCoProcessFunction`]: both inputs share keyed state and timers.
+pub struct KeyedCoProcessOperator<K, I1, I2, O, F> {
+    function: F,
+    selectors: (KeySelector<I1, K>, KeySelector<I2, K>),
+    lookaheads: (KeyedLookahead<I1, K>, KeyedLookahead<I2, K>),
+    backend: Option<KeyedBackend<K>>,
+    slots: Vec<u32>,
+    _out: PhantomData<fn() -> O>,
+}
+
+impl<K: Key, I1: 'static, I2: 'static, O: 'static, F> KeyedCoProcessOperator<K, I1, I2, O, F>
+where
+    F: KeyedCoProcessFunction<K, I1, I2, O>,
+{
+    /// An operator keying input 1 by `key1` and input 2 by `key2`.
+    pub fn new(key1: KeySelector<I1, K>, key2: KeySelector<I2, K>, function: F) -> Self {
+        KeyedCoProcessOperator {
+            function,
+            lookaheads: (KeyedLookahead::new(key1.clone(), 1), KeyedLookahead::new(key2.clone(), 1)),
+            selectors: (key1, key2),
+            backend: None,
+            slots: Vec::new(),
+            _out: PhantomData,
+        }
+    }
+}
+
+impl<K, I1, I2, O, F> TwoInputOperator<I1, I2, O> for KeyedCoProcessOperator<K, I1, I2, O, F>
+where
+    K: Key,
+    I1: 'static,
+    I2: 'static,
+    O: 'static,
+    F: KeyedCoProcessFunction<K, I1, I2, O>,
+{
+    const KEYED: bool = true;
+
+    fn open(&mut self, ctx: &mut RuntimeContext) -> FnResult {
+        self.backend = Some(KeyedBackend::open(ctx)?);
+        self.lookaheads.0.set_max_parallelism(ctx.max_parallelism());
+        self.lookaheads.1.set_max_parallelism(ctx.max_parallelism());
+        self.function.open(ctx)
+    }
+
+    fn process_batch1(&mut self, batch: &mut Vec<StreamRecord<I1>>, out: &mut Output<O>) -> FnResult {
+        let backend = self.backend.as_mut().ok_or(StateError::NoScope)?;
+        let mut records = batch.drain(..);
+        while self.lookaheads.0.fill(&mut records, |_, _, _| {})? > 0 {
+            backend.touch_all(self.lookaheads.0.placed(), &mut self.slots);
+            for placed in self.lookaheads.0.take() {
+                let (main, side) = out.split();
+                let function = &mut self.function;
+                backend.with_record(&*self.selectors.0, placed, |value, timestamp, timers| {
+                    let mut ctx = KeyedContext::new(timestamp, timers, side);
+                    function.process_element1(value, &mut ctx, &mut Collector::on(main, timestamp))
+                })??;
+            }
+        }
+        Ok(())
+    }
+
+    fn process_batch2(&mut self, batch: &mut Vec<StreamRecord<I2>>, out: &mut Output<O>) -> FnResult {
+        let backend = self.backend.as_mut().ok_or(StateError::NoScope)?;
+        let mut records = batch.drain(..);
+        while self.lookaheads.1.fill(&mut records, |_, _, _| {})? > 0 {
+            backend.touch_all(self.lookaheads.1.placed(), &mut self.slots);
+            for placed in self.lookaheads.1.take() {
+                let (main, side) = out.split();
+                let function = &mut self.function;
+                backend.with_record(&*self.selectors.1, placed, |value, timestamp, timers| {
+                    let mut ctx = KeyedContext::new(timestamp, timers, side);
+                    function.process_element2(value, &mut ctx, &mut Collector::on(main, timestamp))
+                })??;
+            }
+        }
+        Ok(())
+    }
+
+    fn process_watermark(&mut self, watermark: Timestamp, out: &mut Output<O>) -> FnResult {
+        if let Some(backend) = self.backend.as_mut() {
+            backend.watermark = watermark;
+            let function = &mut self.function;
+            fire_timers(backend, TimeDomain::EventTime, watermark, out, |t, ctx, c| {
+                function.on_timer(t, &mut OnTimerContext::new(ctx, TimeDomain::EventTime), c)
+            })?;
+        }
+        out.emit_watermark(watermark);
+        Ok(())
+    }
+
+    fn on_processing_time(&mut self, now: Timestamp, out: &mut Output<O>) -> FnResult {
+        if let Some(backend) = self.backend.as_mut() {
+            let function = &mut self.function;
+            fire_timers(backend, TimeDomain::ProcessingTime, now, out, |t, ctx, c| {
+                function.on_timer(t, &mut OnTimerContext::new(ctx, TimeDomain::ProcessingTime), c)
+            })?;
+        }
+        Ok(())
+    }
+
+    fn next_processing_time(&self) -> Option<Timestamp> {
+        self.backend.as_ref().and_then(|b| b.timers.processing.next())
+    }
+
+    fn close(&mut self) -> FnResult {
+        self.function.close()
+    }
+}

@@ -1,0 +1,127 @@
+//! Broadcast state: maps every subtask of an operator holds the same copy of, written
+//! only from the broadcast input (Flink's `BroadcastState`).
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::hash::Hash;
+
+use super::StateError;
+use super::descriptor::MapStateDescriptor;
+
+/// The broadcast states an operator declared (by descriptor name).
+#[derive(Default)]
+pub struct BroadcastStates {
+    maps: Vec<(String, TypeId, Box<dyn Any>)>,
+}
+
+impl BroadcastStates {
+    /// Declares the broadcast state of `descriptor`.
+    pub fn declare<K: Eq + Hash + 'static, V: 'static>(&mut self, descriptor: &MapStateDescriptor<K, V>) {
+        if !self.maps.iter().any(|(name, _, _)| name == descriptor.name()) {
+            self.maps.push((descriptor.name().to_string(), TypeId::of::<(K, V)>(), Box::new(HashMap::<K, V>::new())));
+        }
+    }
+
+    fn find<K: 'static, V: 'static>(&self, descriptor: &MapStateDescriptor<K, V>) -> Result<usize, StateError> {
+        let name = descriptor.name();
+        let (i, (_, type_id, _)) = self
+            .maps
+            .iter()
+            .enumerate()
+            .find(|(_, (n, _, _))| n == name)
+            .ok_or_else(|| StateError::UndeclaredBroadcastState(name.to_string()))?;
+        if *type_id != TypeId::of::<(K, V)>() {
+            return Err(StateError::Incompatible(name.to_string()));
+        }
+        Ok(i)
+    }
+
+    /// Read access.
+    pub fn read<K: Eq + Hash + 'static, V: 'static>(
+        &self,
+        descriptor: &MapStateDescriptor<K, V>,
+    ) -> Result<ReadOnlyBroadcastState<'_, K, V>, StateError> {
+        let i = self.find(descriptor)?;
+        let map = self.maps[i].2.downcast_ref::<HashMap<K, V>>().ok_or(StateError::NotRegistered)?;
+        Ok(ReadOnlyBroadcastState { map })
+    }
+
+    /// Read-write access.
+    pub fn write<K: Eq + Hash + 'static, V: 'static>(
+        &mut self,
+        descriptor: &MapStateDescriptor<K, V>,
+    ) -> Result<BroadcastState<'_, K, V>, StateError> {
+        let i = self.find(descriptor)?;
+        let map = self.maps[i].2.downcast_mut::<HashMap<K, V>>().ok_or(StateError::NotRegistered)?;
+        Ok(BroadcastState { map })
+    }
+}
+
+/// Broadcast state as the broadcast input sees it: readable and writable.
+pub struct BroadcastState<'a, K, V> {
+    map: &'a mut HashMap<K, V>,
+}
+
+impl<K: Eq + Hash, V> BroadcastState<'_, K, V> {
+    /// The value of `key`.
+    pub fn get(&self, key: &K) -> Option<&V> {
+        self.map.get(key)
+    }
+    /// Sets the value of `key`.
+    pub fn put(&mut self, key: K, value: V) {
+        self.map.insert(key, value);
+    }
+    /// Removes `key`, returning its value.
+    pub fn remove(&mut self, key: &K) -> Option<V> {
+        self.map.remove(key)
+    }
+    /// Whether `key` has a value.
+    pub fn contains(&self, key: &K) -> bool {
+        self.map.contains_key(key)
+    }
+    /// The entries, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
+        self.map.iter()
+    }
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+    /// Whether there are no entries.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+    /// Removes every entry.
+    pub fn clear(&mut self) {
+        self.map.clear();
+    }
+}
+
+/// Broadcast state as the other input sees it: read-only, because a write from one
+/// subtask's record would make the subtasks' copies differ.
+pub struct ReadOnlyBroadcastState<'a, K, V> {
+    map: &'a HashMap<K, V>,
+}
+
+impl<K: Eq + Hash, V> ReadOnlyBroadcastState<'_, K, V> {
+    /// The value of `key`.
+    pub fn get(&self, key: &K) -> Option<&V> {
+        self.map.get(key)
+    }
+    /// Whether `key` has a value.
+    pub fn contains(&self, key: &K) -> bool {
+        self.map.contains_key(key)
+    }
+    /// The entries, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
+        self.map.iter()
+    }
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+    /// Whether there are no entries.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
