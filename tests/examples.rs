@@ -220,3 +220,41 @@ fn datagen_keyed_sum_reports_throughput_and_stops() {
     let throughput_lines = stdout.lines().filter(|l| l.contains("M records/s")).count();
     assert!(throughput_lines >= 2, "{stdout}");
 }
+
+#[test]
+fn fraud_detection_finds_exactly_the_planted_frauds() {
+    for p in ["1", "3"] {
+        let result = run("fraud_detection", &["-p", p]);
+        assert!(result.status.success(), "{}", String::from_utf8_lossy(&result.stderr));
+        let stdout = String::from_utf8(result.stdout).unwrap();
+        let mut alerts: Vec<String> =
+            stdout.lines().map(|l| l.split_once("> ").map_or(l, |(_, rest)| rest).to_string()).collect();
+        alerts.sort();
+        // Accounts 2, 4 and 5: the small transaction's account, 59 s later.
+        assert_eq!(
+            alerts,
+            vec![
+                "Alert { account: 2, timestamp: 1700001271000 }",
+                "Alert { account: 4, timestamp: 1700012095000 }",
+                "Alert { account: 5, timestamp: 1700020507000 }",
+            ],
+            "parallelism {p}"
+        );
+    }
+}
+
+#[test]
+fn stream_filter_blocks_words_named_by_the_control_stream() {
+    let result = run("stream_filter", &["-p", "2", "--words", "100", "--rate", "40"]);
+    assert!(result.status.success(), "{}", String::from_utf8_lossy(&result.stderr));
+    let stdout = String::from_utf8(result.stdout).unwrap();
+    let count = |word: &str| stdout.lines().filter(|l| l.ends_with(&format!("\"{word}\""))).count();
+    // Unblocked words pass every time; "drop" is blocked one second into the 2.5 s run.
+    assert_eq!(count("apache"), 20);
+    assert_eq!(count("flink"), 20);
+    assert!(count("drop") < 20, "{stdout}");
+    assert_eq!(
+        stdout.lines().count(),
+        count("apache") + count("flink") + count("spate") + count("drop") + count("ignore")
+    );
+}
