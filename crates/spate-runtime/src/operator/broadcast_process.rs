@@ -98,7 +98,6 @@ pub struct KeyedBroadcastProcessOperator<K, I1, I2, O, F> {
     lookahead: KeyedLookahead<I1, K>,
     backend: Option<KeyedBackend<K>>,
     context: Option<RuntimeContext>,
-    slots: Vec<u32>,
     _types: PhantomData<fn(I2) -> O>,
 }
 
@@ -117,7 +116,6 @@ where
             key_selector,
             backend: None,
             context: None,
-            slots: Vec::new(),
             _types: PhantomData,
         }
     }
@@ -151,19 +149,19 @@ where
 
     fn process_batch1(&mut self, batch: &mut Vec<StreamRecord<I1>>, out: &mut Output<O>) -> FnResult {
         let backend = self.backend.as_mut().ok_or(StateError::NoScope)?;
-        let mut records = batch.drain(..);
-        while self.lookahead.fill(&mut records, |_, _, _| {})? > 0 {
-            backend.touch_all(self.lookahead.placed(), &mut self.slots);
-            for placed in self.lookahead.take() {
+        let (function, states, key_selector) = (&mut self.function, &self.states, &self.key_selector);
+        self.lookahead.run(
+            batch,
+            backend,
+            |backend, stage, g, h, k| backend.warm(stage, g, h, k),
+            |backend, placed| -> FnResult {
                 let (main, side) = out.split();
-                let (function, states) = (&mut self.function, &self.states);
-                backend.with_record(&*self.key_selector, placed, |value, timestamp, timers| {
+                backend.with_record(&**key_selector, placed, |value, timestamp, timers| {
                     let mut ctx = KeyedReadOnlyContext::new(KeyedContext::new(timestamp, timers, side), states, None);
                     function.process_element(value, &mut ctx, &mut Collector::on(main, timestamp))
-                })??;
-            }
-        }
-        Ok(())
+                })?
+            },
+        )
     }
 
     fn process_batch2(&mut self, batch: &mut Vec<StreamRecord<I2>>, out: &mut Output<O>) -> FnResult {

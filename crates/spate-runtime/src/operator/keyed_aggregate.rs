@@ -10,7 +10,7 @@ use crate::context::RuntimeContext;
 use crate::functions::{AggregateFunction, FnResult};
 use crate::key_selector::KeySelector;
 use crate::output::Output;
-use crate::state::{KeyGroupTable, KeyedLookahead, Lookup, StateError, key_of};
+use crate::state::{KeyGroupTable, KeyedLookahead, Lookup, StateError, Warm, key_of};
 
 /// Keeps one accumulator per key. In STREAMING mode the result is emitted after every
 /// record; in BATCH mode once per key at end of input.
@@ -58,31 +58,34 @@ where
     }
 
     fn process_batch(&mut self, batch: &mut Vec<StreamRecord<T>>, out: &mut Output<OUT>) -> FnResult {
-        let mut records = batch.drain(..);
-        loop {
-            let table = &self.table;
-            if self.lookahead.fill(&mut records, |g, h, k| table.touch(g, h, k))? == 0 {
-                return Ok(());
-            }
-            for placed in self.lookahead.take() {
-                let key = key_of(&*self.key_selector, &placed).ok_or(StateError::MissingKey)?;
-                let function = &mut self.function;
-                let accumulator = match self.table.lookup(placed.key_group, placed.hash, key)? {
+        let (function, key_selector, emit_updates) = (&mut self.function, &self.key_selector, self.emit_updates);
+        self.lookahead.run(
+            batch,
+            &mut self.table,
+            |table, stage, g, h, _| {
+                if stage == Warm::Bucket {
+                    table.prefetch(g, h)
+                }
+            },
+            |table, placed| -> FnResult {
+                let Some(key) = key_of(&**key_selector, &placed) else { return Err(StateError::MissingKey.into()) };
+                let accumulator = match table.lookup(placed.key_group, placed.hash, key)? {
                     Lookup::Found(found) => found.into_mut(),
                     Lookup::Missing(missing) => {
                         let key = match placed.computed_key {
                             Some(key) => key,
-                            None => self.key_selector.owned(&placed.record.value),
+                            None => key_selector.owned(&placed.record.value),
                         };
-                        missing.insert(key, function.create_accumulator())
+                        missing.insert(key, function.create_accumulator())?
                     }
                 };
                 function.add(placed.record.value, accumulator);
-                if self.emit_updates {
+                if emit_updates {
                     out.emit(function.get_result(accumulator), placed.record.timestamp);
                 }
-            }
-        }
+                Ok(())
+            },
+        )
     }
 
     fn end_input(&mut self, out: &mut Output<OUT>) -> FnResult {

@@ -19,7 +19,6 @@ pub struct KeyedCoProcessOperator<K, I1, I2, O, F> {
     selectors: (KeySelector<I1, K>, KeySelector<I2, K>),
     lookaheads: (KeyedLookahead<I1, K>, KeyedLookahead<I2, K>),
     backend: Option<KeyedBackend<K>>,
-    slots: Vec<u32>,
     _out: PhantomData<fn() -> O>,
 }
 
@@ -34,7 +33,6 @@ where
             lookaheads: (KeyedLookahead::new(key1.clone(), 1), KeyedLookahead::new(key2.clone(), 1)),
             selectors: (key1, key2),
             backend: None,
-            slots: Vec::new(),
             _out: PhantomData,
         }
     }
@@ -59,36 +57,36 @@ where
 
     fn process_batch1(&mut self, batch: &mut Vec<StreamRecord<I1>>, out: &mut Output<O>) -> FnResult {
         let backend = self.backend.as_mut().ok_or(StateError::NoScope)?;
-        let mut records = batch.drain(..);
-        while self.lookaheads.0.fill(&mut records, |_, _, _| {})? > 0 {
-            backend.touch_all(self.lookaheads.0.placed(), &mut self.slots);
-            for placed in self.lookaheads.0.take() {
+        let (function, key_selector) = (&mut self.function, &self.selectors.0);
+        self.lookaheads.0.run(
+            batch,
+            backend,
+            |backend, stage, g, h, k| backend.warm(stage, g, h, k),
+            |backend, placed| -> FnResult {
                 let (main, side) = out.split();
-                let function = &mut self.function;
-                backend.with_record(&*self.selectors.0, placed, |value, timestamp, timers| {
+                backend.with_record(&**key_selector, placed, |value, timestamp, timers| {
                     let mut ctx = KeyedContext::new(timestamp, timers, side);
                     function.process_element1(value, &mut ctx, &mut Collector::on(main, timestamp))
-                })??;
-            }
-        }
-        Ok(())
+                })?
+            },
+        )
     }
 
     fn process_batch2(&mut self, batch: &mut Vec<StreamRecord<I2>>, out: &mut Output<O>) -> FnResult {
         let backend = self.backend.as_mut().ok_or(StateError::NoScope)?;
-        let mut records = batch.drain(..);
-        while self.lookaheads.1.fill(&mut records, |_, _, _| {})? > 0 {
-            backend.touch_all(self.lookaheads.1.placed(), &mut self.slots);
-            for placed in self.lookaheads.1.take() {
+        let (function, key_selector) = (&mut self.function, &self.selectors.1);
+        self.lookaheads.1.run(
+            batch,
+            backend,
+            |backend, stage, g, h, k| backend.warm(stage, g, h, k),
+            |backend, placed| -> FnResult {
                 let (main, side) = out.split();
-                let function = &mut self.function;
-                backend.with_record(&*self.selectors.1, placed, |value, timestamp, timers| {
+                backend.with_record(&**key_selector, placed, |value, timestamp, timers| {
                     let mut ctx = KeyedContext::new(timestamp, timers, side);
                     function.process_element2(value, &mut ctx, &mut Collector::on(main, timestamp))
-                })??;
-            }
-        }
-        Ok(())
+                })?
+            },
+        )
     }
 
     fn process_watermark(&mut self, watermark: Timestamp, out: &mut Output<O>) -> FnResult {

@@ -19,8 +19,6 @@ pub struct KeyedProcessOperator<K, I, O, F> {
     key_selector: KeySelector<I, K>,
     lookahead: KeyedLookahead<I, K>,
     backend: Option<KeyedBackend<K>>,
-    /// Scratch for the slots touched ahead of processing a chunk.
-    slots: Vec<u32>,
     _out: PhantomData<fn() -> O>,
 }
 
@@ -32,7 +30,6 @@ impl<K: Key, I: 'static, O: 'static, F: KeyedProcessFunction<K, I, O>> KeyedProc
             lookahead: KeyedLookahead::new(key_selector.clone(), 1),
             key_selector,
             backend: None,
-            slots: Vec::new(),
             _out: PhantomData,
         }
     }
@@ -80,21 +77,19 @@ where
 
     fn process_batch(&mut self, batch: &mut Vec<StreamRecord<I>>, out: &mut Output<O>) -> FnResult {
         let backend = self.backend.as_mut().ok_or(StateError::NoScope)?;
-        let mut records = batch.drain(..);
-        loop {
-            if self.lookahead.fill(&mut records, |_, _, _| {})? == 0 {
-                return Ok(());
-            }
-            backend.touch_all(self.lookahead.placed(), &mut self.slots);
-            for placed in self.lookahead.take() {
+        let (function, key_selector) = (&mut self.function, &self.key_selector);
+        self.lookahead.run(
+            batch,
+            backend,
+            |backend, stage, g, h, k| backend.warm(stage, g, h, k),
+            |backend, placed| -> FnResult {
                 let (main, side) = out.split();
-                let function = &mut self.function;
-                backend.with_record(&*self.key_selector, placed, |value, timestamp, timers| {
+                backend.with_record(&**key_selector, placed, |value, timestamp, timers| {
                     let mut ctx = KeyedContext::new(timestamp, timers, side);
                     function.process_element(value, &mut ctx, &mut Collector::on(main, timestamp))
-                })??;
-            }
-        }
+                })?
+            },
+        )
     }
 
     fn process_watermark(&mut self, watermark: Timestamp, out: &mut Output<O>) -> FnResult {

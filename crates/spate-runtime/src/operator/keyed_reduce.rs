@@ -9,7 +9,7 @@ use crate::context::RuntimeContext;
 use crate::functions::{FnResult, ReduceFunction};
 use crate::key_selector::KeySelector;
 use crate::output::Output;
-use crate::state::{Found, KeyGroupTable, KeyedLookahead, Lookup, StateError, key_of};
+use crate::state::{Found, KeyGroupTable, KeyedLookahead, Lookup, StateError, Warm, key_of};
 
 /// How a keyed reduce folds a new value into the value stored for its key.
 pub trait Fold<T>: Send + 'static {
@@ -91,29 +91,33 @@ impl<T: Clone + 'static, K: Key, R: Fold<T>> OneInputOperator<T, T> for KeyedRed
     }
 
     fn process_batch(&mut self, batch: &mut Vec<StreamRecord<T>>, out: &mut Output<T>) -> FnResult {
-        let mut records = batch.drain(..);
-        loop {
-            let table = &self.table;
-            if self.lookahead.fill(&mut records, |g, h, k| table.touch(g, h, k))? == 0 {
-                return Ok(());
-            }
-            for placed in self.lookahead.take() {
-                let key = key_of(&*self.key_selector, &placed).ok_or(StateError::MissingKey)?;
-                let reduced = match self.table.lookup(placed.key_group, placed.hash, key)? {
-                    Lookup::Found(found) => self.fold.fold(found, placed.record.value)?,
+        let (fold, key_selector, emit_updates) = (&mut self.fold, &self.key_selector, self.emit_updates);
+        self.lookahead.run(
+            batch,
+            &mut self.table,
+            |table, stage, g, h, _| {
+                if stage == Warm::Bucket {
+                    table.prefetch(g, h)
+                }
+            },
+            |table, placed| -> FnResult {
+                let Some(key) = key_of(&**key_selector, &placed) else { return Err(StateError::MissingKey.into()) };
+                let reduced = match table.lookup(placed.key_group, placed.hash, key)? {
+                    Lookup::Found(found) => fold.fold(found, placed.record.value)?,
                     Lookup::Missing(missing) => {
                         let key = match placed.computed_key {
                             Some(key) => key,
-                            None => self.key_selector.owned(&placed.record.value),
+                            None => key_selector.owned(&placed.record.value),
                         };
-                        missing.insert(key, placed.record.value)
+                        missing.insert(key, placed.record.value)?
                     }
                 };
-                if self.emit_updates {
+                if emit_updates {
                     out.emit(reduced.clone(), placed.record.timestamp);
                 }
-            }
-        }
+                Ok(())
+            },
+        )
     }
 
     fn end_input(&mut self, out: &mut Output<T>) -> FnResult {

@@ -29,9 +29,9 @@ impl BroadcastStates {
             .iter()
             .enumerate()
             .find(|(_, (n, _, _))| n == name)
-            .ok_or_else(|| StateError::UndeclaredBroadcastState(name.to_string()))?;
+            .ok_or_else(|| StateError::UndeclaredBroadcastState(Box::new(name.to_string())))?;
         if *type_id != TypeId::of::<(K, V)>() {
-            return Err(StateError::Incompatible(name.to_string()));
+            return Err(StateError::Incompatible(Box::new(name.to_string())));
         }
         Ok(i)
     }

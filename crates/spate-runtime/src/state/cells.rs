@@ -41,8 +41,8 @@ pub(crate) trait StateCells: Any {
     /// Checks up to `budget` slots for expired values, removing them; pushes the slots
     /// that lost their value.
     fn sweep(&mut self, now: Timestamp, budget: usize, lost: &mut Vec<u32>);
-    /// Reads `slot` so that its memory is in cache when it is used.
-    fn touch(&self, slot: u32);
+    /// Starts loading the value of `slot`, so that it is in cache when it is used.
+    fn prefetch(&self, slot: u32);
     /// The incremental TTL cleanup, if any.
     fn incremental(&self) -> Option<IncrementalCleanup>;
 }
@@ -153,8 +153,10 @@ impl<V: 'static> StateCells for SingleCells<V> {
     }
 
     #[inline]
-    fn touch(&self, slot: u32) {
-        std::hint::black_box(matches!(self.values.get(slot as usize), Some(Some(_))));
+    fn prefetch(&self, slot: u32) {
+        if let Some(cell) = self.values.get(slot as usize) {
+            super::prefetch::prefetch(cell);
+        }
     }
 
     fn incremental(&self) -> Option<IncrementalCleanup> {
@@ -238,8 +240,8 @@ macro_rules! delegate_cells {
         fn sweep(&mut self, now: Timestamp, budget: usize, lost: &mut Vec<u32>) {
             self.$($path)+.sweep(now, budget, lost)
         }
-        fn touch(&self, slot: u32) {
-            self.$($path)+.touch(slot)
+        fn prefetch(&self, slot: u32) {
+            self.$($path)+.prefetch(slot)
         }
         fn incremental(&self) -> Option<IncrementalCleanup> {
             self.$($path)+.incremental()
@@ -261,8 +263,8 @@ impl<IN: 'static, OUT: 'static> StateCells for AggregatingSlot<IN, OUT> {
     fn sweep(&mut self, now: Timestamp, budget: usize, lost: &mut Vec<u32>) {
         self.0.cells().sweep(now, budget, lost)
     }
-    fn touch(&self, slot: u32) {
-        self.0.cells_ref().touch(slot)
+    fn prefetch(&self, slot: u32) {
+        self.0.cells_ref().prefetch(slot)
     }
     fn incremental(&self) -> Option<IncrementalCleanup> {
         self.0.cells_ref().incremental()
@@ -372,8 +374,10 @@ impl<T: Clone + 'static> StateCells for ListCells<T> {
         }
     }
 
-    fn touch(&self, slot: u32) {
-        std::hint::black_box(matches!(self.lists.get(slot as usize), Some(Some(_))));
+    fn prefetch(&self, slot: u32) {
+        if let Some(cell) = self.lists.get(slot as usize) {
+            super::prefetch::prefetch(cell);
+        }
     }
 
     fn incremental(&self) -> Option<IncrementalCleanup> {
@@ -475,8 +479,10 @@ impl<UK: Eq + Hash + Clone + 'static, UV: Clone + 'static> StateCells for MapCel
         }
     }
 
-    fn touch(&self, slot: u32) {
-        std::hint::black_box(matches!(self.maps.get(slot as usize), Some(Some(_))));
+    fn prefetch(&self, slot: u32) {
+        if let Some(cell) = self.maps.get(slot as usize) {
+            super::prefetch::prefetch(cell);
+        }
     }
 
     fn incremental(&self) -> Option<IncrementalCleanup> {

@@ -49,7 +49,7 @@ impl<K: Key> KeyDirectory<K> {
             }
             Lookup::Missing(missing) => {
                 let slot = allocate(&mut self.free, &mut self.placement, key_group, hash);
-                let (key, _) = missing.insert_key_value(owned(), slot);
+                let (key, _) = missing.insert_key_value(owned(), slot)?;
                 Ok((slot, key, true))
             }
         }
@@ -66,7 +66,7 @@ impl<K: Key> KeyDirectory<K> {
             }
             Lookup::Missing(missing) => {
                 let slot = allocate(&mut self.free, &mut self.placement, key_group, hash);
-                let (key, _) = missing.insert_key_value(key, slot);
+                let (key, _) = missing.insert_key_value(key, slot)?;
                 Ok((slot, key, true))
             }
         }
@@ -103,10 +103,10 @@ impl<K: Key> KeyDirectory<K> {
         range.iter().flat_map(move |g| self.table.iter_group(g).into_iter().flatten().map(|(k, s)| (k, *s)))
     }
 
-    /// Warms the cache for `key`: its directory entry; returns its slot if it has one.
+    /// Starts loading the bucket where the lookup of a key with this hash begins.
     #[inline]
-    pub fn touch(&self, key_group: u32, hash: u64, key: &K) -> Option<u32> {
-        self.table.get(key_group, hash, key).ok().flatten().copied()
+    pub fn prefetch(&self, key_group: u32, hash: u64) {
+        self.table.prefetch(key_group, hash);
     }
 }
 

@@ -1,35 +1,160 @@
 //! A hash table per key group, for one piece of keyed state.
+//!
+//! Linear probing over one array of buckets, each holding a 32-bit tag from the key's
+//! stable hash, the key and the value. A lookup of a key that is in the table usually
+//! touches one cache line, and the bucket where its probe starts can be computed from the
+//! hash alone, so the keyed operators prefetch it a few records ahead (`lookahead.rs`).
+//! (hashbrown, used before, keeps control bytes apart from the entries: two dependent
+//! cache misses per lookup, and no address to prefetch.) Removal shifts the following
+//! entries back instead of leaving tombstones, so lookups never slow down with churn.
 
-use hashbrown::HashTable;
-use hashbrown::hash_table::{Entry as TableEntry, OccupiedEntry};
-use spate_core::key::stable_key_hash;
+use std::num::NonZeroU32;
+
 use spate_core::{Key, KeyGroupRange};
 
 use super::StateError;
+use super::prefetch::prefetch;
 
-/// Key and value, nothing else: state tables are large, and every byte of an entry
-/// decides how much of the table stays in cache.
-struct Entry<K, V> {
+/// Tables grow past this load: linear probing gets slow beyond about 3/4.
+const MAX_LOAD_NUMERATOR: usize = 3;
+const MAX_LOAD_DENOMINATOR: usize = 4;
+/// Buckets of a key group's table when its first key arrives.
+const INITIAL_BUCKETS: usize = 16;
+/// The tag's bit 0 is always set (so a bucket's tag is never zero and an empty bucket
+/// costs nothing); bits 1..32 choose the bucket, which caps a table at 2^31 buckets.
+const MAX_BUCKETS: usize = 1 << 31;
+
+/// A key's tag: the low 32 bits of its stable hash, never zero. The key group comes from
+/// the high 32 bits, so within one key group the tags are still uniform.
+#[inline]
+fn tag_of(hash: u64) -> NonZeroU32 {
+    NonZeroU32::new(hash as u32 | 1).unwrap_or(NonZeroU32::MIN)
+}
+
+/// Key, value and tag, nothing else: state tables are large, and every byte of a bucket
+/// decides how much of the table stays in cache. The tag doubles as the marker of an
+/// occupied bucket (`Option<Bucket>` is no larger than `Bucket`).
+struct Bucket<K, V> {
+    tag: NonZeroU32,
     key: K,
     value: V,
 }
 
-/// The hash of an entry when the table grows. It is the same stable hash the caller
-/// passed in when inserting, recomputed: growth is rare, lookups are not. (A key that
-/// could be hashed once can be hashed again, so the fallback is never taken.)
-#[inline]
-fn rehash<K: Key, V>(entry: &Entry<K, V>) -> u64 {
-    stable_key_hash(&entry.key).unwrap_or_default()
+/// The table of one key group.
+struct Group<K, V> {
+    buckets: Vec<Option<Bucket<K, V>>>,
+    len: usize,
+}
+
+impl<K, V> Group<K, V> {
+    fn new() -> Self {
+        Group { buckets: Vec::new(), len: 0 }
+    }
+
+    /// The bucket where the probe for `tag` starts (the table must have buckets).
+    #[inline]
+    fn home(&self, tag: NonZeroU32) -> usize {
+        (tag.get() >> 1) as usize & (self.buckets.len() - 1)
+    }
+
+    /// The bucket holding the entry with `tag` that satisfies `matches`.
+    #[inline]
+    fn find(&self, tag: NonZeroU32, matches: impl Fn(&K, &V) -> bool) -> Option<usize> {
+        if self.buckets.is_empty() {
+            return None;
+        }
+        let mask = self.buckets.len() - 1;
+        let mut i = self.home(tag);
+        // Terminates: the load stays below 1, so some bucket is empty.
+        loop {
+            match &self.buckets[i] {
+                None => return None,
+                Some(b) if b.tag == tag && matches(&b.key, &b.value) => return Some(i),
+                Some(_) => i = (i + 1) & mask,
+            }
+        }
+    }
+
+    #[inline]
+    fn prefetch(&self, tag: NonZeroU32) {
+        if !self.buckets.is_empty() {
+            prefetch(&self.buckets[self.home(tag)]);
+        }
+    }
+
+    /// Puts a new entry (whose key is not in the table) in the first free bucket from its
+    /// home, growing the table first if it would be too full; returns the bucket.
+    fn insert_new(&mut self, tag: NonZeroU32, key: K, value: V) -> Result<usize, StateError> {
+        if (self.len + 1) * MAX_LOAD_DENOMINATOR > self.buckets.len() * MAX_LOAD_NUMERATOR {
+            self.grow()?;
+        }
+        let i = self.free_bucket(tag);
+        self.buckets[i] = Some(Bucket { tag, key, value });
+        self.len += 1;
+        Ok(i)
+    }
+
+    fn free_bucket(&self, tag: NonZeroU32) -> usize {
+        let mask = self.buckets.len() - 1;
+        let mut i = self.home(tag);
+        while self.buckets[i].is_some() {
+            i = (i + 1) & mask;
+        }
+        i
+    }
+
+    fn grow(&mut self) -> Result<(), StateError> {
+        let buckets = (self.buckets.len() * 2).max(INITIAL_BUCKETS);
+        if buckets > MAX_BUCKETS {
+            return Err(StateError::KeyGroupFull { keys: self.len });
+        }
+        let old = std::mem::replace(&mut self.buckets, std::iter::repeat_with(|| None).take(buckets).collect());
+        for bucket in old.into_iter().flatten() {
+            let i = self.free_bucket(bucket.tag);
+            self.buckets[i] = Some(bucket);
+        }
+        Ok(())
+    }
+
+    /// Empties bucket `i`, keeping every other entry reachable from its home.
+    fn remove_at(&mut self, i: usize) -> Option<Bucket<K, V>> {
+        let removed = self.buckets[i].take()?;
+        self.len -= 1;
+        self.close_gap(i);
+        Some(removed)
+    }
+
+    /// Bucket `gap` was just emptied: moves back the entries after it whose probe passes
+    /// through it (backward-shift deletion), until an empty bucket ends the run.
+    fn close_gap(&mut self, mut gap: usize) {
+        let mask = self.buckets.len() - 1;
+        let mut j = gap;
+        loop {
+            j = (j + 1) & mask;
+            let Some(bucket) = &self.buckets[j] else { return };
+            let from_home = j.wrapping_sub(self.home(bucket.tag)) & mask;
+            let from_gap = j.wrapping_sub(gap) & mask;
+            if from_home >= from_gap {
+                self.buckets[gap] = self.buckets[j].take();
+                gap = j;
+            }
+        }
+    }
+
+    fn bucket_mut(&mut self, i: usize) -> Option<&mut Bucket<K, V>> {
+        self.buckets.get_mut(i).and_then(Option::as_mut)
+    }
 }
 
 /// Values of type `V` per key `K`, split by key group.
 ///
 /// Lookups take the key's stable hash and key group, which the keyed operator has
-/// already computed to route the record, so a key is hashed once per record; and they
-/// take the key by reference, so a key is copied only when it enters the table.
+/// already computed to route the record, so a key is hashed once per record (and never
+/// again: growing a table moves entries by their tags); and they take the key by
+/// reference, so a key is copied only when it enters the table.
 pub struct KeyGroupTable<K, V> {
     range: KeyGroupRange,
-    groups: Vec<HashTable<Entry<K, V>>>,
+    groups: Vec<Group<K, V>>,
 }
 
 /// The result of [`KeyGroupTable::lookup`].
@@ -41,39 +166,56 @@ pub enum Lookup<'t, K, V> {
 }
 
 /// A key's entry, found.
-pub struct Found<'t, K, V>(OccupiedEntry<'t, Entry<K, V>>);
+pub struct Found<'t, K, V> {
+    group: &'t mut Group<K, V>,
+    bucket: usize,
+}
 
 /// Where a missing key goes.
 pub struct Missing<'t, K, V> {
-    table: &'t mut HashTable<Entry<K, V>>,
-    hash: u64,
+    group: &'t mut Group<K, V>,
+    tag: NonZeroU32,
 }
 
 impl<'t, K: Key, V> Found<'t, K, V> {
+    /// The entry. `Found` holds the table mutably from the lookup that found the bucket
+    /// occupied, so it still is.
+    fn entry(self) -> &'t mut Bucket<K, V> {
+        self.group.bucket_mut(self.bucket).expect("a found bucket stays occupied while it is borrowed")
+    }
+
     /// The value, in place.
     #[inline]
     pub fn into_mut(self) -> &'t mut V {
-        &mut self.0.into_mut().value
+        &mut self.entry().value
     }
 
     /// Replaces the value with `update(value)`, moving it out so that `update` may
     /// consume it. If `update` fails, the key has no value afterwards.
     #[inline]
     pub fn replace_with<E>(self, update: impl FnOnce(V) -> Result<V, E>) -> Result<&'t mut V, E> {
-        let (entry, vacant) = self.0.remove();
-        let value = update(entry.value)?;
-        Ok(&mut vacant.insert(Entry { key: entry.key, value }).into_mut().value)
+        let Found { group, bucket } = self;
+        let Bucket { tag, key, value } =
+            group.buckets[bucket].take().expect("a found bucket stays occupied while it is borrowed");
+        match update(value) {
+            Ok(value) => Ok(&mut group.buckets[bucket].insert(Bucket { tag, key, value }).value),
+            Err(e) => {
+                group.len -= 1;
+                group.close_gap(bucket);
+                Err(e)
+            }
+        }
     }
 
     /// Removes the key, returning its value.
     pub fn remove(self) -> V {
-        self.0.remove().0.value
+        self.group.remove_at(self.bucket).expect("a found bucket stays occupied while it is borrowed").value
     }
 
     /// The stored key and its value.
     #[inline]
     pub fn into_key_value(self) -> (&'t K, &'t mut V) {
-        let entry = self.0.into_mut();
+        let entry = self.entry();
         (&entry.key, &mut entry.value)
     }
 }
@@ -81,22 +223,24 @@ impl<'t, K: Key, V> Found<'t, K, V> {
 impl<'t, K: Key, V> Missing<'t, K, V> {
     /// Inserts the key (which must equal the one looked up) with `value`.
     #[inline]
-    pub fn insert(self, key: K, value: V) -> &'t mut V {
-        self.insert_key_value(key, value).1
+    pub fn insert(self, key: K, value: V) -> Result<&'t mut V, StateError> {
+        Ok(self.insert_key_value(key, value)?.1)
     }
 
     /// Inserts the key with `value`, returning both as stored.
     #[inline]
-    pub fn insert_key_value(self, key: K, value: V) -> (&'t K, &'t mut V) {
-        let entry = self.table.insert_unique(self.hash, Entry { key, value }, rehash).into_mut();
-        (&entry.key, &mut entry.value)
+    pub fn insert_key_value(self, key: K, value: V) -> Result<(&'t K, &'t mut V), StateError> {
+        let Missing { group, tag } = self;
+        let i = group.insert_new(tag, key, value)?;
+        let entry = group.bucket_mut(i).expect("the bucket was just filled");
+        Ok((&entry.key, &mut entry.value))
     }
 }
 
 impl<K: Key, V> KeyGroupTable<K, V> {
     /// An empty table for the key groups of `range`.
     pub fn new(range: KeyGroupRange) -> Self {
-        KeyGroupTable { range, groups: (0..range.len()).map(|_| HashTable::new()).collect() }
+        KeyGroupTable { range, groups: (0..range.len()).map(|_| Group::new()).collect() }
     }
 
     /// The key groups this table covers.
@@ -106,12 +250,12 @@ impl<K: Key, V> KeyGroupTable<K, V> {
 
     /// Number of keys.
     pub fn len(&self) -> usize {
-        self.groups.iter().map(HashTable::len).sum()
+        self.groups.iter().map(|g| g.len).sum()
     }
 
     /// Whether no key has a value.
     pub fn is_empty(&self) -> bool {
-        self.groups.iter().all(HashTable::is_empty)
+        self.groups.iter().all(|g| g.len == 0)
     }
 
     #[inline]
@@ -123,12 +267,12 @@ impl<K: Key, V> KeyGroupTable<K, V> {
         }
     }
 
-    /// Looks `key` up without using the result, to bring its slot into cache (see
-    /// [`KeyedLookahead`](super::KeyedLookahead)).
+    /// Starts loading the bucket where the lookup of a key with this hash will begin,
+    /// without waiting for it (see [`KeyedLookahead`](super::KeyedLookahead)).
     #[inline]
-    pub fn touch(&self, key_group: u32, hash: u64, key: &K) {
+    pub fn prefetch(&self, key_group: u32, hash: u64) {
         if let Ok(i) = self.index(key_group) {
-            std::hint::black_box(self.groups[i].find(hash, |e| e.key == *key).is_some());
+            self.groups[i].prefetch(tag_of(hash));
         }
     }
 
@@ -136,35 +280,37 @@ impl<K: Key, V> KeyGroupTable<K, V> {
     #[inline]
     pub fn lookup(&mut self, key_group: u32, hash: u64, key: &K) -> Result<Lookup<'_, K, V>, StateError> {
         let i = self.index(key_group)?;
-        Ok(match self.groups[i].find_entry(hash, |e| e.key == *key) {
-            Ok(found) => Lookup::Found(Found(found)),
-            Err(absent) => Lookup::Missing(Missing { table: absent.into_table(), hash }),
+        let group = &mut self.groups[i];
+        let tag = tag_of(hash);
+        Ok(match group.find(tag, |k, _| k == key) {
+            Some(bucket) => Lookup::Found(Found { group, bucket }),
+            None => Lookup::Missing(Missing { group, tag }),
         })
     }
 
     /// The value of `key`.
     #[inline]
     pub fn get(&self, key_group: u32, hash: u64, key: &K) -> Result<Option<&V>, StateError> {
-        let i = self.index(key_group)?;
-        Ok(self.groups[i].find(hash, |e| e.key == *key).map(|e| &e.value))
+        let group = &self.groups[self.index(key_group)?];
+        Ok(group.find(tag_of(hash), |k, _| k == key).and_then(|i| group.buckets[i].as_ref()).map(|b| &b.value))
     }
 
     /// The value of `key`, mutably.
     #[inline]
     pub fn get_mut(&mut self, key_group: u32, hash: u64, key: &K) -> Result<Option<&mut V>, StateError> {
         let i = self.index(key_group)?;
-        Ok(self.groups[i].find_mut(hash, |e| e.key == *key).map(|e| &mut e.value))
+        let group = &mut self.groups[i];
+        Ok(match group.find(tag_of(hash), |k, _| k == key) {
+            Some(bucket) => group.bucket_mut(bucket).map(|b| &mut b.value),
+            None => None,
+        })
     }
 
     /// Sets the value of `key`, returning the previous one.
     pub fn insert(&mut self, key_group: u32, hash: u64, key: K, value: V) -> Result<Option<V>, StateError> {
-        let i = self.index(key_group)?;
-        match self.groups[i].entry(hash, |e| e.key == key, rehash) {
-            TableEntry::Occupied(mut o) => Ok(Some(std::mem::replace(&mut o.get_mut().value, value))),
-            TableEntry::Vacant(v) => {
-                v.insert(Entry { key, value });
-                Ok(None)
-            }
+        match self.lookup(key_group, hash, &key)? {
+            Lookup::Found(found) => Ok(Some(std::mem::replace(found.into_mut(), value))),
+            Lookup::Missing(missing) => missing.insert(key, value).map(|_| None),
         }
     }
 
@@ -178,27 +324,31 @@ impl<K: Key, V> KeyGroupTable<K, V> {
 
     /// The key whose value satisfies `matches` among the keys with stable hash `hash`.
     pub fn key_where(&self, key_group: u32, hash: u64, matches: impl Fn(&V) -> bool) -> Option<&K> {
-        let i = self.index(key_group).ok()?;
-        self.groups[i].find(hash, |e| matches(&e.value)).map(|e| &e.key)
+        let group = &self.groups[self.index(key_group).ok()?];
+        let bucket = group.find(tag_of(hash), |_, v| matches(v))?;
+        group.buckets[bucket].as_ref().map(|b| &b.key)
     }
 
     /// Removes the entry whose value satisfies `matches` among the keys with stable hash
     /// `hash`; returns its key.
     pub fn remove_where(&mut self, key_group: u32, hash: u64, matches: impl Fn(&V) -> bool) -> Option<K> {
         let i = self.index(key_group).ok()?;
-        self.groups[i].find_entry(hash, |e| matches(&e.value)).ok().map(|found| found.remove().0.key)
+        let group = &mut self.groups[i];
+        let bucket = group.find(tag_of(hash), |_, v| matches(v))?;
+        group.remove_at(bucket).map(|b| b.key)
     }
 
     /// The keys and values of one key group, in no particular order.
     pub fn iter_group(&self, key_group: u32) -> Result<impl Iterator<Item = (&K, &V)>, StateError> {
-        let i = self.index(key_group)?;
-        Ok(self.groups[i].iter().map(|e| (&e.key, &e.value)))
+        let group = &self.groups[self.index(key_group)?];
+        Ok(group.buckets.iter().flatten().map(|b| (&b.key, &b.value)))
     }
 
     /// Removes and returns the keys and values of one key group.
-    pub fn drain_group(&mut self, key_group: u32) -> Result<impl Iterator<Item = (K, V)> + '_, StateError> {
+    pub fn drain_group(&mut self, key_group: u32) -> Result<impl Iterator<Item = (K, V)> + use<K, V>, StateError> {
         let i = self.index(key_group)?;
-        Ok(self.groups[i].drain().map(|e| (e.key, e.value)))
+        let group = std::mem::replace(&mut self.groups[i], Group::new());
+        Ok(group.buckets.into_iter().flatten().map(|b| (b.key, b.value)))
     }
 }
 
@@ -221,7 +371,7 @@ mod tests {
                 *v += n;
                 *v
             }
-            Lookup::Missing(missing) => *missing.insert(key.to_string(), n),
+            Lookup::Missing(missing) => *missing.insert(key.to_string(), n).unwrap(),
         }
     }
 
@@ -255,6 +405,54 @@ mod tests {
         let total: usize = (0..8).map(|g| t.drain_group(g).unwrap().count()).sum();
         assert_eq!(total, 499);
         assert!(t.is_empty());
+    }
+
+    /// Random inserts, updates, failed updates and removals against a `HashMap`, with
+    /// hashes chosen to collide (few distinct tags, so long runs of occupied buckets):
+    /// every key stays reachable after each backward shift and each growth.
+    #[test]
+    fn agrees_with_a_hash_map_under_collisions() {
+        use std::collections::HashMap;
+        for distinct_tags in [1u64, 3, 64, u64::MAX] {
+            let mut table = KeyGroupTable::<u64, u64>::new(KeyGroupRange { start: 0, end: 2 });
+            let mut model = HashMap::new();
+            let hash = |k: u64| (k.wrapping_mul(0x9E37_79B9_7F4A_7C15) % distinct_tags) & 0xFFFF_FFFF | ((k & 1) << 32);
+            let mut x = 0x2545_F491_4F6C_DD1Du64;
+            for step in 0..20_000u64 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let key = x % 300;
+                let (h, g) = (hash(key), (hash(key) >> 32) as u32);
+                match (x >> 40) % 5 {
+                    0 | 1 => assert_eq!(table.insert(g, h, key, step).unwrap(), model.insert(key, step)),
+                    2 => assert_eq!(table.remove(g, h, &key).unwrap(), model.remove(&key)),
+                    3 => {
+                        if let Lookup::Found(found) = table.lookup(g, h, &key).unwrap() {
+                            assert!(found.replace_with(|_| Err("fail")).is_err());
+                            model.remove(&key);
+                        }
+                    }
+                    _ => {
+                        if let Lookup::Found(found) = table.lookup(g, h, &key).unwrap() {
+                            *found.replace_with::<()>(|v| Ok(v + 1)).unwrap() += 0;
+                            *model.get_mut(&key).unwrap() += 1;
+                        }
+                    }
+                }
+                if step % 997 == 0 {
+                    assert_eq!(table.len(), model.len());
+                    for (k, v) in &model {
+                        assert_eq!(table.get((hash(*k) >> 32) as u32, hash(*k), k).unwrap(), Some(v), "key {k}");
+                    }
+                }
+            }
+            let mut all: Vec<(u64, u64)> = (0..2).flat_map(|g| table.drain_group(g).unwrap()).collect();
+            all.sort();
+            let mut expected: Vec<(u64, u64)> = model.into_iter().collect();
+            expected.sort();
+            assert_eq!(all, expected);
+        }
     }
 
     #[test]

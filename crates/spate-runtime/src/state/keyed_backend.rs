@@ -7,7 +7,7 @@ use std::sync::Arc;
 use spate_core::{Key, Timestamp};
 
 use super::directory::KeyDirectory;
-use super::{KeyedStore, Placed, StateError, StateScope};
+use super::{KeyedStore, Placed, StateError, StateScope, Warm};
 use crate::context::RuntimeContext;
 use crate::functions::TimerService;
 use crate::key_selector::KeyExtractor;
@@ -50,19 +50,17 @@ impl<K: Key> KeyedBackend<K> {
         self.scope.keyed().expect("a keyed backend is only opened on a keyed scope")
     }
 
-    /// Warms the cache for the keys of a chunk of records, in two loops that do nothing
-    /// else so that their cache misses overlap: first the directory entries (finding the
-    /// slots of known keys), then the keys' values in every state.
+    /// Warms the state of a record ahead (see [`KeyedLookahead`](super::KeyedLookahead)):
+    /// first its directory bucket, then the values of its slot in every state.
     #[inline]
-    pub fn touch_all<'a>(&self, keys: impl Iterator<Item = (u32, u64, &'a K)>, slots: &mut Vec<u32>)
-    where
-        K: 'a,
-    {
-        slots.clear();
-        slots.extend(keys.filter_map(|(g, h, k)| self.directory.touch(g, h, k)));
-        let store = self.store();
-        for &slot in slots.iter() {
-            store.touch(slot);
+    pub fn warm(&self, stage: Warm, key_group: u32, hash: u64, key: &K) {
+        match stage {
+            Warm::Bucket => self.directory.prefetch(key_group, hash),
+            Warm::Values => {
+                if let Ok(Some(slot)) = self.directory.slot(key_group, hash, key) {
+                    self.store().prefetch(slot);
+                }
+            }
         }
     }
 
@@ -98,11 +96,15 @@ impl<K: Key> KeyedBackend<K> {
         let (slot, key, new_key) = match placed.computed_key {
             Some(key) => self.directory.slot_or_insert_owned(key_group, hash, key)?,
             None => {
-                let key = key_selector.borrowed(&placed.record.value).ok_or(StateError::MissingKey)?;
+                let Some(key) = key_selector.borrowed(&placed.record.value) else {
+                    return Err(StateError::MissingKey);
+                };
                 self.directory.slot_or_insert(key_group, hash, key, || key.clone())?
             }
         };
-        self.scope.keyed().ok_or(StateError::NotKeyed)?.set_current(Some(slot));
+        if let Some(store) = self.scope.keyed() {
+            store.set_current(Some(slot));
+        }
         let timers = TimerService::new(&mut self.timers, key, key_group, hash, self.watermark, &self.clock);
         let result = f(placed.record.value, placed.record.timestamp, timers);
         self.leave(slot, new_key);
@@ -117,7 +119,9 @@ impl<K: Key> KeyedBackend<K> {
     ) -> Result<R, StateError> {
         let (key_group, hash, timestamp) = (timer.key_group, timer.hash, timer.timestamp);
         let (slot, key, new_key) = self.directory.slot_or_insert_owned(key_group, hash, timer.key)?;
-        self.scope.keyed().ok_or(StateError::NotKeyed)?.set_current(Some(slot));
+        if let Some(store) = self.scope.keyed() {
+            store.set_current(Some(slot));
+        }
         let timers = TimerService::new(&mut self.timers, key, key_group, hash, self.watermark, &self.clock);
         let result = f(timestamp, timers);
         self.leave(slot, new_key);

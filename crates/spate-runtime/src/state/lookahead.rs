@@ -1,22 +1,35 @@
 //! Overlapping the cache misses of keyed state.
 //!
 //! Keyed state is usually larger than the processor's caches, so the lookup of each
-//! record's key misses the cache. Looked up one record at a time, between the long
-//! stretches of code that process each record, those misses run one after another. The
-//! [`KeyedLookahead`] takes a few records at a time: it computes their keys, hashes and
-//! key groups, then touches their slots in a loop that does nothing else, so the
-//! processor keeps all their misses in flight at once; the records are then processed
-//! in order against a warm cache. Measured on the keyed-sum benchmark: 6 → 12 M
-//! records/s.
+//! record's key misses the cache, and looked up one record at a time those misses run
+//! one after another. The [`KeyedLookahead`] places a whole batch first (key, stable
+//! hash, key group), then processes it in order while warming the state of the records
+//! ahead, in two stages: [`Warm::Bucket`] `2 × PREFETCH_DISTANCE` records ahead (the
+//! operator prefetches the table bucket where the key's lookup starts, known from the
+//! hash alone), and [`Warm::Values`] `PREFETCH_DISTANCE` records ahead (the bucket is in
+//! cache by then, so the operator can find the key's slot and prefetch its values).
+//! Many misses are in flight at once and the record being processed finds its state in
+//! cache. Measured on the keyed-state benchmark (1 M keys): see docs/benchmarks.md.
 
 use spate_core::key_group::KeyGroupAssigner;
 use spate_core::{CoreError, Key, KeyHasher, StreamRecord};
 
 use crate::key_selector::KeySelector;
 
-/// Records placed together: enough misses to overlap, few enough lines to stay in L1.
-/// Chosen by measurement (8, 16, 32, 64 and 128 were tried; 16 was fastest).
-pub const LOOKAHEAD: usize = 16;
+/// How many records ahead of the one being processed the values of keys are warmed
+/// (and twice as many for table buckets). Chosen by measurement: 4, 8 and 16 were tried
+/// on 1 M keys.
+pub const PREFETCH_DISTANCE: usize = 8;
+
+/// A stage of warming a record's state before it is processed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Warm {
+    /// Start loading the table bucket where the key's lookup begins; do not wait for it.
+    Bucket,
+    /// The bucket was requested a while ago: look the key up and start loading what the
+    /// entry points to.
+    Values,
+}
 
 /// A record with its key's stable hash and key group.
 pub struct Placed<K, T> {
@@ -30,7 +43,8 @@ pub struct Placed<K, T> {
     pub record: StreamRecord<T>,
 }
 
-/// Takes records [`LOOKAHEAD`] at a time, placing them and warming their state.
+/// Places a batch of records, then processes them in order while warming the state of
+/// the records ahead.
 pub struct KeyedLookahead<T, K> {
     key_selector: KeySelector<T, K>,
     hasher: KeyHasher,
@@ -45,7 +59,7 @@ impl<T, K: Key> KeyedLookahead<T, K> {
             key_selector,
             hasher: KeyHasher::new(),
             key_groups: KeyGroupAssigner::new(max_parallelism),
-            placed: Vec::with_capacity(LOOKAHEAD),
+            placed: Vec::new(),
         }
     }
 
@@ -59,17 +73,20 @@ impl<T, K: Key> KeyedLookahead<T, K> {
         &self.key_selector
     }
 
-    /// Places the next records of `records` and calls `touch` for each (key group,
-    /// hash, key) in a loop of its own; returns how many were placed (0 when `records`
-    /// is exhausted). Take them with [`take`](Self::take).
+    /// Takes every record of `batch` and calls `process` on each, in order, with the
+    /// record placed; before that, calls `warm` for the records ahead (each record gets
+    /// [`Warm::Bucket`] once, then [`Warm::Values`] once). `state` is what both work on:
+    /// `warm` reads it while `process` may change it.
     #[inline]
-    pub fn fill(
+    pub fn run<S, E: From<CoreError>>(
         &mut self,
-        records: &mut impl Iterator<Item = StreamRecord<T>>,
-        touch: impl Fn(u32, u64, &K),
-    ) -> Result<usize, CoreError> {
+        batch: &mut Vec<StreamRecord<T>>,
+        state: &mut S,
+        warm: impl Fn(&S, Warm, u32, u64, &K),
+        mut process: impl FnMut(&mut S, Placed<K, T>) -> Result<(), E>,
+    ) -> Result<(), E> {
         self.placed.clear();
-        for record in records.by_ref().take(LOOKAHEAD) {
+        for record in batch.drain(..) {
             let (computed_key, hash) = match self.key_selector.borrowed(&record.value) {
                 Some(key) => (None, self.hasher.hash(key)?),
                 None => {
@@ -81,22 +98,30 @@ impl<T, K: Key> KeyedLookahead<T, K> {
             let key_group = self.key_groups.key_group(hash);
             self.placed.push(Placed { computed_key, hash, key_group, record });
         }
-        for p in &self.placed {
-            if let Some(key) = key_of(&*self.key_selector, p) {
-                touch(p.key_group, p.hash, key);
+        let selector = &*self.key_selector;
+        let warm_one = |state: &S, stage: Warm, placed: &Placed<K, T>| {
+            if let Some(key) = key_of(selector, placed) {
+                warm(state, stage, placed.key_group, placed.hash, key);
             }
+        };
+        let mut records = self.placed.drain(..);
+        for placed in records.as_slice().iter().take(2 * PREFETCH_DISTANCE) {
+            warm_one(state, Warm::Bucket, placed);
         }
-        Ok(self.placed.len())
-    }
-
-    /// The records placed by the last [`fill`](Self::fill), with their keys.
-    pub fn placed(&self) -> impl Iterator<Item = (u32, u64, &K)> {
-        self.placed.iter().filter_map(|p| key_of(&*self.key_selector, p).map(|k| (p.key_group, p.hash, k)))
-    }
-
-    /// The records placed by the last [`fill`](Self::fill), in order.
-    pub fn take(&mut self) -> std::vec::Drain<'_, Placed<K, T>> {
-        self.placed.drain(..)
+        for placed in records.as_slice().iter().take(PREFETCH_DISTANCE) {
+            warm_one(state, Warm::Values, placed);
+        }
+        loop {
+            let ahead = records.as_slice();
+            if let Some(placed) = ahead.get(2 * PREFETCH_DISTANCE) {
+                warm_one(state, Warm::Bucket, placed);
+            }
+            if let Some(placed) = ahead.get(PREFETCH_DISTANCE) {
+                warm_one(state, Warm::Values, placed);
+            }
+            let Some(placed) = records.next() else { return Ok(()) };
+            process(state, placed)?;
+        }
     }
 }
 

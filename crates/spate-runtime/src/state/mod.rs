@@ -19,6 +19,7 @@ mod key_group_table;
 mod keyed_backend;
 mod lookahead;
 mod operator_state;
+mod prefetch;
 mod store;
 mod ttl;
 
@@ -31,7 +32,7 @@ pub use directory::KeyDirectory;
 pub use handles::{AggregatingState, ListState, MapState, ReducingState, ValueState};
 pub use key_group_table::{Found, KeyGroupTable, Lookup, Missing};
 pub use keyed_backend::KeyedBackend;
-pub use lookahead::{KeyedLookahead, LOOKAHEAD, Placed, key_of};
+pub use lookahead::{KeyedLookahead, PREFETCH_DISTANCE, Placed, Warm, key_of};
 pub use operator_state::{OperatorStore, Redistribution};
 pub use store::{KeyedStore, ScopeGuard, StateScope};
 pub use ttl::{IncrementalCleanup, StateTtlConfig, StateVisibility, TtlUpdateType};
@@ -84,13 +85,19 @@ pub enum StateError {
     /// A state was used from inside its own reduce or aggregate function.
     #[error("a state was accessed from inside a function that is updating the same state")]
     Reentrant,
+    /// A key group's table reached its largest size.
+    #[error("a key group holds {keys} keys, the most one table can hold; raise pipeline.max-parallelism")]
+    KeyGroupFull {
+        /// Keys in the key group.
+        keys: usize,
+    },
     /// A broadcast state was used that the broadcast stream did not declare.
     #[error("the broadcast state '{0}' was not declared on the broadcast stream")]
-    UndeclaredBroadcastState(String),
+    UndeclaredBroadcastState(Box<String>),
     /// Keyed state was applied to that was never registered.
     #[error("the keyed state '{0}' is not registered (get it from the runtime context in open)")]
-    UnknownState(String),
+    UnknownState(Box<String>),
     /// Two registrations used one name for different kinds or types of state.
     #[error("the state '{0}' was registered twice with different kinds or types")]
-    Incompatible(String),
+    Incompatible(Box<String>),
 }

@@ -38,7 +38,7 @@ impl OperatorStore {
         let mut lists = self.lists.borrow_mut();
         if let Some((i, existing)) = lists.iter().enumerate().find(|(_, l)| l.name == name) {
             if existing.mode != mode || existing.type_id != TypeId::of::<T>() {
-                return Err(StateError::Incompatible(name.to_string()));
+                return Err(StateError::Incompatible(Box::new(name.to_string())));
             }
             return Ok(i as u32);
         }

@@ -28,7 +28,7 @@ pub(crate) struct RegisteredState {
     pub name: String,
     pub kind: StateKind,
     pub type_id: TypeId,
-    /// The cells, seen without their type (to touch and sweep them).
+    /// The cells, seen without their type (to prefetch and sweep them).
     pub cells: Rc<RefCell<dyn StateCells>>,
     /// The same cells as an `Rc<RefCell<C>>` of their concrete type, so that a handle
     /// finds them with one type check and calls them without dynamic dispatch.
@@ -65,7 +65,7 @@ impl KeyedStore {
         let mut states = self.states.borrow_mut();
         if let Some((i, existing)) = states.iter().enumerate().find(|(_, s)| s.name == name) {
             if existing.kind != kind || existing.type_id != type_id {
-                return Err(StateError::Incompatible(name.to_string()));
+                return Err(StateError::Incompatible(Box::new(name.to_string())));
             }
             return Ok(i as u32);
         }
@@ -166,9 +166,9 @@ impl KeyedStore {
             .iter()
             .enumerate()
             .find(|(_, s)| s.name == name)
-            .ok_or_else(|| StateError::UnknownState(name.to_string()))?;
+            .ok_or_else(|| StateError::UnknownState(Box::new(name.to_string())))?;
         if state.kind != kind || state.type_id != type_id {
-            return Err(StateError::Incompatible(name.to_string()));
+            return Err(StateError::Incompatible(Box::new(name.to_string())));
         }
         Ok(i as u32)
     }
@@ -178,13 +178,13 @@ impl KeyedStore {
         self.states.borrow().get(index as usize).is_some_and(|s| s.cells.borrow().has_value(slot))
     }
 
-    /// Reads every state's value for `slot`, so that it is in cache when used.
+    /// Starts loading every state's value for `slot`, so that it is in cache when used.
     #[inline]
-    pub fn touch(&self, slot: u32) {
+    pub fn prefetch(&self, slot: u32) {
         if let Ok(states) = self.states.try_borrow() {
             for state in states.iter() {
                 if let Ok(cells) = state.cells.try_borrow() {
-                    cells.touch(slot);
+                    cells.prefetch(slot);
                 }
             }
         }
@@ -254,12 +254,15 @@ impl Drop for ScopeGuard {
 }
 
 /// Runs `f` with the scope current on this thread.
-#[inline]
+#[inline(always)]
 pub(crate) fn with_scope<R>(f: impl FnOnce(&StateScope) -> Result<R, StateError>) -> Result<R, StateError> {
     // The thread-local stays borrowed while `f` runs: nothing a state access can run
     // (a state's own reduce or aggregate function) enters another operator's scope.
     CURRENT.with(|c| match c.try_borrow() {
-        Ok(current) => f(current.as_ref().ok_or(StateError::NoScope)?),
+        Ok(current) => match current.as_ref() {
+            Some(scope) => f(scope),
+            None => Err(StateError::NoScope),
+        },
         Err(_) => Err(StateError::Reentrant),
     })
 }
