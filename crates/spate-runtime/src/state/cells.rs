@@ -489,3 +489,93 @@ impl<UK: Eq + Hash + Clone + 'static, UV: Clone + 'static> StateCells for MapCel
         self.ttl.and_then(|t| t.incremental())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::time::ManualClock;
+
+    fn second() -> StateTtlConfig {
+        StateTtlConfig::new(Duration::from_secs(1))
+    }
+
+    #[test]
+    fn list_elements_expire_one_by_one() {
+        let clock = ManualClock::new(0);
+        let mut cells = ListCells::<&str>::new(Some(second()));
+        assert_eq!(cells.add_all(3, vec!["a"], &*clock), Change { gained: true, lost: false });
+        clock.set(600);
+        cells.add_all(3, vec!["b"], &*clock);
+        clock.set(1_000);
+        assert_eq!(cells.get(3, &*clock), (vec!["b"], Change::NONE), "a was written at 0 and expired at 1000");
+        clock.set(1_600);
+        assert_eq!(cells.get(3, &*clock), (vec![], Change { gained: false, lost: true }));
+        assert!(!cells.has_value(3), "an emptied list leaves the slot");
+    }
+
+    #[test]
+    fn list_reads_refresh_only_with_on_read_and_write() {
+        let clock = ManualClock::new(0);
+        let mut refreshed = ListCells::<u8>::new(Some(second().update_type(TtlUpdateType::OnReadAndWrite)));
+        let mut plain = ListCells::<u8>::new(Some(second()));
+        refreshed.add_all(0, vec![1], &*clock);
+        plain.add_all(0, vec![1], &*clock);
+        clock.set(900);
+        assert_eq!(refreshed.get(0, &*clock).0, vec![1]);
+        assert_eq!(plain.get(0, &*clock).0, vec![1]);
+        clock.set(1_500);
+        assert_eq!(refreshed.get(0, &*clock).0, vec![1], "the read at 900 restarted its time to live");
+        assert_eq!(plain.get(0, &*clock).0, Vec::<u8>::new());
+    }
+
+    #[test]
+    fn expired_map_entries_are_returned_once_if_asked() {
+        let clock = ManualClock::new(0);
+        let ttl = second().state_visibility(StateVisibility::ReturnExpiredIfNotCleanedUp);
+        let mut cells = MapCells::<&str, u32>::new(Some(ttl));
+        let stamp = cells.stamp(&*clock);
+        cells.map_for_write(1).0.insert("old", Stamped { value: 1, stamp });
+        clock.set(500);
+        let stamp = cells.stamp(&*clock);
+        cells.map_for_write(1).0.insert("new", Stamped { value: 2, stamp });
+        clock.set(1_200);
+        let mut expired = Vec::new();
+        let (map, change) = cells.map(1, &*clock, &mut expired);
+        assert_eq!(map.map(|m| m.keys().copied().collect::<Vec<_>>()), Some(vec!["new"]));
+        assert_eq!((expired, change), (vec![("old", 1)], Change::NONE));
+        let mut again = Vec::new();
+        cells.map(1, &*clock, &mut again);
+        assert!(again.is_empty(), "an expired entry is returned once, then it is gone");
+        clock.set(1_500);
+        let (map, change) = cells.map(1, &*clock, &mut again);
+        assert!(map.is_none());
+        assert_eq!(change, Change { gained: false, lost: true });
+    }
+
+    #[test]
+    fn sweeps_empty_lists_and_maps_and_report_their_slots() {
+        let clock = ManualClock::new(0);
+        let mut lists = ListCells::<u8>::new(Some(second()));
+        let mut maps = MapCells::<u8, u8>::new(Some(second()));
+        for slot in 0..4 {
+            lists.add_all(slot, vec![slot as u8], &*clock);
+            maps.map_for_write(slot).0.insert(0, Stamped { value: 0, stamp: 0 });
+        }
+        clock.set(800);
+        lists.add_all(2, vec![9], &*clock);
+        let (mut lost_lists, mut lost_maps) = (Vec::new(), Vec::new());
+        lists.sweep(2_000, 10, &mut lost_lists);
+        maps.sweep(2_000, 10, &mut lost_maps);
+        lost_lists.sort();
+        lost_maps.sort();
+        assert_eq!(lost_lists, vec![0, 1, 2, 3]);
+        assert_eq!(lost_maps, vec![0, 1, 2, 3]);
+        lists.add_all(1, vec![1], &*clock);
+        let mut lost = Vec::new();
+        lists.sweep(1_500, 1, &mut lost);
+        lists.sweep(1_500, 1, &mut lost);
+        assert!(lost.is_empty(), "a value written at 800 lives until 1800");
+    }
+}
