@@ -5,11 +5,11 @@ use std::marker::PhantomData;
 use spate_core::{Key, StreamRecord, Timestamp};
 
 use super::TwoInputOperator;
-use super::keyed_process::fire_timers;
+use super::keyed_process::{fire_timers, process_records};
 use crate::context::RuntimeContext;
 use crate::functions::{
     BroadcastContext, BroadcastProcessFunction, FnResult, KeyedBroadcastContext, KeyedBroadcastProcessFunction,
-    KeyedContext, KeyedReadOnlyContext, ProcessContext, ReadOnlyBroadcastContext,
+    KeyedReadOnlyContext, ProcessContext, ReadOnlyBroadcastContext,
 };
 use crate::key_selector::KeySelector;
 use crate::output::{Collector, Output};
@@ -94,7 +94,6 @@ pub struct KeyedBroadcastProcessOperator<K, I1, I2, O, F> {
     function: F,
     declare: DeclareBroadcastStates,
     states: BroadcastStates,
-    key_selector: KeySelector<I1, K>,
     lookahead: KeyedLookahead<I1, K>,
     backend: Option<KeyedBackend<K>>,
     context: Option<RuntimeContext>,
@@ -112,8 +111,7 @@ where
             function,
             declare,
             states: BroadcastStates::default(),
-            lookahead: KeyedLookahead::new(key_selector.clone(), 1),
-            key_selector,
+            lookahead: KeyedLookahead::new(key_selector, 1),
             backend: None,
             context: None,
             _types: PhantomData,
@@ -149,19 +147,10 @@ where
 
     fn process_batch1(&mut self, batch: &mut Vec<StreamRecord<I1>>, out: &mut Output<O>) -> FnResult {
         let backend = self.backend.as_mut().ok_or(StateError::NoScope)?;
-        let (function, states, key_selector) = (&mut self.function, &self.states, &self.key_selector);
-        self.lookahead.run(
-            batch,
-            backend,
-            |backend, stage, g, h, k| backend.warm(stage, g, h, k),
-            |backend, placed| -> FnResult {
-                let (main, side) = out.split();
-                backend.with_record(&**key_selector, placed, |value, timestamp, timers| {
-                    let mut ctx = KeyedReadOnlyContext::new(KeyedContext::new(timestamp, timers, side), states, None);
-                    function.process_element(value, &mut ctx, &mut Collector::on(main, timestamp))
-                })?
-            },
-        )
+        let (function, states) = (&mut self.function, &self.states);
+        process_records(backend, &mut self.lookahead, batch, out, |value, ctx, collector| {
+            function.process_element(value, &mut KeyedReadOnlyContext::new(ctx, states, None), collector)
+        })
     }
 
     fn process_batch2(&mut self, batch: &mut Vec<StreamRecord<I2>>, out: &mut Output<O>) -> FnResult {

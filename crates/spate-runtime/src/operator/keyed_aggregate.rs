@@ -16,7 +16,6 @@ use crate::state::{KeyGroupTable, KeyedLookahead, Lookup, StateError, Warm, key_
 /// record; in BATCH mode once per key at end of input.
 pub struct KeyedAggregateOperator<T, K, ACC, OUT, A> {
     function: A,
-    key_selector: KeySelector<T, K>,
     table: KeyGroupTable<K, ACC>,
     lookahead: KeyedLookahead<T, K>,
     emit_updates: bool,
@@ -32,8 +31,7 @@ where
     pub fn new(key_selector: KeySelector<T, K>, function: A) -> Self {
         KeyedAggregateOperator {
             function,
-            lookahead: KeyedLookahead::new(key_selector.clone(), 1),
-            key_selector,
+            lookahead: KeyedLookahead::new(key_selector, 1),
             table: KeyGroupTable::new(KeyGroupRange { start: 0, end: 0 }),
             emit_updates: true,
             _out: PhantomData,
@@ -58,7 +56,7 @@ where
     }
 
     fn process_batch(&mut self, batch: &mut Vec<StreamRecord<T>>, out: &mut Output<OUT>) -> FnResult {
-        let (function, key_selector, emit_updates) = (&mut self.function, &self.key_selector, self.emit_updates);
+        let (function, emit_updates) = (&mut self.function, self.emit_updates);
         self.lookahead.run(
             batch,
             &mut self.table,
@@ -67,16 +65,12 @@ where
                     table.prefetch(g, h)
                 }
             },
-            |table, placed| -> FnResult {
-                let Some(key) = key_of(&**key_selector, &placed) else { return Err(StateError::MissingKey.into()) };
+            |table, key_selector, mut placed| -> FnResult {
+                let Some(key) = key_of(key_selector, &placed) else { return Err(StateError::MissingKey.into()) };
                 let accumulator = match table.lookup(placed.key_group, placed.hash, key)? {
                     Lookup::Found(found) => found.into_mut(),
                     Lookup::Missing(missing) => {
-                        let key = match placed.computed_key {
-                            Some(key) => key,
-                            None => key_selector.owned(&placed.record.value),
-                        };
-                        missing.insert(key, function.create_accumulator())?
+                        missing.insert(placed.take_key(key_selector), function.create_accumulator())?
                     }
                 };
                 function.add(placed.record.value, accumulator);

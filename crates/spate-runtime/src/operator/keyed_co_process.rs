@@ -5,18 +5,17 @@ use std::marker::PhantomData;
 use spate_core::{Key, StreamRecord, Timestamp};
 
 use super::TwoInputOperator;
-use super::keyed_process::fire_timers;
+use super::keyed_process::{fire_timers, process_records};
 use crate::context::RuntimeContext;
-use crate::functions::{FnResult, KeyedCoProcessFunction, KeyedContext, OnTimerContext};
+use crate::functions::{FnResult, KeyedCoProcessFunction, OnTimerContext};
 use crate::key_selector::KeySelector;
-use crate::output::{Collector, Output};
+use crate::output::Output;
 use crate::state::{KeyedBackend, KeyedLookahead, StateError};
 use crate::timer::TimeDomain;
 
 /// Runs a [`KeyedCoProcessFunction`]: both inputs share keyed state and timers.
 pub struct KeyedCoProcessOperator<K, I1, I2, O, F> {
     function: F,
-    selectors: (KeySelector<I1, K>, KeySelector<I2, K>),
     lookaheads: (KeyedLookahead<I1, K>, KeyedLookahead<I2, K>),
     backend: Option<KeyedBackend<K>>,
     _out: PhantomData<fn() -> O>,
@@ -30,8 +29,7 @@ where
     pub fn new(key1: KeySelector<I1, K>, key2: KeySelector<I2, K>, function: F) -> Self {
         KeyedCoProcessOperator {
             function,
-            lookaheads: (KeyedLookahead::new(key1.clone(), 1), KeyedLookahead::new(key2.clone(), 1)),
-            selectors: (key1, key2),
+            lookaheads: (KeyedLookahead::new(key1, 1), KeyedLookahead::new(key2, 1)),
             backend: None,
             _out: PhantomData,
         }
@@ -57,36 +55,18 @@ where
 
     fn process_batch1(&mut self, batch: &mut Vec<StreamRecord<I1>>, out: &mut Output<O>) -> FnResult {
         let backend = self.backend.as_mut().ok_or(StateError::NoScope)?;
-        let (function, key_selector) = (&mut self.function, &self.selectors.0);
-        self.lookaheads.0.run(
-            batch,
-            backend,
-            |backend, stage, g, h, k| backend.warm(stage, g, h, k),
-            |backend, placed| -> FnResult {
-                let (main, side) = out.split();
-                backend.with_record(&**key_selector, placed, |value, timestamp, timers| {
-                    let mut ctx = KeyedContext::new(timestamp, timers, side);
-                    function.process_element1(value, &mut ctx, &mut Collector::on(main, timestamp))
-                })?
-            },
-        )
+        let function = &mut self.function;
+        process_records(backend, &mut self.lookaheads.0, batch, out, |value, mut ctx, collector| {
+            function.process_element1(value, &mut ctx, collector)
+        })
     }
 
     fn process_batch2(&mut self, batch: &mut Vec<StreamRecord<I2>>, out: &mut Output<O>) -> FnResult {
         let backend = self.backend.as_mut().ok_or(StateError::NoScope)?;
-        let (function, key_selector) = (&mut self.function, &self.selectors.1);
-        self.lookaheads.1.run(
-            batch,
-            backend,
-            |backend, stage, g, h, k| backend.warm(stage, g, h, k),
-            |backend, placed| -> FnResult {
-                let (main, side) = out.split();
-                backend.with_record(&**key_selector, placed, |value, timestamp, timers| {
-                    let mut ctx = KeyedContext::new(timestamp, timers, side);
-                    function.process_element2(value, &mut ctx, &mut Collector::on(main, timestamp))
-                })?
-            },
-        )
+        let function = &mut self.function;
+        process_records(backend, &mut self.lookaheads.1, batch, out, |value, mut ctx, collector| {
+            function.process_element2(value, &mut ctx, collector)
+        })
     }
 
     fn process_watermark(&mut self, watermark: Timestamp, out: &mut Output<O>) -> FnResult {

@@ -16,7 +16,6 @@ use crate::timer::{TimeDomain, Timer};
 /// keeps the timers, and fires them as the watermark and processing time advance.
 pub struct KeyedProcessOperator<K, I, O, F> {
     function: F,
-    key_selector: KeySelector<I, K>,
     lookahead: KeyedLookahead<I, K>,
     backend: Option<KeyedBackend<K>>,
     _out: PhantomData<fn() -> O>,
@@ -27,8 +26,7 @@ impl<K: Key, I: 'static, O: 'static, F: KeyedProcessFunction<K, I, O>> KeyedProc
     pub fn new(key_selector: KeySelector<I, K>, function: F) -> Self {
         KeyedProcessOperator {
             function,
-            lookahead: KeyedLookahead::new(key_selector.clone(), 1),
-            key_selector,
+            lookahead: KeyedLookahead::new(key_selector, 1),
             backend: None,
             _out: PhantomData,
         }
@@ -60,6 +58,28 @@ pub(crate) fn fire_timers<K: Key, O>(
     }
 }
 
+/// Runs `process` on each record of `batch` with its key current (state warmed ahead by
+/// the lookahead); `process` gets the value, the context of its key and a collector.
+pub(crate) fn process_records<K: Key, T, O>(
+    backend: &mut KeyedBackend<K>,
+    lookahead: &mut KeyedLookahead<T, K>,
+    batch: &mut Vec<StreamRecord<T>>,
+    out: &mut Output<O>,
+    mut process: impl FnMut(T, KeyedContext<'_, K>, &mut Collector<'_, O>) -> FnResult,
+) -> FnResult {
+    lookahead.run(
+        batch,
+        backend,
+        |backend, stage, g, h, k| backend.warm(stage, g, h, k),
+        |backend, key_selector, placed| -> FnResult {
+            let (main, side) = out.split();
+            backend.with_record(key_selector, placed, |value, timestamp, timers| {
+                process(value, KeyedContext::new(timestamp, timers, side), &mut Collector::on(main, timestamp))
+            })?
+        },
+    )
+}
+
 impl<K, I, O, F> OneInputOperator<I, O> for KeyedProcessOperator<K, I, O, F>
 where
     K: Key,
@@ -77,19 +97,10 @@ where
 
     fn process_batch(&mut self, batch: &mut Vec<StreamRecord<I>>, out: &mut Output<O>) -> FnResult {
         let backend = self.backend.as_mut().ok_or(StateError::NoScope)?;
-        let (function, key_selector) = (&mut self.function, &self.key_selector);
-        self.lookahead.run(
-            batch,
-            backend,
-            |backend, stage, g, h, k| backend.warm(stage, g, h, k),
-            |backend, placed| -> FnResult {
-                let (main, side) = out.split();
-                backend.with_record(&**key_selector, placed, |value, timestamp, timers| {
-                    let mut ctx = KeyedContext::new(timestamp, timers, side);
-                    function.process_element(value, &mut ctx, &mut Collector::on(main, timestamp))
-                })?
-            },
-        )
+        let function = &mut self.function;
+        process_records(backend, &mut self.lookahead, batch, out, |value, mut ctx, collector| {
+            function.process_element(value, &mut ctx, collector)
+        })
     }
 
     fn process_watermark(&mut self, watermark: Timestamp, out: &mut Output<O>) -> FnResult {

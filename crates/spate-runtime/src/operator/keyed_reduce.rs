@@ -62,7 +62,6 @@ impl<T: 'static, F: FnMut(&mut T, T) + Send + 'static> Fold<T> for InPlace<F> {
 /// mode the final value of each key is emitted at end of input.
 pub struct KeyedReduceOperator<T, K, R> {
     fold: R,
-    key_selector: KeySelector<T, K>,
     table: KeyGroupTable<K, T>,
     lookahead: KeyedLookahead<T, K>,
     emit_updates: bool,
@@ -73,8 +72,7 @@ impl<T: Clone + 'static, K: Key, R: Fold<T>> KeyedReduceOperator<T, K, R> {
     pub fn new(key_selector: KeySelector<T, K>, fold: R) -> Self {
         KeyedReduceOperator {
             fold,
-            lookahead: KeyedLookahead::new(key_selector.clone(), 1),
-            key_selector,
+            lookahead: KeyedLookahead::new(key_selector, 1),
             table: KeyGroupTable::new(KeyGroupRange { start: 0, end: 0 }),
             emit_updates: true,
         }
@@ -91,7 +89,7 @@ impl<T: Clone + 'static, K: Key, R: Fold<T>> OneInputOperator<T, T> for KeyedRed
     }
 
     fn process_batch(&mut self, batch: &mut Vec<StreamRecord<T>>, out: &mut Output<T>) -> FnResult {
-        let (fold, key_selector, emit_updates) = (&mut self.fold, &self.key_selector, self.emit_updates);
+        let (fold, emit_updates) = (&mut self.fold, self.emit_updates);
         self.lookahead.run(
             batch,
             &mut self.table,
@@ -100,17 +98,11 @@ impl<T: Clone + 'static, K: Key, R: Fold<T>> OneInputOperator<T, T> for KeyedRed
                     table.prefetch(g, h)
                 }
             },
-            |table, placed| -> FnResult {
-                let Some(key) = key_of(&**key_selector, &placed) else { return Err(StateError::MissingKey.into()) };
+            |table, key_selector, mut placed| -> FnResult {
+                let Some(key) = key_of(key_selector, &placed) else { return Err(StateError::MissingKey.into()) };
                 let reduced = match table.lookup(placed.key_group, placed.hash, key)? {
                     Lookup::Found(found) => fold.fold(found, placed.record.value)?,
-                    Lookup::Missing(missing) => {
-                        let key = match placed.computed_key {
-                            Some(key) => key,
-                            None => key_selector.owned(&placed.record.value),
-                        };
-                        missing.insert(key, placed.record.value)?
-                    }
+                    Lookup::Missing(missing) => missing.insert(placed.take_key(key_selector), placed.record.value)?,
                 };
                 if emit_updates {
                     out.emit(reduced.clone(), placed.record.timestamp);

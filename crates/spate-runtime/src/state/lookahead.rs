@@ -14,7 +14,7 @@
 use spate_core::key_group::KeyGroupAssigner;
 use spate_core::{CoreError, Key, KeyHasher, StreamRecord};
 
-use crate::key_selector::KeySelector;
+use crate::key_selector::{KeyExtractor, KeySelector};
 
 /// How many records ahead of the one being processed the values of keys are warmed
 /// (and twice as many for table buckets). Chosen by measurement: 4, 8 and 16 were tried
@@ -68,22 +68,17 @@ impl<T, K: Key> KeyedLookahead<T, K> {
         self.key_groups = KeyGroupAssigner::new(max_parallelism);
     }
 
-    /// The key selector.
-    pub fn key_selector(&self) -> &KeySelector<T, K> {
-        &self.key_selector
-    }
-
     /// Takes every record of `batch` and calls `process` on each, in order, with the
     /// record placed; before that, calls `warm` for the records ahead (each record gets
     /// [`Warm::Bucket`] once, then [`Warm::Values`] once). `state` is what both work on:
-    /// `warm` reads it while `process` may change it.
+    /// `warm` reads it while `process` may change it; `process` also gets the key selector.
     #[inline]
     pub fn run<S, E: From<CoreError>>(
         &mut self,
         batch: &mut Vec<StreamRecord<T>>,
         state: &mut S,
         warm: impl Fn(&S, Warm, u32, u64, &K),
-        mut process: impl FnMut(&mut S, Placed<K, T>) -> Result<(), E>,
+        mut process: impl FnMut(&mut S, &dyn KeyExtractor<T, K>, Placed<K, T>) -> Result<(), E>,
     ) -> Result<(), E> {
         self.placed.clear();
         for record in batch.drain(..) {
@@ -120,8 +115,16 @@ impl<T, K: Key> KeyedLookahead<T, K> {
                 warm_one(state, Warm::Values, placed);
             }
             let Some(placed) = records.next() else { return Ok(()) };
-            process(state, placed)?;
+            process(state, selector, placed)?;
         }
+    }
+}
+
+impl<K, T> Placed<K, T> {
+    /// The key, owned: the computed one, or a copy of the record's field.
+    #[inline]
+    pub fn take_key(&mut self, selector: &dyn KeyExtractor<T, K>) -> K {
+        self.computed_key.take().unwrap_or_else(|| selector.owned(&self.record.value))
     }
 }
 
