@@ -10,7 +10,7 @@ use crate::context::RuntimeContext;
 use crate::functions::{AggregateFunction, FnResult};
 use crate::key_selector::KeySelector;
 use crate::output::Output;
-use crate::state::{KeyGroupTable, KeyedLookahead, Lookup, StateError, Warm, key_of};
+use crate::state::{KeyGroupTable, KeyedLookahead, Lookup, StateError, key_of};
 
 /// Keeps one accumulator per key. In STREAMING mode the result is emitted after every
 /// record; in BATCH mode once per key at end of input.
@@ -60,11 +60,7 @@ where
         self.lookahead.run(
             batch,
             &mut self.table,
-            |table, stage, g, h, _| {
-                if stage == Warm::Bucket {
-                    table.prefetch(g, h)
-                }
-            },
+            |table, stage, g, h, _| table.warm(stage, g, h),
             |table, key_selector, mut placed| -> FnResult {
                 let Some(key) = key_of(key_selector, &placed) else { return Err(StateError::MissingKey.into()) };
                 let accumulator = match table.lookup(placed.key_group, placed.hash, key)? {

@@ -9,7 +9,7 @@ use crate::context::RuntimeContext;
 use crate::functions::{FnResult, ReduceFunction};
 use crate::key_selector::KeySelector;
 use crate::output::Output;
-use crate::state::{Found, KeyGroupTable, KeyedLookahead, Lookup, StateError, Warm, key_of};
+use crate::state::{Found, KeyGroupTable, KeyedLookahead, Lookup, StateError, key_of};
 
 /// How a keyed reduce folds a new value into the value stored for its key.
 pub trait Fold<T>: Send + 'static {
@@ -93,11 +93,7 @@ impl<T: Clone + 'static, K: Key, R: Fold<T>> OneInputOperator<T, T> for KeyedRed
         self.lookahead.run(
             batch,
             &mut self.table,
-            |table, stage, g, h, _| {
-                if stage == Warm::Bucket {
-                    table.prefetch(g, h)
-                }
-            },
+            |table, stage, g, h, _| table.warm(stage, g, h),
             |table, key_selector, mut placed| -> FnResult {
                 let Some(key) = key_of(key_selector, &placed) else { return Err(StateError::MissingKey.into()) };
                 let reduced = match table.lookup(placed.key_group, placed.hash, key)? {

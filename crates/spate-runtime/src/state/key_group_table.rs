@@ -276,6 +276,15 @@ impl<K: Key, V> KeyGroupTable<K, V> {
         }
     }
 
+    /// Warms a record's entry ahead of its lookup (see [`KeyedLookahead`](super::KeyedLookahead)):
+    /// the bucket holds key and value, so prefetching it is all there is to do.
+    #[inline]
+    pub fn warm(&self, stage: super::Warm, key_group: u32, hash: u64) {
+        if stage == super::Warm::Bucket {
+            self.prefetch(key_group, hash);
+        }
+    }
+
     /// Finds `key`: its entry, or the place to insert it.
     #[inline]
     pub fn lookup(&mut self, key_group: u32, hash: u64, key: &K) -> Result<Lookup<'_, K, V>, StateError> {
