@@ -1,6 +1,5 @@
 //! What an operator knows about where it runs.
 
-use std::any::TypeId;
 use std::hash::Hash;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -10,9 +9,9 @@ use spate_core::job_graph::ExecutionMode;
 
 use crate::metrics::TaskMetrics;
 use crate::state::{
-    AggregatingCells, AggregatingSlot, AggregatingState, AggregatingStateDescriptor, KeyedStore, ListCells, ListState,
-    ListStateDescriptor, MapCells, MapState, MapStateDescriptor, Redistribution, ReducingCells, ReducingState,
-    ReducingStateDescriptor, SingleCells, StateError, StateKind, StateScope, Target, ValueState, ValueStateDescriptor,
+    AggregatingState, AggregatingStateDescriptor, KeyedStateStore, ListState, ListStateDescriptor, MapState,
+    MapStateDescriptor, Redistribution, ReducingState, ReducingStateDescriptor, StateError, StateScope, Target,
+    ValueState, ValueStateDescriptor,
 };
 use crate::time::Clock;
 
@@ -133,10 +132,9 @@ impl RuntimeContext {
         self.scope.as_ref()
     }
 
-    fn keyed_store(&self) -> Result<(&Rc<StateScope>, &KeyedStore), StateError> {
-        let scope = self.scope.as_ref().ok_or(StateError::NoScope)?;
-        let keyed = scope.keyed().ok_or(StateError::NotKeyed)?;
-        Ok((scope, keyed))
+    /// The keyed state of the operator (the key of the record or timer being processed).
+    pub fn keyed_state_store(&self) -> Result<KeyedStateStore<'_>, StateError> {
+        KeyedStateStore::new(self.scope.as_ref().ok_or(StateError::NoScope)?)
     }
 
     /// The value state declared by `descriptor` (Flink's `getState`).
@@ -144,11 +142,7 @@ impl RuntimeContext {
         &mut self,
         descriptor: &ValueStateDescriptor<T>,
     ) -> Result<ValueState<T>, StateError> {
-        let (scope, keyed) = self.keyed_store()?;
-        let ttl = descriptor.ttl();
-        let index =
-            keyed.register(descriptor.name(), StateKind::Value, TypeId::of::<T>(), || SingleCells::<T>::new(ttl))?;
-        Ok(ValueState::new(scope.id, Target::Keyed(index)))
+        self.keyed_state_store()?.get_state(descriptor)
     }
 
     /// The keyed list state declared by `descriptor` (Flink's `getListState`).
@@ -156,11 +150,7 @@ impl RuntimeContext {
         &mut self,
         descriptor: &ListStateDescriptor<T>,
     ) -> Result<ListState<T>, StateError> {
-        let (scope, keyed) = self.keyed_store()?;
-        let ttl = descriptor.ttl();
-        let index =
-            keyed.register(descriptor.name(), StateKind::List, TypeId::of::<T>(), || ListCells::<T>::new(ttl))?;
-        Ok(ListState::new(scope.id, Target::Keyed(index)))
+        self.keyed_state_store()?.get_list_state(descriptor)
     }
 
     /// The map state declared by `descriptor` (Flink's `getMapState`).
@@ -172,11 +162,7 @@ impl RuntimeContext {
         UK: Eq + Hash + Clone + 'static,
         UV: Clone + 'static,
     {
-        let (scope, keyed) = self.keyed_store()?;
-        let ttl = descriptor.ttl();
-        let index = keyed
-            .register(descriptor.name(), StateKind::Map, TypeId::of::<(UK, UV)>(), || MapCells::<UK, UV>::new(ttl))?;
-        Ok(MapState::new(scope.id, Target::Keyed(index)))
+        self.keyed_state_store()?.get_map_state(descriptor)
     }
 
     /// The reducing state declared by `descriptor` (Flink's `getReducingState`).
@@ -184,13 +170,7 @@ impl RuntimeContext {
         &mut self,
         descriptor: &ReducingStateDescriptor<T>,
     ) -> Result<ReducingState<T>, StateError> {
-        let (scope, keyed) = self.keyed_store()?;
-        let (ttl, reduce) = (descriptor.ttl(), descriptor.reduce.clone());
-        let index = keyed.register(descriptor.name(), StateKind::Reducing, TypeId::of::<T>(), || ReducingCells {
-            cells: SingleCells::<T>::new(ttl),
-            reduce,
-        })?;
-        Ok(ReducingState::new(scope.id, Target::Keyed(index)))
+        self.keyed_state_store()?.get_reducing_state(descriptor)
     }
 
     /// The aggregating state declared by `descriptor` (Flink's `getAggregatingState`).
@@ -198,14 +178,7 @@ impl RuntimeContext {
         &mut self,
         descriptor: &AggregatingStateDescriptor<IN, ACC, OUT>,
     ) -> Result<AggregatingState<IN, OUT>, StateError> {
-        let (scope, keyed) = self.keyed_store()?;
-        let (ttl, factory) = (descriptor.ttl(), descriptor.factory.clone());
-        let index =
-            keyed.register(descriptor.name(), StateKind::Aggregating, TypeId::of::<(IN, ACC, OUT)>(), || {
-                let cells = AggregatingCells { cells: SingleCells::<ACC>::new(ttl), function: factory() };
-                AggregatingSlot::<IN, OUT>(Box::new(cells))
-            })?;
-        Ok(AggregatingState::new(scope.id, Target::Keyed(index)))
+        self.keyed_state_store()?.get_aggregating_state(descriptor)
     }
 
     fn operator_list<T: Clone + 'static>(

@@ -23,5 +23,6 @@ pub mod task;
 pub mod time;
 pub mod timer;
 pub mod watermark;
+pub mod window;
 
 pub use error::TaskError;

@@ -198,19 +198,51 @@ pub struct StateScope {
     pub(crate) keyed: Option<KeyedStore>,
     pub(crate) operator: super::operator_state::OperatorStore,
     pub(crate) clock: Arc<dyn Clock>,
+    /// The operator's scope, for a nested one (a window's state inside a window
+    /// operator): handles of the parent keep working while the nested scope is entered.
+    parent: Option<Rc<StateScope>>,
+}
+
+fn next_scope_id() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 impl StateScope {
     /// A scope for one operator instance; `keyed` if it processes a keyed stream.
     pub fn new(keyed: bool, clock: Arc<dyn Clock>) -> Rc<Self> {
-        use std::sync::atomic::{AtomicU64, Ordering};
-        static NEXT: AtomicU64 = AtomicU64::new(1);
         Rc::new(StateScope {
-            id: NEXT.fetch_add(1, Ordering::Relaxed),
+            id: next_scope_id(),
             keyed: keyed.then(KeyedStore::default),
             operator: Default::default(),
             clock,
+            parent: None,
         })
+    }
+
+    /// A keyed scope inside `parent` (per key and window state of a window operator,
+    /// whose "key" is the pair).
+    pub fn nested(parent: &Rc<StateScope>) -> Rc<Self> {
+        Rc::new(StateScope {
+            id: next_scope_id(),
+            keyed: Some(KeyedStore::default()),
+            operator: Default::default(),
+            clock: parent.clock.clone(),
+            parent: Some(parent.clone()),
+        })
+    }
+
+    /// This scope or the enclosing one with id `id`.
+    #[inline]
+    pub(crate) fn resolve(&self, id: u64) -> Option<&StateScope> {
+        let mut scope = self;
+        loop {
+            if scope.id == id {
+                return Some(scope);
+            }
+            scope = scope.parent.as_deref()?;
+        }
     }
 
     /// The keyed store, for keyed operators.
