@@ -12,6 +12,7 @@ pub struct TaskMetrics {
     records_out: AtomicU64,
     records_in_errors: AtomicU64,
     back_pressured_nanos: AtomicU64,
+    late_records_dropped: AtomicU64,
 }
 
 /// A point-in-time copy of [`TaskMetrics`].
@@ -25,6 +26,9 @@ pub struct TaskMetricsSnapshot {
     pub records_in_errors: u64,
     /// Time spent waiting for space in full output channels, in nanoseconds.
     pub back_pressured_nanos: u64,
+    /// Records that came after their windows were gone, dropped (Flink's
+    /// `numLateRecordsDropped`; with a late-data side output they go there instead).
+    pub late_records_dropped: u64,
 }
 
 impl TaskMetrics {
@@ -50,6 +54,11 @@ impl TaskMetrics {
         self.back_pressured_nanos.fetch_add(nanos, Ordering::Relaxed);
     }
 
+    /// Adds to `numLateRecordsDropped`.
+    pub fn add_late_records_dropped(&self, n: u64) {
+        self.late_records_dropped.fetch_add(n, Ordering::Relaxed);
+    }
+
     /// Reads all counters.
     pub fn snapshot(&self) -> TaskMetricsSnapshot {
         TaskMetricsSnapshot {
@@ -57,6 +66,7 @@ impl TaskMetrics {
             records_out: self.records_out.load(Ordering::Relaxed),
             records_in_errors: self.records_in_errors.load(Ordering::Relaxed),
             back_pressured_nanos: self.back_pressured_nanos.load(Ordering::Relaxed),
+            late_records_dropped: self.late_records_dropped.load(Ordering::Relaxed),
         }
     }
 }
@@ -67,5 +77,6 @@ impl std::ops::AddAssign for TaskMetricsSnapshot {
         self.records_out += other.records_out;
         self.records_in_errors += other.records_in_errors;
         self.back_pressured_nanos += other.back_pressured_nanos;
+        self.late_records_dropped += other.late_records_dropped;
     }
 }

@@ -60,7 +60,7 @@ where
         self.lookahead.run(
             batch,
             &mut self.table,
-            |table, stage, g, h, _| table.warm(stage, g, h),
+            |table, stage, placed, _| table.warm(stage, placed.key_group, placed.hash),
             |table, key_selector, mut placed| -> FnResult {
                 let Some(key) = key_of(key_selector, &placed) else { return Err(StateError::MissingKey.into()) };
                 let accumulator = match table.lookup(placed.key_group, placed.hash, key)? {

@@ -70,7 +70,7 @@ pub(crate) fn process_records<K: Key, T, O>(
     lookahead.run(
         batch,
         backend,
-        |backend, stage, g, h, k| backend.warm(stage, g, h, k),
+        |backend, stage, placed, key| backend.warm(stage, placed.key_group, placed.hash, key),
         |backend, key_selector, placed| -> FnResult {
             let (main, side) = out.split();
             backend.with_record(key_selector, placed, |value, timestamp, timers| {

@@ -93,7 +93,7 @@ impl<T: Clone + 'static, K: Key, R: Fold<T>> OneInputOperator<T, T> for KeyedRed
         self.lookahead.run(
             batch,
             &mut self.table,
-            |table, stage, g, h, _| table.warm(stage, g, h),
+            |table, stage, placed, _| table.warm(stage, placed.key_group, placed.hash),
             |table, key_selector, mut placed| -> FnResult {
                 let Some(key) = key_of(key_selector, &placed) else { return Err(StateError::MissingKey.into()) };
                 let reduced = match table.lookup(placed.key_group, placed.hash, key)? {

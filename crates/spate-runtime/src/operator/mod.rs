@@ -21,7 +21,10 @@ mod keyed_reduce;
 mod map;
 mod process;
 mod sink;
+mod sliced_window;
 mod timestamps;
+mod window;
+mod window_state;
 
 pub use broadcast_process::{BroadcastProcessOperator, DeclareBroadcastStates, KeyedBroadcastProcessOperator};
 pub use chained::ChainedOperator;
@@ -36,7 +39,9 @@ pub use keyed_reduce::{ByReduceFunction, Fold, InPlace, KeyedReduceOperator};
 pub use map::MapOperator;
 pub use process::ProcessOperator;
 pub use sink::SinkOperator;
+pub use sliced_window::SlicedWindowOperator;
 pub use timestamps::TimestampsAndWatermarksOperator;
+pub use window::{WindowOperator, WindowSpec};
 
 use spate_core::{StreamRecord, Timestamp};
 

@@ -353,6 +353,25 @@ impl<K: Key, V> KeyGroupTable<K, V> {
         Ok(group.buckets.iter().flatten().map(|b| (&b.key, &b.value)))
     }
 
+    /// The keys and values of one key group, each with a hash that finds the key in any
+    /// `KeyGroupTable` as its stable hash would (tables use only part of the hash), so
+    /// that entries can move between tables without hashing their keys again.
+    pub fn iter_group_hashed(&self, key_group: u32) -> Result<impl Iterator<Item = (u64, &K, &V)>, StateError> {
+        let group = &self.groups[self.index(key_group)?];
+        Ok(group.buckets.iter().flatten().map(|b| (u64::from(b.tag.get()), &b.key, &b.value)))
+    }
+
+    /// [`drain_group`](Self::drain_group) with the hashes of
+    /// [`iter_group_hashed`](Self::iter_group_hashed).
+    pub fn drain_group_hashed(
+        &mut self,
+        key_group: u32,
+    ) -> Result<impl Iterator<Item = (u64, K, V)> + use<K, V>, StateError> {
+        let i = self.index(key_group)?;
+        let group = std::mem::replace(&mut self.groups[i], Group::new());
+        Ok(group.buckets.into_iter().flatten().map(|b| (u64::from(b.tag.get()), b.key, b.value)))
+    }
+
     /// Removes and returns the keys and values of one key group.
     pub fn drain_group(&mut self, key_group: u32) -> Result<impl Iterator<Item = (K, V)> + use<K, V>, StateError> {
         let i = self.index(key_group)?;

@@ -44,6 +44,29 @@ impl<K: Key> KeyedBackend<K> {
         })
     }
 
+    /// A backend for a finer key (a key and a window) whose state lives in a scope
+    /// nested in this one, in the same key groups.
+    pub fn nested<K2: Key>(&self) -> KeyedBackend<K2> {
+        KeyedBackend {
+            directory: KeyDirectory::new(self.directory.range()),
+            clock: self.clock.clone(),
+            scope: StateScope::nested(&self.scope),
+            timers: Timers::default(),
+            watermark: Timestamp::MIN,
+        }
+    }
+
+    /// Makes `key` current (giving it a slot) for state accessed outside a record or
+    /// timer (a window function); returns its slot and whether it is new, for
+    /// [`leave`](Self::leave).
+    pub fn enter_key(&mut self, key_group: u32, hash: u64, key: &K) -> Result<(u32, bool), StateError> {
+        let (slot, _, new_key) = self.directory.slot_or_insert(key_group, hash, key, || key.clone())?;
+        if let Some(store) = self.scope.keyed() {
+            store.set_current(Some(slot));
+        }
+        Ok((slot, new_key))
+    }
+
     /// The keyed store.
     #[inline]
     pub fn store(&self) -> &KeyedStore {

@@ -77,7 +77,7 @@ impl<T, K: Key> KeyedLookahead<T, K> {
         &mut self,
         batch: &mut Vec<StreamRecord<T>>,
         state: &mut S,
-        warm: impl Fn(&S, Warm, u32, u64, &K),
+        warm: impl Fn(&S, Warm, &Placed<K, T>, &K),
         mut process: impl FnMut(&mut S, &dyn KeyExtractor<T, K>, Placed<K, T>) -> Result<(), E>,
     ) -> Result<(), E> {
         self.placed.clear();
@@ -96,7 +96,7 @@ impl<T, K: Key> KeyedLookahead<T, K> {
         let selector = &*self.key_selector;
         let warm_one = |state: &S, stage: Warm, placed: &Placed<K, T>| {
             if let Some(key) = key_of(selector, placed) {
-                warm(state, stage, placed.key_group, placed.hash, key);
+                warm(state, stage, placed, key);
             }
         };
         let mut records = self.placed.drain(..);

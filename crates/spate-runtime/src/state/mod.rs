@@ -93,6 +93,15 @@ pub enum StateError {
         /// Keys in the key group.
         keys: usize,
     },
+    /// A key could not be hashed.
+    #[error(transparent)]
+    Key(#[from] spate_core::CoreError),
+    /// An event-time operator got a record without a timestamp.
+    #[error(
+        "a record has no timestamp, but the windows are in event time: assign timestamps with a \
+         WatermarkStrategy (from_source or assign_timestamps_and_watermarks), or use processing-time windows"
+    )]
+    NoTimestamp,
     /// A broadcast state was used that the broadcast stream did not declare.
     #[error("the broadcast state '{0}' was not declared on the broadcast stream")]
     UndeclaredBroadcastState(Box<String>),

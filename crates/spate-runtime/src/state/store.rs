@@ -78,6 +78,26 @@ impl KeyedStore {
         Ok((states.len() - 1) as u32)
     }
 
+    /// Whether any state is registered (if not, nothing needs a current key).
+    #[inline]
+    pub fn has_states(&self) -> bool {
+        self.states.try_borrow().is_ok_and(|s| !s.is_empty())
+    }
+
+    /// Drops every state's value for `slot` (its key is gone for good).
+    pub fn clear_slot(&self, slot: u32) {
+        if let Ok(states) = self.states.try_borrow() {
+            for state in states.iter() {
+                if let Ok(mut cells) = state.cells.try_borrow_mut() {
+                    cells.clear_slot(slot);
+                }
+            }
+        }
+        if let Some(live) = self.live.borrow_mut().get_mut(slot as usize) {
+            *live = 0;
+        }
+    }
+
     /// Makes `slot` current (or none).
     #[inline]
     pub fn set_current(&self, slot: Option<u32>) {

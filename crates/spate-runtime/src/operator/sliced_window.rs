@@ -1,0 +1,477 @@
+//! Tumbling and sliding windows with their default trigger, kept as slices.
+//!
+//! Time is cut into slices of `gcd(size, slide)`; every window is a run of whole
+//! slices. A record goes into the one slice that holds its timestamp (a hash table per
+//! slice, key → contents), however many windows overlap it; a window is combined from
+//! its slices when it fires. Flink instead adds each record to all `size / slide`
+//! windows that hold it. Firing is per slice range, not per key: no timer per key and
+//! window. Late records within the allowed lateness go into their slice and re-fire
+//! the windows of their key that already fired.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use spate_core::{Key, KeyGroupRange, NO_TIMESTAMP, StreamRecord, Timestamp};
+
+use super::OneInputOperator;
+use super::window::route_late;
+use super::window_state::WindowFunctionState;
+use crate::context::RuntimeContext;
+use crate::functions::FnResult;
+use crate::key_selector::{KeyExtractor, KeySelector};
+use crate::metrics::TaskMetrics;
+use crate::output::{Collector, Output, OutputTag};
+use crate::state::{KeyGroupTable, KeyedLookahead, Lookup, Placed, StateError, Warm, key_of};
+use crate::time::Clock;
+use crate::window::{Slicing, TimeWindow, Window, WindowContents, WindowContext, WindowEmit};
+
+/// The operator for tumbling and sliding windows that fire when time passes their end.
+pub struct SlicedWindowOperator<K, T, C, E, OUT>
+where
+    C: WindowContents<T>,
+{
+    lookahead: KeyedLookahead<T, K>,
+    slices: Slices<K, T, C, E, OUT>,
+}
+
+/// Everything but the lookahead (which lends it to the record loop).
+struct Slices<K, T, C, E, OUT>
+where
+    C: WindowContents<T>,
+{
+    geometry: Geometry,
+    allowed_lateness: i64,
+    late_tag: Option<OutputTag<T>>,
+    contents: C,
+    emit: E,
+    /// Slices that hold records, oldest first: (slice end, contents per key).
+    slices: VecDeque<(Timestamp, KeyGroupTable<K, C::Acc>)>,
+    /// The end of the last window fired.
+    fired_through: Timestamp,
+    watermark: Timestamp,
+    range: KeyGroupRange,
+    clock: Option<Arc<dyn Clock>>,
+    state: Option<WindowFunctionState<K, TimeWindow>>,
+    metrics: Option<Arc<TaskMetrics>>,
+    _out: std::marker::PhantomData<fn() -> OUT>,
+}
+
+/// Window and slice arithmetic.
+#[derive(Clone, Copy, Debug)]
+struct Geometry {
+    size: i64,
+    slide: i64,
+    offset: i64,
+    slice: i64,
+    event_time: bool,
+}
+
+impl Geometry {
+    fn new(slicing: Slicing) -> Self {
+        Geometry {
+            size: slicing.size,
+            slide: slicing.slide,
+            offset: slicing.offset,
+            slice: slicing.slice(),
+            event_time: slicing.event_time,
+        }
+    }
+
+    /// The end of the slice holding `timestamp`.
+    fn slice_end(&self, timestamp: Timestamp) -> Timestamp {
+        TimeWindow::start_of(timestamp, self.offset, self.slice) + self.slice
+    }
+
+    /// The start of the latest window holding `timestamp`.
+    fn last_start(&self, timestamp: Timestamp) -> Timestamp {
+        TimeWindow::start_of(timestamp, self.offset, self.slide)
+    }
+
+    /// The end of the earliest window holding `timestamp`.
+    fn first_end(&self, timestamp: Timestamp) -> Timestamp {
+        let last = self.last_start(timestamp);
+        last - self.slide * ((last - (timestamp - self.size + 1)) / self.slide) + self.size
+    }
+
+    /// The smallest window end at or after `t`.
+    fn window_end_at_or_after(&self, t: Timestamp) -> Timestamp {
+        let start = TimeWindow::start_of(t - self.size, self.offset, self.slide);
+        if start + self.size >= t { start + self.size } else { start + self.slide + self.size }
+    }
+
+    /// The end of the last window holding the slice that ends at `slice_end`.
+    fn last_end_of_slice(&self, slice_end: Timestamp) -> Timestamp {
+        self.last_start(slice_end - self.slice) + self.size
+    }
+}
+
+impl<K, T, C, E, OUT> SlicedWindowOperator<K, T, C, E, OUT>
+where
+    K: Key,
+    T: 'static,
+    C: WindowContents<T>,
+    E: WindowEmit<K, TimeWindow, C::Elem, OUT>,
+    OUT: 'static,
+{
+    /// Windows of `slicing`, keyed by `key_selector`, kept as `contents`, emitted by
+    /// `emit`. `allowed_lateness` is in ms of event time.
+    pub fn new(
+        key_selector: KeySelector<T, K>,
+        slicing: Slicing,
+        allowed_lateness: i64,
+        late_tag: Option<OutputTag<T>>,
+        contents: C,
+        emit: E,
+    ) -> Self {
+        SlicedWindowOperator {
+            lookahead: KeyedLookahead::new(key_selector, 1),
+            slices: Slices {
+                geometry: Geometry::new(slicing),
+                allowed_lateness: if slicing.event_time { allowed_lateness.max(0) } else { 0 },
+                late_tag,
+                contents,
+                emit,
+                slices: VecDeque::new(),
+                fired_through: Timestamp::MIN,
+                watermark: Timestamp::MIN,
+                range: KeyGroupRange { start: 0, end: 0 },
+                clock: None,
+                state: None,
+                metrics: None,
+                _out: std::marker::PhantomData,
+            },
+        }
+    }
+}
+
+impl<K, T, C, E, OUT> Slices<K, T, C, E, OUT>
+where
+    K: Key,
+    T: 'static,
+    C: WindowContents<T>,
+    E: WindowEmit<K, TimeWindow, C::Elem, OUT>,
+    OUT: 'static,
+{
+    /// The time records are assigned by (event time) or that processing time has
+    /// reached (processing time).
+    fn now(&self) -> Timestamp {
+        self.clock.as_ref().map_or(0, |c| c.now())
+    }
+
+    /// When the window ending at `end` is dropped.
+    fn cleanup_time(&self, end: Timestamp) -> Timestamp {
+        (end - 1).saturating_add(self.allowed_lateness)
+    }
+
+    /// The next window to fire: the earliest window end after the last one fired whose
+    /// window holds a slice.
+    fn next_window_end(&self) -> Option<Timestamp> {
+        let g = &self.geometry;
+        let after = self.fired_through.saturating_add(1);
+        self.slices.iter().find_map(|(slice_end, _)| {
+            let end = g.window_end_at_or_after(after.max(*slice_end));
+            (end - g.size < *slice_end).then_some(end)
+        })
+    }
+
+    /// Fires every window ending at or before `time` (the watermark, or processing
+    /// time), then drops the slices no window needs any more.
+    fn fire_until(&mut self, time: Timestamp, out: &mut Output<OUT>) -> FnResult {
+        while let Some(end) = self.next_window_end() {
+            if end - 1 > time {
+                break;
+            }
+            self.fire_window(end, time, out)?;
+            self.fired_through = end;
+        }
+        let g = self.geometry;
+        while let Some((slice_end, _)) = self.slices.front() {
+            let last_end = g.last_end_of_slice(*slice_end);
+            if last_end > self.fired_through || self.cleanup_time(last_end) > time {
+                break;
+            }
+            self.slices.pop_front();
+        }
+        Ok(())
+    }
+
+    /// Emits the window ending at `end` for every key that has records in it.
+    fn fire_window(&mut self, end: Timestamp, time: Timestamp, out: &mut Output<OUT>) -> FnResult {
+        let g = self.geometry;
+        let window = TimeWindow::new(end - g.size, end);
+        let first = self.slices.partition_point(|(slice_end, _)| *slice_end <= window.start);
+        let last = self.slices.partition_point(|(slice_end, _)| *slice_end <= end);
+        let times = (self.watermark, self.now());
+        if last == first + 1 {
+            // One slice: emit straight from it, taking it if nothing needs it after.
+            let slice_end = self.slices[first].0;
+            let done = g.last_end_of_slice(slice_end) <= end && self.cleanup_time(end) <= time;
+            if done && first == 0 {
+                let (_, mut table) = self.slices.pop_front().ok_or(StateError::MissingKey)?;
+                for group in self.range.iter() {
+                    for (hash, key, acc) in table.drain_group_hashed(group)? {
+                        self.emit_one(&key, group, hash, &window, &acc, times, out)?;
+                    }
+                }
+                return Ok(());
+            }
+            let table = std::mem::replace(&mut self.slices[first].1, KeyGroupTable::new(self.range));
+            let result = self.emit_table(&table, &window, times, out);
+            self.slices[first].1 = table;
+            return result;
+        }
+        let mut combined: KeyGroupTable<K, C::Acc> = KeyGroupTable::new(self.range);
+        for (_, slice) in self.slices.range(first..last) {
+            for group in self.range.iter() {
+                for (hash, key, acc) in slice.iter_group_hashed(group)? {
+                    match combined.lookup(group, hash, key)? {
+                        Lookup::Found(found) => self.contents.merge(found.into_mut(), acc.clone())?,
+                        Lookup::Missing(missing) => {
+                            missing.insert(key.clone(), acc.clone())?;
+                        }
+                    }
+                }
+            }
+        }
+        self.emit_table(&combined, &window, times, out)
+    }
+
+    fn emit_table(
+        &mut self,
+        table: &KeyGroupTable<K, C::Acc>,
+        window: &TimeWindow,
+        times: (Timestamp, Timestamp),
+        out: &mut Output<OUT>,
+    ) -> FnResult {
+        for group in self.range.iter() {
+            for (hash, key, acc) in table.iter_group_hashed(group)? {
+                self.emit_one(key, group, hash, window, acc, times, out)?;
+            }
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn emit_one(
+        &mut self,
+        key: &K,
+        key_group: u32,
+        hash: u64,
+        window: &TimeWindow,
+        acc: &C::Acc,
+        times: (Timestamp, Timestamp),
+        out: &mut Output<OUT>,
+    ) -> FnResult {
+        let state = self.state.as_mut().ok_or(StateError::NoScope)?;
+        let (main, side) = out.split();
+        let mut collector = Collector::on(main, window.max_timestamp());
+        let mut access = state.access(key, key_group, hash, window);
+        access.prepare()?;
+        let mut ctx = WindowContext::new(window, times.0, times.1, side, &mut access);
+        let emit = &mut self.emit;
+        self.contents.elements(acc, &mut |elements| emit.emit(key, &mut ctx, elements, &mut collector))
+    }
+
+    /// A record with `timestamp` of `key` arrived after some of its windows fired:
+    /// fires those again for this key (they are within the allowed lateness).
+    fn fire_late(&mut self, key: &K, key_group: u32, hash: u64, timestamp: Timestamp, out: &mut Output<OUT>) -> FnResult {
+        let g = self.geometry;
+        let times = (self.watermark, self.now());
+        let mut end = g.first_end(timestamp);
+        while end - g.size <= timestamp && end - 1 <= self.watermark {
+            if self.cleanup_time(end) > self.watermark {
+                let window = TimeWindow::new(end - g.size, end);
+                let mut acc: Option<C::Acc> = None;
+                for (slice_end, slice) in &self.slices {
+                    if *slice_end <= window.start || *slice_end > end {
+                        continue;
+                    }
+                    if let Some(part) = slice.get(key_group, hash, key)? {
+                        match acc.as_mut() {
+                            Some(acc) => self.contents.merge(acc, part.clone())?,
+                            None => acc = Some(part.clone()),
+                        }
+                    }
+                }
+                if let Some(acc) = acc {
+                    self.emit_one(key, key_group, hash, &window, &acc, times, out)?;
+                }
+            }
+            end += g.slide;
+        }
+        Ok(())
+    }
+
+    /// Adds a record to its slice (or routes it as late), and re-fires its key's
+    /// windows that already fired if it is late but within the allowed lateness.
+    fn add(
+        &mut self,
+        key_selector: &dyn KeyExtractor<T, K>,
+        mut placed: Placed<K, T>,
+        now: Timestamp,
+        out: &mut Output<OUT>,
+    ) -> FnResult {
+        let g = self.geometry;
+        let timestamp = if g.event_time {
+            if placed.record.timestamp == NO_TIMESTAMP {
+                return Err(StateError::NoTimestamp.into());
+            }
+            placed.record.timestamp
+        } else {
+            now
+        };
+        let (key_group, hash) = (placed.key_group, placed.hash);
+        if g.event_time && self.cleanup_time(g.last_start(timestamp) + g.size) <= self.watermark {
+            route_late(&self.late_tag, self.metrics.as_ref(), placed.record.value, timestamp, out);
+            return Ok(());
+        }
+        let late = g.event_time && g.first_end(timestamp) - 1 <= self.watermark;
+        let slice_end = g.slice_end(timestamp);
+        let Some(key) = key_of(key_selector, &placed) else { return Err(StateError::MissingKey.into()) };
+        let late_key = late.then(|| key.clone());
+        let contents = &mut self.contents;
+        let slice = slice_mut(&mut self.slices, slice_end, self.range);
+        match slice.lookup(key_group, hash, key)? {
+            Lookup::Found(found) => contents.add(found.into_mut(), placed.record.value)?,
+            Lookup::Missing(_) => {
+                let mut acc = contents.create();
+                let key = placed.take_key(key_selector);
+                contents.add(&mut acc, placed.record.value)?;
+                slice.insert(key_group, hash, key, acc)?;
+            }
+        }
+        if let Some(key) = late_key {
+            self.fire_late(&key, key_group, hash, timestamp, out)?;
+        }
+        Ok(())
+    }
+
+}
+
+/// The slice table for records ending at `slice_end`, created if needed.
+fn slice_mut<K: Key, A>(
+    slices: &mut VecDeque<(Timestamp, KeyGroupTable<K, A>)>,
+    slice_end: Timestamp,
+    range: KeyGroupRange,
+) -> &mut KeyGroupTable<K, A> {
+    let at = match slices.iter().rposition(|(end, _)| *end <= slice_end) {
+        Some(i) if slices[i].0 == slice_end => i,
+        found => {
+            let at = found.map_or(0, |i| i + 1);
+            slices.insert(at, (slice_end, KeyGroupTable::new(range)));
+            at
+        }
+    };
+    &mut slices[at].1
+}
+
+/// The slice table holding `slice_end`, for warming.
+fn find_slice<K, A>(slices: &VecDeque<(Timestamp, KeyGroupTable<K, A>)>, slice_end: Timestamp) -> Option<&KeyGroupTable<K, A>> {
+    slices.iter().rev().find(|(end, _)| *end <= slice_end).filter(|(end, _)| *end == slice_end).map(|(_, t)| t)
+}
+
+impl<K, T, C, E, OUT> OneInputOperator<T, OUT> for SlicedWindowOperator<K, T, C, E, OUT>
+where
+    K: Key,
+    T: 'static,
+    C: WindowContents<T>,
+    E: WindowEmit<K, TimeWindow, C::Elem, OUT>,
+    OUT: 'static,
+{
+    const KEYED: bool = true;
+
+    fn open(&mut self, ctx: &mut RuntimeContext) -> FnResult {
+        let task = ctx.task_info().clone();
+        self.lookahead.set_max_parallelism(task.max_parallelism);
+        let s = &mut self.slices;
+        s.range = task.key_group_range();
+        s.clock = Some(task.clock.clone());
+        s.metrics = Some(ctx.metrics().clone());
+        s.state = Some(WindowFunctionState::open(ctx)?);
+        s.contents.open(ctx)?;
+        s.emit.open(ctx)
+    }
+
+    fn process_batch(&mut self, batch: &mut Vec<StreamRecord<T>>, out: &mut Output<OUT>) -> FnResult {
+        let g = self.slices.geometry;
+        let now = if g.event_time { 0 } else { self.slices.now() };
+        self.lookahead.run(
+            batch,
+            &mut self.slices,
+            |this, stage, placed, _| {
+                if stage == Warm::Bucket {
+                    let timestamp = if g.event_time { placed.record.timestamp } else { now };
+                    if let Some(slice) = find_slice(&this.slices, g.slice_end(timestamp)) {
+                        slice.prefetch(placed.key_group, placed.hash);
+                    }
+                }
+            },
+            |this, key_selector, placed| this.add(key_selector, placed, now, out),
+        )
+    }
+
+    fn process_watermark(&mut self, watermark: Timestamp, out: &mut Output<OUT>) -> FnResult {
+        let s = &mut self.slices;
+        s.watermark = watermark;
+        if s.geometry.event_time {
+            s.fire_until(watermark, out)?;
+        }
+        out.emit_watermark(watermark);
+        Ok(())
+    }
+
+    fn on_processing_time(&mut self, now: Timestamp, out: &mut Output<OUT>) -> FnResult {
+        if !self.slices.geometry.event_time {
+            self.slices.fire_until(now, out)?;
+        }
+        Ok(())
+    }
+
+    fn next_processing_time(&self) -> Option<Timestamp> {
+        let s = &self.slices;
+        if s.geometry.event_time { None } else { s.next_window_end().map(|end| end - 1) }
+    }
+
+    fn close(&mut self) -> FnResult {
+        let contents = self.slices.contents.close();
+        let emit = self.slices.emit.close();
+        contents.and(emit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn geometry(size: i64, slide: i64, offset: i64) -> Geometry {
+        Geometry::new(Slicing { size, slide, offset, event_time: true })
+    }
+
+    #[test]
+    fn window_arithmetic_matches_the_assigner() {
+        use crate::window::{SlidingEventTimeWindows, WindowAssigner};
+        for (size, slide, offset) in [(10, 5, 0), (10, 4, 0), (10, 10, 3), (60, 1, 0), (7, 3, 2)] {
+            let g = geometry(size, slide, offset);
+            let assigner = SlidingEventTimeWindows::of(
+                std::time::Duration::from_millis(size as u64),
+                std::time::Duration::from_millis(slide as u64),
+            )
+            .with_offset(std::time::Duration::from_millis(offset as u64));
+            for ts in -50..50 {
+                let mut windows = Vec::new();
+                WindowAssigner::<()>::assign_windows(&assigner, &(), ts, &mut windows);
+                let first = windows.iter().map(|w| w.end).min().unwrap();
+                let last = windows.iter().map(|w| w.end).max().unwrap();
+                assert_eq!(g.first_end(ts), first, "first end of {ts} in {size}/{slide}+{offset}");
+                assert_eq!(g.last_start(ts) + size, last, "last end of {ts}");
+                let slice_end = g.slice_end(ts);
+                assert!(slice_end - g.slice <= ts && ts < slice_end);
+                assert!(windows.iter().all(|w| w.start <= slice_end - g.slice && slice_end <= w.end));
+                assert_eq!(g.last_end_of_slice(slice_end), last);
+                assert_eq!(g.window_end_at_or_after(first), first);
+                assert_eq!(g.window_end_at_or_after(first - slide + 1), first);
+            }
+        }
+    }
+}
