@@ -94,6 +94,11 @@ impl<T: Data> DataStream<T> {
         DataStream::new(self.env.clone(), StreamRef::Node(id))
     }
 
+    /// Records a problem with the pipeline, reported when it is planned or run.
+    pub(crate) fn record_error(&self, message: String) {
+        self.env.state.borrow_mut().errors.push(message);
+    }
+
     /// Adds an operator made from a user function: every subtask wraps its own copy of
     /// `function` with `wrap`.
     fn apply<O, F, Op>(&self, kind: &'static str, name: &str, function: F, wrap: fn(F) -> Op) -> DataStream<O>

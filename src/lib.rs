@@ -36,6 +36,7 @@ mod graph;
 mod keyed_stream;
 pub mod logging;
 mod params;
+mod windowed_stream;
 
 pub use connected::{
     BroadcastConnectedStream, BroadcastStream, ConnectTo, ConnectedStreams, KeyedBroadcastConnectedStream,
@@ -69,6 +70,14 @@ pub use spate_runtime::state::{
 pub use spate_runtime::time::{Clock, ManualClock};
 pub use spate_runtime::timer::TimeDomain;
 pub use spate_runtime::watermark::{WatermarkGenerator, WatermarkOutput, WatermarkStrategy};
+pub use spate_runtime::window::{
+    ContinuousEventTimeTrigger, ContinuousProcessingTimeTrigger, CountTrigger, EventTimeSessionWindows,
+    EventTimeTrigger, GlobalWindow, GlobalWindows, NeverTrigger, ProcessWindowFunction, ProcessingTimeSessionWindows,
+    ProcessingTimeTrigger, PurgingTrigger, SlidingEventTimeWindows, SlidingProcessingTimeWindows, TimeWindow, Trigger,
+    TriggerContext, TriggerResult, TumblingEventTimeWindows, TumblingProcessingTimeWindows, Window, WindowAssigner,
+    WindowContext,
+};
+pub use windowed_stream::{AllWindowedStream, ProcessAllWindowFunction, WindowedStream};
 
 /// Files as sinks.
 pub struct FileSink;
@@ -92,5 +101,12 @@ pub mod prelude {
         OnTimerContext, OutputTag, Params, ProcessContext, ProcessFunction, ReadOnlyBroadcastContext, ReduceFunction,
         ReducingState, ReducingStateDescriptor, RuntimeContext, RuntimeMode, SinkFunction, StateTtlConfig, StreamEnv,
         TimeDomain, ValueState, ValueStateDescriptor, WatermarkStrategy,
+    };
+    pub use crate::{
+        AllWindowedStream, ContinuousEventTimeTrigger, ContinuousProcessingTimeTrigger, CountTrigger,
+        EventTimeSessionWindows, GlobalWindows, ProcessAllWindowFunction, ProcessWindowFunction,
+        ProcessingTimeSessionWindows, PurgingTrigger, SlidingEventTimeWindows, SlidingProcessingTimeWindows,
+        TimeWindow, Trigger, TriggerContext, TriggerResult, TumblingEventTimeWindows, TumblingProcessingTimeWindows,
+        Window, WindowContext, WindowedStream,
     };
 }

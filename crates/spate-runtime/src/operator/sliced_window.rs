@@ -26,16 +26,16 @@ use crate::time::Clock;
 use crate::window::{Slicing, TimeWindow, Window, WindowContents, WindowContext, WindowEmit};
 
 /// The operator for tumbling and sliding windows that fire when time passes their end.
-pub struct SlicedWindowOperator<K, T, C, E, OUT>
+pub struct SlicedWindowOperator<K, T, W, C, E, OUT>
 where
     C: WindowContents<T>,
 {
     lookahead: KeyedLookahead<T, K>,
-    slices: Slices<K, T, C, E, OUT>,
+    slices: Slices<K, T, W, C, E, OUT>,
 }
 
 /// Everything but the lookahead (which lends it to the record loop).
-struct Slices<K, T, C, E, OUT>
+struct Slices<K, T, W, C, E, OUT>
 where
     C: WindowContents<T>,
 {
@@ -51,7 +51,7 @@ where
     watermark: Timestamp,
     range: KeyGroupRange,
     clock: Option<Arc<dyn Clock>>,
-    state: Option<WindowFunctionState<K, TimeWindow>>,
+    state: Option<WindowFunctionState<K, W>>,
     metrics: Option<Arc<TaskMetrics>>,
     _out: std::marker::PhantomData<fn() -> OUT>,
 }
@@ -105,12 +105,13 @@ impl Geometry {
     }
 }
 
-impl<K, T, C, E, OUT> SlicedWindowOperator<K, T, C, E, OUT>
+impl<K, T, W, C, E, OUT> SlicedWindowOperator<K, T, W, C, E, OUT>
 where
     K: Key,
     T: 'static,
     C: WindowContents<T>,
-    E: WindowEmit<K, TimeWindow, C::Elem, OUT>,
+    W: Window,
+    E: WindowEmit<K, W, C::Elem, OUT>,
     OUT: 'static,
 {
     /// Windows of `slicing`, keyed by `key_selector`, kept as `contents`, emitted by
@@ -144,12 +145,13 @@ where
     }
 }
 
-impl<K, T, C, E, OUT> Slices<K, T, C, E, OUT>
+impl<K, T, W, C, E, OUT> Slices<K, T, W, C, E, OUT>
 where
     K: Key,
     T: 'static,
     C: WindowContents<T>,
-    E: WindowEmit<K, TimeWindow, C::Elem, OUT>,
+    W: Window,
+    E: WindowEmit<K, W, C::Elem, OUT>,
     OUT: 'static,
 {
     /// The time records are assigned by (event time) or that processing time has
@@ -198,8 +200,9 @@ where
     /// Emits the window ending at `end` for every key that has records in it.
     fn fire_window(&mut self, end: Timestamp, time: Timestamp, out: &mut Output<OUT>) -> FnResult {
         let g = self.geometry;
-        let window = TimeWindow::new(end - g.size, end);
-        let first = self.slices.partition_point(|(slice_end, _)| *slice_end <= window.start);
+        let bounds = TimeWindow::new(end - g.size, end);
+        let window = W::from_time_window(bounds).ok_or(StateError::NotTimeWindows)?;
+        let first = self.slices.partition_point(|(slice_end, _)| *slice_end <= bounds.start);
         let last = self.slices.partition_point(|(slice_end, _)| *slice_end <= end);
         let times = (self.watermark, self.now());
         if last == first + 1 {
@@ -239,7 +242,7 @@ where
     fn emit_table(
         &mut self,
         table: &KeyGroupTable<K, C::Acc>,
-        window: &TimeWindow,
+        window: &W,
         times: (Timestamp, Timestamp),
         out: &mut Output<OUT>,
     ) -> FnResult {
@@ -258,7 +261,7 @@ where
         key: &K,
         key_group: u32,
         hash: u64,
-        window: &TimeWindow,
+        window: &W,
         acc: &C::Acc,
         times: (Timestamp, Timestamp),
         out: &mut Output<OUT>,
@@ -275,16 +278,24 @@ where
 
     /// A record with `timestamp` of `key` arrived after some of its windows fired:
     /// fires those again for this key (they are within the allowed lateness).
-    fn fire_late(&mut self, key: &K, key_group: u32, hash: u64, timestamp: Timestamp, out: &mut Output<OUT>) -> FnResult {
+    fn fire_late(
+        &mut self,
+        key: &K,
+        key_group: u32,
+        hash: u64,
+        timestamp: Timestamp,
+        out: &mut Output<OUT>,
+    ) -> FnResult {
         let g = self.geometry;
         let times = (self.watermark, self.now());
         let mut end = g.first_end(timestamp);
         while end - g.size <= timestamp && end - 1 <= self.watermark {
             if self.cleanup_time(end) > self.watermark {
-                let window = TimeWindow::new(end - g.size, end);
+                let window =
+                    W::from_time_window(TimeWindow::new(end - g.size, end)).ok_or(StateError::NotTimeWindows)?;
                 let mut acc: Option<C::Acc> = None;
                 for (slice_end, slice) in &self.slices {
-                    if *slice_end <= window.start || *slice_end > end {
+                    if *slice_end <= end - g.size || *slice_end > end {
                         continue;
                     }
                     if let Some(part) = slice.get(key_group, hash, key)? {
@@ -346,7 +357,6 @@ where
         }
         Ok(())
     }
-
 }
 
 /// The slice table for records ending at `slice_end`, created if needed.
@@ -367,16 +377,20 @@ fn slice_mut<K: Key, A>(
 }
 
 /// The slice table holding `slice_end`, for warming.
-fn find_slice<K, A>(slices: &VecDeque<(Timestamp, KeyGroupTable<K, A>)>, slice_end: Timestamp) -> Option<&KeyGroupTable<K, A>> {
+fn find_slice<K, A>(
+    slices: &VecDeque<(Timestamp, KeyGroupTable<K, A>)>,
+    slice_end: Timestamp,
+) -> Option<&KeyGroupTable<K, A>> {
     slices.iter().rev().find(|(end, _)| *end <= slice_end).filter(|(end, _)| *end == slice_end).map(|(_, t)| t)
 }
 
-impl<K, T, C, E, OUT> OneInputOperator<T, OUT> for SlicedWindowOperator<K, T, C, E, OUT>
+impl<K, T, W, C, E, OUT> OneInputOperator<T, OUT> for SlicedWindowOperator<K, T, W, C, E, OUT>
 where
     K: Key,
     T: 'static,
     C: WindowContents<T>,
-    E: WindowEmit<K, TimeWindow, C::Elem, OUT>,
+    W: Window,
+    E: WindowEmit<K, W, C::Elem, OUT>,
     OUT: 'static,
 {
     const KEYED: bool = true;

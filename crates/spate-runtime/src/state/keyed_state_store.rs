@@ -6,10 +6,9 @@ use std::hash::Hash;
 use std::rc::Rc;
 
 use super::{
-    AggregatingCells, AggregatingSlot, ListCells, MapCells, ReducingCells, SingleCells, StateKind, Target,
-    AggregatingState, AggregatingStateDescriptor, KeyedStore, ListState, ListStateDescriptor, MapState,
-    MapStateDescriptor, ReducingState, ReducingStateDescriptor, StateError, StateScope, ValueState,
-    ValueStateDescriptor,
+    AggregatingCells, AggregatingSlot, AggregatingState, AggregatingStateDescriptor, KeyedStore, ListCells, ListState,
+    ListStateDescriptor, MapCells, MapState, MapStateDescriptor, ReducingCells, ReducingState, ReducingStateDescriptor,
+    SingleCells, StateError, StateKind, StateScope, Target, ValueState, ValueStateDescriptor,
 };
 
 /// Declares keyed state in one scope: the handles it returns reach the values of the
@@ -51,10 +50,7 @@ impl<'a> KeyedStateStore<'a> {
     }
 
     /// The map state declared by `descriptor` (Flink's `getMapState`).
-    pub fn get_map_state<UK, UV>(
-        &self,
-        descriptor: &MapStateDescriptor<UK, UV>,
-    ) -> Result<MapState<UK, UV>, StateError>
+    pub fn get_map_state<UK, UV>(&self, descriptor: &MapStateDescriptor<UK, UV>) -> Result<MapState<UK, UV>, StateError>
     where
         UK: Eq + Hash + Clone + 'static,
         UV: Clone + 'static,

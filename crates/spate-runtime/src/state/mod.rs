@@ -96,6 +96,10 @@ pub enum StateError {
     /// A key could not be hashed.
     #[error(transparent)]
     Key(#[from] spate_core::CoreError),
+    /// The sliced window operator was given windows that are not time windows: a bug in
+    /// the API that chose it.
+    #[error("internal error: sliced windows need time windows")]
+    NotTimeWindows,
     /// An event-time operator got a record without a timestamp.
     #[error(
         "a record has no timestamp, but the windows are in event time: assign timestamps with a \

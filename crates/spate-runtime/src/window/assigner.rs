@@ -386,7 +386,8 @@ mod tests {
     #[test]
     fn sessions_merge_when_they_touch() {
         let a = EventTimeSessionWindows::<()>::with_gap(Duration::from_millis(10));
-        let windows = [TimeWindow::new(0, 10), TimeWindow::new(25, 35), TimeWindow::new(10, 20), TimeWindow::new(40, 50)];
+        let windows =
+            [TimeWindow::new(0, 10), TimeWindow::new(25, 35), TimeWindow::new(10, 20), TimeWindow::new(40, 50)];
         let merged = a.merge_windows(&windows);
         assert_eq!(merged, vec![(TimeWindow::new(0, 20), vec![TimeWindow::new(0, 10), TimeWindow::new(10, 20)])]);
         let dynamic = EventTimeSessionWindows::with_dynamic_gap(|gap: &u64| Duration::from_millis(*gap));

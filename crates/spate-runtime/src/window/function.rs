@@ -272,8 +272,13 @@ pub trait WindowEmit<K, W: Window, E, OUT>: Send + 'static {
         Ok(())
     }
     /// Emits the results of `window` of `key` from its elements.
-    fn emit(&mut self, key: &K, ctx: &mut WindowContext<'_, W>, elements: &[E], out: &mut Collector<'_, OUT>)
-    -> FnResult;
+    fn emit(
+        &mut self,
+        key: &K,
+        ctx: &mut WindowContext<'_, W>,
+        elements: &[E],
+        out: &mut Collector<'_, OUT>,
+    ) -> FnResult;
     /// The window of `key` is dropped.
     fn clear(&mut self, _key: &K, _ctx: &mut WindowContext<'_, W>) -> FnResult {
         Ok(())
@@ -310,7 +315,13 @@ where
     }
 
     #[inline]
-    fn emit(&mut self, key: &K, ctx: &mut WindowContext<'_, W>, elements: &[E], out: &mut Collector<'_, OUT>) -> FnResult {
+    fn emit(
+        &mut self,
+        key: &K,
+        ctx: &mut WindowContext<'_, W>,
+        elements: &[E],
+        out: &mut Collector<'_, OUT>,
+    ) -> FnResult {
         self.0.process(key, ctx, elements, out)
     }
 

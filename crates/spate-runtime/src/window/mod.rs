@@ -19,9 +19,8 @@ use serde::{Deserialize, Serialize};
 use spate_core::Timestamp;
 
 pub use assigner::{
-    DynamicGap, EventTimeSessionWindows, GlobalWindows, ProcessingTimeSessionWindows, Slicing,
-    SlidingEventTimeWindows, SlidingProcessingTimeWindows, TumblingEventTimeWindows, TumblingProcessingTimeWindows,
-    WindowAssigner,
+    DynamicGap, EventTimeSessionWindows, GlobalWindows, ProcessingTimeSessionWindows, Slicing, SlidingEventTimeWindows,
+    SlidingProcessingTimeWindows, TumblingEventTimeWindows, TumblingProcessingTimeWindows, WindowAssigner,
 };
 pub use function::{
     AggregateContents, EmitElements, EmitWith, ListContents, ProcessWindowFunction, ReduceContents, WindowContents,
@@ -34,10 +33,18 @@ pub use trigger::{
 };
 
 /// A window: a group of records that are emitted together.
-pub trait Window: Clone + Eq + Hash + Ord + Debug + Send + Sync + Serialize + serde::de::DeserializeOwned + 'static {
+pub trait Window:
+    Clone + Eq + Hash + Ord + Debug + Send + Sync + Serialize + serde::de::DeserializeOwned + 'static
+{
     /// The largest timestamp that belongs to the window: an event-time window is
     /// complete when the watermark reaches it.
     fn max_timestamp(&self) -> Timestamp;
+
+    /// This kind of window for a time window, if it is one (windows of tumbling and
+    /// sliding assigners, which the sliced operator builds from their bounds).
+    fn from_time_window(_window: TimeWindow) -> Option<Self> {
+        None
+    }
 }
 
 /// A window of time, `[start, end)` in milliseconds (Flink's `TimeWindow`).
@@ -74,6 +81,10 @@ impl TimeWindow {
 impl Window for TimeWindow {
     fn max_timestamp(&self) -> Timestamp {
         self.end - 1
+    }
+
+    fn from_time_window(window: TimeWindow) -> Option<Self> {
+        Some(window)
     }
 }
 

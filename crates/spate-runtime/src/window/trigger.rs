@@ -149,7 +149,14 @@ pub struct EventTimeTrigger;
 impl<T, W: Window> Trigger<T, W> for EventTimeTrigger {
     type State = ();
 
-    fn on_element(&mut self, _: &T, _: Timestamp, window: &W, _: &mut (), ctx: &mut TriggerContext<'_>) -> TriggerResult {
+    fn on_element(
+        &mut self,
+        _: &T,
+        _: Timestamp,
+        window: &W,
+        _: &mut (),
+        ctx: &mut TriggerContext<'_>,
+    ) -> TriggerResult {
         if window.max_timestamp() <= ctx.current_watermark() {
             return TriggerResult::Fire;
         }
@@ -192,7 +199,14 @@ pub struct ProcessingTimeTrigger;
 impl<T, W: Window> Trigger<T, W> for ProcessingTimeTrigger {
     type State = ();
 
-    fn on_element(&mut self, _: &T, _: Timestamp, window: &W, _: &mut (), ctx: &mut TriggerContext<'_>) -> TriggerResult {
+    fn on_element(
+        &mut self,
+        _: &T,
+        _: Timestamp,
+        window: &W,
+        _: &mut (),
+        ctx: &mut TriggerContext<'_>,
+    ) -> TriggerResult {
         ctx.register_processing_time_timer(window.max_timestamp());
         TriggerResult::Continue
     }
@@ -330,7 +344,13 @@ impl<T, W: Window, G: Trigger<T, W>> Trigger<T, W> for PurgingTrigger<G> {
         purging(self.inner.on_element(element, timestamp, window, state, ctx))
     }
 
-    fn on_event_time(&mut self, time: Timestamp, window: &W, state: &mut G::State, ctx: &mut TriggerContext<'_>) -> TriggerResult {
+    fn on_event_time(
+        &mut self,
+        time: Timestamp,
+        window: &W,
+        state: &mut G::State,
+        ctx: &mut TriggerContext<'_>,
+    ) -> TriggerResult {
         purging(self.inner.on_event_time(time, window, state, ctx))
     }
 
@@ -415,7 +435,13 @@ impl<T, W: Window> Trigger<T, W> for ContinuousEventTimeTrigger {
         TriggerResult::Continue
     }
 
-    fn on_processing_time(&mut self, _: Timestamp, _: &W, _: &mut Option<Timestamp>, _: &mut TriggerContext<'_>) -> TriggerResult {
+    fn on_processing_time(
+        &mut self,
+        _: Timestamp,
+        _: &W,
+        _: &mut Option<Timestamp>,
+        _: &mut TriggerContext<'_>,
+    ) -> TriggerResult {
         TriggerResult::Continue
     }
 
@@ -423,7 +449,12 @@ impl<T, W: Window> Trigger<T, W> for ContinuousEventTimeTrigger {
         true
     }
 
-    fn on_merge(&mut self, window: &W, merged: Vec<Option<Timestamp>>, ctx: &mut TriggerContext<'_>) -> Option<Timestamp> {
+    fn on_merge(
+        &mut self,
+        window: &W,
+        merged: Vec<Option<Timestamp>>,
+        ctx: &mut TriggerContext<'_>,
+    ) -> Option<Timestamp> {
         let next = merged.into_iter().flatten().min();
         if let Some(at) = next {
             ctx.register_event_time_timer(at);
@@ -477,7 +508,13 @@ impl<T, W: Window> Trigger<T, W> for ContinuousProcessingTimeTrigger {
         TriggerResult::Continue
     }
 
-    fn on_event_time(&mut self, _: Timestamp, _: &W, _: &mut Option<Timestamp>, _: &mut TriggerContext<'_>) -> TriggerResult {
+    fn on_event_time(
+        &mut self,
+        _: Timestamp,
+        _: &W,
+        _: &mut Option<Timestamp>,
+        _: &mut TriggerContext<'_>,
+    ) -> TriggerResult {
         TriggerResult::Continue
     }
 
