@@ -103,8 +103,8 @@ struct Pane<W, Acc, S> {
     trigger: S,
 }
 
-/// The open windows of one key.
-type Panes<W, Acc, S> = Vec<Pane<W, Acc, S>>;
+/// The open windows of every key.
+type PaneTable<K, W, Acc, S> = KeyGroupTable<K, Vec<Pane<W, Acc, S>>>;
 
 /// The window operator for any assigner and trigger.
 pub struct WindowOperator<K, T, A, G, C, E, OUT>
@@ -119,7 +119,7 @@ where
     key_selector: KeySelector<T, K>,
     hasher: KeyHasher,
     key_groups: KeyGroupAssigner,
-    panes: KeyGroupTable<K, Panes<A::W, C::Acc, G::State>>,
+    panes: PaneTable<K, A::W, C::Acc, G::State>,
     timers: Timers<(K, A::W)>,
     watermark: Timestamp,
     clock: Option<Arc<dyn Clock>>,
