@@ -31,7 +31,9 @@ fn main() -> spate::Result<()> {
 
     let generator = move |j: u64| ((splitmix64(j) >> 1) % keys, j);
     let records = match rate {
-        Some(rate) => env.from_source(GeneratorSource::new(generator, None).with_rate(rate)),
+        Some(rate) => {
+            env.from_source(GeneratorSource::new(generator, None).with_rate(rate), WatermarkStrategy::no_watermarks())
+        }
         None => env.from_generator(generator, None),
     };
     records

@@ -49,12 +49,18 @@ fn main() -> spate::Result<()> {
     let rate: f64 = params.parsed("rate")?.unwrap_or(20.0);
 
     let control = env
-        .from_source(GeneratorSource::new(|j| BLOCK[j as usize].to_string(), Some(BLOCK.len() as u64)).with_rate(1.0))
+        .from_source(
+            GeneratorSource::new(|j| BLOCK[j as usize].to_string(), Some(BLOCK.len() as u64)).with_rate(1.0),
+            WatermarkStrategy::no_watermarks(),
+        )
         .name("control")
         .set_parallelism(1)
         .key_by(|word: &String| word.clone());
     let data = env
-        .from_source(GeneratorSource::new(|j| WORDS[j as usize % WORDS.len()].to_string(), Some(words)).with_rate(rate))
+        .from_source(
+            GeneratorSource::new(|j| WORDS[j as usize % WORDS.len()].to_string(), Some(words)).with_rate(rate),
+            WatermarkStrategy::no_watermarks(),
+        )
         .name("words")
         .set_parallelism(1)
         .key_by(|word: &String| word.clone());

@@ -1,5 +1,6 @@
 //! `StreamEnv`: where a program defines its pipelines and runs them.
 
+use spate_runtime::watermark::WatermarkStrategy;
 use std::cell::RefCell;
 use std::ops::Range;
 use std::path::PathBuf;
@@ -271,11 +272,20 @@ impl StreamEnv {
         source: Arc<dyn Source<T>>,
         default_parallelism: Option<u32>,
     ) -> DataStream<T> {
+        self.add_source_with(source, default_parallelism, None)
+    }
+
+    fn add_source_with<T: Data>(
+        &self,
+        source: Arc<dyn Source<T>>,
+        default_parallelism: Option<u32>,
+        strategy: Option<WatermarkStrategy<T>>,
+    ) -> DataStream<T> {
         let name = source.name();
         let id = self.state.borrow_mut().add_node(
             "Source",
             name,
-            NodeOperator::Source(Arc::new(SourceFactoryOf(source))),
+            NodeOperator::Source(Arc::new(SourceFactoryOf { source, strategy })),
             None,
             Some(Port::<T>::shared()),
         );
@@ -283,10 +293,27 @@ impl StreamEnv {
         DataStream::new(self.clone(), StreamRef::Node(id))
     }
 
-    /// A stream reading from any [`Source`].
-    pub fn from_source<T: Data, S: Source<T>>(&self, source: S) -> DataStream<T> {
+    /// A stream reading from any [`Source`], with timestamps and watermarks from
+    /// `strategy` (Flink's `fromSource`): each source subtask assigns timestamps and
+    /// generates watermarks (and goes idle) on its own.
+    /// `WatermarkStrategy::no_watermarks()` for streams without event time.
+    ///
+    /// ```
+    /// # use spate::prelude::*;
+    /// # use std::time::Duration;
+    /// let env = StreamEnv::local().unwrap();
+    /// let events = env.from_source(
+    ///     GeneratorSource::new(|j| (j, j as i64 * 1_000), Some(100)),
+    ///     WatermarkStrategy::for_bounded_out_of_orderness(Duration::from_secs(5))
+    ///         .with_timestamp_assigner(|e: &(u64, i64), _| e.1)
+    ///         .with_idleness(Duration::from_secs(30)),
+    /// );
+    /// # let _ = events;
+    /// ```
+    pub fn from_source<T: Data, S: Source<T>>(&self, source: S, strategy: WatermarkStrategy<T>) -> DataStream<T> {
         let default = source.max_parallelism().map(|m| m.min(self.parallelism()));
-        self.add_source(Arc::new(source), default)
+        let strategy = (!strategy.is_no_op()).then_some(strategy);
+        self.add_source_with(Arc::new(source), default, strategy)
     }
 
     /// A stream of the given elements, in order (a source of parallelism 1 unless set

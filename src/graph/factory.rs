@@ -12,12 +12,15 @@ use spate_runtime::context::RuntimeContext;
 use spate_runtime::error::guard;
 use spate_runtime::key_selector::KeySelector;
 use spate_runtime::metrics::TaskMetrics;
-use spate_runtime::operator::{ChainedOperator, OneInputOperator, SinkOperator, TwoInputOperator};
+use spate_runtime::operator::{
+    ChainedOperator, OneInputOperator, SinkOperator, TimestampsAndWatermarksOperator, TwoInputOperator,
+};
 use spate_runtime::output::{Downstream, Output};
 use spate_runtime::partitioner::{CustomPartitioner, CustomSelector, KeyGroupSelector, KeyedSelector};
 use spate_runtime::sink::Sink;
 use spate_runtime::source::{Boundedness, Source};
 use spate_runtime::task::{InputGate, SourceHead, TaskHead, TwoInputHead};
+use spate_runtime::watermark::WatermarkStrategy;
 
 use super::port::{AnyEnd, downcast};
 
@@ -53,15 +56,19 @@ pub(crate) trait SourceFactory: Send + Sync {
     ) -> Result<Box<dyn TaskHead>, TaskError>;
 }
 
-pub(crate) struct SourceFactoryOf<T>(pub(crate) Arc<dyn Source<T>>);
+pub(crate) struct SourceFactoryOf<T> {
+    pub(crate) source: Arc<dyn Source<T>>,
+    /// Timestamps and watermarks applied by every source subtask (`from_source`).
+    pub(crate) strategy: Option<WatermarkStrategy<T>>,
+}
 
 impl<T: Send + 'static> SourceFactory for SourceFactoryOf<T> {
     fn boundedness(&self) -> Boundedness {
-        self.0.boundedness()
+        self.source.boundedness()
     }
 
     fn max_parallelism(&self) -> Option<u32> {
-        self.0.max_parallelism()
+        self.source.max_parallelism()
     }
 
     fn head(
@@ -71,9 +78,15 @@ impl<T: Send + 'static> SourceFactory for SourceFactoryOf<T> {
         batch_size: usize,
         metrics: Arc<TaskMetrics>,
     ) -> Result<Box<dyn TaskHead>, TaskError> {
-        let chain = downcast::<Box<dyn Downstream<T>>>(chain, "a source's output").map_err(TaskError::Internal)?;
+        let mut chain = downcast::<Box<dyn Downstream<T>>>(chain, "a source's output").map_err(TaskError::Internal)?;
+        if let Some(strategy) = &self.strategy {
+            // The strategy runs in the source's task as an operator of its own at the
+            // head of the chain, under the source's name.
+            let operator = TimestampsAndWatermarksOperator::new(strategy.clone());
+            chain = Box::new(ChainedOperator::new(operator, Output::new(chain, batch_size), ctx.clone()));
+        }
         let name = ctx.operator_name().to_string();
-        let source = &self.0;
+        let source = &self.source;
         let reader = guard(&name, || source.create_reader(ctx))?;
         Ok(Box::new(SourceHead::new(name, reader, chain, batch_size, metrics)))
     }

@@ -180,6 +180,9 @@ impl<T> Downstream<T> for Unconsumed {
     fn process_watermark(&mut self, _watermark: Timestamp) -> Result<(), TaskError> {
         Ok(())
     }
+    fn process_watermark_status(&mut self, _: spate_runtime::watermark::WatermarkStatus) -> Result<(), TaskError> {
+        Ok(())
+    }
     fn end_input(&mut self) -> Result<(), TaskError> {
         Ok(())
     }

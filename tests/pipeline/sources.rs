@@ -108,13 +108,17 @@ fn generator_covers_the_index_space_at_any_parallelism() {
 fn generator_rate_limit_spreads_records_over_time() {
     let env = env(2);
     let started = Instant::now();
-    let out = env.from_source(GeneratorSource::new(|j| j, Some(300)).with_rate(1000.0)).execute_and_collect().unwrap();
+    let out = env
+        .from_source(GeneratorSource::new(|j| j, Some(300)).with_rate(1000.0), WatermarkStrategy::no_watermarks())
+        .execute_and_collect()
+        .unwrap();
     assert_eq!(out.len(), 300);
     // 300 records at 1000 per second cannot take less than about 0.3 s.
     assert!(started.elapsed() >= Duration::from_millis(250), "{:?}", started.elapsed());
 
     let bad = crate::env(1);
-    bad.from_source(GeneratorSource::new(|j| j, Some(3)).with_rate(-1.0)).add_sink(|_: u64| {});
+    bad.from_source(GeneratorSource::new(|j| j, Some(3)).with_rate(-1.0), WatermarkStrategy::no_watermarks())
+        .add_sink(|_: u64| {});
     assert!(bad.execute("bad rate").unwrap_err().to_string().contains("rate must be a positive number"));
 }
 

@@ -20,6 +20,8 @@ pub enum Event<T> {
     Records(Vec<StreamRecord<T>>),
     /// No record with a smaller timestamp will follow on this channel.
     Watermark(Timestamp),
+    /// The channel went idle or became active again.
+    Status(crate::watermark::WatermarkStatus),
     /// The upstream subtask has finished: nothing follows.
     EndOfPartition,
 }

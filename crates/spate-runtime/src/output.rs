@@ -5,6 +5,7 @@
 //! next operator with one dynamic call. So the per-record path is a `Vec::push`, and the
 //! per-batch path is one virtual call per chained operator.
 
+use crate::watermark::WatermarkStatus;
 use std::any::Any;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -25,6 +26,8 @@ pub trait Downstream<T> {
     fn process_batch(&mut self, batch: &mut Vec<StreamRecord<T>>) -> Result<(), TaskError>;
     /// Handles a watermark that has advanced.
     fn process_watermark(&mut self, watermark: Timestamp) -> Result<(), TaskError>;
+    /// The stream went idle or became active again.
+    fn process_watermark_status(&mut self, status: WatermarkStatus) -> Result<(), TaskError>;
     /// The input has ended: emit final results, then pass the end on.
     fn end_input(&mut self) -> Result<(), TaskError>;
     /// Sends partly filled batches on (the buffer timeout expired).
@@ -104,6 +107,16 @@ impl<T> Emitter<T> {
         }
     }
 
+    /// Passes a change of watermark status on, after every record emitted before it.
+    pub fn emit_watermark_status(&mut self, status: WatermarkStatus) {
+        self.flush_batch();
+        if self.error.is_none() {
+            if let Err(e) = self.next.process_watermark_status(status) {
+                self.error = Some(e);
+            }
+        }
+    }
+
     /// The first error of the downstream, if any (taking it).
     pub fn take_error(&mut self) -> Result<(), TaskError> {
         self.error.take().map_or(Ok(()), Err)
@@ -176,6 +189,8 @@ pub trait AnySideOutput {
     fn flush_batch(&mut self);
     /// See [`Emitter::emit_watermark`].
     fn emit_watermark(&mut self, watermark: Timestamp);
+    /// See [`Emitter::emit_watermark_status`].
+    fn emit_watermark_status(&mut self, status: WatermarkStatus);
     /// See [`Emitter::take_error`].
     fn take_error(&mut self) -> Result<(), TaskError>;
     /// See [`Emitter::has_buffered`].
@@ -232,6 +247,9 @@ impl<T: 'static> AnySideOutput for Emitter<T> {
     }
     fn emit_watermark(&mut self, watermark: Timestamp) {
         Emitter::emit_watermark(self, watermark);
+    }
+    fn emit_watermark_status(&mut self, status: WatermarkStatus) {
+        Emitter::emit_watermark_status(self, status);
     }
     fn take_error(&mut self) -> Result<(), TaskError> {
         Emitter::take_error(self)
@@ -341,6 +359,14 @@ impl<T> Output<T> {
         self.main.emit_watermark(watermark);
         for (_, output) in &mut self.side.outputs {
             output.emit_watermark(watermark);
+        }
+    }
+
+    /// Passes a change of watermark status on the main and every side output.
+    pub fn emit_watermark_status(&mut self, status: WatermarkStatus) {
+        self.main.emit_watermark_status(status);
+        for (_, output) in &mut self.side.outputs {
+            output.emit_watermark_status(status);
         }
     }
 
@@ -490,6 +516,10 @@ impl<T: Clone> Downstream<T> for Fanout<T> {
         self.targets.iter_mut().try_for_each(|t| t.process_watermark(watermark))
     }
 
+    fn process_watermark_status(&mut self, status: WatermarkStatus) -> Result<(), TaskError> {
+        self.targets.iter_mut().try_for_each(|t| t.process_watermark_status(status))
+    }
+
     fn end_input(&mut self) -> Result<(), TaskError> {
         self.targets.iter_mut().try_for_each(|t| t.end_input())
     }
@@ -528,6 +558,7 @@ pub(crate) mod testing {
         pub records: Vec<StreamRecord<T>>,
         pub batches: usize,
         pub watermarks: Vec<Timestamp>,
+        pub statuses: Vec<WatermarkStatus>,
         pub ended: bool,
         pub opened: bool,
         pub closed: bool,
@@ -546,6 +577,7 @@ pub(crate) mod testing {
             records: Vec::new(),
             batches: 0,
             watermarks: Vec::new(),
+            statuses: Vec::new(),
             ended: false,
             opened: false,
             closed: false,
@@ -566,6 +598,10 @@ pub(crate) mod testing {
         }
         fn process_watermark(&mut self, watermark: Timestamp) -> Result<(), TaskError> {
             self.0.lock().unwrap().watermarks.push(watermark);
+            Ok(())
+        }
+        fn process_watermark_status(&mut self, status: WatermarkStatus) -> Result<(), TaskError> {
+            self.0.lock().unwrap().statuses.push(status);
             Ok(())
         }
         fn end_input(&mut self) -> Result<(), TaskError> {

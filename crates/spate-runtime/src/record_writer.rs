@@ -128,6 +128,11 @@ impl<T: Clone> Downstream<T> for RecordWriter<T> {
         self.broadcast_event(|| Event::Watermark(watermark))
     }
 
+    fn process_watermark_status(&mut self, status: crate::watermark::WatermarkStatus) -> Result<(), TaskError> {
+        self.send_all_buffers()?;
+        self.broadcast_event(|| Event::Status(status))
+    }
+
     fn end_input(&mut self) -> Result<(), TaskError> {
         self.send_all_buffers()?;
         self.broadcast_event(|| Event::EndOfPartition)

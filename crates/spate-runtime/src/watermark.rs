@@ -6,6 +6,19 @@ use std::time::Duration;
 
 use spate_core::Timestamp;
 
+/// Whether a stream holds back the watermark downstream (Flink's `WatermarkStatus`).
+///
+/// An idle stream (a source subtask or split without data for the idleness timeout of
+/// its [`WatermarkStrategy`]) stops counting in the minimum over inputs, so that the
+/// others' watermarks can advance; it rejoins with its next record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WatermarkStatus {
+    /// The stream's watermark counts.
+    Active,
+    /// The stream sends nothing for now; its watermark does not count.
+    Idle,
+}
+
 /// Where a generator emits watermarks.
 #[derive(Debug, Default)]
 pub struct WatermarkOutput {
@@ -86,6 +99,8 @@ pub struct WatermarkStrategy<T> {
     pub(crate) generator: GeneratorFactory<T>,
     pub(crate) assigner: Option<TimestampAssigner<T>>,
     pub(crate) idleness: Option<Duration>,
+    /// Whether the generator never emits (`no_watermarks`).
+    silent: bool,
 }
 
 impl<T> Clone for WatermarkStrategy<T> {
@@ -94,6 +109,7 @@ impl<T> Clone for WatermarkStrategy<T> {
             generator: self.generator.clone(),
             assigner: self.assigner.clone(),
             idleness: self.idleness,
+            silent: self.silent,
         }
     }
 }
@@ -111,12 +127,23 @@ impl<T: 'static> WatermarkStrategy<T> {
 
     /// No watermarks (event time never advances, except at the end of bounded input).
     pub fn no_watermarks() -> Self {
-        Self::for_generator(|| NoWatermarks)
+        WatermarkStrategy { silent: true, ..Self::for_generator(|| NoWatermarks) }
+    }
+
+    /// Whether the strategy does nothing: no watermarks, no timestamp assigner, no
+    /// idleness (a source needs no stage for it).
+    pub fn is_no_op(&self) -> bool {
+        self.silent && self.assigner.is_none() && self.idleness.is_none()
     }
 
     /// Watermarks from a custom generator (periodic, punctuated, or both).
     pub fn for_generator<G: WatermarkGenerator<T>>(make: impl Fn() -> G + Send + Sync + 'static) -> Self {
-        WatermarkStrategy { generator: Arc::new(move || Box::new(make())), assigner: None, idleness: None }
+        WatermarkStrategy {
+            generator: Arc::new(move || Box::new(make())),
+            assigner: None,
+            idleness: None,
+            silent: false,
+        }
     }
 
     /// Takes record timestamps from `assigner(event, previous_timestamp)`.

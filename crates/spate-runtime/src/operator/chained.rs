@@ -79,6 +79,14 @@ where
         self.settle(result)
     }
 
+    fn process_watermark_status(&mut self, status: crate::watermark::WatermarkStatus) -> Result<(), TaskError> {
+        let scope = self.scope.enter();
+        let (operator, output) = (&mut self.operator, &mut self.output);
+        let result = guard(&self.name, || operator.process_watermark_status(status, output));
+        drop(scope);
+        self.settle(result)
+    }
+
     fn end_input(&mut self) -> Result<(), TaskError> {
         let scope = self.scope.enter();
         let (operator, output) = (&mut self.operator, &mut self.output);

@@ -43,6 +43,7 @@ pub use sliced_window::SlicedWindowOperator;
 pub use timestamps::TimestampsAndWatermarksOperator;
 pub use window::{WindowOperator, WindowSpec};
 
+use crate::watermark::WatermarkStatus;
 use spate_core::{StreamRecord, Timestamp};
 
 use crate::context::RuntimeContext;
@@ -70,6 +71,12 @@ pub trait OneInputOperator<IN, OUT>: 'static {
     /// Handles an advanced watermark; by default passes it on.
     fn process_watermark(&mut self, watermark: Timestamp, out: &mut Output<OUT>) -> FnResult {
         out.emit_watermark(watermark);
+        Ok(())
+    }
+
+    /// The input went idle or became active again; by default passes it on.
+    fn process_watermark_status(&mut self, status: WatermarkStatus, out: &mut Output<OUT>) -> FnResult {
+        out.emit_watermark_status(status);
         Ok(())
     }
 

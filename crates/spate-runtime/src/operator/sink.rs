@@ -48,6 +48,10 @@ impl<T: 'static> Downstream<T> for SinkOperator<T> {
         Ok(())
     }
 
+    fn process_watermark_status(&mut self, _status: crate::watermark::WatermarkStatus) -> Result<(), TaskError> {
+        Ok(())
+    }
+
     fn end_input(&mut self) -> Result<(), TaskError> {
         let writer = self.writer.as_mut().ok_or_else(|| not_open(&self.name))?;
         guard(&self.name, || writer.flush(true))

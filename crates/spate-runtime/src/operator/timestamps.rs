@@ -9,12 +9,13 @@ use crate::context::RuntimeContext;
 use crate::functions::FnResult;
 use crate::output::Output;
 use crate::time::Clock;
-use crate::watermark::{WatermarkGenerator, WatermarkOutput, WatermarkStrategy};
+use crate::watermark::{WatermarkGenerator, WatermarkOutput, WatermarkStatus, WatermarkStrategy};
 
 /// Assigns timestamps with a strategy's assigner and emits its generator's watermarks:
 /// after any record that makes it emit one (punctuated) and every auto-watermark
-/// interval (periodic). Watermarks from upstream are dropped, except the final one of
-/// a bounded input.
+/// interval (periodic). With an idleness timeout, it marks the stream idle when no
+/// record came for that long, and active again with the next record. Watermarks and
+/// idleness from upstream are dropped, except the final watermark of a bounded input.
 pub struct TimestampsAndWatermarksOperator<T> {
     strategy: WatermarkStrategy<T>,
     generator: Option<Box<dyn WatermarkGenerator<T>>>,
@@ -23,6 +24,9 @@ pub struct TimestampsAndWatermarksOperator<T> {
     next_emit: Option<Timestamp>,
     clock: Option<std::sync::Arc<dyn Clock>>,
     scratch: WatermarkOutput,
+    /// Processing time of the last batch of records.
+    last_record: Timestamp,
+    idle: bool,
 }
 
 impl<T: 'static> TimestampsAndWatermarksOperator<T> {
@@ -36,7 +40,15 @@ impl<T: 'static> TimestampsAndWatermarksOperator<T> {
             next_emit: None,
             clock: None,
             scratch: WatermarkOutput::default(),
+            last_record: Timestamp::MIN,
+            idle: false,
         }
+    }
+
+    /// When the stream goes idle if no record comes first.
+    fn idle_at(&self) -> Option<Timestamp> {
+        let timeout = self.strategy.idleness?;
+        (!self.idle).then(|| self.last_record.saturating_add(timeout.as_millis().max(1) as i64))
     }
 
     fn forward(&mut self, out: &mut Output<T>) {
@@ -57,11 +69,21 @@ impl<T: 'static> OneInputOperator<T, T> for TimestampsAndWatermarksOperator<T> {
         if !self.interval.is_zero() {
             self.next_emit = Some(clock.now() + self.interval.as_millis() as i64);
         }
+        self.last_record = clock.now();
         self.clock = Some(clock);
         Ok(())
     }
 
     fn process_batch(&mut self, batch: &mut Vec<StreamRecord<T>>, out: &mut Output<T>) -> FnResult {
+        if self.strategy.idleness.is_some() {
+            if let Some(clock) = &self.clock {
+                self.last_record = clock.now();
+            }
+            if self.idle && !batch.is_empty() {
+                self.idle = false;
+                out.emit_watermark_status(WatermarkStatus::Active);
+            }
+        }
         let generator = self.generator.as_mut().ok_or("timestamp assigner used before open")?;
         for record in batch.drain(..) {
             let timestamp = match &self.strategy.assigner {
@@ -88,16 +110,31 @@ impl<T: 'static> OneInputOperator<T, T> for TimestampsAndWatermarksOperator<T> {
         Ok(())
     }
 
+    fn process_watermark_status(&mut self, _status: WatermarkStatus, _out: &mut Output<T>) -> FnResult {
+        Ok(())
+    }
+
     fn on_processing_time(&mut self, now: Timestamp, out: &mut Output<T>) -> FnResult {
-        if let Some(generator) = self.generator.as_mut() {
-            generator.on_periodic_emit(&mut self.scratch);
+        if self.idle_at().is_some_and(|at| at <= now) {
+            self.idle = true;
+            out.emit_watermark_status(WatermarkStatus::Idle);
         }
-        self.forward(out);
-        self.next_emit = Some(now + self.interval.as_millis().max(1) as i64);
+        if self.next_emit.is_some_and(|at| at <= now) {
+            if !self.idle {
+                if let Some(generator) = self.generator.as_mut() {
+                    generator.on_periodic_emit(&mut self.scratch);
+                }
+                self.forward(out);
+            }
+            self.next_emit = Some(now + self.interval.as_millis().max(1) as i64);
+        }
         Ok(())
     }
 
     fn next_processing_time(&self) -> Option<Timestamp> {
-        self.next_emit
+        match (self.next_emit, self.idle_at()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 }

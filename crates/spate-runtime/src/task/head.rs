@@ -150,6 +150,10 @@ impl<T> TaskHead for OneInputHead<T> {
                 self.chain.process_watermark(w)?;
                 HeadStatus::Busy
             }
+            Some(GateEvent::Status(status)) => {
+                self.chain.process_watermark_status(status)?;
+                HeadStatus::Busy
+            }
             Some(GateEvent::EndOfInput) => {
                 self.chain.end_input()?;
                 HeadStatus::Finished

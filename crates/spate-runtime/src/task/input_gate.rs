@@ -1,10 +1,13 @@
 //! The input side of a task: the channels of one logical input, merged.
 
+use std::collections::VecDeque;
+
 use crossbeam_channel::Select;
 use spate_core::{StreamRecord, Timestamp};
 
 use crate::TaskError;
 use crate::channel::{ChannelReceiver, Event, Received};
+use crate::watermark::WatermarkStatus;
 
 /// What the gate hands the task next.
 pub enum GateEvent<T> {
@@ -12,18 +15,27 @@ pub enum GateEvent<T> {
     Records(Vec<StreamRecord<T>>),
     /// The input's watermark advanced to this value.
     Watermark(Timestamp),
+    /// The input went idle (every channel that has not ended is idle) or became active.
+    Status(WatermarkStatus),
     /// Every channel has ended.
     EndOfInput,
 }
 
 /// Merges the channels of one input: takes events round robin so no channel starves,
 /// combines per-channel watermarks into the input's (the minimum over channels that
-/// have not ended, never going backwards), and reports the end when all channels ended.
+/// have not ended and are not idle, never going backwards), reports the input idle when
+/// all its channels are, and reports the end when all channels ended.
 pub struct InputGate<T> {
     channels: Vec<ChannelReceiver<T>>,
     ended: Vec<bool>,
+    idle: Vec<bool>,
     watermarks: Vec<Timestamp>,
     current_watermark: Timestamp,
+    /// Whether the whole input is idle, as last reported.
+    input_idle: bool,
+    /// Events decided but not handed out yet (a status change and a watermark can
+    /// follow from one channel event).
+    pending: VecDeque<GateEvent<T>>,
     live: usize,
     next: usize,
     /// Names the task in errors.
@@ -37,8 +49,11 @@ impl<T> InputGate<T> {
         InputGate {
             channels,
             ended: vec![false; n],
+            idle: vec![false; n],
             watermarks: vec![Timestamp::MIN; n],
             current_watermark: Timestamp::MIN,
+            input_idle: false,
+            pending: VecDeque::new(),
             live: n,
             next: 0,
             task_name,
@@ -52,6 +67,9 @@ impl<T> InputGate<T> {
 
     /// The next event, if any channel has one now.
     pub fn poll(&mut self) -> Result<Option<GateEvent<T>>, TaskError> {
+        if let Some(event) = self.pending.pop_front() {
+            return Ok(Some(event));
+        }
         if self.live == 0 {
             return Ok(Some(GateEvent::EndOfInput));
         }
@@ -65,28 +83,34 @@ impl<T> InputGate<T> {
                 continue;
             }
             match self.channels[c].try_recv() {
-                Received::Event(Event::Records(batch)) => return Ok(Some(GateEvent::Records(batch))),
+                Received::Event(Event::Records(batch)) => {
+                    if self.idle[c] {
+                        // Records mean the channel is active, announced or not.
+                        self.set_idle(c, false);
+                    }
+                    self.pending.push_back(GateEvent::Records(batch));
+                }
                 Received::Event(Event::Watermark(w)) => {
                     if w > self.watermarks[c] {
                         self.watermarks[c] = w;
                     }
-                    if let Some(advanced) = self.advance_watermark() {
-                        return Ok(Some(GateEvent::Watermark(advanced)));
-                    }
-                    empty_in_a_row = 0;
+                    self.advance_watermark();
                 }
+                Received::Event(Event::Status(status)) => self.set_idle(c, status == WatermarkStatus::Idle),
                 Received::Event(Event::EndOfPartition) => {
                     self.ended[c] = true;
                     self.live -= 1;
                     if self.live == 0 {
-                        return Ok(Some(GateEvent::EndOfInput));
+                        self.pending.push_back(GateEvent::EndOfInput);
+                    } else {
+                        self.advance_watermark();
+                        self.update_input_status();
                     }
-                    if let Some(advanced) = self.advance_watermark() {
-                        return Ok(Some(GateEvent::Watermark(advanced)));
-                    }
-                    empty_in_a_row = 0;
                 }
-                Received::Empty => empty_in_a_row += 1,
+                Received::Empty => {
+                    empty_in_a_row += 1;
+                    continue;
+                }
                 Received::Disconnected => {
                     return Err(TaskError::PeerGone(format!(
                         "an upstream task of {} went away without finishing its stream",
@@ -94,17 +118,49 @@ impl<T> InputGate<T> {
                     )));
                 }
             }
+            if let Some(event) = self.pending.pop_front() {
+                return Ok(Some(event));
+            }
+            empty_in_a_row = 0;
         }
         Ok(None)
     }
 
-    /// Recomputes the input watermark; returns it if it advanced.
-    fn advance_watermark(&mut self) -> Option<Timestamp> {
-        let min = self.watermarks.iter().zip(&self.ended).filter(|(_, ended)| !**ended).map(|(w, _)| *w).min()?;
-        (min > self.current_watermark).then(|| {
-            self.current_watermark = min;
-            min
-        })
+    /// Marks channel `c` idle or active, and reports what that changes.
+    fn set_idle(&mut self, c: usize, idle: bool) {
+        if self.idle[c] == idle {
+            return;
+        }
+        self.idle[c] = idle;
+        if idle {
+            // The channel no longer holds the others back.
+            self.advance_watermark();
+            self.update_input_status();
+        } else {
+            self.update_input_status();
+        }
+    }
+
+    /// Reports the input idle when every live channel is, active when one is not.
+    fn update_input_status(&mut self) {
+        let all_idle = self.ended.iter().zip(&self.idle).all(|(ended, idle)| *ended || *idle);
+        if all_idle != self.input_idle {
+            self.input_idle = all_idle;
+            let status = if all_idle { WatermarkStatus::Idle } else { WatermarkStatus::Active };
+            self.pending.push_back(GateEvent::Status(status));
+        }
+    }
+
+    /// Recomputes the input watermark; queues it if it advanced.
+    fn advance_watermark(&mut self) {
+        let min =
+            (0..self.channels.len()).filter(|&c| !self.ended[c] && !self.idle[c]).map(|c| self.watermarks[c]).min();
+        if let Some(min) = min {
+            if min > self.current_watermark {
+                self.current_watermark = min;
+                self.pending.push_back(GateEvent::Watermark(min));
+            }
+        }
     }
 
     /// Adds the channels that have not ended to a set of operations the task waits on.

@@ -15,6 +15,7 @@ use crate::metrics::TaskMetrics;
 use crate::operator::TwoInputOperator;
 use crate::output::Output;
 use crate::state::StateScope;
+use crate::watermark::WatermarkStatus;
 
 /// Reads two input gates into a [`TwoInputOperator`], taking them in turn so that
 /// neither starves, combining their watermarks, and ending when both have ended.
@@ -26,9 +27,12 @@ pub struct TwoInputHead<IN1, IN2, OUT, Op> {
     scope: Rc<StateScope>,
     gate1: InputGate<IN1>,
     gate2: InputGate<IN2>,
-    /// Per input: its watermark, and whether it has ended.
+    /// Per input: its watermark, whether it is idle, and whether it has ended.
     watermarks: [Timestamp; 2],
+    idle: [bool; 2],
     ended: [bool; 2],
+    /// Whether both inputs are idle (or ended), as last passed on.
+    all_idle: bool,
     combined: Timestamp,
     turn: u8,
     metrics: Arc<TaskMetrics>,
@@ -58,7 +62,9 @@ where
             gate1,
             gate2,
             watermarks: [Timestamp::MIN; 2],
+            idle: [false; 2],
             ended: [false; 2],
+            all_idle: false,
             combined: Timestamp::MIN,
             turn: 0,
             metrics,
@@ -83,15 +89,39 @@ where
         self.settle(result)
     }
 
-    /// Passes the combined watermark on if it advanced.
+    /// Passes the combined watermark on if it advanced: the minimum over inputs that
+    /// are neither idle nor ended (the maximum once both ended).
     fn advance_watermark(&mut self) -> Result<(), TaskError> {
-        let combined = (0..2)
-            .map(|i| if self.ended[i] { Timestamp::MAX } else { self.watermarks[i] })
-            .min()
-            .unwrap_or(Timestamp::MIN);
+        let combined = if self.ended.iter().all(|e| *e) {
+            Timestamp::MAX
+        } else {
+            match (0..2).filter(|&i| !self.ended[i] && !self.idle[i]).map(|i| self.watermarks[i]).min() {
+                Some(min) => min,
+                None => return Ok(()),
+            }
+        };
         if combined > self.combined {
             self.combined = combined;
             self.call(|op, out| op.process_watermark(combined, out))?;
+        }
+        Ok(())
+    }
+
+    /// Input `input` (0 or 1) went idle or became active.
+    fn set_idle(&mut self, input: usize, status: WatermarkStatus) -> Result<HeadStatus, TaskError> {
+        self.idle[input] = status == WatermarkStatus::Idle;
+        self.advance_watermark()?;
+        self.update_status()?;
+        Ok(HeadStatus::Busy)
+    }
+
+    /// Passes on that the task went idle (both inputs idle or ended) or active.
+    fn update_status(&mut self) -> Result<(), TaskError> {
+        let all_idle = (0..2).all(|i| self.ended[i] || self.idle[i]) && !self.ended.iter().all(|e| *e);
+        if all_idle != self.all_idle {
+            self.all_idle = all_idle;
+            self.output.emit_watermark_status(if all_idle { WatermarkStatus::Idle } else { WatermarkStatus::Active });
+            self.output.take_error()?;
         }
         Ok(())
     }
@@ -100,6 +130,7 @@ where
         self.ended[input as usize - 1] = true;
         self.call(|op, out| op.end_input(input, out))?;
         self.advance_watermark()?;
+        self.update_status()?;
         if self.ended.iter().all(|e| *e) {
             self.output.end_downstream()?;
             return Ok(HeadStatus::Finished);
@@ -134,6 +165,7 @@ where
                         self.advance_watermark()?;
                         return Ok(HeadStatus::Busy);
                     }
+                    Some(GateEvent::Status(status)) => return self.set_idle(0, status),
                     Some(GateEvent::EndOfInput) => return self.end(1),
                     None => {}
                 }
@@ -149,6 +181,7 @@ where
                         self.advance_watermark()?;
                         return Ok(HeadStatus::Busy);
                     }
+                    Some(GateEvent::Status(status)) => return self.set_idle(1, status),
                     Some(GateEvent::EndOfInput) => return self.end(2),
                     None => {}
                 }
