@@ -52,6 +52,8 @@ pub struct VertexMetrics {
     pub records_in_errors: u64,
     /// Time spent waiting on full output channels, over all subtasks.
     pub back_pressured_time: Duration,
+    /// Records dropped by window operators for coming after their windows were gone.
+    pub late_records_dropped: u64,
 }
 
 /// What a finished job reports (Flink's `JobExecutionResult`).
@@ -115,6 +117,7 @@ impl JobShared {
                 records_in: m.records_in,
                 records_out: m.records_out,
                 records_in_errors: m.records_in_errors,
+                late_records_dropped: m.late_records_dropped,
                 back_pressured_time: Duration::from_nanos(m.back_pressured_nanos),
             })
             .collect()

@@ -11,6 +11,7 @@ mod sources;
 mod state;
 mod timers;
 mod transformations;
+mod windows;
 
 use spate::prelude::*;
 

@@ -1,0 +1,360 @@
+//! Windows on crafted out-of-order input, against a model of Flink's window semantics
+//! written here, record by record.
+//!
+//! The source has one subtask and emits a watermark after every record (the largest
+//! timestamp so far minus the delay, minus one), so the watermark each record meets is
+//! known in advance wherever it is processed: records and watermarks reach every
+//! window subtask in the order the source sent them.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use spate::prelude::*;
+use spate::{WatermarkGenerator, WatermarkOutput};
+
+use crate::{env, sorted};
+
+/// `(key, event time, value)`.
+type Event = (u32, i64, i64);
+/// `(key, window start, window end, sum of values)`.
+type Fired = (u32, i64, i64, i64);
+
+/// A watermark after every record: the largest timestamp minus `delay`, minus one.
+#[derive(Clone)]
+struct EveryRecord {
+    delay: i64,
+    max: i64,
+}
+
+impl WatermarkGenerator<Event> for EveryRecord {
+    fn on_event(&mut self, _: &Event, timestamp: i64, output: &mut WatermarkOutput) {
+        self.max = self.max.max(timestamp);
+        output.emit_watermark(self.max - self.delay - 1);
+    }
+    fn on_periodic_emit(&mut self, _: &mut WatermarkOutput) {}
+}
+
+fn strategy(delay: i64) -> WatermarkStrategy<Event> {
+    WatermarkStrategy::for_generator(move || EveryRecord { delay, max: i64::MIN + delay + 1 })
+        .with_timestamp_assigner(|e: &Event, _| e.1)
+}
+
+/// The watermark each record meets: the one after the record before it.
+fn watermarks(events: &[Event], delay: i64) -> Vec<i64> {
+    let mut max = i64::MIN + delay + 1;
+    events
+        .iter()
+        .map(|e| {
+            let before = max - delay - 1;
+            max = max.max(e.1);
+            before
+        })
+        .collect()
+}
+
+/// Flink's semantics for time windows with the event-time trigger, record by record:
+/// the windows that fire (with their sums, again on every late record within the
+/// allowed lateness) and the records too late for all their windows.
+fn model(
+    events: &[Event],
+    delay: i64,
+    windows_of: impl Fn(i64) -> Vec<(i64, i64)>,
+    lateness: i64,
+) -> (Vec<Fired>, Vec<Event>) {
+    let mut open: BTreeMap<(u32, i64, i64), (i64, bool)> = BTreeMap::new();
+    let (mut fired, mut late) = (Vec::new(), Vec::new());
+    let marks = watermarks(events, delay);
+    let advance = |open: &mut BTreeMap<(u32, i64, i64), (i64, bool)>, fired: &mut Vec<Fired>, w: i64| {
+        for (&(k, s, e), (sum, done)) in open.iter_mut() {
+            if !*done && e - 1 <= w {
+                *done = true;
+                fired.push((k, s, e, *sum));
+            }
+        }
+        open.retain(|&(_, _, e), _| (e - 1).saturating_add(lateness) > w);
+    };
+    for (i, &(key, ts, value)) in events.iter().enumerate() {
+        let w = marks[i];
+        advance(&mut open, &mut fired, w);
+        let mut skipped = true;
+        for (s, e) in windows_of(ts) {
+            if (e - 1).saturating_add(lateness) <= w {
+                continue;
+            }
+            skipped = false;
+            let entry = open.entry((key, s, e)).or_insert((0, false));
+            entry.0 += value;
+            if entry.1 {
+                fired.push((key, s, e, entry.0));
+            }
+        }
+        if skipped {
+            late.push((key, ts, value));
+        }
+        let next = events.get(i + 1).map_or(i64::MAX, |_| marks[i + 1]);
+        advance(&mut open, &mut fired, next);
+    }
+    advance(&mut open, &mut fired, i64::MAX);
+    (sorted(fired), sorted(late))
+}
+
+fn tumbling(size: i64) -> impl Fn(i64) -> Vec<(i64, i64)> {
+    move |ts| {
+        let start = ts - ts.rem_euclid(size);
+        vec![(start, start + size)]
+    }
+}
+
+fn sliding(size: i64, slide: i64) -> impl Fn(i64) -> Vec<(i64, i64)> {
+    move |ts| {
+        let last = ts - ts.rem_euclid(slide);
+        (0..).map(|k| last - k * slide).take_while(|s| *s > ts - size).map(|s| (s, s + size)).collect()
+    }
+}
+
+/// Out-of-order events over a few keys: mostly increasing time with jitter, a few far
+/// behind (late), deterministic.
+fn events(n: usize, keys: u32) -> Vec<Event> {
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    (0..n)
+        .map(|i| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let jitter = (x % 400) as i64;
+            let far = if x % 23 == 0 { 2_500 } else { 0 };
+            ((x >> 20) as u32 % keys, i as i64 * 37 + jitter - far, (x >> 40) as i64 % 100)
+        })
+        .collect()
+}
+
+/// Emits `(key, start, end, sum)` for a window holding one pre-aggregated sum.
+fn describe(
+    key: &u32,
+    ctx: &mut WindowContext<'_, TimeWindow>,
+    sums: &[i64],
+    out: &mut Collector<'_, Fired>,
+) -> FnResult {
+    let w = *ctx.window();
+    assert!(ctx.current_watermark() >= w.max_timestamp(), "fires only when the watermark passed the window");
+    out.collect((*key, w.start, w.end, sums[0]));
+    Ok(())
+}
+
+fn sum(a: Event, b: Event) -> Event {
+    (a.0, a.1.max(b.1), a.2 + b.2)
+}
+
+fn run_windows(
+    parallelism: u32,
+    input: Vec<Event>,
+    delay: i64,
+    build: impl FnOnce(KeyedStream<Event, u32>, &OutputTag<Event>) -> DataStream<Fired>,
+) -> (Vec<Fired>, Vec<Event>) {
+    let env = env(parallelism);
+    let late = OutputTag::<Event>::new("late");
+    let n = input.len() as u64;
+    let keyed = env
+        .from_source(GeneratorSource::new(move |j| input[j as usize], Some(n)), strategy(delay))
+        .set_parallelism(1)
+        .key_by(|e: &Event| e.0);
+    let fired = build(keyed, &late);
+    let late_records = fired.side_output(&late);
+    let (fired_seen, late_seen) = (Collected::default(), Collected::default());
+    let (f, l) = (fired_seen.clone(), late_seen.clone());
+    fired.add_sink(move |r: Fired| f.push(r));
+    late_records.add_sink(move |r: Event| l.push(r));
+    env.execute("windows").unwrap();
+    (fired_seen.take(), late_seen.take())
+}
+
+/// Records collected by a sink, shared with the test.
+struct Collected<T>(std::sync::Arc<std::sync::Mutex<Vec<T>>>);
+
+impl<T> Default for Collected<T> {
+    fn default() -> Self {
+        Collected(Default::default())
+    }
+}
+
+impl<T> Clone for Collected<T> {
+    fn clone(&self) -> Self {
+        Collected(self.0.clone())
+    }
+}
+
+impl<T: Ord> Collected<T> {
+    fn push(&self, value: T) {
+        self.0.lock().unwrap().push(value);
+    }
+
+    fn take(&self) -> Vec<T> {
+        sorted(std::mem::take(&mut *self.0.lock().unwrap()))
+    }
+}
+
+#[test]
+fn tumbling_event_time_windows_match_the_model_at_any_parallelism() {
+    let input = events(3_000, 7);
+    let (expected, expected_late) = model(&input, 300, tumbling(1_000), 0);
+    assert!(expected_late.len() > 20, "the input has late records: {}", expected_late.len());
+    for p in [1, 3] {
+        let (fired, late) = run_windows(p, input.clone(), 300, |keyed, late| {
+            keyed
+                .window(TumblingEventTimeWindows::of(Duration::from_secs(1)))
+                .side_output_late_data(late)
+                .aggregate_with(SumOf, describe)
+        });
+        assert_eq!(fired, expected, "parallelism {p}");
+        assert_eq!(late, expected_late, "parallelism {p}");
+    }
+}
+
+/// Sums the values of events.
+#[derive(Clone)]
+struct SumOf;
+
+impl AggregateFunction<Event, i64, i64> for SumOf {
+    fn create_accumulator(&mut self) -> i64 {
+        0
+    }
+    fn add(&mut self, value: Event, acc: &mut i64) {
+        *acc += value.2;
+    }
+    fn get_result(&mut self, acc: &i64) -> i64 {
+        *acc
+    }
+    fn merge(&mut self, a: i64, b: i64) -> i64 {
+        a + b
+    }
+}
+
+#[test]
+fn sliding_windows_with_uneven_slides_match_the_model() {
+    let input = events(2_000, 5);
+    for (size, slide) in [(1_000, 250), (1_000, 300), (700, 700)] {
+        let (expected, expected_late) = model(&input, 200, sliding(size, slide), 0);
+        let (fired, late) = run_windows(2, input.clone(), 200, |keyed, late| {
+            keyed
+                .window(SlidingEventTimeWindows::of(
+                    Duration::from_millis(size as u64),
+                    Duration::from_millis(slide as u64),
+                ))
+                .side_output_late_data(late)
+                .reduce_with(
+                    sum,
+                    |k: &u32, ctx: &mut WindowContext<'_, TimeWindow>, e: &[Event], out: &mut Collector<'_, Fired>| {
+                        let w = *ctx.window();
+                        out.collect((*k, w.start, w.end, e[0].2));
+                        Ok(())
+                    },
+                )
+        });
+        assert_eq!(fired, expected, "{size}/{slide}");
+        assert_eq!(late, expected_late, "{size}/{slide}");
+    }
+}
+
+#[test]
+fn allowed_lateness_fires_windows_again_then_drops_them() {
+    let input = events(2_000, 4);
+    let (expected, expected_late) = model(&input, 100, sliding(1_000, 500), 1_500);
+    let refired = expected.len() - model(&input, 100, sliding(1_000, 500), 0).0.len();
+    assert!(refired > 20, "late records re-fire windows: {refired}");
+    assert!(!expected_late.is_empty(), "some records are later than the allowed lateness");
+    let (fired, late) = run_windows(2, input, 100, |keyed, late| {
+        keyed
+            .window(SlidingEventTimeWindows::of(Duration::from_secs(1), Duration::from_millis(500)))
+            .allowed_lateness(Duration::from_millis(1_500))
+            .side_output_late_data(late)
+            .aggregate_with(SumOf, describe)
+    });
+    assert_eq!(fired, expected);
+    assert_eq!(late, expected_late);
+}
+
+#[test]
+fn a_custom_trigger_takes_the_per_window_path_with_the_same_results() {
+    // An event-time trigger that is not the built-in one: the general operator runs it,
+    // with a timer per key and window; results must equal the sliced operator's.
+    #[derive(Clone)]
+    struct AtEnd;
+    impl Trigger<Event, TimeWindow> for AtEnd {
+        type State = ();
+        fn on_element(
+            &mut self,
+            _: &Event,
+            _: i64,
+            w: &TimeWindow,
+            _: &mut (),
+            ctx: &mut TriggerContext<'_>,
+        ) -> TriggerResult {
+            if w.max_timestamp() <= ctx.current_watermark() {
+                return TriggerResult::Fire;
+            }
+            ctx.register_event_time_timer(w.max_timestamp());
+            TriggerResult::Continue
+        }
+        fn on_event_time(&mut self, t: i64, w: &TimeWindow, _: &mut (), _: &mut TriggerContext<'_>) -> TriggerResult {
+            if t == w.max_timestamp() { TriggerResult::Fire } else { TriggerResult::Continue }
+        }
+        fn on_processing_time(
+            &mut self,
+            _: i64,
+            _: &TimeWindow,
+            _: &mut (),
+            _: &mut TriggerContext<'_>,
+        ) -> TriggerResult {
+            TriggerResult::Continue
+        }
+        fn clear(&mut self, w: &TimeWindow, _: &mut (), ctx: &mut TriggerContext<'_>) {
+            ctx.delete_event_time_timer(w.max_timestamp());
+        }
+    }
+    let input = events(1_500, 5);
+    let (expected, expected_late) = model(&input, 200, sliding(1_000, 250), 400);
+    let (fired, late) = run_windows(2, input, 200, |keyed, late| {
+        keyed
+            .window(SlidingEventTimeWindows::of(Duration::from_secs(1), Duration::from_millis(250)))
+            .trigger(AtEnd)
+            .allowed_lateness(Duration::from_millis(400))
+            .side_output_late_data(late)
+            .aggregate_with(SumOf, describe)
+    });
+    assert_eq!(fired, expected);
+    assert_eq!(late, expected_late);
+}
+
+#[test]
+fn reduce_alone_emits_the_reduced_records() {
+    let input = events(1_000, 3);
+    let (expected, _) = model(&input, 300, tumbling(2_000), 0);
+    let env = env(2);
+    let n = input.len() as u64;
+    let reduced = env
+        .from_source(GeneratorSource::new(move |j| input[j as usize], Some(n)), strategy(300))
+        .set_parallelism(1)
+        .key_by(|e: &Event| e.0)
+        .window(TumblingEventTimeWindows::of(Duration::from_secs(2)))
+        .reduce(sum)
+        .execute_and_collect()
+        .unwrap();
+    let got = sorted(reduced.into_iter().map(|(k, _, v)| (k, v)).collect::<Vec<_>>());
+    assert_eq!(got, sorted(expected.into_iter().map(|(k, _, _, v)| (k, v)).collect::<Vec<_>>()));
+}
+
+#[test]
+fn late_records_without_a_side_output_are_counted() {
+    let input = events(1_000, 3);
+    let (_, expected_late) = model(&input, 100, tumbling(500), 0);
+    let env = env(1);
+    let n = input.len() as u64;
+    env.from_source(GeneratorSource::new(move |j| input[j as usize], Some(n)), strategy(100))
+        .key_by(|e: &Event| e.0)
+        .window(TumblingEventTimeWindows::of(Duration::from_millis(500)))
+        .reduce(sum)
+        .add_sink(|_: Event| {});
+    let result = env.execute("late").unwrap();
+    let dropped: u64 = result.vertices.iter().map(|v| v.late_records_dropped).sum();
+    assert_eq!(dropped, expected_late.len() as u64);
+}
