@@ -66,7 +66,14 @@ impl ExecutionPlan {
         for (index, edge) in job.edges.iter().enumerate() {
             let (up, down) =
                 (job.vertices[edge.source as usize].parallelism, job.vertices[edge.target as usize].parallelism);
-            let Some(port) = self.graph.nodes[edge.source_node as usize].output.clone() else {
+            // The channel carries the records of the output the edge comes from: the
+            // main output, or a side output with its own record type.
+            let node = &self.graph.nodes[edge.source_node as usize];
+            let port = match self.plan.sides[index] {
+                None => node.output.clone(),
+                Some(tag) => node.side_outputs.iter().find(|s| s.id == tag).map(|s| s.port.clone()),
+            };
+            let Some(port) = port else {
                 continue;
             };
             for i in 0..up {

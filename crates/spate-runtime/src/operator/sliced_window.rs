@@ -79,7 +79,7 @@ impl Geometry {
 
     /// The end of the slice holding `timestamp`.
     fn slice_end(&self, timestamp: Timestamp) -> Timestamp {
-        TimeWindow::start_of(timestamp, self.offset, self.slice) + self.slice
+        TimeWindow::start_of(timestamp, self.offset, self.slice).saturating_add(self.slice)
     }
 
     /// The start of the latest window holding `timestamp`.
@@ -89,19 +89,22 @@ impl Geometry {
 
     /// The end of the earliest window holding `timestamp`.
     fn first_end(&self, timestamp: Timestamp) -> Timestamp {
-        let last = self.last_start(timestamp);
-        last - self.slide * ((last - (timestamp - self.size + 1)) / self.slide) + self.size
+        let (last, ts) = (i128::from(self.last_start(timestamp)), i128::from(timestamp));
+        let (size, slide) = (i128::from(self.size), i128::from(self.slide));
+        let first_end = last - slide * ((last - (ts - size + 1)) / slide) + size;
+        first_end.clamp(i128::from(Timestamp::MIN), i128::from(Timestamp::MAX)) as Timestamp
     }
 
     /// The smallest window end at or after `t`.
     fn window_end_at_or_after(&self, t: Timestamp) -> Timestamp {
-        let start = TimeWindow::start_of(t - self.size, self.offset, self.slide);
-        if start + self.size >= t { start + self.size } else { start + self.slide + self.size }
+        let start = TimeWindow::start_of(t.saturating_sub(self.size), self.offset, self.slide);
+        let end = start.saturating_add(self.size);
+        if end >= t { end } else { end.saturating_add(self.slide) }
     }
 
     /// The end of the last window holding the slice that ends at `slice_end`.
     fn last_end_of_slice(&self, slice_end: Timestamp) -> Timestamp {
-        self.last_start(slice_end - self.slice) + self.size
+        self.last_start(slice_end.saturating_sub(self.slice)).saturating_add(self.size)
     }
 }
 
@@ -172,7 +175,7 @@ where
         let after = self.fired_through.saturating_add(1);
         self.slices.iter().find_map(|(slice_end, _)| {
             let end = g.window_end_at_or_after(after.max(*slice_end));
-            (end - g.size < *slice_end).then_some(end)
+            (end.saturating_sub(g.size) < *slice_end).then_some(end)
         })
     }
 
@@ -200,7 +203,7 @@ where
     /// Emits the window ending at `end` for every key that has records in it.
     fn fire_window(&mut self, end: Timestamp, time: Timestamp, out: &mut Output<OUT>) -> FnResult {
         let g = self.geometry;
-        let bounds = TimeWindow::new(end - g.size, end);
+        let bounds = TimeWindow::new(end.saturating_sub(g.size), end);
         let window = W::from_time_window(bounds).ok_or(StateError::NotTimeWindows)?;
         let first = self.slices.partition_point(|(slice_end, _)| *slice_end <= bounds.start);
         let last = self.slices.partition_point(|(slice_end, _)| *slice_end <= end);
@@ -289,13 +292,13 @@ where
         let g = self.geometry;
         let times = (self.watermark, self.now());
         let mut end = g.first_end(timestamp);
-        while end - g.size <= timestamp && end - 1 <= self.watermark {
+        while end.saturating_sub(g.size) <= timestamp && end - 1 <= self.watermark {
             if self.cleanup_time(end) > self.watermark {
-                let window =
-                    W::from_time_window(TimeWindow::new(end - g.size, end)).ok_or(StateError::NotTimeWindows)?;
+                let window = W::from_time_window(TimeWindow::new(end.saturating_sub(g.size), end))
+                    .ok_or(StateError::NotTimeWindows)?;
                 let mut acc: Option<C::Acc> = None;
                 for (slice_end, slice) in &self.slices {
-                    if *slice_end <= end - g.size || *slice_end > end {
+                    if *slice_end <= end.saturating_sub(g.size) || *slice_end > end {
                         continue;
                     }
                     if let Some(part) = slice.get(key_group, hash, key)? {
@@ -309,7 +312,10 @@ where
                     self.emit_one(key, key_group, hash, &window, &acc, times, out)?;
                 }
             }
-            end += g.slide;
+            match end.checked_add(g.slide) {
+                Some(next) => end = next,
+                None => break,
+            }
         }
         Ok(())
     }
@@ -333,7 +339,7 @@ where
             now
         };
         let (key_group, hash) = (placed.key_group, placed.hash);
-        if g.event_time && self.cleanup_time(g.last_start(timestamp) + g.size) <= self.watermark {
+        if g.event_time && self.cleanup_time(g.last_start(timestamp).saturating_add(g.size)) <= self.watermark {
             route_late(&self.late_tag, self.metrics.as_ref(), placed.record.value, timestamp, out);
             return Ok(());
         }
@@ -416,6 +422,9 @@ where
             |this, stage, placed, _| {
                 if stage == Warm::Bucket {
                     let timestamp = if g.event_time { placed.record.timestamp } else { now };
+                    if timestamp == NO_TIMESTAMP {
+                        return;
+                    }
                     if let Some(slice) = find_slice(&this.slices, g.slice_end(timestamp)) {
                         slice.prefetch(placed.key_group, placed.hash);
                     }

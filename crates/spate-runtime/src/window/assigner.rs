@@ -87,15 +87,18 @@ fn check_positive(value: i64, what: &str) -> Result<(), String> {
 
 fn tumbling(timestamp: Timestamp, size: i64, offset: i64) -> TimeWindow {
     let start = TimeWindow::start_of(timestamp, offset, size);
-    TimeWindow::new(start, start + size)
+    TimeWindow::new(start, start.saturating_add(size))
 }
 
 fn sliding(timestamp: Timestamp, size: i64, slide: i64, offset: i64, windows: &mut Vec<TimeWindow>) {
     let last_start = TimeWindow::start_of(timestamp, offset, slide);
     let mut start = last_start;
-    while start > timestamp - size {
-        windows.push(TimeWindow::new(start, start + size));
-        start -= slide;
+    while start > timestamp.saturating_sub(size) {
+        windows.push(TimeWindow::new(start, start.saturating_add(size)));
+        match start.checked_sub(slide) {
+            Some(earlier) => start = earlier,
+            None => break,
+        }
     }
 }
 
@@ -287,7 +290,7 @@ macro_rules! session_windows {
             type DefaultTrigger = $trigger;
 
             fn assign_windows(&self, element: &T, timestamp: Timestamp, windows: &mut Vec<TimeWindow>) {
-                windows.push(TimeWindow::new(timestamp, timestamp + self.gap.of(element)));
+                windows.push(TimeWindow::new(timestamp, timestamp.saturating_add(self.gap.of(element))));
             }
 
             fn default_trigger(&self) -> $trigger {

@@ -72,9 +72,12 @@ impl TimeWindow {
         TimeWindow { start: self.start.min(other.start), end: self.end.max(other.end) }
     }
 
-    /// The start of the window of `size` (shifted by `offset`) that holds `timestamp`.
+    /// The start of the window of `size` (shifted by `offset`) that holds `timestamp`
+    /// (computed without overflow for any timestamp a record may carry).
     pub fn start_of(timestamp: Timestamp, offset: i64, size: i64) -> Timestamp {
-        timestamp - (timestamp - offset).rem_euclid(size)
+        let t = i128::from(timestamp);
+        let start = t - (t - i128::from(offset)).rem_euclid(i128::from(size.max(1)));
+        start.clamp(i128::from(Timestamp::MIN), i128::from(Timestamp::MAX)) as Timestamp
     }
 }
 

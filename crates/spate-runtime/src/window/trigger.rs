@@ -409,7 +409,7 @@ impl<T, W: Window> Trigger<T, W> for ContinuousEventTimeTrigger {
         ctx.register_event_time_timer(window.max_timestamp());
         if next.is_none() {
             let start = timestamp - timestamp.rem_euclid(self.interval);
-            let at = (start + self.interval).min(window.max_timestamp());
+            let at = start.saturating_add(self.interval).min(window.max_timestamp());
             *next = Some(at);
             ctx.register_event_time_timer(at);
         }
@@ -427,7 +427,7 @@ impl<T, W: Window> Trigger<T, W> for ContinuousEventTimeTrigger {
             return TriggerResult::Fire;
         }
         if *next == Some(time) {
-            let at = (time + self.interval).min(window.max_timestamp());
+            let at = time.saturating_add(self.interval).min(window.max_timestamp());
             *next = Some(at);
             ctx.register_event_time_timer(at);
             return TriggerResult::Fire;
@@ -501,7 +501,7 @@ impl<T, W: Window> Trigger<T, W> for ContinuousProcessingTimeTrigger {
     ) -> TriggerResult {
         if next.is_none() {
             let now = ctx.current_processing_time();
-            let at = (now - now.rem_euclid(self.interval) + self.interval).min(window.max_timestamp());
+            let at = (now - now.rem_euclid(self.interval)).saturating_add(self.interval).min(window.max_timestamp());
             *next = Some(at);
             ctx.register_processing_time_timer(at);
         }
@@ -526,7 +526,7 @@ impl<T, W: Window> Trigger<T, W> for ContinuousProcessingTimeTrigger {
         ctx: &mut TriggerContext<'_>,
     ) -> TriggerResult {
         if *next == Some(time) {
-            let at = (time + self.interval).min(window.max_timestamp());
+            let at = time.saturating_add(self.interval).min(window.max_timestamp());
             *next = Some(at);
             if at > time {
                 ctx.register_processing_time_timer(at);
