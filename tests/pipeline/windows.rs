@@ -583,7 +583,8 @@ fn event_time_windows_need_timestamps() {
 
 #[test]
 fn impossible_windows_are_refused_when_the_job_is_built() {
-    let cases: Vec<(&str, Box<dyn Fn(&StreamEnv)>)> = vec![
+    type Build = Box<dyn Fn(&StreamEnv)>;
+    let cases: Vec<(&str, Build)> = vec![
         (
             "window size must be at least 1 ms",
             Box::new(|env: &StreamEnv| {
