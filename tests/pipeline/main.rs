@@ -11,6 +11,7 @@ mod sources;
 mod state;
 mod timers;
 mod transformations;
+mod watermarks;
 mod windows;
 
 use spate::prelude::*;
@@ -34,4 +35,29 @@ pub fn temp_dir(name: &str) -> std::path::PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// Records collected by a sink, shared with the test.
+pub struct Collected<T>(std::sync::Arc<std::sync::Mutex<Vec<T>>>);
+
+impl<T> Default for Collected<T> {
+    fn default() -> Self {
+        Collected(Default::default())
+    }
+}
+
+impl<T> Clone for Collected<T> {
+    fn clone(&self) -> Self {
+        Collected(self.0.clone())
+    }
+}
+
+impl<T: Ord> Collected<T> {
+    pub fn push(&self, value: T) {
+        self.0.lock().unwrap().push(value);
+    }
+
+    pub fn take(&self) -> Vec<T> {
+        sorted(std::mem::take(&mut *self.0.lock().unwrap()))
+    }
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use spate::prelude::*;
 use spate::{WatermarkGenerator, WatermarkOutput};
 
-use crate::{env, sorted};
+use crate::{Collected, env, sorted};
 
 /// `(key, event time, value)`.
 type Event = (u32, i64, i64);
@@ -166,31 +166,6 @@ fn run_windows(
     late_records.add_sink(move |r: Event| l.push(r));
     env.execute("windows").unwrap();
     (fired_seen.take(), late_seen.take())
-}
-
-/// Records collected by a sink, shared with the test.
-struct Collected<T>(std::sync::Arc<std::sync::Mutex<Vec<T>>>);
-
-impl<T> Default for Collected<T> {
-    fn default() -> Self {
-        Collected(Default::default())
-    }
-}
-
-impl<T> Clone for Collected<T> {
-    fn clone(&self) -> Self {
-        Collected(self.0.clone())
-    }
-}
-
-impl<T: Ord> Collected<T> {
-    fn push(&self, value: T) {
-        self.0.lock().unwrap().push(value);
-    }
-
-    fn take(&self) -> Vec<T> {
-        sorted(std::mem::take(&mut *self.0.lock().unwrap()))
-    }
 }
 
 #[test]

@@ -219,3 +219,21 @@ impl RuntimeContext {
         &self.task
     }
 }
+
+/// A runtime context for operator tests: one subtask of 128 key groups, with `clock`
+/// and a state scope (keyed if `keyed`).
+#[cfg(test)]
+pub(crate) fn test_context(clock: Arc<dyn Clock>, keyed: bool) -> RuntimeContext {
+    let info = Arc::new(TaskInfo {
+        job_name: "test".into(),
+        task_name: "test".into(),
+        subtask_index: 0,
+        parallelism: 1,
+        max_parallelism: 128,
+        attempt: 0,
+        execution_mode: ExecutionMode::Streaming,
+        clock: clock.clone(),
+        auto_watermark_interval: std::time::Duration::from_millis(200),
+    });
+    RuntimeContext::new(info, "op", Arc::default()).with_scope(StateScope::new(keyed, clock))
+}

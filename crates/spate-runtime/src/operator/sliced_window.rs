@@ -465,7 +465,76 @@ where
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+    use crate::context::test_context;
+    use crate::key_selector::ComputedKey;
+    use crate::output::testing::recorder;
+    use crate::time::ManualClock;
+    use crate::window::{AggregateContents, EmitElements, SlidingProcessingTimeWindows, WindowAssigner};
+
+    /// Counts records.
+    struct Count;
+
+    impl crate::functions::AggregateFunction<(u32, i64), (u32, u64), (u32, u64)> for Count {
+        fn create_accumulator(&mut self) -> (u32, u64) {
+            (0, 0)
+        }
+        fn add(&mut self, value: (u32, i64), acc: &mut (u32, u64)) {
+            *acc = (value.0, acc.1 + 1);
+        }
+        fn get_result(&mut self, acc: &(u32, u64)) -> (u32, u64) {
+            *acc
+        }
+        fn merge(&mut self, a: (u32, u64), b: (u32, u64)) -> (u32, u64) {
+            (a.0.max(b.0), a.1 + b.1)
+        }
+    }
+
+    #[test]
+    fn processing_time_windows_fire_when_the_clock_passes_their_end() {
+        let clock = ManualClock::new(1_000);
+        let assigner = SlidingProcessingTimeWindows::of(Duration::from_secs(1), Duration::from_millis(500));
+        let slicing = WindowAssigner::<(u32, i64)>::slicing(&assigner).unwrap();
+        let mut op = SlicedWindowOperator::<u32, (u32, i64), TimeWindow, _, _, (u32, u64)>::new(
+            Arc::new(ComputedKey(|r: &(u32, i64)| r.0)),
+            slicing,
+            0,
+            None,
+            AggregateContents::new(Count),
+            EmitElements,
+        );
+        let (sink, seen) = recorder::<(u32, u64)>();
+        let mut out = Output::new(sink, 16);
+        op.open(&mut test_context(clock.clone(), true)).unwrap();
+        let batch = |records: &[(u32, i64)]| records.iter().map(|r| StreamRecord::new(*r)).collect::<Vec<_>>();
+        // Record timestamps are ignored: processing time decides.
+        op.process_batch(&mut batch(&[(1, -99), (2, 12_345)]), &mut out).unwrap();
+        clock.set(1_600);
+        op.process_batch(&mut batch(&[(1, 0)]), &mut out).unwrap();
+        assert_eq!(op.next_processing_time(), Some(1_499), "window [500, 1500) holds the first two");
+        op.on_processing_time(1_499, &mut out).unwrap();
+        out.flush_batch();
+        let first: Vec<(u32, u64)> = seen.lock().unwrap().records.iter().map(|r| r.value).collect();
+        assert_eq!(
+            {
+                let mut f = first;
+                f.sort();
+                f
+            },
+            vec![(1, 1), (2, 1)]
+        );
+        assert_eq!(op.next_processing_time(), Some(1_999));
+        op.on_processing_time(2_500, &mut out).unwrap();
+        out.flush_batch();
+        let mut fired: Vec<((u32, u64), i64)> =
+            seen.lock().unwrap().records.iter().map(|r| (r.value, r.timestamp)).collect();
+        fired.sort();
+        // [1000, 2000) holds all three; [1500, 2500) the last one.
+        assert_eq!(fired, vec![((1, 1), 1_499), ((1, 1), 2_499), ((1, 2), 1_999), ((2, 1), 1_499), ((2, 1), 1_999)]);
+        assert_eq!(op.next_processing_time(), None, "nothing is left");
+    }
 
     fn geometry(size: i64, slide: i64, offset: i64) -> Geometry {
         Geometry::new(Slicing { size, slide, offset, event_time: true })

@@ -104,6 +104,11 @@ impl<T: 'static> OneInputOperator<T, T> for TimestampsAndWatermarksOperator<T> {
 
     fn process_watermark(&mut self, watermark: Timestamp, out: &mut Output<T>) -> FnResult {
         if watermark == Timestamp::MAX {
+            if self.idle {
+                // A watermark only counts downstream from an active stream.
+                self.idle = false;
+                out.emit_watermark_status(WatermarkStatus::Active);
+            }
             self.emitted = Timestamp::MAX;
             out.emit_watermark(watermark);
         }
@@ -116,6 +121,12 @@ impl<T: 'static> OneInputOperator<T, T> for TimestampsAndWatermarksOperator<T> {
 
     fn on_processing_time(&mut self, now: Timestamp, out: &mut Output<T>) -> FnResult {
         if self.idle_at().is_some_and(|at| at <= now) {
+            // The watermark of the records seen so far goes out first, so that going
+            // idle never holds back time the stream has already reached.
+            if let Some(generator) = self.generator.as_mut() {
+                generator.on_periodic_emit(&mut self.scratch);
+            }
+            self.forward(out);
             self.idle = true;
             out.emit_watermark_status(WatermarkStatus::Idle);
         }
@@ -136,5 +147,41 @@ impl<T: 'static> OneInputOperator<T, T> for TimestampsAndWatermarksOperator<T> {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::context::test_context;
+    use crate::output::testing::recorder;
+    use crate::time::ManualClock;
+
+    #[test]
+    fn a_stream_without_records_goes_idle_and_comes_back_with_the_next() {
+        let clock = ManualClock::new(1_000);
+        let strategy = WatermarkStrategy::<i64>::for_monotonous_timestamps()
+            .with_timestamp_assigner(|t: &i64, _| *t)
+            .with_idleness(Duration::from_millis(500));
+        let mut op = TimestampsAndWatermarksOperator::new(strategy);
+        let (sink, seen) = recorder::<i64>();
+        let mut out = Output::new(sink, 16);
+        op.open(&mut test_context(clock.clone(), false)).unwrap();
+        op.process_batch(&mut vec![StreamRecord::new(5)], &mut out).unwrap();
+        assert_eq!(op.next_processing_time(), Some(1_200), "the periodic emit comes first");
+        clock.set(1_200);
+        op.on_processing_time(1_200, &mut out).unwrap();
+        assert_eq!(seen.lock().unwrap().watermarks, vec![4], "largest timestamp minus one");
+        assert_eq!(op.next_processing_time(), Some(1_400));
+        clock.set(1_500);
+        op.on_processing_time(1_500, &mut out).unwrap();
+        assert_eq!(seen.lock().unwrap().statuses, vec![WatermarkStatus::Idle], "500 ms without a record");
+        op.process_batch(&mut vec![StreamRecord::new(9)], &mut out).unwrap();
+        out.flush_batch();
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.statuses, vec![WatermarkStatus::Idle, WatermarkStatus::Active]);
+        assert_eq!(seen.records.iter().map(|r| (r.value, r.timestamp)).collect::<Vec<_>>(), vec![(5, 5), (9, 9)]);
     }
 }

@@ -541,3 +541,111 @@ where
         contents.and(emit)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::context::test_context;
+    use crate::key_selector::ComputedKey;
+    use crate::output::testing::recorder;
+    use crate::time::ManualClock;
+    use crate::window::{
+        ContinuousProcessingTimeTrigger, EmitWith, ListContents, ProcessingTimeSessionWindows, TimeWindow,
+        TumblingProcessingTimeWindows,
+    };
+
+    type Out = (u32, i64, i64, usize);
+
+    fn describe(
+        k: &u32,
+        ctx: &mut WindowContext<'_, TimeWindow>,
+        e: &[(u32, i64)],
+        out: &mut Collector<'_, Out>,
+    ) -> FnResult {
+        out.collect((*k, ctx.window().start, ctx.window().end, e.len()));
+        Ok(())
+    }
+
+    fn records(r: &[(u32, i64)]) -> Vec<StreamRecord<(u32, i64)>> {
+        r.iter().map(|r| StreamRecord::new(*r)).collect()
+    }
+
+    #[test]
+    fn processing_time_sessions_merge_and_close_on_the_clock() {
+        let clock = ManualClock::new(0);
+        let spec = WindowSpec {
+            assigner: ProcessingTimeSessionWindows::with_gap(Duration::from_millis(100)),
+            trigger: crate::window::ProcessingTimeTrigger,
+            allowed_lateness: 0,
+            late_tag: None,
+        };
+        type F = fn(&u32, &mut WindowContext<'_, TimeWindow>, &[(u32, i64)], &mut Collector<'_, Out>) -> FnResult;
+        let mut op = WindowOperator::new(
+            Arc::new(ComputedKey(|r: &(u32, i64)| r.0)),
+            spec,
+            ListContents::default(),
+            EmitWith(describe as F),
+        );
+        let (sink, seen) = recorder::<Out>();
+        let mut out = Output::new(sink, 16);
+        op.open(&mut test_context(clock.clone(), true)).unwrap();
+        op.process_batch(&mut records(&[(1, 0)]), &mut out).unwrap();
+        clock.set(50);
+        op.process_batch(&mut records(&[(1, 0), (2, 0)]), &mut out).unwrap();
+        assert_eq!(op.next_processing_time(), Some(99), "key 1's first session window ended at 100 before merging");
+        clock.set(99);
+        op.on_processing_time(99, &mut out).unwrap();
+        out.flush_batch();
+        assert!(seen.lock().unwrap().records.is_empty(), "the merged session [0, 150) is still open");
+        clock.set(149);
+        op.on_processing_time(149, &mut out).unwrap();
+        clock.set(300);
+        op.process_batch(&mut records(&[(1, 0)]), &mut out).unwrap();
+        op.on_processing_time(399, &mut out).unwrap();
+        out.flush_batch();
+        let mut fired: Vec<Out> = seen.lock().unwrap().records.iter().map(|r| r.value).collect();
+        fired.sort();
+        assert_eq!(fired, vec![(1, 0, 150, 2), (1, 300, 400, 1), (2, 50, 150, 1)]);
+        assert_eq!(op.next_processing_time(), None);
+    }
+
+    #[test]
+    fn continuous_processing_time_triggers_fire_every_interval() {
+        let clock = ManualClock::new(1_000);
+        let spec = WindowSpec {
+            assigner: TumblingProcessingTimeWindows::of(Duration::from_secs(1)),
+            trigger: ContinuousProcessingTimeTrigger::of(Duration::from_millis(300)),
+            allowed_lateness: 0,
+            late_tag: None,
+        };
+        type F = fn(&u32, &mut WindowContext<'_, TimeWindow>, &[(u32, i64)], &mut Collector<'_, Out>) -> FnResult;
+        let mut op = WindowOperator::new(
+            Arc::new(ComputedKey(|r: &(u32, i64)| r.0)),
+            spec,
+            ListContents::default(),
+            EmitWith(describe as F),
+        );
+        let (sink, seen) = recorder::<Out>();
+        let mut out = Output::new(sink, 16);
+        op.open(&mut test_context(clock.clone(), true)).unwrap();
+        for t in [1_000, 1_100, 1_400, 1_700] {
+            clock.set(t);
+            while let Some(due) = op.next_processing_time().filter(|d| *d <= t) {
+                op.on_processing_time(due, &mut out).unwrap();
+            }
+            op.process_batch(&mut records(&[(7, 0)]), &mut out).unwrap();
+        }
+        for t in [1_900, 2_000] {
+            clock.set(t);
+            while let Some(due) = op.next_processing_time().filter(|d| *d <= t) {
+                op.on_processing_time(due, &mut out).unwrap();
+            }
+        }
+        out.flush_batch();
+        let counts: Vec<usize> = seen.lock().unwrap().records.iter().map(|r| r.value.3).collect();
+        // Fires at 1200 (2 records), 1500 (3), 1800 (4), then 1999 at the end (4).
+        assert_eq!(counts, vec![2, 3, 4, 4]);
+    }
+}

@@ -101,6 +101,12 @@ impl<T> InputGate<T> {
                     self.ended[c] = true;
                     self.live -= 1;
                     if self.live == 0 {
+                        // Nothing holds event time back any more, even if the last
+                        // channels were idle when their final watermark came.
+                        if self.current_watermark < Timestamp::MAX {
+                            self.current_watermark = Timestamp::MAX;
+                            self.pending.push_back(GateEvent::Watermark(Timestamp::MAX));
+                        }
                         self.pending.push_back(GateEvent::EndOfInput);
                     } else {
                         self.advance_watermark();
@@ -195,7 +201,46 @@ mod tests {
         tx0.send(Event::Records(vec![StreamRecord::new(1)]), &cancel).unwrap();
         tx0.send(Event::EndOfPartition, &cancel).unwrap();
         assert!(matches!(gate.poll().unwrap(), Some(GateEvent::Records(_))));
+        assert!(
+            matches!(gate.poll().unwrap(), Some(GateEvent::Watermark(Timestamp::MAX))),
+            "the end releases event time"
+        );
         assert!(matches!(gate.poll().unwrap(), Some(GateEvent::EndOfInput)));
+    }
+
+    #[test]
+    fn idle_channels_do_not_hold_the_watermark_back() {
+        use crate::watermark::WatermarkStatus::{Active, Idle};
+        let (_h, cancel) = cancellation();
+        let (tx0, rx0) = channel::<u32>(8);
+        let (tx1, rx1) = channel::<u32>(8);
+        let mut gate = InputGate::new(vec![rx0, rx1], "t".into());
+        let mut next = || match gate.poll().unwrap() {
+            Some(GateEvent::Watermark(w)) => format!("w{w}"),
+            Some(GateEvent::Status(s)) => format!("{s:?}"),
+            Some(GateEvent::Records(r)) => format!("r{}", r.len()),
+            Some(GateEvent::EndOfInput) => "end".into(),
+            None => "-".into(),
+        };
+        tx0.send(Event::Watermark(10), &cancel).unwrap();
+        assert_eq!(next(), "-", "channel 1 holds the watermark back");
+        tx1.send(Event::Status(Idle), &cancel).unwrap();
+        assert_eq!(next(), "w10", "an idle channel stops holding it back");
+        tx0.send(Event::Status(Idle), &cancel).unwrap();
+        assert_eq!(next(), "Idle", "all channels idle: the input is idle");
+        tx1.send(Event::Records(vec![StreamRecord::new(1)]), &cancel).unwrap();
+        assert_eq!(next(), "Active", "records make a channel active again");
+        assert_eq!(next(), "r1");
+        tx1.send(Event::Watermark(5), &cancel).unwrap();
+        assert_eq!(next(), "-", "the rejoining channel's old watermark does not move it back");
+        tx1.send(Event::Watermark(30), &cancel).unwrap();
+        assert_eq!(next(), "w30", "channel 0 is still idle");
+        tx0.send(Event::Status(Active), &cancel).unwrap();
+        tx0.send(Event::Watermark(20), &cancel).unwrap();
+        tx0.send(Event::Watermark(40), &cancel).unwrap();
+        assert_eq!(next(), "-", "channel 0 rejoined and reached 40: the input stays at 30 for channel 1");
+        tx1.send(Event::Watermark(50), &cancel).unwrap();
+        assert_eq!(next(), "w40");
     }
 
     #[test]
