@@ -53,10 +53,12 @@ impl<T> Clone for Collected<T> {
 }
 
 impl<T: Ord> Collected<T> {
+    /// Adds a record (from a sink).
     pub fn push(&self, value: T) {
         self.0.lock().unwrap().push(value);
     }
 
+    /// The records so far, sorted, leaving none.
     pub fn take(&self) -> Vec<T> {
         sorted(std::mem::take(&mut *self.0.lock().unwrap()))
     }
