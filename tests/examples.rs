@@ -258,3 +258,160 @@ fn stream_filter_blocks_words_named_by_the_control_stream() {
         count("apache") + count("flink") + count("spate") + count("drop") + count("ignore")
     );
 }
+
+/// The readings of the `event_time_windows` example, rewritten here: sensor, time, value.
+fn reading(j: u64) -> (u32, i64, f64) {
+    let mix = j.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 33;
+    let mut timestamp = (j / 3) as i64 * 1_000 - (mix % 3_000) as i64;
+    if j % 50 == 49 {
+        timestamp -= 20_000;
+    }
+    if j % 97 == 96 {
+        timestamp -= 60_000;
+    }
+    ((j % 3) as u32, timestamp.max(0), (mix % 1_000) as f64 / 10.0)
+}
+
+/// What the example must print: windows of 10 s every 5 s per sensor, a watermark 3 s
+/// behind the newest reading after every reading, 15 s of allowed lateness. Lines are
+/// `(sensor, start s, readings, average x100, update)` and `late (sensor, second)`.
+/// A printed window: sensor, start in seconds, readings, average x100, whether an update.
+type WindowLine = (u32, i64, u64, i64, bool);
+
+fn expected_windows(events: u64) -> (Vec<WindowLine>, Vec<(u32, i64)>) {
+    use std::collections::BTreeMap;
+    let mut open: BTreeMap<(u32, i64), (f64, u64, bool)> = BTreeMap::new();
+    let (mut lines, mut late) = (Vec::new(), Vec::new());
+    let mut newest = i64::MIN / 2;
+    let line = |s: u32, start: i64, (sum, n, _): (f64, u64, bool), update: bool| {
+        (s, start / 1_000, n, (sum / n as f64 * 100.0).round() as i64, update)
+    };
+    let advance = |open: &mut BTreeMap<(u32, i64), (f64, u64, bool)>, lines: &mut Vec<_>, wm: i64| {
+        for (&(s, start), w) in open.iter_mut() {
+            if !w.2 && start + 10_000 - 1 <= wm {
+                w.2 = true;
+                lines.push(line(s, start, *w, false));
+            }
+        }
+        open.retain(|&(_, start), _| start + 10_000 - 1 + 15_000 > wm);
+    };
+    for j in 0..events {
+        let (sensor, ts, value) = reading(j);
+        let wm = newest - 3_001;
+        let mut skipped = true;
+        let last = ts - ts.rem_euclid(5_000);
+        for start in [last, last - 5_000] {
+            if start + 10_000 - 1 + 15_000 <= wm {
+                continue;
+            }
+            skipped = false;
+            let w = open.entry((sensor, start)).or_insert((0.0, 0, false));
+            w.0 += value;
+            w.1 += 1;
+            if w.2 {
+                lines.push(line(sensor, start, *w, true));
+            }
+        }
+        if skipped {
+            late.push((sensor, ts / 1_000));
+        }
+        newest = newest.max(ts);
+        advance(&mut open, &mut lines, newest - 3_001);
+    }
+    advance(&mut open, &mut lines, i64::MAX);
+    lines.sort();
+    late.sort();
+    (lines, late)
+}
+
+#[test]
+fn event_time_windows_fire_update_and_report_late_readings() {
+    let (expected, expected_late) = expected_windows(300);
+    assert!(expected.iter().any(|l| l.4), "the input makes windows fire again");
+    assert!(!expected_late.is_empty(), "and has readings later than the allowed lateness");
+    for p in ["1", "2"] {
+        let result = run("event_time_windows", &["-p", p]);
+        assert!(result.status.success(), "{}", String::from_utf8_lossy(&result.stderr));
+        let stdout = String::from_utf8(result.stdout).unwrap();
+        let (mut lines, mut late) = (Vec::new(), Vec::new());
+        for l in stdout.lines() {
+            let l = l.split_once("> ").map_or(l, |(_, rest)| rest);
+            let numbers: Vec<f64> = l
+                .split(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-'))
+                .filter(|t| !t.is_empty() && *t != "." && *t != "-")
+                .map(|t| t.parse().unwrap())
+                .collect();
+            if l.starts_with("late") {
+                late.push((numbers[0] as u32, numbers[1] as i64));
+            } else {
+                let (sensor, start, readings, average) = (numbers[0], numbers[1], numbers[3], numbers[4]);
+                lines.push((
+                    sensor as u32,
+                    start as i64,
+                    readings as u64,
+                    (average * 100.0).round() as i64,
+                    l.contains("update"),
+                ));
+            }
+        }
+        lines.sort();
+        late.sort();
+        // Averages are printed to two decimals: equal up to the last digit's rounding.
+        let without_average =
+            |v: &[(u32, i64, u64, i64, bool)]| v.iter().map(|l| (l.0, l.1, l.2, l.4)).collect::<Vec<_>>();
+        assert_eq!(without_average(&lines), without_average(&expected), "parallelism {p}");
+        for (got, want) in lines.iter().zip(&expected) {
+            assert!((got.3 - want.3).abs() <= 1, "average of {want:?}: {got:?}");
+        }
+        assert_eq!(late, expected_late, "parallelism {p}");
+    }
+}
+
+#[test]
+fn socket_window_wordcount_counts_words_per_window() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let mut child = Command::new(example("socket_window_wordcount"))
+        .args(["--hostname", "127.0.0.1", "--port", &port, "--window-secs", "1"])
+        .env_remove("SPATE_CONF_DIR")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (mut connection, _) = listener.accept().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let wait_for = |wanted: &str| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+            match rx.recv_timeout(left) {
+                Ok(line) if line.contains(wanted) => return line,
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        panic!("no line with '{wanted}' within 20 s");
+    };
+    connection.write_all(b"to be or not to be\n").unwrap();
+    assert!(wait_for("to : 2").ends_with("to : 2"));
+    connection.write_all(b"that is the question\n").unwrap();
+    wait_for("question : 1");
+    drop(connection);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "the job ends when the server closes the connection");
+}
+
+#[test]
+fn socket_window_wordcount_needs_a_port() {
+    let result = run("socket_window_wordcount", &[]);
+    assert!(!result.status.success());
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(stderr.contains("--port"), "{stderr}");
+}
