@@ -99,3 +99,118 @@ pub fn keyed_state(records: u64, keys: u64, parallelism: u32, settings: &[&str])
     env.execute("keyed_state")?;
     Ok(started.elapsed())
 }
+
+/// The windows of the window benchmarks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WindowKind {
+    /// Tumbling 1 s windows, timestamps in order (the Flink reference `window` job).
+    Tumbling,
+    /// Tumbling 1 s windows, timestamps up to 1 s out of order.
+    TumblingDisordered,
+    /// Sliding windows of 60 s every `slide` seconds.
+    Sliding(u64),
+}
+
+impl WindowKind {
+    /// Windows each record belongs to.
+    pub fn windows_per_record(self) -> u64 {
+        match self {
+            WindowKind::Sliding(slide) => 60 / slide,
+            _ => 1,
+        }
+    }
+}
+
+/// The event time of record `j`: `j / 1000` ms (1 M records per second of event time),
+/// moved back by up to 999 ms when `disorder`.
+#[inline]
+pub fn event_time(j: u64, disorder: bool) -> i64 {
+    let t = (j / 1_000) as i64;
+    if disorder { (t - (crate::splitmix64(j ^ 0xD1B5_4A32_D192_ED03) % 1_000) as i64).max(0) } else { t }
+}
+
+/// Counts records.
+#[derive(Clone)]
+pub struct CountRecords;
+
+impl AggregateFunction<(u64, u64), u64, u64> for CountRecords {
+    #[inline]
+    fn create_accumulator(&mut self) -> u64 {
+        0
+    }
+    #[inline]
+    fn add(&mut self, _: (u64, u64), acc: &mut u64) {
+        *acc += 1;
+    }
+    #[inline]
+    fn get_result(&mut self, acc: &u64) -> u64 {
+        *acc
+    }
+    fn merge(&mut self, a: u64, b: u64) -> u64 {
+        a + b
+    }
+}
+
+/// Emits `(key, window start, count)`.
+#[inline]
+fn key_window_count(
+    key: &u64,
+    ctx: &mut WindowContext<'_, TimeWindow>,
+    counts: &[u64],
+    out: &mut Collector<'_, (u64, i64, u64)>,
+) -> FnResult {
+    out.collect((*key, ctx.window().start, counts[0]));
+    Ok(())
+}
+
+/// The window benchmarks (the Flink reference `window` job and its variants): keyed
+/// generated records with event time, windows counting per key through a process
+/// function emitting `(key, window start, count)`, into a sink that adds the counts up.
+/// Fails unless the counts add up to every record in every window it belongs to.
+pub fn window(
+    records: u64,
+    keys: u64,
+    kind: WindowKind,
+    parallelism: u32,
+    settings: &[&str],
+) -> spate::Result<Duration> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    let env = environment(parallelism, settings)?;
+    env.set_runtime_mode(RuntimeMode::Streaming);
+    let disorder = kind == WindowKind::TumblingDisordered;
+    let strategy = if disorder {
+        WatermarkStrategy::for_bounded_out_of_orderness(Duration::from_secs(1))
+    } else {
+        WatermarkStrategy::for_monotonous_timestamps()
+    }
+    .with_timestamp_assigner(move |r: &(u64, u64), _| event_time(r.1, disorder));
+    let keyed = env
+        .from_source(GeneratorSource::new(move |j| keyed_record(j, keys), Some(records)), strategy)
+        .key_by(|r: &(u64, u64)| r.0);
+    let counted = match kind {
+        WindowKind::Tumbling | WindowKind::TumblingDisordered => keyed
+            .window(TumblingEventTimeWindows::of(Duration::from_secs(1)))
+            .aggregate_with(CountRecords, key_window_count),
+        WindowKind::Sliding(slide) => keyed
+            .window(SlidingEventTimeWindows::of(Duration::from_secs(60), Duration::from_secs(slide)))
+            .aggregate_with(CountRecords, key_window_count),
+    };
+    let total = Arc::new(AtomicU64::new(0));
+    let sink_total = total.clone();
+    counted.add_sink(move |(_, _, count): (u64, i64, u64)| {
+        sink_total.fetch_add(count, Ordering::Relaxed);
+    });
+    let started = Instant::now();
+    env.execute("window")?;
+    let elapsed = started.elapsed();
+    let expected = records * kind.windows_per_record();
+    let counted = total.load(Ordering::Relaxed);
+    if counted != expected {
+        return Err(spate::Error::InvalidPipeline(format!(
+            "the window counts add up to {counted}, not {expected}: records were lost or counted twice"
+        )));
+    }
+    Ok(elapsed)
+}

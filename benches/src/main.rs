@@ -1,7 +1,7 @@
 //! The benchmark runner. One JSON line per result:
 //!
 //! ```text
-//! cargo run --release -p spate-bench -- [--bench wordcount|keyed_sum|keyed_state|all ...] [--p 1,2] [--runs 3]
+//! cargo run --release -p spate-bench -- [--bench NAME|all ...] [--p 1,2] [--runs 3]
 //!     [--size-mb 200] [--records 50000000] [--keys 1000000] [--data DIR] [-D key=value ...]
 //! ```
 //!
@@ -26,7 +26,9 @@ fn main() -> Result<()> {
         return child(what, &params);
     }
     let benches: Vec<String> = match params.get_all("bench").as_slice() {
-        [] | ["all"] => vec!["wordcount".into(), "keyed_sum".into(), "keyed_state".into()],
+        [] | ["all"] => ["wordcount", "keyed_sum", "keyed_state", "window", "window_disorder", "window_sliding_10s", "window_sliding_1s"]
+            .map(String::from)
+            .to_vec(),
         list => list.iter().map(|s| s.to_string()).collect(),
     };
     let parallelisms: Vec<u32> = params
@@ -52,23 +54,31 @@ fn main() -> Result<()> {
                 let (input, words) = text_file(&data, size_mb)?;
                 vec!["--input".into(), input.to_string_lossy().into(), "--records".into(), words.to_string()]
             }
-            "keyed_sum" | "keyed_state" => {
+            "keyed_sum" | "keyed_state" | "window" | "window_disorder" | "window_sliding_10s" | "window_sliding_1s" => {
                 vec!["--records".into(), records.to_string(), "--keys".into(), keys.to_string()]
             }
-            other => bail!("unknown benchmark '{other}' (wordcount, keyed_sum, keyed_state, all)"),
+            other => bail!(
+                "unknown benchmark '{other}' (wordcount, keyed_sum, keyed_state, window, window_disorder, \
+                 window_sliding_10s, window_sliding_1s, all)"
+            ),
         };
         let common: Vec<&str> = common.iter().map(String::as_str).collect();
-        // The keyed-state job does the keyed sum's work, so it shares its plain loop.
-        let plain_name =
-            if bench == "keyed_state" { "keyed_sum_plain_loop".to_string() } else { format!("{bench}_plain_loop") };
-        let plain = measure(&plain_name, &common, runs)?;
-        println!("{plain}");
+        // The keyed-state job does the keyed sum's work, so it shares its plain loop;
+        // the window jobs are compared with Flink's figures only.
+        let plain = match bench.as_str() {
+            "keyed_state" => Some(measure("keyed_sum_plain_loop", &common, runs)?),
+            name if name.starts_with("window") => None,
+            name => Some(measure(&format!("{name}_plain_loop"), &common, runs)?),
+        };
+        if let Some(plain) = &plain {
+            println!("{plain}");
+        }
         for p in &parallelisms {
             let p = p.to_string();
             let mut args = common.clone();
             args.extend(["--p", p.as_str()]);
             args.extend(&settings);
-            measure_vs(bench, &args, runs, &plain)?;
+            measure_vs(bench, &args, runs, plain.as_ref())?;
         }
     }
     Ok(())
@@ -118,10 +128,13 @@ fn measure(name: &str, args: &[&str], runs: usize) -> Result<Value> {
     Ok(median)
 }
 
-fn measure_vs(name: &str, args: &[&str], runs: usize, plain: &Value) -> Result<()> {
+fn measure_vs(name: &str, args: &[&str], runs: usize, plain: Option<&Value>) -> Result<()> {
     let mut result = measure(name, args, runs)?;
-    let ratio = result["records_per_sec"].as_f64().unwrap_or(0.0) / plain["records_per_sec"].as_f64().unwrap_or(1.0);
-    result["vs_plain_loop"] = json!((ratio * 1000.0).round() / 1000.0);
+    if let Some(plain) = plain {
+        let ratio =
+            result["records_per_sec"].as_f64().unwrap_or(0.0) / plain["records_per_sec"].as_f64().unwrap_or(1.0);
+        result["vs_plain_loop"] = json!((ratio * 1000.0).round() / 1000.0);
+    }
     println!("{result}");
     Ok(())
 }
@@ -157,6 +170,16 @@ fn child(what: &str, params: &Params) -> Result<()> {
         "keyed_state" => {
             let keys: u64 = params.parsed("keys")?.unwrap_or(1_000_000);
             (jobs::keyed_state(records, keys, p, &settings)?, p)
+        }
+        "window" | "window_disorder" | "window_sliding_10s" | "window_sliding_1s" => {
+            let keys: u64 = params.parsed("keys")?.unwrap_or(1_000_000);
+            let kind = match what {
+                "window" => jobs::WindowKind::Tumbling,
+                "window_disorder" => jobs::WindowKind::TumblingDisordered,
+                "window_sliding_10s" => jobs::WindowKind::Sliding(10),
+                _ => jobs::WindowKind::Sliding(1),
+            };
+            (jobs::window(records, keys, kind, p, &settings)?, p)
         }
         "keyed_sum_plain_loop" => {
             let keys: u64 = params.parsed("keys")?.unwrap_or(1_000_000);
