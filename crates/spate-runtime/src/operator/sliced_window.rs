@@ -89,10 +89,17 @@ impl Geometry {
 
     /// The end of the earliest window holding `timestamp`.
     fn first_end(&self, timestamp: Timestamp) -> Timestamp {
-        let (last, ts) = (i128::from(self.last_start(timestamp)), i128::from(timestamp));
-        let (size, slide) = (i128::from(self.size), i128::from(self.slide));
-        let first_end = last - slide * ((last - (ts - size + 1)) / slide) + size;
-        first_end.clamp(i128::from(Timestamp::MIN), i128::from(Timestamp::MAX)) as Timestamp
+        let last = self.last_start(timestamp);
+        let earliest = timestamp.checked_sub(self.size - 1).and_then(|from| {
+            let back = (last.checked_sub(from)? / self.slide).checked_mul(self.slide)?;
+            last.checked_sub(back)?.checked_add(self.size)
+        });
+        earliest.unwrap_or_else(|| {
+            let (last, ts) = (i128::from(last), i128::from(timestamp));
+            let (size, slide) = (i128::from(self.size), i128::from(self.slide));
+            let first_end = last - slide * ((last - (ts - size + 1)) / slide) + size;
+            first_end.clamp(i128::from(Timestamp::MIN), i128::from(Timestamp::MAX)) as Timestamp
+        })
     }
 
     /// The smallest window end at or after `t`.
@@ -226,9 +233,13 @@ where
             self.slices[first].1 = table;
             return result;
         }
+        // Key group by key group: the group's slices are read in sequence and combined
+        // into a table of one group, which stays in cache, is emitted, and is reused.
         let mut combined: KeyGroupTable<K, C::Acc> = KeyGroupTable::new(self.range);
-        for (_, slice) in self.slices.range(first..last) {
-            for group in self.range.iter() {
+        for group in self.range.iter() {
+            let largest = self.slices.range(first..last).map(|(_, s)| s.group_len(group)).max().unwrap_or(0);
+            combined.reserve_group(group, largest * 2)?;
+            for (_, slice) in self.slices.range(first..last) {
                 for (hash, key, acc) in slice.iter_group_hashed(group)? {
                     match combined.lookup(group, hash, key)? {
                         Lookup::Found(found) => self.contents.merge(found.into_mut(), acc.clone())?,
@@ -238,8 +249,12 @@ where
                     }
                 }
             }
+            for (hash, key, acc) in combined.iter_group_hashed(group)? {
+                self.emit_one(key, group, hash, &window, acc, times, out)?;
+            }
+            combined.clear_group(group)?;
         }
-        self.emit_table(&combined, &window, times, out)
+        Ok(())
     }
 
     fn emit_table(
@@ -269,7 +284,7 @@ where
         times: (Timestamp, Timestamp),
         out: &mut Output<OUT>,
     ) -> FnResult {
-        let state = self.state.as_mut().ok_or(StateError::NoScope)?;
+        let Some(state) = self.state.as_mut() else { return Err(StateError::NoScope.into()) };
         let (main, side) = out.split();
         let mut collector = Collector::on(main, window.max_timestamp());
         let mut access = state.access(key, key_group, hash, window);

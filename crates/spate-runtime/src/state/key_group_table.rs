@@ -372,6 +372,36 @@ impl<K: Key, V> KeyGroupTable<K, V> {
         Ok(group.buckets.into_iter().flatten().map(|b| (u64::from(b.tag.get()), b.key, b.value)))
     }
 
+    /// Number of keys in one key group.
+    pub fn group_len(&self, key_group: u32) -> usize {
+        self.index(key_group).map_or(0, |i| self.groups[i].len)
+    }
+
+    /// Makes room in one key group for `keys` keys without growing.
+    ///
+    /// Filling a table from another table's iteration inserts keys in the order of their
+    /// buckets there; into a smaller table that order piles them up in long runs (linear
+    /// probing degrades to quadratic time). Reserving at least the source's size first
+    /// keeps every key near its home.
+    pub fn reserve_group(&mut self, key_group: u32, keys: usize) -> Result<(), StateError> {
+        let i = self.index(key_group)?;
+        let group = &mut self.groups[i];
+        while keys * MAX_LOAD_DENOMINATOR > group.buckets.len() * MAX_LOAD_NUMERATOR {
+            group.grow()?;
+        }
+        Ok(())
+    }
+
+    /// Removes every key of one key group, keeping the group's table allocated for
+    /// the keys to come.
+    pub fn clear_group(&mut self, key_group: u32) -> Result<(), StateError> {
+        let i = self.index(key_group)?;
+        let group = &mut self.groups[i];
+        group.buckets.iter_mut().for_each(|b| *b = None);
+        group.len = 0;
+        Ok(())
+    }
+
     /// Removes and returns the keys and values of one key group.
     pub fn drain_group(&mut self, key_group: u32) -> Result<impl Iterator<Item = (K, V)> + use<K, V>, StateError> {
         let i = self.index(key_group)?;

@@ -74,9 +74,16 @@ impl TimeWindow {
 
     /// The start of the window of `size` (shifted by `offset`) that holds `timestamp`
     /// (computed without overflow for any timestamp a record may carry).
+    #[inline]
     pub fn start_of(timestamp: Timestamp, offset: i64, size: i64) -> Timestamp {
+        let size = size.max(1);
+        if let Some(shifted) = timestamp.checked_sub(offset) {
+            if let Some(start) = timestamp.checked_sub(shifted.rem_euclid(size)) {
+                return start;
+            }
+        }
         let t = i128::from(timestamp);
-        let start = t - (t - i128::from(offset)).rem_euclid(i128::from(size.max(1)));
+        let start = t - (t - i128::from(offset)).rem_euclid(i128::from(size));
         start.clamp(i128::from(Timestamp::MIN), i128::from(Timestamp::MAX)) as Timestamp
     }
 }
