@@ -26,9 +26,17 @@ fn main() -> Result<()> {
         return child(what, &params);
     }
     let benches: Vec<String> = match params.get_all("bench").as_slice() {
-        [] | ["all"] => ["wordcount", "keyed_sum", "keyed_state", "window", "window_disorder", "window_sliding_10s", "window_sliding_1s"]
-            .map(String::from)
-            .to_vec(),
+        [] | ["all"] => [
+            "wordcount",
+            "keyed_sum",
+            "keyed_state",
+            "window",
+            "window_disorder",
+            "window_sliding_10s",
+            "window_sliding_1s",
+        ]
+        .map(String::from)
+        .to_vec(),
         list => list.iter().map(|s| s.to_string()).collect(),
     };
     let parallelisms: Vec<u32> = params

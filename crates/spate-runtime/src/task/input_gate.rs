@@ -148,9 +148,18 @@ impl<T> InputGate<T> {
     }
 
     /// Reports the input idle when every live channel is, active when one is not.
+    /// Going idle, the input first moves to the largest watermark its channels reached
+    /// (as Flink does): time they all passed is not held back by their silence.
     fn update_input_status(&mut self) {
         let all_idle = self.ended.iter().zip(&self.idle).all(|(ended, idle)| *ended || *idle);
         if all_idle != self.input_idle {
+            if all_idle {
+                let max = (0..self.channels.len()).filter(|&c| !self.ended[c]).map(|c| self.watermarks[c]).max();
+                if let Some(max) = max.filter(|m| *m > self.current_watermark) {
+                    self.current_watermark = max;
+                    self.pending.push_back(GateEvent::Watermark(max));
+                }
+            }
             self.input_idle = all_idle;
             let status = if all_idle { WatermarkStatus::Idle } else { WatermarkStatus::Active };
             self.pending.push_back(GateEvent::Status(status));
@@ -241,6 +250,20 @@ mod tests {
         assert_eq!(next(), "-", "channel 0 rejoined and reached 40: the input stays at 30 for channel 1");
         tx1.send(Event::Watermark(50), &cancel).unwrap();
         assert_eq!(next(), "w40");
+        // When every channel falls silent, the input moves to the largest watermark any
+        // reached, so that time they all passed is not held back.
+        tx0.send(Event::Status(Idle), &cancel).unwrap();
+        assert_eq!(next(), "w50", "channel 0 idle: channel 1 alone decides");
+        tx1.send(Event::Watermark(60), &cancel).unwrap();
+        assert_eq!(next(), "w60");
+        tx0.send(Event::Status(Active), &cancel).unwrap();
+        tx0.send(Event::Watermark(70), &cancel).unwrap();
+        tx1.send(Event::Watermark(80), &cancel).unwrap();
+        assert_eq!(next(), "w70");
+        tx1.send(Event::Status(Idle), &cancel).unwrap();
+        tx0.send(Event::Status(Idle), &cancel).unwrap();
+        assert_eq!(next(), "w80", "all idle: the largest watermark");
+        assert_eq!(next(), "Idle");
     }
 
     #[test]
