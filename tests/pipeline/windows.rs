@@ -141,6 +141,18 @@ fn describe(
     Ok(())
 }
 
+/// [`describe`] without the check on the watermark (early and processing-time firings).
+fn describe_any(
+    key: &u32,
+    ctx: &mut WindowContext<'_, TimeWindow>,
+    sums: &[i64],
+    out: &mut Collector<'_, Fired>,
+) -> FnResult {
+    let w = *ctx.window();
+    out.collect((*key, w.start, w.end, sums[0]));
+    Ok(())
+}
+
 fn sum(a: Event, b: Event) -> Event {
     (a.0, a.1.max(b.1), a.2 + b.2)
 }
@@ -499,14 +511,7 @@ fn continuous_event_time_triggers_fire_early_and_at_the_end() {
         keyed
             .window(TumblingEventTimeWindows::of(Duration::from_secs(1)))
             .trigger(ContinuousEventTimeTrigger::of(Duration::from_millis(250)))
-            .aggregate_with(
-                SumOf,
-                |k: &u32, ctx: &mut WindowContext<'_, TimeWindow>, sums: &[i64], out: &mut Collector<'_, Fired>| {
-                    let w = *ctx.window();
-                    out.collect((*k, w.start, w.end, sums[0]));
-                    Ok(())
-                },
-            )
+            .aggregate_with(SumOf, describe_any)
     });
     let got: Vec<(i64, i64)> = fired.iter().map(|f| (f.1, f.3)).collect();
     assert_eq!(got, vec![(0, 4), (0, 7), (0, 9), (0, 10), (1_000, 4), (1_000, 7), (1_000, 9), (1_000, 10)]);
@@ -640,18 +645,12 @@ fn extreme_timestamps_do_not_break_windows() {
     let input: Vec<Event> = vec![(1, i64::MIN + 3, 1), (1, -1, 2), (1, 0, 4), (1, i64::MAX - 3, 8)];
     for sliding in [false, true] {
         let (fired, _) = run_windows(1, input.clone(), i64::MAX / 4, |keyed, _| {
-            let sum_fn =
-                |k: &u32, ctx: &mut WindowContext<'_, TimeWindow>, s: &[i64], out: &mut Collector<'_, Fired>| {
-                    let w = *ctx.window();
-                    out.collect((*k, w.start, w.end, s[0]));
-                    Ok(())
-                };
             if sliding {
                 keyed
                     .window(SlidingEventTimeWindows::of(Duration::from_secs(10), Duration::from_secs(5)))
-                    .aggregate_with(SumOf, sum_fn)
+                    .aggregate_with(SumOf, describe_any)
             } else {
-                keyed.window(TumblingEventTimeWindows::of(Duration::from_secs(10))).aggregate_with(SumOf, sum_fn)
+                keyed.window(TumblingEventTimeWindows::of(Duration::from_secs(10))).aggregate_with(SumOf, describe_any)
             }
         });
         let total: i64 = fired.iter().filter(|f| f.1 <= 0 && 0 < f.2).map(|f| f.3).sum();

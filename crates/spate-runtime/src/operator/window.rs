@@ -549,7 +549,7 @@ mod tests {
     use super::*;
     use crate::context::test_context;
     use crate::key_selector::ComputedKey;
-    use crate::output::testing::recorder;
+    use crate::output::testing::{Shared, recorder};
     use crate::time::ManualClock;
     use crate::window::{
         ContinuousProcessingTimeTrigger, EmitWith, ListContents, ProcessingTimeSessionWindows, TimeWindow,
@@ -572,25 +572,32 @@ mod tests {
         r.iter().map(|r| StreamRecord::new(*r)).collect()
     }
 
-    #[test]
-    fn processing_time_sessions_merge_and_close_on_the_clock() {
-        let clock = ManualClock::new(0);
-        let spec = WindowSpec {
-            assigner: ProcessingTimeSessionWindows::with_gap(Duration::from_millis(100)),
-            trigger: crate::window::ProcessingTimeTrigger,
-            allowed_lateness: 0,
-            late_tag: None,
-        };
-        type F = fn(&u32, &mut WindowContext<'_, TimeWindow>, &[(u32, i64)], &mut Collector<'_, Out>) -> FnResult;
+    type Describe = fn(&u32, &mut WindowContext<'_, TimeWindow>, &[(u32, i64)], &mut Collector<'_, Out>) -> FnResult;
+    type Operator<A, G> = WindowOperator<u32, (u32, i64), A, G, ListContents<(u32, i64)>, EmitWith<Describe>, Out>;
+
+    /// An opened operator keeping every record and describing each firing, on `clock`.
+    fn operator<A, G>(clock: &Arc<ManualClock>, assigner: A, trigger: G) -> (Operator<A, G>, Output<Out>, Shared<Out>)
+    where
+        A: WindowAssigner<(u32, i64), W = TimeWindow>,
+        G: Trigger<(u32, i64), TimeWindow>,
+    {
+        let spec = WindowSpec { assigner, trigger, allowed_lateness: 0, late_tag: None };
         let mut op = WindowOperator::new(
             Arc::new(ComputedKey(|r: &(u32, i64)| r.0)),
             spec,
             ListContents::default(),
-            EmitWith(describe as F),
+            EmitWith(describe as Describe),
         );
         let (sink, seen) = recorder::<Out>();
-        let mut out = Output::new(sink, 16);
         op.open(&mut test_context(clock.clone(), true)).unwrap();
+        (op, Output::new(sink, 16), seen)
+    }
+
+    #[test]
+    fn processing_time_sessions_merge_and_close_on_the_clock() {
+        let clock = ManualClock::new(0);
+        let sessions = ProcessingTimeSessionWindows::with_gap(Duration::from_millis(100));
+        let (mut op, mut out, seen) = operator(&clock, sessions, crate::window::ProcessingTimeTrigger);
         op.process_batch(&mut records(&[(1, 0)]), &mut out).unwrap();
         clock.set(50);
         op.process_batch(&mut records(&[(1, 0), (2, 0)]), &mut out).unwrap();
@@ -614,22 +621,9 @@ mod tests {
     #[test]
     fn continuous_processing_time_triggers_fire_every_interval() {
         let clock = ManualClock::new(1_000);
-        let spec = WindowSpec {
-            assigner: TumblingProcessingTimeWindows::of(Duration::from_secs(1)),
-            trigger: ContinuousProcessingTimeTrigger::of(Duration::from_millis(300)),
-            allowed_lateness: 0,
-            late_tag: None,
-        };
-        type F = fn(&u32, &mut WindowContext<'_, TimeWindow>, &[(u32, i64)], &mut Collector<'_, Out>) -> FnResult;
-        let mut op = WindowOperator::new(
-            Arc::new(ComputedKey(|r: &(u32, i64)| r.0)),
-            spec,
-            ListContents::default(),
-            EmitWith(describe as F),
-        );
-        let (sink, seen) = recorder::<Out>();
-        let mut out = Output::new(sink, 16);
-        op.open(&mut test_context(clock.clone(), true)).unwrap();
+        let tumbling = TumblingProcessingTimeWindows::of(Duration::from_secs(1));
+        let trigger = ContinuousProcessingTimeTrigger::of(Duration::from_millis(300));
+        let (mut op, mut out, seen) = operator(&clock, tumbling, trigger);
         for t in [1_000, 1_100, 1_400, 1_700] {
             clock.set(t);
             while let Some(due) = op.next_processing_time().filter(|d| *d <= t) {
