@@ -61,7 +61,10 @@ pub use spate_runtime::functions::{
 };
 pub use spate_runtime::output::{Collector, OutputTag};
 pub use spate_runtime::sink::{DiscardingSink, PrintSink, Sink, SinkWriter, TextFileSink};
-pub use spate_runtime::source::{Boundedness, GeneratorSource, Source, SourcePoll, SourceReader};
+pub use spate_runtime::source::{
+    Boundedness, CollectionSource, GeneratorSource, SequenceSource, SocketTextSource, Source, SourcePoll, SourceReader,
+    TextFileSource,
+};
 pub use spate_runtime::state::{
     AggregatingState, AggregatingStateDescriptor, BroadcastState, ListState, ListStateDescriptor, MapState,
     MapStateDescriptor, ReadOnlyBroadcastState, ReducingState, ReducingStateDescriptor, StateError, StateTtlConfig,

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use spate::prelude::*;
-use spate::{Boundedness, BoxError, Source, SourcePoll, SourceReader, StreamRecord};
+use spate::{Boundedness, BoxError, Source, SourcePoll, SourceReader, StreamRecord, TextFileSource};
 
 use crate::{Collected, env, sorted};
 
@@ -206,4 +206,41 @@ fn the_end_of_input_fires_every_pending_window() {
         .unwrap();
     // 100 records, each in 2 windows.
     assert_eq!(out.iter().sum::<u64>(), 200);
+}
+
+#[test]
+fn file_sources_take_a_watermark_strategy() {
+    // Lines `key,millis`, out of order by up to 2 s, split over two source subtasks.
+    let dir = crate::temp_dir("event-time-file");
+    let mut text = String::new();
+    let mut expected = std::collections::BTreeMap::new();
+    for j in 0..2_000i64 {
+        let (key, t) = (j % 3, j * 10 - (j * 7919) % 2_000);
+        text.push_str(&format!("{key},{t}\n"));
+        *expected.entry((key, t.max(0) / 1_000 * 1_000)).or_insert(0u64) += 1;
+    }
+    std::fs::write(dir.join("events.csv"), text).unwrap();
+    let env = env(2);
+    let counts = env
+        .from_source(
+            TextFileSource::new(vec![dir.join("events.csv")]),
+            WatermarkStrategy::for_bounded_out_of_orderness(Duration::from_secs(2)).with_timestamp_assigner(
+                |line: &String, _| line.split_once(',').and_then(|(_, t)| t.parse::<i64>().ok()).unwrap_or(0).max(0),
+            ),
+        )
+        .map(|line: String| line.split_once(',').map_or(0, |(k, _)| k.parse::<i64>().unwrap_or(-1)))
+        .key_by(|k: &i64| *k)
+        .window(TumblingEventTimeWindows::of(Duration::from_secs(1)))
+        .process(
+            |k: &i64,
+             ctx: &mut WindowContext<'_, TimeWindow>,
+             e: &[i64],
+             out: &mut Collector<'_, ((i64, i64), u64)>| {
+                out.collect(((*k, ctx.window().start), e.len() as u64));
+                Ok(())
+            },
+        )
+        .execute_and_collect()
+        .unwrap();
+    assert_eq!(sorted(counts), expected.into_iter().collect::<Vec<_>>());
 }
