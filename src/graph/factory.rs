@@ -18,7 +18,7 @@ use spate_runtime::operator::{
 use spate_runtime::output::{Downstream, Output};
 use spate_runtime::partitioner::{CustomPartitioner, CustomSelector, KeyGroupSelector, KeyedSelector};
 use spate_runtime::sink::Sink;
-use spate_runtime::source::{Boundedness, Source};
+use spate_runtime::source::{Boundedness, SPLITS, Source};
 use spate_runtime::task::{InputGate, SourceHead, TaskHead, TwoInputHead};
 use spate_runtime::watermark::WatermarkStrategy;
 
@@ -87,8 +87,14 @@ impl<T: Send + 'static> SourceFactory for SourceFactoryOf<T> {
         }
         let name = ctx.operator_name().to_string();
         let source = &self.source;
-        let reader = guard(&name, || source.create_reader(ctx))?;
-        Ok(Box::new(SourceHead::new(name, reader, chain, batch_size, metrics)))
+        let splits = ctx.restored().and_then(|r| r.list(SPLITS)).map(<[Vec<u8>]>::to_vec);
+        let reader = match splits {
+            // Resumes where the checkpoint left off (an empty list: nothing left to read).
+            Some(splits) => guard(&name, || source.restore_reader(ctx, splits))?,
+            None => guard(&name, || source.create_reader(ctx))?,
+        };
+        let uid = ctx.operator_uid().to_string();
+        Ok(Box::new(SourceHead::new(name, uid, reader, chain, batch_size, metrics)))
     }
 }
 
@@ -189,9 +195,10 @@ where
         metrics: Arc<TaskMetrics>,
     ) -> Result<Box<dyn TaskHead>, String> {
         let output = downcast::<Output<OUT>>(output, "an operator's output")?;
-        let gate1 = InputGate::new(receivers::<IN1>(first)?, task_name.clone());
-        let gate2 = InputGate::new(receivers::<IN2>(second)?, task_name);
-        Ok(Box::new(TwoInputHead::new((self.make)(), output, ctx, gate1, gate2, metrics)))
+        let mode = ctx.task_info().checkpointing_mode;
+        let gate1 = InputGate::new(receivers::<IN1>(first)?, task_name.clone()).with_mode(mode);
+        let gate2 = InputGate::new(receivers::<IN2>(second)?, task_name).with_mode(mode);
+        Ok(Box::new(TwoInputHead::new((self.make)(), output, ctx, gate1, gate2, metrics).with_mode(mode)))
     }
 }
 

@@ -60,6 +60,7 @@ pub(crate) trait DataPort: Send + Sync {
         receivers: Vec<AnyEnd>,
         chain: Box<dyn Any>,
         task_name: String,
+        mode: spate_runtime::checkpoint::CheckpointingMode,
         metrics: Arc<TaskMetrics>,
     ) -> Result<Box<dyn TaskHead>, String>;
 }
@@ -155,6 +156,7 @@ impl<T: Data> DataPort for Port<T> {
         receivers: Vec<AnyEnd>,
         chain: Box<dyn Any>,
         task_name: String,
+        mode: spate_runtime::checkpoint::CheckpointingMode,
         metrics: Arc<TaskMetrics>,
     ) -> Result<Box<dyn TaskHead>, String> {
         let receivers = receivers
@@ -162,7 +164,7 @@ impl<T: Data> DataPort for Port<T> {
             .map(|r| downcast_end::<ChannelReceiver<T>>(r, "a channel"))
             .collect::<Result<Vec<_>, _>>()?;
         let chain = downcast::<Box<dyn Downstream<T>>>(chain, "a task's first operator")?;
-        Ok(Box::new(OneInputHead::new(InputGate::new(receivers, task_name), chain, metrics)))
+        Ok(Box::new(OneInputHead::new(InputGate::new(receivers, task_name).with_mode(mode), chain, metrics)))
     }
 }
 
@@ -193,6 +195,16 @@ impl<T> Downstream<T> for Unconsumed {
         false
     }
     fn close(&mut self) -> Result<(), TaskError> {
+        Ok(())
+    }
+    fn checkpoint(
+        &mut self,
+        _: &spate_runtime::checkpoint::CheckpointBarrier,
+        _: &mut spate_runtime::checkpoint::TaskSnapshot,
+    ) -> Result<(), TaskError> {
+        Ok(())
+    }
+    fn notify_checkpoint(&mut self, _: spate_runtime::checkpoint::CheckpointId, _: bool) -> Result<(), TaskError> {
         Ok(())
     }
 }

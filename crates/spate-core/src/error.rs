@@ -32,4 +32,7 @@ pub enum CoreError {
     /// A key could not be serialized for hashing.
     #[error("key cannot be serialized for hashing: {0}")]
     KeySerialization(String),
+    /// State could not be encoded or decoded.
+    #[error("{0}")]
+    Codec(String),
 }

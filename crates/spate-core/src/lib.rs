@@ -4,10 +4,12 @@
 //! - [`key`] and [`key_group`]: the stable key hash and Flink's key-group arithmetic, which
 //!   must give the same answer in every process, run and version;
 //! - [`job_graph`]: the serializable description of a job, shipped between processes;
-//! - [`config`]: configuration keys in Flink's names, parsed and validated in one place.
+//! - [`config`]: configuration keys in Flink's names, parsed and validated in one place;
+//! - [`codec`]: the binary encoding of state in snapshots.
 //!
 //! Nothing here runs anything; the runtime and the API build on it.
 
+pub mod codec;
 pub mod config;
 pub mod error;
 pub mod job_graph;
@@ -19,4 +21,4 @@ pub mod record;
 pub use error::{BoxError, CoreError};
 pub use key::{Key, KeyHasher};
 pub use key_group::KeyGroupRange;
-pub use record::{Data, NO_TIMESTAMP, StreamRecord, Timestamp};
+pub use record::{Data, NO_TIMESTAMP, StateValue, StreamRecord, Timestamp};

@@ -13,6 +13,12 @@ pub trait Data: Clone + Send + Serialize + DeserializeOwned + 'static {}
 
 impl<T: Clone + Send + Serialize + DeserializeOwned + 'static> Data for T {}
 
+/// The bound on values kept in state (keyed state, accumulators, window contents,
+/// trigger state): they are copied into snapshots and read back on restore.
+pub trait StateValue: Clone + Serialize + DeserializeOwned + 'static {}
+
+impl<T: Clone + Serialize + DeserializeOwned + 'static> StateValue for T {}
+
 /// Milliseconds since the Unix epoch, as in Flink: event-time timestamps and watermarks.
 pub type Timestamp = i64;
 

@@ -22,6 +22,8 @@ pub enum Event<T> {
     Watermark(Timestamp),
     /// The channel went idle or became active again.
     Status(crate::watermark::WatermarkStatus),
+    /// Everything before belongs to checkpoint `id`, everything after does not.
+    Barrier(crate::checkpoint::CheckpointBarrier),
     /// The upstream subtask has finished: nothing follows.
     EndOfPartition,
 }

@@ -4,9 +4,10 @@ use std::hash::Hash;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use spate_core::KeyGroupRange;
+use spate_core::{KeyGroupRange, StateValue};
 use spate_core::job_graph::ExecutionMode;
 
+use crate::checkpoint::RestoredState;
 use crate::metrics::TaskMetrics;
 use crate::state::{
     AggregatingState, AggregatingStateDescriptor, KeyedStateStore, ListState, ListStateDescriptor, MapState,
@@ -36,6 +37,8 @@ pub struct TaskInfo {
     pub clock: Arc<dyn Clock>,
     /// How often periodic watermark generators emit (`pipeline.auto-watermark-interval`).
     pub auto_watermark_interval: std::time::Duration,
+    /// Whether inputs align checkpoint barriers.
+    pub checkpointing_mode: crate::checkpoint::CheckpointingMode,
 }
 
 impl TaskInfo {
@@ -57,6 +60,10 @@ pub struct RuntimeContext {
     operator_name: String,
     metrics: Arc<TaskMetrics>,
     pub(crate) scope: Option<std::rc::Rc<StateScope>>,
+    /// The state this operator instance starts from, when the job was restored.
+    restored: Option<Rc<RestoredState>>,
+    /// The operator's uid: the name its state is stored under.
+    uid: String,
 }
 
 impl std::fmt::Debug for RuntimeContext {
@@ -68,7 +75,8 @@ impl std::fmt::Debug for RuntimeContext {
 impl RuntimeContext {
     /// The context of operator `operator_name` in the task `task`.
     pub fn new(task: Arc<TaskInfo>, operator_name: impl Into<String>, metrics: Arc<TaskMetrics>) -> Self {
-        RuntimeContext { task, operator_name: operator_name.into(), metrics, scope: None }
+        let operator_name = operator_name.into();
+        RuntimeContext { task, uid: operator_name.clone(), operator_name, metrics, scope: None, restored: None }
     }
 
     /// The current processing time, in milliseconds since the epoch.
@@ -123,8 +131,37 @@ impl RuntimeContext {
 
     /// Gives this context the state scope of its operator instance.
     pub fn with_scope(mut self, scope: Rc<StateScope>) -> Self {
+        if let Some(state) = &self.restored {
+            scope.operator.set_restored(&state.lists);
+        }
         self.scope = Some(scope);
         self
+    }
+
+    /// Names the operator's state (its uid).
+    pub fn with_uid(mut self, uid: impl Into<String>) -> Self {
+        self.uid = uid.into();
+        self
+    }
+
+    /// The operator's uid: the name its state is stored under in checkpoints.
+    pub fn operator_uid(&self) -> &str {
+        &self.uid
+    }
+
+    /// Gives this context the state its operator instance starts from.
+    pub fn with_restored(mut self, restored: Option<Rc<RestoredState>>) -> Self {
+        if let (Some(state), Some(scope)) = (&restored, &self.scope) {
+            scope.operator.set_restored(&state.lists);
+        }
+        self.restored = restored;
+        self
+    }
+
+    /// The state the operator instance starts from, if the job was restored from a
+    /// checkpoint or savepoint.
+    pub fn restored(&self) -> Option<&Rc<RestoredState>> {
+        self.restored.as_ref()
     }
 
     /// The state scope of the operator instance, if it has one.
@@ -138,7 +175,7 @@ impl RuntimeContext {
     }
 
     /// The value state declared by `descriptor` (Flink's `getState`).
-    pub fn get_state<T: Clone + 'static>(
+    pub fn get_state<T: StateValue>(
         &mut self,
         descriptor: &ValueStateDescriptor<T>,
     ) -> Result<ValueState<T>, StateError> {
@@ -146,7 +183,7 @@ impl RuntimeContext {
     }
 
     /// The keyed list state declared by `descriptor` (Flink's `getListState`).
-    pub fn get_list_state<T: Clone + 'static>(
+    pub fn get_list_state<T: StateValue>(
         &mut self,
         descriptor: &ListStateDescriptor<T>,
     ) -> Result<ListState<T>, StateError> {
@@ -159,14 +196,14 @@ impl RuntimeContext {
         descriptor: &MapStateDescriptor<UK, UV>,
     ) -> Result<MapState<UK, UV>, StateError>
     where
-        UK: Eq + Hash + Clone + 'static,
-        UV: Clone + 'static,
+        UK: StateValue + Eq + Hash,
+        UV: StateValue,
     {
         self.keyed_state_store()?.get_map_state(descriptor)
     }
 
     /// The reducing state declared by `descriptor` (Flink's `getReducingState`).
-    pub fn get_reducing_state<T: Clone + 'static>(
+    pub fn get_reducing_state<T: StateValue>(
         &mut self,
         descriptor: &ReducingStateDescriptor<T>,
     ) -> Result<ReducingState<T>, StateError> {
@@ -174,14 +211,14 @@ impl RuntimeContext {
     }
 
     /// The aggregating state declared by `descriptor` (Flink's `getAggregatingState`).
-    pub fn get_aggregating_state<IN: 'static, ACC: 'static, OUT: 'static>(
+    pub fn get_aggregating_state<IN: 'static, ACC: StateValue, OUT: 'static>(
         &mut self,
         descriptor: &AggregatingStateDescriptor<IN, ACC, OUT>,
     ) -> Result<AggregatingState<IN, OUT>, StateError> {
         self.keyed_state_store()?.get_aggregating_state(descriptor)
     }
 
-    fn operator_list<T: Clone + 'static>(
+    fn operator_list<T: StateValue>(
         &mut self,
         descriptor: &ListStateDescriptor<T>,
         mode: Redistribution,
@@ -193,7 +230,7 @@ impl RuntimeContext {
 
     /// A list kept per subtask, split evenly over the subtasks when the parallelism
     /// changes (Flink's operator `getListState`).
-    pub fn get_operator_list_state<T: Clone + 'static>(
+    pub fn get_operator_list_state<T: StateValue>(
         &mut self,
         descriptor: &ListStateDescriptor<T>,
     ) -> Result<ListState<T>, StateError> {
@@ -202,7 +239,7 @@ impl RuntimeContext {
 
     /// A list kept per subtask, given whole to every subtask when the parallelism
     /// changes (Flink's `getUnionListState`).
-    pub fn get_union_list_state<T: Clone + 'static>(
+    pub fn get_union_list_state<T: StateValue>(
         &mut self,
         descriptor: &ListStateDescriptor<T>,
     ) -> Result<ListState<T>, StateError> {
@@ -234,6 +271,7 @@ pub(crate) fn test_context(clock: Arc<dyn Clock>, keyed: bool) -> RuntimeContext
         execution_mode: ExecutionMode::Streaming,
         clock: clock.clone(),
         auto_watermark_interval: std::time::Duration::from_millis(200),
+        checkpointing_mode: crate::checkpoint::CheckpointingMode::ExactlyOnce,
     });
     RuntimeContext::new(info, "op", Arc::default()).with_scope(StateScope::new(keyed, clock))
 }

@@ -7,6 +7,7 @@
 //! a [`sink`] writes them out. Keyed operators keep their values in [`state`].
 
 pub mod channel;
+pub mod checkpoint;
 pub mod context;
 pub mod error;
 pub mod functions;
@@ -16,6 +17,7 @@ pub mod operator;
 pub mod output;
 pub mod partitioner;
 pub mod record_writer;
+pub mod restart;
 pub mod sink;
 pub mod source;
 pub mod state;

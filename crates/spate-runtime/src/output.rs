@@ -5,6 +5,7 @@
 //! next operator with one dynamic call. So the per-record path is a `Vec::push`, and the
 //! per-batch path is one virtual call per chained operator.
 
+use crate::checkpoint::{CheckpointBarrier, CheckpointId, TaskSnapshot};
 use crate::watermark::WatermarkStatus;
 use std::any::Any;
 use std::marker::PhantomData;
@@ -28,6 +29,12 @@ pub trait Downstream<T> {
     fn process_watermark(&mut self, watermark: Timestamp) -> Result<(), TaskError>;
     /// The stream went idle or became active again.
     fn process_watermark_status(&mut self, status: WatermarkStatus) -> Result<(), TaskError>;
+    /// Snapshots this receiver's state and everything after it into `snapshot` for the
+    /// checkpoint of `barrier`, and passes the barrier on (after every record before it).
+    fn checkpoint(&mut self, barrier: &CheckpointBarrier, snapshot: &mut TaskSnapshot) -> Result<(), TaskError>;
+    /// Checkpoint `id` completed (`true`: what it holds is durable; commit what waited
+    /// for it) or was aborted (`false`), here and further down.
+    fn notify_checkpoint(&mut self, id: CheckpointId, complete: bool) -> Result<(), TaskError>;
     /// The input has ended: emit final results, then pass the end on.
     fn end_input(&mut self) -> Result<(), TaskError>;
     /// Sends partly filled batches on (the buffer timeout expired).
@@ -105,6 +112,13 @@ impl<T> Emitter<T> {
                 self.error = Some(e);
             }
         }
+    }
+
+    /// Passes a checkpoint barrier on, after every record emitted before it.
+    pub fn checkpoint(&mut self, barrier: &CheckpointBarrier, snapshot: &mut TaskSnapshot) -> Result<(), TaskError> {
+        self.flush_batch();
+        self.take_error()?;
+        self.next.checkpoint(barrier, snapshot)
     }
 
     /// Passes a change of watermark status on, after every record emitted before it.
@@ -191,6 +205,8 @@ pub trait AnySideOutput {
     fn emit_watermark(&mut self, watermark: Timestamp);
     /// See [`Emitter::emit_watermark_status`].
     fn emit_watermark_status(&mut self, status: WatermarkStatus);
+    /// See [`Emitter::checkpoint`].
+    fn checkpoint(&mut self, barrier: &CheckpointBarrier, snapshot: &mut TaskSnapshot) -> Result<(), TaskError>;
     /// See [`Emitter::take_error`].
     fn take_error(&mut self) -> Result<(), TaskError>;
     /// See [`Emitter::has_buffered`].
@@ -215,6 +231,8 @@ pub trait Lifecycle {
     fn on_processing_time(&mut self, now: Timestamp) -> Result<(), TaskError>;
     /// See [`Downstream::next_processing_time`].
     fn next_processing_time(&self) -> Option<Timestamp>;
+    /// See [`Downstream::notify_checkpoint`].
+    fn notify_checkpoint(&mut self, id: CheckpointId, complete: bool) -> Result<(), TaskError>;
 }
 
 impl<T> Lifecycle for Box<dyn Downstream<T>> {
@@ -236,6 +254,9 @@ impl<T> Lifecycle for Box<dyn Downstream<T>> {
     fn next_processing_time(&self) -> Option<Timestamp> {
         Downstream::next_processing_time(&**self)
     }
+    fn notify_checkpoint(&mut self, id: CheckpointId, complete: bool) -> Result<(), TaskError> {
+        Downstream::notify_checkpoint(&mut **self, id, complete)
+    }
 }
 
 impl<T: 'static> AnySideOutput for Emitter<T> {
@@ -250,6 +271,9 @@ impl<T: 'static> AnySideOutput for Emitter<T> {
     }
     fn emit_watermark_status(&mut self, status: WatermarkStatus) {
         Emitter::emit_watermark_status(self, status);
+    }
+    fn checkpoint(&mut self, barrier: &CheckpointBarrier, snapshot: &mut TaskSnapshot) -> Result<(), TaskError> {
+        Emitter::checkpoint(self, barrier, snapshot)
     }
     fn take_error(&mut self) -> Result<(), TaskError> {
         Emitter::take_error(self)
@@ -360,6 +384,22 @@ impl<T> Output<T> {
         for (_, output) in &mut self.side.outputs {
             output.emit_watermark(watermark);
         }
+    }
+
+    /// Passes a checkpoint barrier down the main and every side output.
+    pub fn checkpoint_downstream(
+        &mut self,
+        barrier: &CheckpointBarrier,
+        snapshot: &mut TaskSnapshot,
+    ) -> Result<(), TaskError> {
+        self.main.checkpoint(barrier, snapshot)?;
+        self.side.each(|o| o.checkpoint(barrier, snapshot))
+    }
+
+    /// Passes the end of a checkpoint down the main and every side output.
+    pub fn notify_downstream(&mut self, id: CheckpointId, complete: bool) -> Result<(), TaskError> {
+        self.main.downstream().notify_checkpoint(id, complete)?;
+        self.side.each(|o| o.lifecycle().notify_checkpoint(id, complete))
     }
 
     /// Passes a change of watermark status on the main and every side output.
@@ -520,6 +560,14 @@ impl<T: Clone> Downstream<T> for Fanout<T> {
         self.targets.iter_mut().try_for_each(|t| t.process_watermark_status(status))
     }
 
+    fn checkpoint(&mut self, barrier: &CheckpointBarrier, snapshot: &mut TaskSnapshot) -> Result<(), TaskError> {
+        self.targets.iter_mut().try_for_each(|t| t.checkpoint(barrier, snapshot))
+    }
+
+    fn notify_checkpoint(&mut self, id: CheckpointId, complete: bool) -> Result<(), TaskError> {
+        self.targets.iter_mut().try_for_each(|t| t.notify_checkpoint(id, complete))
+    }
+
     fn end_input(&mut self) -> Result<(), TaskError> {
         self.targets.iter_mut().try_for_each(|t| t.end_input())
     }
@@ -559,6 +607,7 @@ pub(crate) mod testing {
         pub batches: usize,
         pub watermarks: Vec<Timestamp>,
         pub statuses: Vec<WatermarkStatus>,
+        pub barriers: Vec<CheckpointId>,
         pub ended: bool,
         pub opened: bool,
         pub closed: bool,
@@ -578,6 +627,7 @@ pub(crate) mod testing {
             batches: 0,
             watermarks: Vec::new(),
             statuses: Vec::new(),
+            barriers: Vec::new(),
             ended: false,
             opened: false,
             closed: false,
@@ -602,6 +652,13 @@ pub(crate) mod testing {
         }
         fn process_watermark_status(&mut self, status: WatermarkStatus) -> Result<(), TaskError> {
             self.0.lock().unwrap().statuses.push(status);
+            Ok(())
+        }
+        fn checkpoint(&mut self, barrier: &CheckpointBarrier, _: &mut TaskSnapshot) -> Result<(), TaskError> {
+            self.0.lock().unwrap().barriers.push(barrier.id);
+            Ok(())
+        }
+        fn notify_checkpoint(&mut self, _: CheckpointId, _: bool) -> Result<(), TaskError> {
             Ok(())
         }
         fn end_input(&mut self) -> Result<(), TaskError> {

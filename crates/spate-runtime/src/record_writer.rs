@@ -22,6 +22,9 @@ pub struct RecordWriter<T> {
     metrics: Arc<TaskMetrics>,
     /// Names the edge in errors raised while routing (a key selector's panic).
     edge_name: String,
+    /// Whether the end of the partition was sent: a task's final snapshot, taken after
+    /// that, sends no barrier.
+    ended: bool,
 }
 
 impl<T: Clone> RecordWriter<T> {
@@ -35,7 +38,7 @@ impl<T: Clone> RecordWriter<T> {
         edge_name: String,
     ) -> Self {
         let buffers = channels.iter().map(|_| Vec::new()).collect();
-        RecordWriter { channels, buffers, partitioner, batch_size: batch_size.max(1), cancel, metrics, edge_name }
+        RecordWriter { channels, buffers, partitioner, batch_size: batch_size.max(1), cancel, metrics, edge_name, ended: false }
     }
 
     fn send(&mut self, channel: usize, event: Event<T>) -> Result<(), TaskError> {
@@ -133,8 +136,25 @@ impl<T: Clone> Downstream<T> for RecordWriter<T> {
         self.broadcast_event(|| Event::Status(status))
     }
 
+    fn checkpoint(
+        &mut self,
+        barrier: &crate::checkpoint::CheckpointBarrier,
+        _snapshot: &mut crate::checkpoint::TaskSnapshot,
+    ) -> Result<(), TaskError> {
+        if self.ended {
+            return Ok(());
+        }
+        self.send_all_buffers()?;
+        self.broadcast_event(|| Event::Barrier(barrier.clone()))
+    }
+
+    fn notify_checkpoint(&mut self, _id: crate::checkpoint::CheckpointId, _complete: bool) -> Result<(), TaskError> {
+        Ok(())
+    }
+
     fn end_input(&mut self) -> Result<(), TaskError> {
         self.send_all_buffers()?;
+        self.ended = true;
         self.broadcast_event(|| Event::EndOfPartition)
     }
 

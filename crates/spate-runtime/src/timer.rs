@@ -88,6 +88,27 @@ impl<K: Hash + Eq + Clone> TimerQueue<K> {
         None
     }
 
+    /// The registered timers per key group, each group's in firing order (time, then
+    /// registration), for a snapshot.
+    pub fn snapshot(&self) -> std::collections::BTreeMap<u32, Vec<(Timestamp, &K)>> {
+        let mut live: Vec<&Timer<K>> = self
+            .heap
+            .iter()
+            .map(|Reverse(t)| t)
+            .filter(|t| self.registered.contains(&(t.timestamp, t.key.clone())))
+            .collect();
+        live.sort_by_key(|t| (t.timestamp, t.seq));
+        let mut groups: std::collections::BTreeMap<u32, Vec<(Timestamp, &K)>> = std::collections::BTreeMap::new();
+        let mut seen = HashSet::new();
+        for t in live {
+            // A timer deleted and registered again has two heap entries: keep one.
+            if seen.insert((t.timestamp, &t.key)) {
+                groups.entry(t.key_group).or_default().push((t.timestamp, &t.key));
+            }
+        }
+        groups
+    }
+
     /// The time of the earliest timer (possibly one already deleted).
     pub fn next(&self) -> Option<Timestamp> {
         self.heap.peek().map(|Reverse(t)| t.timestamp)

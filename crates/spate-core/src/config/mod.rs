@@ -7,6 +7,7 @@
 //! in the middle of a run.
 
 pub mod duration;
+pub mod fault_tolerance;
 pub mod options;
 pub mod yaml;
 
@@ -15,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use fault_tolerance::{CheckpointRetention, CheckpointingMode, RestartStrategyType};
 pub use options::{ConfigOption, RuntimeMode};
 
 use crate::CoreError;

@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use super::duration::{format_duration, parse_duration};
+use super::fault_tolerance as ft;
 
 /// A typed configuration key.
 pub struct ConfigOption<T: 'static> {
@@ -225,6 +226,28 @@ pub static ALL_OPTIONS: &[&dyn AnyOption] = &[
     &RECORDS_PER_BATCH,
     &BUFFERS_PER_CHANNEL,
     &AUTO_WATERMARK_INTERVAL,
+    &ft::CHECKPOINTING_INTERVAL,
+    &ft::CHECKPOINTING_MODE,
+    &ft::CHECKPOINTING_TIMEOUT,
+    &ft::CHECKPOINTING_MIN_PAUSE,
+    &ft::CHECKPOINTING_MAX_CONCURRENT,
+    &ft::CHECKPOINTING_NUM_RETAINED,
+    &ft::CHECKPOINTING_DIR,
+    &ft::CHECKPOINTING_RETENTION,
+    &ft::SAVEPOINT_PATH,
+    &ft::SAVEPOINT_IGNORE_UNCLAIMED,
+    &ft::RESTART_STRATEGY,
+    &ft::FIXED_DELAY_ATTEMPTS,
+    &ft::FIXED_DELAY_DELAY,
+    &ft::FAILURE_RATE_MAX_FAILURES,
+    &ft::FAILURE_RATE_INTERVAL,
+    &ft::FAILURE_RATE_DELAY,
+    &ft::EXPONENTIAL_INITIAL,
+    &ft::EXPONENTIAL_MAX,
+    &ft::EXPONENTIAL_MULTIPLIER,
+    &ft::EXPONENTIAL_RESET,
+    &ft::EXPONENTIAL_JITTER,
+    &ft::EXPONENTIAL_ATTEMPTS,
 ];
 
 /// The registered option with this key.

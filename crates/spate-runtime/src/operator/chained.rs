@@ -7,6 +7,7 @@ use spate_core::{StreamRecord, Timestamp};
 
 use super::OneInputOperator;
 use crate::TaskError;
+use crate::checkpoint::{CheckpointBarrier, CheckpointId, OperatorSnapshot, TaskSnapshot};
 use crate::context::RuntimeContext;
 use crate::error::guard;
 use crate::output::{Downstream, Output};
@@ -85,6 +86,30 @@ where
         let result = guard(&self.name, || operator.process_watermark_status(status, output));
         drop(scope);
         self.settle(result)
+    }
+
+    fn checkpoint(&mut self, barrier: &CheckpointBarrier, snapshot: &mut TaskSnapshot) -> Result<(), TaskError> {
+        let scope = self.scope.enter();
+        let mut state = OperatorSnapshot::default();
+        let operator = &mut self.operator;
+        let result = guard(&self.name, || operator.snapshot_state(&mut state));
+        let lists = self.scope.operator.snapshot();
+        drop(scope);
+        self.settle(result)?;
+        for (name, mode, elements) in lists.map_err(|e| TaskError::Operator { operator: self.name.clone(), cause: e.into() })? {
+            state.add_list(&name, mode, elements);
+        }
+        snapshot.add(self.context.operator_uid(), state);
+        self.output.checkpoint_downstream(barrier, snapshot)
+    }
+
+    fn notify_checkpoint(&mut self, id: CheckpointId, complete: bool) -> Result<(), TaskError> {
+        let scope = self.scope.enter();
+        let (operator, output) = (&mut self.operator, &mut self.output);
+        let result = guard(&self.name, || operator.notify_checkpoint(id, complete, output));
+        drop(scope);
+        self.settle(result)?;
+        self.output.notify_downstream(id, complete)
     }
 
     fn end_input(&mut self) -> Result<(), TaskError> {

@@ -43,6 +43,7 @@ pub use sliced_window::SlicedWindowOperator;
 pub use timestamps::TimestampsAndWatermarksOperator;
 pub use window::{WindowOperator, WindowSpec};
 
+use crate::checkpoint::{CheckpointId, OperatorSnapshot};
 use crate::watermark::WatermarkStatus;
 use spate_core::{StreamRecord, Timestamp};
 
@@ -77,6 +78,17 @@ pub trait OneInputOperator<IN, OUT>: 'static {
     /// The input went idle or became active again; by default passes it on.
     fn process_watermark_status(&mut self, status: WatermarkStatus, out: &mut Output<OUT>) -> FnResult {
         out.emit_watermark_status(status);
+        Ok(())
+    }
+
+    /// Writes the operator's own state for a checkpoint (state in its scope — operator
+    /// lists — is written by the runtime). Stateless operators keep the default.
+    fn snapshot_state(&mut self, _snapshot: &mut OperatorSnapshot) -> FnResult {
+        Ok(())
+    }
+
+    /// Checkpoint `id` completed (or, with `complete` false, was aborted).
+    fn notify_checkpoint(&mut self, _id: CheckpointId, _complete: bool, _out: &mut Output<OUT>) -> FnResult {
         Ok(())
     }
 
@@ -123,6 +135,16 @@ pub trait TwoInputOperator<IN1, IN2, OUT>: 'static {
     /// Handles an advanced combined watermark; by default passes it on.
     fn process_watermark(&mut self, watermark: Timestamp, out: &mut Output<OUT>) -> FnResult {
         out.emit_watermark(watermark);
+        Ok(())
+    }
+
+    /// See [`OneInputOperator::snapshot_state`].
+    fn snapshot_state(&mut self, _snapshot: &mut OperatorSnapshot) -> FnResult {
+        Ok(())
+    }
+
+    /// See [`OneInputOperator::notify_checkpoint`].
+    fn notify_checkpoint(&mut self, _id: CheckpointId, _complete: bool, _out: &mut Output<OUT>) -> FnResult {
         Ok(())
     }
 

@@ -18,12 +18,14 @@ pub struct SinkOperator<T> {
     writer: Option<Box<dyn SinkWriter<T>>>,
     context: RuntimeContext,
     metrics: Arc<TaskMetrics>,
+    uid: String,
 }
 
 impl<T: 'static> SinkOperator<T> {
     /// A sink operator; the writer is created in `open`.
     pub fn new(sink: Arc<dyn Sink<T>>, context: RuntimeContext, metrics: Arc<TaskMetrics>) -> Self {
-        SinkOperator { name: context.operator_name().to_string(), sink, writer: None, context, metrics }
+        let uid = context.operator_uid().to_string();
+        SinkOperator { name: context.operator_name().to_string(), uid, sink, writer: None, context, metrics }
     }
 }
 
@@ -50,6 +52,23 @@ impl<T: 'static> Downstream<T> for SinkOperator<T> {
 
     fn process_watermark_status(&mut self, _status: crate::watermark::WatermarkStatus) -> Result<(), TaskError> {
         Ok(())
+    }
+
+    fn checkpoint(
+        &mut self,
+        barrier: &crate::checkpoint::CheckpointBarrier,
+        snapshot: &mut crate::checkpoint::TaskSnapshot,
+    ) -> Result<(), TaskError> {
+        let writer = self.writer.as_mut().ok_or_else(|| not_open(&self.name))?;
+        let mut state = crate::checkpoint::OperatorSnapshot::default();
+        guard(&self.name, || writer.snapshot_state(barrier.id, &mut state))?;
+        snapshot.add(&self.uid, state);
+        Ok(())
+    }
+
+    fn notify_checkpoint(&mut self, id: crate::checkpoint::CheckpointId, complete: bool) -> Result<(), TaskError> {
+        let writer = self.writer.as_mut().ok_or_else(|| not_open(&self.name))?;
+        guard(&self.name, || if complete { writer.notify_checkpoint_complete(id) } else { Ok(()) })
     }
 
     fn end_input(&mut self) -> Result<(), TaskError> {

@@ -17,6 +17,7 @@ pub use text_file::TextFileSink;
 
 use spate_core::{BoxError, StreamRecord};
 
+use crate::checkpoint::{CheckpointId, OperatorSnapshot};
 use crate::context::RuntimeContext;
 use crate::functions::FnResult;
 
@@ -38,6 +39,18 @@ pub trait SinkWriter<T> {
 
     /// Makes written records durable or visible; `end_of_input` when no more follow.
     fn flush(&mut self, end_of_input: bool) -> FnResult;
+
+    /// Writes the writer's state for checkpoint `id` (for an exactly-once sink: stages
+    /// what was written since the last checkpoint, to be committed when `id` completes).
+    /// Sinks without state keep the default.
+    fn snapshot_state(&mut self, _id: CheckpointId, _snapshot: &mut OperatorSnapshot) -> FnResult {
+        Ok(())
+    }
+
+    /// Checkpoint `id` completed: commit what was staged for it and before.
+    fn notify_checkpoint_complete(&mut self, _id: CheckpointId) -> FnResult {
+        Ok(())
+    }
 
     /// Releases resources; also called after a failure.
     fn close(&mut self) -> FnResult {

@@ -1,10 +1,11 @@
 //! A data generator: records computed from their index, bounded or not, optionally at
 //! a limited rate (Flink's `DataGeneratorSource`).
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use spate_core::{BoxError, StreamRecord};
+use spate_core::{BoxError, StreamRecord, codec};
 
 use super::{Boundedness, Source, SourcePoll, SourceReader};
 use crate::context::RuntimeContext;
@@ -60,28 +61,42 @@ where
             Some(r) => Some(r / f64::from(ctx.parallelism())),
             None => None,
         };
-        Ok(Box::new(GeneratorReader {
-            function: self.function.clone(),
-            count: self.count,
-            round: 0,
-            subtask: u64::from(ctx.subtask_index()),
-            parallelism: u64::from(ctx.parallelism()),
-            rate,
-            started: Instant::now(),
-        }))
+        let split = Progression { next: u64::from(ctx.subtask_index()), stride: u64::from(ctx.parallelism()) };
+        Ok(Box::new(GeneratorReader::new(self.function.clone(), self.count, rate, vec![split])))
     }
+
+    fn restore_reader(&self, ctx: &mut RuntimeContext, splits: Vec<Vec<u8>>) -> Result<Box<dyn SourceReader<T>>, BoxError> {
+        let rate = self.records_per_second.map(|r| r / f64::from(ctx.parallelism()));
+        let splits = splits.iter().map(|s| codec::decode(s)).collect::<Result<Vec<Progression>, _>>()?;
+        Ok(Box::new(GeneratorReader::new(self.function.clone(), self.count, rate, splits)))
+    }
+}
+
+/// Record indices `next, next + stride, ...`: the part of the generator one reader
+/// emits (subtask `k` of `p` starts with `k, k + p, ...`). A restored reader may have
+/// several, dealt out from the readers of the previous run.
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
+struct Progression {
+    next: u64,
+    stride: u64,
 }
 
 struct GeneratorReader<F> {
     function: Arc<F>,
     count: Option<u64>,
-    /// `r`: how many records this subtask has emitted.
-    round: u64,
-    subtask: u64,
-    parallelism: u64,
+    splits: VecDeque<Progression>,
+    /// Records emitted since `started`, for the rate limit.
+    emitted: u64,
     /// Records per second for this subtask.
     rate: Option<f64>,
     started: Instant,
+}
+
+impl<F> GeneratorReader<F> {
+    fn new(function: Arc<F>, count: Option<u64>, rate: Option<f64>, splits: Vec<Progression>) -> Self {
+        let splits = splits.into_iter().filter(|s| count.is_none_or(|c| s.next < c)).collect();
+        GeneratorReader { function, count, splits, emitted: 0, rate, started: Instant::now() }
+    }
 }
 
 impl<T, F: Fn(u64) -> T> SourceReader<T> for GeneratorReader<F> {
@@ -90,21 +105,29 @@ impl<T, F: Fn(u64) -> T> SourceReader<T> for GeneratorReader<F> {
         if let Some(rate) = self.rate {
             let elapsed = self.started.elapsed().as_secs_f64();
             let allowed = (elapsed * rate).floor() as u64 + 1;
-            if self.round >= allowed {
-                let due = self.round as f64 / rate;
+            if self.emitted >= allowed {
+                let due = self.emitted as f64 / rate;
                 return Ok(SourcePoll::Idle(Duration::from_secs_f64((due - elapsed).max(0.0))));
             }
-            budget = budget.min(allowed - self.round);
+            budget = budget.min(allowed - self.emitted);
         }
-        for _ in 0..budget {
-            let j = self.round * self.parallelism + self.subtask;
+        while budget > 0 {
+            let Some(split) = self.splits.front_mut() else { return Ok(SourcePoll::Finished) };
+            let j = split.next;
             if self.count.is_some_and(|count| j >= count) {
-                return Ok(SourcePoll::Finished);
+                self.splits.pop_front();
+                continue;
             }
             batch.push(StreamRecord::new((self.function)(j)));
-            self.round += 1;
+            split.next += split.stride.max(1);
+            self.emitted += 1;
+            budget -= 1;
         }
-        let next = self.round * self.parallelism + self.subtask;
-        Ok(if self.count.is_some_and(|count| next >= count) { SourcePoll::Finished } else { SourcePoll::More })
+        let more = self.splits.iter().any(|s| self.count.is_none_or(|c| s.next < c));
+        Ok(if more { SourcePoll::More } else { SourcePoll::Finished })
+    }
+
+    fn snapshot(&mut self) -> Result<Vec<Vec<u8>>, BoxError> {
+        Ok(self.splits.iter().map(codec::encode).collect::<Result<_, _>>()?)
     }
 }

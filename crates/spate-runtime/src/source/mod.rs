@@ -48,7 +48,22 @@ pub trait Source<T>: Send + Sync + 'static {
 
     /// Creates the reader of one subtask.
     fn create_reader(&self, ctx: &mut RuntimeContext) -> Result<Box<dyn SourceReader<T>>, BoxError>;
+
+    /// Creates the reader of one subtask of a restored job, to go on from `splits`: the
+    /// positions its readers wrote in the checkpoint (dealt out over the subtasks, so a
+    /// reader may get several, or none). A source that cannot go on from a position
+    /// keeps the default, which fails the restore.
+    fn restore_reader(
+        &self,
+        _ctx: &mut RuntimeContext,
+        _splits: Vec<Vec<u8>>,
+    ) -> Result<Box<dyn SourceReader<T>>, BoxError> {
+        Err(format!("the source '{}' cannot resume from a checkpoint", self.name()).into())
+    }
 }
+
+/// The operator list under which source readers store their positions.
+pub const SPLITS: &str = "splits";
 
 /// What one poll of a reader found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,4 +85,9 @@ pub trait SourceReader<T> {
     fn close(&mut self) -> FnResult {
         Ok(())
     }
+
+    /// The reader's position for a checkpoint: one encoded element per split it reads
+    /// (what is left of it), for [`Source::restore_reader`]. Records handed out before
+    /// this call are before the position.
+    fn snapshot(&mut self) -> Result<Vec<Vec<u8>>, BoxError>;
 }

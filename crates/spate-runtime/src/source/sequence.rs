@@ -1,8 +1,9 @@
 //! `from_sequence`: a range of numbers.
 
+use std::collections::VecDeque;
 use std::ops::Range;
 
-use spate_core::{BoxError, StreamRecord};
+use spate_core::{BoxError, StreamRecord, codec};
 
 use super::{Boundedness, Source, SourcePoll, SourceReader};
 use crate::context::RuntimeContext;
@@ -39,18 +40,38 @@ impl Source<i64> for SequenceSource {
     }
 
     fn create_reader(&self, ctx: &mut RuntimeContext) -> Result<Box<dyn SourceReader<i64>>, BoxError> {
-        Ok(Box::new(SequenceReader { remaining: self.part(ctx.subtask_index(), ctx.parallelism()) }))
+        Ok(Box::new(SequenceReader { remaining: vec![self.part(ctx.subtask_index(), ctx.parallelism())].into() }))
+    }
+
+    fn restore_reader(&self, _ctx: &mut RuntimeContext, splits: Vec<Vec<u8>>) -> Result<Box<dyn SourceReader<i64>>, BoxError> {
+        let remaining = splits
+            .iter()
+            .map(|s| codec::decode::<(i64, i64)>(s).map(|(from, to)| from..to))
+            .collect::<Result<_, _>>()?;
+        Ok(Box::new(SequenceReader { remaining }))
     }
 }
 
+/// What is left of the ranges this reader emits.
 struct SequenceReader {
-    remaining: Range<i64>,
+    remaining: VecDeque<Range<i64>>,
 }
 
 impl SourceReader<i64> for SequenceReader {
     fn poll_next(&mut self, batch: &mut Vec<StreamRecord<i64>>, max: usize) -> Result<SourcePoll, BoxError> {
-        batch.extend(self.remaining.by_ref().take(max).map(StreamRecord::new));
+        while batch.len() < max {
+            let Some(range) = self.remaining.front_mut() else { break };
+            let room = max - batch.len();
+            batch.extend(range.by_ref().take(room).map(StreamRecord::new));
+            if range.is_empty() {
+                self.remaining.pop_front();
+            }
+        }
         Ok(if self.remaining.is_empty() { SourcePoll::Finished } else { SourcePoll::More })
+    }
+
+    fn snapshot(&mut self) -> Result<Vec<Vec<u8>>, BoxError> {
+        Ok(self.remaining.iter().map(|r| codec::encode(&(r.start, r.end))).collect::<Result<_, _>>()?)
     }
 }
 

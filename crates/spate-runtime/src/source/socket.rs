@@ -62,6 +62,15 @@ impl Source<String> for SocketTextSource {
         stream.set_read_timeout(Some(READ_WAIT)).map_err(describe)?;
         Ok(Box::new(SocketReader { stream, address, pending: Vec::new(), scanned: 0, metrics: ctx.metrics().clone() }))
     }
+
+    /// Connects again: a socket has no position to go back to.
+    fn restore_reader(
+        &self,
+        ctx: &mut RuntimeContext,
+        _splits: Vec<Vec<u8>>,
+    ) -> Result<Box<dyn SourceReader<String>>, BoxError> {
+        self.create_reader(ctx)
+    }
 }
 
 struct SocketReader {
@@ -128,5 +137,11 @@ impl SourceReader<String> for SocketReader {
                 Err(e) => return Err(format!("reading from socket source at {}: {e}", self.address).into()),
             }
         }
+    }
+
+    /// A socket cannot be read again: its position is not kept, and a restored job
+    /// reads what the server sends from then on (at most once).
+    fn snapshot(&mut self) -> Result<Vec<Vec<u8>>, BoxError> {
+        Ok(Vec::new())
     }
 }

@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use spate_core::{BoxError, StreamRecord};
+use spate_core::{BoxError, StreamRecord, codec};
 use tracing::warn;
 
 use super::{Boundedness, Source, SourcePoll, SourceReader};
@@ -130,13 +130,28 @@ impl Source<String> for TextFileSource {
     fn create_reader(&self, ctx: &mut RuntimeContext) -> Result<Box<dyn SourceReader<String>>, BoxError> {
         let (index, parallelism) = (ctx.subtask_index() as usize, ctx.parallelism() as usize);
         let splits = self.splits(ctx.parallelism())?;
-        let mine = splits.iter().skip(index).step_by(parallelism).cloned().collect();
+        let mine = splits.iter().skip(index).step_by(parallelism).map(|s| (s.clone(), None)).collect();
         Ok(Box::new(TextFileReader { pending: mine, current: None, metrics: ctx.metrics().clone() }))
+    }
+
+    fn restore_reader(
+        &self,
+        ctx: &mut RuntimeContext,
+        splits: Vec<Vec<u8>>,
+    ) -> Result<Box<dyn SourceReader<String>>, BoxError> {
+        let mut pending = VecDeque::new();
+        for bytes in splits {
+            let (path, start, end, resume): (PathBuf, u64, u64, Option<u64>) = codec::decode(&bytes)?;
+            pending.push_back((FileSplit { path, start, end }, resume));
+        }
+        Ok(Box::new(TextFileReader { pending, current: None, metrics: ctx.metrics().clone() }))
     }
 }
 
 struct TextFileReader {
-    pending: VecDeque<FileSplit>,
+    /// Splits to read, with the offset of the line to resume at for a split begun
+    /// before a restore.
+    pending: VecDeque<(FileSplit, Option<u64>)>,
     current: Option<SplitReader>,
     metrics: Arc<TaskMetrics>,
 }
@@ -148,7 +163,7 @@ impl SourceReader<String> for TextFileReader {
             let split = match &mut self.current {
                 Some(split) => split,
                 None => match self.pending.pop_front() {
-                    Some(next) => self.current.insert(SplitReader::open(next)?),
+                    Some((next, resume)) => self.current.insert(SplitReader::open(next, resume)?),
                     None => return Ok(SourcePoll::Finished),
                 },
             };
@@ -172,6 +187,18 @@ impl SourceReader<String> for TextFileReader {
         }
         Ok(SourcePoll::More)
     }
+
+    fn snapshot(&mut self) -> Result<Vec<Vec<u8>>, BoxError> {
+        let mut splits = Vec::new();
+        if let Some(current) = &self.current {
+            let s = &current.split;
+            splits.push(codec::encode(&(&s.path, s.start, s.end, Some(current.position)))?);
+        }
+        for (s, resume) in &self.pending {
+            splits.push(codec::encode(&(&s.path, s.start, s.end, resume))?);
+        }
+        Ok(splits)
+    }
 }
 
 /// Reads the lines that start inside one split.
@@ -185,12 +212,17 @@ struct SplitReader {
 }
 
 impl SplitReader {
-    fn open(split: FileSplit) -> Result<Self, String> {
+    /// Opens `split`, at line offset `resume` if given (a position from a snapshot,
+    /// always at the start of a line).
+    fn open(split: FileSplit, resume: Option<u64>) -> Result<Self, String> {
         let describe = |e: std::io::Error| format!("cannot read {}: {e}", split.path.display());
         let file = File::open(&split.path).map_err(describe)?;
         let mut reader = BufReader::with_capacity(1 << 20, file);
         let mut position = 0;
-        if split.start > 0 {
+        if let Some(at) = resume {
+            reader.seek(SeekFrom::Start(at)).map_err(describe)?;
+            position = at;
+        } else if split.start > 0 {
             // The line that starts before this split belongs to the previous one: skip
             // through the first newline at or after byte start - 1.
             reader.seek(SeekFrom::Start(split.start - 1)).map_err(describe)?;
@@ -261,7 +293,7 @@ mod tests {
         let mut lines = Vec::new();
         for k in 0..parallelism as usize {
             let mut reader = TextFileReader {
-                pending: splits.iter().skip(k).step_by(parallelism as usize).cloned().collect(),
+                pending: splits.iter().skip(k).step_by(parallelism as usize).map(|s| (s.clone(), None)).collect(),
                 current: None,
                 metrics: metrics.clone(),
             };

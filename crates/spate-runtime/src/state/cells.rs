@@ -6,6 +6,9 @@
 //! values without knowing the key type, in safe code.
 
 use std::any::Any;
+
+use spate_core::StateValue;
+use spate_core::codec;
 use std::collections::HashMap;
 use std::hash::Hash;
 
@@ -13,6 +16,7 @@ use spate_core::Timestamp;
 
 use super::ttl::{IncrementalCleanup, StateTtlConfig, StateVisibility, TtlUpdateType};
 use crate::functions::AggregateFunction;
+use super::StateError;
 use crate::time::Clock;
 
 /// How an operation changed whether a slot holds a value.
@@ -45,6 +49,10 @@ pub(crate) trait StateCells: Any {
     fn prefetch(&self, slot: u32);
     /// The incremental TTL cleanup, if any.
     fn incremental(&self) -> Option<IncrementalCleanup>;
+    /// Appends the value of `slot` (with its TTL stamps) to `out`; false if it has none.
+    fn snapshot_slot(&self, slot: u32, out: &mut Vec<u8>) -> Result<bool, StateError>;
+    /// Puts back into `slot` a value written by [`snapshot_slot`](Self::snapshot_slot).
+    fn restore_slot(&mut self, slot: u32, bytes: &[u8]) -> Result<(), StateError>;
 }
 
 /// A value with the processing time it was last stamped at (for TTL).
@@ -130,7 +138,7 @@ impl<V: 'static> SingleCells<V> {
     }
 }
 
-impl<V: 'static> StateCells for SingleCells<V> {
+impl<V: StateValue> StateCells for SingleCells<V> {
     fn has_value(&self, slot: u32) -> bool {
         matches!(self.values.get(slot as usize), Some(Some(_)))
     }
@@ -162,6 +170,27 @@ impl<V: 'static> StateCells for SingleCells<V> {
     fn incremental(&self) -> Option<IncrementalCleanup> {
         self.ttl.and_then(|t| t.incremental())
     }
+
+    fn snapshot_slot(&self, slot: u32, out: &mut Vec<u8>) -> Result<bool, StateError> {
+        let i = slot as usize;
+        let Some(Some(value)) = self.values.get(i) else { return Ok(false) };
+        let stamp = self.ttl.map(|_| self.stamps[i]);
+        codec::encode_into(&(value, stamp), out)?;
+        Ok(true)
+    }
+
+    fn restore_slot(&mut self, slot: u32, bytes: &[u8]) -> Result<(), StateError> {
+        let (value, stamp): (V, Option<Timestamp>) = codec::decode(bytes)?;
+        let i = slot as usize;
+        self.ensure(i);
+        if self.ttl.is_some() {
+            // A value from a job without TTL starts its time to live now... at the
+            // oldest possible stamp, so that it is not kept longer than configured.
+            self.stamps[i] = stamp.unwrap_or(0);
+        }
+        self.values[i] = Some(value);
+        Ok(())
+    }
 }
 
 /// The cells of a reducing state: values and the reduce function.
@@ -185,7 +214,7 @@ pub(crate) struct AggregatingCells<IN, ACC, OUT> {
     pub function: Box<dyn AggregateFunction<IN, ACC, OUT>>,
 }
 
-impl<IN: 'static, ACC: 'static, OUT: 'static> AggregatingAccess<IN, OUT> for AggregatingCells<IN, ACC, OUT> {
+impl<IN: 'static, ACC: StateValue, OUT: 'static> AggregatingAccess<IN, OUT> for AggregatingCells<IN, ACC, OUT> {
     fn get(&mut self, slot: u32, clock: &dyn Clock) -> (Option<OUT>, Change) {
         let function = &mut self.function;
         let (read, change) = self.cells.read(slot, clock);
@@ -246,10 +275,16 @@ macro_rules! delegate_cells {
         fn incremental(&self) -> Option<IncrementalCleanup> {
             self.$($path)+.incremental()
         }
+        fn snapshot_slot(&self, slot: u32, out: &mut Vec<u8>) -> Result<bool, StateError> {
+            self.$($path)+.snapshot_slot(slot, out)
+        }
+        fn restore_slot(&mut self, slot: u32, bytes: &[u8]) -> Result<(), StateError> {
+            self.$($path)+.restore_slot(slot, bytes)
+        }
     };
 }
 
-impl<T: 'static> StateCells for ReducingCells<T> {
+impl<T: StateValue> StateCells for ReducingCells<T> {
     delegate_cells!(ReducingCells<T>, cells);
 }
 
@@ -268,6 +303,12 @@ impl<IN: 'static, OUT: 'static> StateCells for AggregatingSlot<IN, OUT> {
     }
     fn incremental(&self) -> Option<IncrementalCleanup> {
         self.0.cells_ref().incremental()
+    }
+    fn snapshot_slot(&self, slot: u32, out: &mut Vec<u8>) -> Result<bool, StateError> {
+        self.0.cells_ref().snapshot_slot(slot, out)
+    }
+    fn restore_slot(&mut self, slot: u32, bytes: &[u8]) -> Result<(), StateError> {
+        self.0.cells().restore_slot(slot, bytes)
     }
 }
 
@@ -350,7 +391,7 @@ impl<T: Clone + 'static> ListCells<T> {
     }
 }
 
-impl<T: Clone + 'static> StateCells for ListCells<T> {
+impl<T: StateValue> StateCells for ListCells<T> {
     fn has_value(&self, slot: u32) -> bool {
         matches!(self.lists.get(slot as usize), Some(Some(_)))
     }
@@ -382,6 +423,19 @@ impl<T: Clone + 'static> StateCells for ListCells<T> {
 
     fn incremental(&self) -> Option<IncrementalCleanup> {
         self.ttl.and_then(|t| t.incremental())
+    }
+
+    fn snapshot_slot(&self, slot: u32, out: &mut Vec<u8>) -> Result<bool, StateError> {
+        let Some(Some(list)) = self.lists.get(slot as usize) else { return Ok(false) };
+        let items: Vec<(&T, Timestamp)> = list.iter().map(|e| (&e.value, e.stamp)).collect();
+        codec::encode_into(&items, out)?;
+        Ok(true)
+    }
+
+    fn restore_slot(&mut self, slot: u32, bytes: &[u8]) -> Result<(), StateError> {
+        let items: Vec<(T, Timestamp)> = codec::decode(bytes)?;
+        *self.slot_mut(slot) = Some(items.into_iter().map(|(value, stamp)| Stamped { value, stamp }).collect());
+        Ok(())
     }
 }
 
@@ -455,7 +509,7 @@ impl<UK: Eq + Hash + Clone + 'static, UV: Clone + 'static> MapCells<UK, UV> {
     }
 }
 
-impl<UK: Eq + Hash + Clone + 'static, UV: Clone + 'static> StateCells for MapCells<UK, UV> {
+impl<UK: StateValue + Eq + Hash, UV: StateValue> StateCells for MapCells<UK, UV> {
     fn has_value(&self, slot: u32) -> bool {
         matches!(self.maps.get(slot as usize), Some(Some(_)))
     }
@@ -488,6 +542,21 @@ impl<UK: Eq + Hash + Clone + 'static, UV: Clone + 'static> StateCells for MapCel
     fn incremental(&self) -> Option<IncrementalCleanup> {
         self.ttl.and_then(|t| t.incremental())
     }
+
+    fn snapshot_slot(&self, slot: u32, out: &mut Vec<u8>) -> Result<bool, StateError> {
+        let Some(Some(map)) = self.maps.get(slot as usize) else { return Ok(false) };
+        let entries: Vec<(&UK, &UV, Timestamp)> = map.iter().map(|(k, e)| (k, &e.value, e.stamp)).collect();
+        codec::encode_into(&entries, out)?;
+        Ok(true)
+    }
+
+    fn restore_slot(&mut self, slot: u32, bytes: &[u8]) -> Result<(), StateError> {
+        let entries: Vec<(UK, UV, Timestamp)> = codec::decode(bytes)?;
+        let (map, _) = self.map_for_write(slot);
+        map.clear();
+        map.extend(entries.into_iter().map(|(k, value, stamp)| (k, Stamped { value, stamp })));
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -504,14 +573,14 @@ mod tests {
     #[test]
     fn list_elements_expire_one_by_one() {
         let clock = ManualClock::new(0);
-        let mut cells = ListCells::<&str>::new(Some(second()));
-        assert_eq!(cells.add_all(3, vec!["a"], &*clock), Change { gained: true, lost: false });
+        let mut cells = ListCells::<String>::new(Some(second()));
+        assert_eq!(cells.add_all(3, vec!["a".to_string()], &*clock), Change { gained: true, lost: false });
         clock.set(600);
-        cells.add_all(3, vec!["b"], &*clock);
+        cells.add_all(3, vec!["b".to_string()], &*clock);
         clock.set(1_000);
-        assert_eq!(cells.get(3, &*clock), (vec!["b"], Change::NONE), "a was written at 0 and expired at 1000");
+        assert_eq!(cells.get(3, &*clock), (vec!["b".to_string()], Change::NONE), "a was written at 0 and expired at 1000");
         clock.set(1_600);
-        assert_eq!(cells.get(3, &*clock), (vec![], Change { gained: false, lost: true }));
+        assert_eq!(cells.get(3, &*clock), (Vec::<String>::new(), Change { gained: false, lost: true }));
         assert!(!cells.has_value(3), "an emptied list leaves the slot");
     }
 
@@ -534,17 +603,17 @@ mod tests {
     fn expired_map_entries_are_returned_once_if_asked() {
         let clock = ManualClock::new(0);
         let ttl = second().state_visibility(StateVisibility::ReturnExpiredIfNotCleanedUp);
-        let mut cells = MapCells::<&str, u32>::new(Some(ttl));
+        let mut cells = MapCells::<String, u32>::new(Some(ttl));
         let stamp = cells.stamp(&*clock);
-        cells.map_for_write(1).0.insert("old", Stamped { value: 1, stamp });
+        cells.map_for_write(1).0.insert("old".into(), Stamped { value: 1, stamp });
         clock.set(500);
         let stamp = cells.stamp(&*clock);
-        cells.map_for_write(1).0.insert("new", Stamped { value: 2, stamp });
+        cells.map_for_write(1).0.insert("new".into(), Stamped { value: 2, stamp });
         clock.set(1_200);
         let mut expired = Vec::new();
         let (map, change) = cells.map(1, &*clock, &mut expired);
-        assert_eq!(map.map(|m| m.keys().copied().collect::<Vec<_>>()), Some(vec!["new"]));
-        assert_eq!((expired, change), (vec![("old", 1)], Change::NONE));
+        assert_eq!(map.map(|m| m.keys().cloned().collect::<Vec<_>>()), Some(vec!["new".to_string()]));
+        assert_eq!((expired, change), (vec![("old".to_string(), 1)], Change::NONE));
         let mut again = Vec::new();
         cells.map(1, &*clock, &mut again);
         assert!(again.is_empty(), "an expired entry is returned once, then it is gone");

@@ -97,6 +97,11 @@ impl<K: Key> KeyDirectory<K> {
         self.len() == 0
     }
 
+    /// The (key, slot) of one key group.
+    pub fn entries_group(&self, key_group: u32) -> impl Iterator<Item = (&K, u32)> {
+        self.table.iter_group(key_group).into_iter().flatten().map(|(k, s)| (k, *s))
+    }
+
     /// Every (key, slot), key group by key group.
     pub fn entries(&self) -> impl Iterator<Item = (&K, u32)> {
         let range = self.table.range();

@@ -11,6 +11,8 @@ use std::hash::Hash;
 use std::marker::PhantomData;
 use std::rc::Rc;
 
+use spate_core::StateValue;
+
 use super::StateError;
 use super::cells::{AggregatingSlot, ListCells, MapCells, Read, ReducingCells, SingleCells, Stamped, StateCells};
 use super::store::{StateScope, with_scope};
@@ -117,7 +119,7 @@ handle!(
     AggregatingState<IN, OUT>
 );
 
-impl<T: Clone + 'static> ValueState<T> {
+impl<T: StateValue> ValueState<T> {
     /// The current key's value.
     #[inline]
     pub fn value(&self) -> Result<Option<T>, StateError> {
@@ -148,7 +150,7 @@ impl<T: Clone + 'static> ValueState<T> {
     }
 }
 
-impl<T: Clone + 'static> ListState<T> {
+impl<T: StateValue> ListState<T> {
     /// Runs `keyed` or `operator` with `arg`, depending on where the list lives.
     fn access<A, R>(
         &self,
@@ -211,7 +213,7 @@ impl<T: Clone + 'static> ListState<T> {
     }
 }
 
-impl<UK: Eq + Hash + Clone + 'static, UV: Clone + 'static> MapState<UK, UV> {
+impl<UK: StateValue + Eq + Hash, UV: StateValue> MapState<UK, UV> {
     /// Runs `f` on the current key's map (after TTL) and the entries that expired but
     /// are returned once.
     fn read<R>(
@@ -306,7 +308,7 @@ impl<UK: Eq + Hash + Clone + 'static, UV: Clone + 'static> MapState<UK, UV> {
     }
 }
 
-impl<T: Clone + 'static> ReducingState<T> {
+impl<T: StateValue> ReducingState<T> {
     /// The reduced value.
     pub fn get(&self) -> Result<Option<T>, StateError> {
         keyed_access(self.scope, self.target.keyed()?, |cells: &mut ReducingCells<T>, slot, clock| {

@@ -1,10 +1,12 @@
 //! What a keyed operator keeps besides its function: the key directory, the state scope,
 //! the timers and the watermark.
 
+use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use spate_core::{Key, Timestamp};
+use spate_core::key_group::KeyGroupAssigner;
+use spate_core::{Key, KeyHasher, Timestamp, codec};
 
 use super::directory::KeyDirectory;
 use super::{KeyedStore, Placed, StateError, StateScope, Warm};
@@ -12,7 +14,15 @@ use crate::context::RuntimeContext;
 use crate::functions::TimerService;
 use crate::key_selector::KeyExtractor;
 use crate::time::Clock;
-use crate::timer::{Timer, Timers};
+use crate::checkpoint::{OperatorSnapshot, RestoredState};
+use crate::timer::{TimeDomain, Timer, Timers};
+
+/// The snapshot part of a user state is this prefix and the state's name.
+const STATE_PART: &str = "state/";
+/// The snapshot part of event-time timers.
+const EVENT_TIMERS: &str = "timers/event";
+/// The snapshot part of processing-time timers.
+const PROCESSING_TIMERS: &str = "timers/processing";
 
 /// The keyed side of a keyed operator.
 pub struct KeyedBackend<K> {
@@ -35,13 +45,90 @@ impl<K: Key> KeyedBackend<K> {
         if scope.keyed().is_none() {
             return Err(StateError::NotKeyed);
         }
-        Ok(KeyedBackend {
+        let mut backend = KeyedBackend {
             directory: KeyDirectory::new(ctx.task_info().key_group_range()),
             clock: ctx.task_info().clock.clone(),
             scope,
             timers: Timers::default(),
             watermark: Timestamp::MIN,
-        })
+        };
+        if let Some(restored) = ctx.restored() {
+            backend.restore(restored, ctx.max_parallelism())?;
+        }
+        Ok(backend)
+    }
+
+    /// Writes the keys, their values in every state, and the timers, key group by key
+    /// group (parts `state/<name>` and `timers/event`, `timers/processing`).
+    pub fn snapshot(&self, out: &mut OperatorSnapshot) -> Result<(), StateError> {
+        let store = self.store();
+        for group in self.directory.range().iter() {
+            let mut by_state: BTreeMap<String, Vec<(&K, Vec<u8>)>> = BTreeMap::new();
+            for (key, slot) in self.directory.entries_group(group) {
+                store.snapshot_slot(slot, |name, bytes| {
+                    match by_state.get_mut(name) {
+                        Some(entries) => entries.push((key, bytes.to_vec())),
+                        None => {
+                            by_state.insert(name.to_string(), vec![(key, bytes.to_vec())]);
+                        }
+                    }
+                    Ok(())
+                })?;
+            }
+            for (name, entries) in by_state {
+                out.add_keyed(group, &format!("{STATE_PART}{name}"), codec::encode(&entries)?);
+            }
+        }
+        for (part, queue) in [(EVENT_TIMERS, &self.timers.event), (PROCESSING_TIMERS, &self.timers.processing)] {
+            for (group, timers) in queue.snapshot() {
+                out.add_keyed(group, part, codec::encode(&timers)?);
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes back keys, values and timers written by [`snapshot`](Self::snapshot): keys
+    /// get slots at once, values wait in the store until their state is declared.
+    pub fn restore(&mut self, restored: &RestoredState, max_parallelism: u32) -> Result<(), StateError> {
+        let mut hasher = KeyHasher::new();
+        let groups = KeyGroupAssigner::new(max_parallelism);
+        let mut place = |group: u32, key: &K| -> Result<u64, StateError> {
+            let hash = hasher.hash(key)?;
+            let actual = groups.key_group(hash);
+            if actual != group {
+                return Err(StateError::Restore(Box::new(format!(
+                    "a key of key group {actual} was stored in key group {group}: the max parallelism of the \
+                     operator differs from the one its state was written with"
+                ))));
+            }
+            Ok(hash)
+        };
+        let store = self.scope.keyed().ok_or(StateError::NotKeyed)?;
+        for part in restored.part_names(STATE_PART) {
+            let name = &part[STATE_PART.len()..];
+            for (group, bytes) in restored.keyed_parts(&part) {
+                let entries: Vec<(K, Vec<u8>)> = codec::decode(bytes)?;
+                for (key, value) in entries {
+                    let hash = place(group, &key)?;
+                    let (slot, _, _) = self.directory.slot_or_insert_owned(group, hash, key)?;
+                    store.add_pending(name, slot, value);
+                }
+            }
+        }
+        for (part, domain) in [(EVENT_TIMERS, TimeDomain::EventTime), (PROCESSING_TIMERS, TimeDomain::ProcessingTime)] {
+            for (group, bytes) in restored.keyed_parts(part) {
+                let timers: Vec<(Timestamp, K)> = codec::decode(bytes)?;
+                for (at, key) in timers {
+                    let hash = place(group, &key)?;
+                    let queue = match domain {
+                        TimeDomain::EventTime => &mut self.timers.event,
+                        TimeDomain::ProcessingTime => &mut self.timers.processing,
+                    };
+                    queue.register(at, &key, group, hash);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// A backend for a finer key (a key and a window) whose state lives in a scope

@@ -5,6 +5,8 @@ use std::any::TypeId;
 use std::hash::Hash;
 use std::rc::Rc;
 
+use spate_core::StateValue;
+
 use super::{
     AggregatingCells, AggregatingSlot, AggregatingState, AggregatingStateDescriptor, KeyedStore, ListCells, ListState,
     ListStateDescriptor, MapCells, MapState, MapStateDescriptor, ReducingCells, ReducingState, ReducingStateDescriptor,
@@ -26,7 +28,7 @@ impl<'a> KeyedStateStore<'a> {
     }
 
     /// The value state declared by `descriptor` (Flink's `getState`).
-    pub fn get_state<T: Clone + 'static>(
+    pub fn get_state<T: StateValue>(
         &self,
         descriptor: &ValueStateDescriptor<T>,
     ) -> Result<ValueState<T>, StateError> {
@@ -38,7 +40,7 @@ impl<'a> KeyedStateStore<'a> {
     }
 
     /// The keyed list state declared by `descriptor` (Flink's `getListState`).
-    pub fn get_list_state<T: Clone + 'static>(
+    pub fn get_list_state<T: StateValue>(
         &self,
         descriptor: &ListStateDescriptor<T>,
     ) -> Result<ListState<T>, StateError> {
@@ -52,8 +54,8 @@ impl<'a> KeyedStateStore<'a> {
     /// The map state declared by `descriptor` (Flink's `getMapState`).
     pub fn get_map_state<UK, UV>(&self, descriptor: &MapStateDescriptor<UK, UV>) -> Result<MapState<UK, UV>, StateError>
     where
-        UK: Eq + Hash + Clone + 'static,
-        UV: Clone + 'static,
+        UK: StateValue + Eq + Hash,
+        UV: StateValue,
     {
         let (scope, keyed) = (self.scope, self.keyed);
         let ttl = descriptor.ttl();
@@ -63,7 +65,7 @@ impl<'a> KeyedStateStore<'a> {
     }
 
     /// The reducing state declared by `descriptor` (Flink's `getReducingState`).
-    pub fn get_reducing_state<T: Clone + 'static>(
+    pub fn get_reducing_state<T: StateValue>(
         &self,
         descriptor: &ReducingStateDescriptor<T>,
     ) -> Result<ReducingState<T>, StateError> {
@@ -77,7 +79,7 @@ impl<'a> KeyedStateStore<'a> {
     }
 
     /// The aggregating state declared by `descriptor` (Flink's `getAggregatingState`).
-    pub fn get_aggregating_state<IN: 'static, ACC: 'static, OUT: 'static>(
+    pub fn get_aggregating_state<IN: 'static, ACC: StateValue, OUT: 'static>(
         &self,
         descriptor: &AggregatingStateDescriptor<IN, ACC, OUT>,
     ) -> Result<AggregatingState<IN, OUT>, StateError> {

@@ -93,6 +93,9 @@ pub enum StateError {
         /// Keys in the key group.
         keys: usize,
     },
+    /// Restored state could not be read back.
+    #[error("cannot restore {0}")]
+    Restore(Box<String>),
     /// A key could not be hashed.
     #[error(transparent)]
     Key(#[from] spate_core::CoreError),

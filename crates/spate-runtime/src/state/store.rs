@@ -2,6 +2,7 @@
 
 use std::any::TypeId;
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -50,6 +51,8 @@ pub struct KeyedStore {
     per_record_cleanup: Cell<bool>,
     /// Slots that lost their last value in an incremental sweep, to be released.
     swept: RefCell<Vec<u32>>,
+    /// Restored values of states not registered yet, by state name: (slot, encoding).
+    pending: RefCell<HashMap<String, Vec<(u32, Vec<u8>)>>>,
 }
 
 impl KeyedStore {
@@ -73,9 +76,52 @@ impl KeyedStore {
         if typed.borrow().incremental().is_some_and(|c| c.every_record) {
             self.per_record_cleanup.set(true);
         }
+        if let Some(restored) = self.pending.borrow_mut().remove(name) {
+            let mut cells = typed.borrow_mut();
+            // The slots were counted live when the values were set aside.
+            for (slot, bytes) in restored {
+                cells.restore_slot(slot, &bytes).map_err(|e| StateError::Restore(Box::new(format!("state '{name}': {e}"))))?;
+            }
+        }
         let cells: Rc<RefCell<dyn StateCells>> = typed.clone();
         states.push(RegisteredState { name: name.to_string(), kind, type_id, cells, typed: Box::new(typed) });
         Ok((states.len() - 1) as u32)
+    }
+
+    /// Holds restored values of state `name` until the state is registered (functions
+    /// declare their state in `open`, after the runtime restored the keys).
+    pub(crate) fn add_pending(&self, name: &str, slot: u32, bytes: Vec<u8>) {
+        self.pending.borrow_mut().entry(name.to_string()).or_default().push((slot, bytes));
+        // Counted as held, so that the key keeps its slot (and these values) until the
+        // state is declared, or for good if it never is.
+        self.note(slot, Change { gained: true, lost: false });
+    }
+
+    /// Appends the value of every registered state for `slot` to `parts` (state name,
+    /// encoding), for a snapshot.
+    pub(crate) fn snapshot_slot(
+        &self,
+        slot: u32,
+        mut each: impl FnMut(&str, &[u8]) -> Result<(), StateError>,
+    ) -> Result<(), StateError> {
+        let states = self.states.try_borrow().map_err(|_| StateError::Reentrant)?;
+        let mut buffer = Vec::new();
+        for state in states.iter() {
+            let cells = state.cells.try_borrow().map_err(|_| StateError::Reentrant)?;
+            buffer.clear();
+            if cells.snapshot_slot(slot, &mut buffer)? {
+                each(&state.name, &buffer)?;
+            }
+        }
+        // Restored values whose state was never declared again stay in the snapshot.
+        for (name, values) in self.pending.borrow().iter() {
+            for (s, bytes) in values {
+                if *s == slot {
+                    each(name, bytes)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Whether any state is registered (if not, nothing needs a current key).

@@ -7,10 +7,12 @@ use spate_core::{StreamRecord, Timestamp};
 
 use super::input_gate::{GateEvent, InputGate};
 use crate::TaskError;
+use crate::checkpoint::{CheckpointBarrier, CheckpointId, OperatorSnapshot, TaskSnapshot};
 use crate::error::guard;
 use crate::metrics::TaskMetrics;
 use crate::output::Downstream;
-use crate::source::{SourcePoll, SourceReader};
+use crate::source::{SPLITS, SourcePoll, SourceReader};
+use crate::state::Redistribution;
 
 /// What one step of a head did.
 #[derive(Debug, PartialEq, Eq)]
@@ -24,6 +26,9 @@ pub enum HeadStatus {
     },
     /// All input is processed and the end has been passed down the chain.
     Finished,
+    /// A barrier arrived on every input: the chain snapshotted its state into this and
+    /// passed the barrier on.
+    Checkpointed(Box<(CheckpointBarrier, TaskSnapshot)>),
 }
 
 /// The input side of a task, behind which its chain of operators runs.
@@ -44,11 +49,27 @@ pub trait TaskHead {
     fn on_processing_time(&mut self, now: Timestamp) -> Result<(), TaskError>;
     /// The earliest processing-time timer of the chain.
     fn next_processing_time(&self) -> Option<Timestamp>;
+    /// Starts checkpoint `barrier` at a source: snapshots the reader and the chain and
+    /// sends the barrier down. Only source heads are asked.
+    fn trigger_checkpoint(&mut self, barrier: &CheckpointBarrier) -> Result<TaskSnapshot, TaskError> {
+        Err(TaskError::Internal(format!("checkpoint {} was triggered at a task that is not a source", barrier.id)))
+    }
+    /// Checkpoint `id` completed or was aborted: tells the chain.
+    fn notify_checkpoint(&mut self, id: CheckpointId, complete: bool) -> Result<(), TaskError>;
+    /// Snapshots a finished chain (its outputs have ended, so no barrier is sent): the
+    /// state that every later checkpoint records for this subtask.
+    fn final_snapshot(&mut self, barrier: &CheckpointBarrier) -> Result<TaskSnapshot, TaskError>;
+    /// How long the last barrier alignment held inputs back.
+    fn last_alignment(&self) -> Duration {
+        Duration::ZERO
+    }
 }
 
 /// A source reader feeding a chain.
 pub struct SourceHead<T> {
     name: String,
+    /// The source's uid, under which its reader's position is stored.
+    uid: String,
     reader: Box<dyn SourceReader<T>>,
     chain: Box<dyn Downstream<T>>,
     batch: Vec<StreamRecord<T>>,
@@ -60,12 +81,13 @@ impl<T> SourceHead<T> {
     /// A head polling `reader` for batches of `batch_size`.
     pub fn new(
         name: String,
+        uid: String,
         reader: Box<dyn SourceReader<T>>,
         chain: Box<dyn Downstream<T>>,
         batch_size: usize,
         metrics: std::sync::Arc<TaskMetrics>,
     ) -> Self {
-        SourceHead { name, reader, chain, batch: Vec::with_capacity(batch_size), batch_size, metrics }
+        SourceHead { name, uid, reader, chain, batch: Vec::with_capacity(batch_size), batch_size, metrics }
     }
 }
 
@@ -118,6 +140,25 @@ impl<T> TaskHead for SourceHead<T> {
     fn next_processing_time(&self) -> Option<Timestamp> {
         self.chain.next_processing_time()
     }
+
+    fn final_snapshot(&mut self, barrier: &CheckpointBarrier) -> Result<TaskSnapshot, TaskError> {
+        self.trigger_checkpoint(barrier)
+    }
+
+    fn trigger_checkpoint(&mut self, barrier: &CheckpointBarrier) -> Result<TaskSnapshot, TaskError> {
+        let mut snapshot = TaskSnapshot::default();
+        let reader = &mut self.reader;
+        let splits = guard(&self.name, || reader.snapshot())?;
+        let mut own = OperatorSnapshot::default();
+        own.add_list(SPLITS, Redistribution::EvenSplit, splits);
+        snapshot.operators.push((self.uid.clone(), own));
+        self.chain.checkpoint(barrier, &mut snapshot)?;
+        Ok(snapshot)
+    }
+
+    fn notify_checkpoint(&mut self, id: CheckpointId, complete: bool) -> Result<(), TaskError> {
+        self.chain.notify_checkpoint(id, complete)
+    }
 }
 
 /// One input gate feeding a chain.
@@ -154,6 +195,11 @@ impl<T> TaskHead for OneInputHead<T> {
                 self.chain.process_watermark_status(status)?;
                 HeadStatus::Busy
             }
+            Some(GateEvent::Barrier(barrier)) => {
+                let mut snapshot = TaskSnapshot::default();
+                self.chain.checkpoint(&barrier, &mut snapshot)?;
+                HeadStatus::Checkpointed(Box::new((barrier, snapshot)))
+            }
             Some(GateEvent::EndOfInput) => {
                 self.chain.end_input()?;
                 HeadStatus::Finished
@@ -184,5 +230,19 @@ impl<T> TaskHead for OneInputHead<T> {
 
     fn next_processing_time(&self) -> Option<Timestamp> {
         self.chain.next_processing_time()
+    }
+
+    fn notify_checkpoint(&mut self, id: CheckpointId, complete: bool) -> Result<(), TaskError> {
+        self.chain.notify_checkpoint(id, complete)
+    }
+
+    fn last_alignment(&self) -> Duration {
+        self.gate.last_alignment()
+    }
+
+    fn final_snapshot(&mut self, barrier: &CheckpointBarrier) -> Result<TaskSnapshot, TaskError> {
+        let mut snapshot = TaskSnapshot::default();
+        self.chain.checkpoint(barrier, &mut snapshot)?;
+        Ok(snapshot)
     }
 }

@@ -7,6 +7,7 @@ use spate_core::{StreamRecord, Timestamp};
 
 use crate::TaskError;
 use crate::channel::{ChannelReceiver, Event, Received};
+use crate::checkpoint::{CheckpointBarrier, CheckpointingMode};
 use crate::watermark::WatermarkStatus;
 
 /// What the gate hands the task next.
@@ -17,6 +18,8 @@ pub enum GateEvent<T> {
     Watermark(Timestamp),
     /// The input went idle (every channel that has not ended is idle) or became active.
     Status(WatermarkStatus),
+    /// Every channel that has not ended delivered this barrier.
+    Barrier(CheckpointBarrier),
     /// Every channel has ended.
     EndOfInput,
 }
@@ -38,6 +41,13 @@ pub struct InputGate<T> {
     pending: VecDeque<GateEvent<T>>,
     live: usize,
     next: usize,
+    /// Whether channels that delivered a barrier wait for the others (exactly-once).
+    align: bool,
+    /// The barrier being aligned, and which channels delivered it.
+    aligning: Option<(CheckpointBarrier, Vec<bool>)>,
+    /// When the current alignment began, and how long the last one took.
+    align_started: Option<std::time::Instant>,
+    last_alignment: std::time::Duration,
     /// Names the task in errors.
     task_name: String,
 }
@@ -56,8 +66,62 @@ impl<T> InputGate<T> {
             pending: VecDeque::new(),
             live: n,
             next: 0,
+            align: true,
+            aligning: None,
+            align_started: None,
+            last_alignment: std::time::Duration::ZERO,
             task_name,
         }
+    }
+
+    /// Sets whether channels that delivered a barrier wait for the others
+    /// (`CheckpointingMode::ExactlyOnce`, the default) or go on (`AtLeastOnce`).
+    pub fn with_mode(mut self, mode: CheckpointingMode) -> Self {
+        self.align = mode == CheckpointingMode::ExactlyOnce;
+        self
+    }
+
+    /// Whether channel `c` is held back by an alignment.
+    #[inline]
+    fn blocked(&self, c: usize) -> bool {
+        self.align && self.aligning.as_ref().is_some_and(|(_, delivered)| delivered[c])
+    }
+
+    /// Channel `c` delivered `barrier`.
+    fn on_barrier(&mut self, c: usize, barrier: CheckpointBarrier) {
+        match &self.aligning {
+            // A barrier of a checkpoint already given up (a newer one is aligning).
+            Some((current, _)) if barrier.id < current.id => return,
+            Some((current, _)) if barrier.id == current.id => {}
+            // A newer checkpoint: the older one was aborted; align on this one.
+            _ => {
+                self.aligning = Some((barrier, vec![false; self.channels.len()]));
+                self.align_started = Some(std::time::Instant::now());
+            }
+        }
+        if let Some((_, delivered)) = self.aligning.as_mut() {
+            delivered[c] = true;
+        }
+        self.complete_alignment();
+    }
+
+    /// Hands the barrier on once every live channel delivered it.
+    fn complete_alignment(&mut self) {
+        let done = match &self.aligning {
+            Some((_, delivered)) => (0..self.channels.len()).all(|c| self.ended[c] || delivered[c]),
+            None => false,
+        };
+        if done {
+            if let Some((barrier, _)) = self.aligning.take() {
+                self.last_alignment = self.align_started.take().map(|t| t.elapsed()).unwrap_or_default();
+                self.pending.push_back(GateEvent::Barrier(barrier));
+            }
+        }
+    }
+
+    /// How long the last completed alignment held channels back.
+    pub fn last_alignment(&self) -> std::time::Duration {
+        self.last_alignment
     }
 
     /// The input's current watermark.
@@ -78,7 +142,7 @@ impl<T> InputGate<T> {
         while empty_in_a_row < n {
             let c = self.next;
             self.next = if c + 1 == n { 0 } else { c + 1 };
-            if self.ended[c] {
+            if self.ended[c] || self.blocked(c) {
                 empty_in_a_row += 1;
                 continue;
             }
@@ -97,9 +161,12 @@ impl<T> InputGate<T> {
                     self.advance_watermark();
                 }
                 Received::Event(Event::Status(status)) => self.set_idle(c, status == WatermarkStatus::Idle),
+                Received::Event(Event::Barrier(barrier)) => self.on_barrier(c, barrier),
                 Received::Event(Event::EndOfPartition) => {
                     self.ended[c] = true;
                     self.live -= 1;
+                    // An ended channel no longer holds an alignment back.
+                    self.complete_alignment();
                     if self.live == 0 {
                         // Nothing holds event time back any more, even if the last
                         // channels were idle when their final watermark came.
@@ -178,10 +245,11 @@ impl<T> InputGate<T> {
         }
     }
 
-    /// Adds the channels that have not ended to a set of operations the task waits on.
+    /// Adds the channels that have not ended and are not held back by an alignment to a
+    /// set of operations the task waits on.
     pub fn register<'a>(&'a self, select: &mut Select<'a>) {
-        for (channel, ended) in self.channels.iter().zip(&self.ended) {
-            if !ended {
+        for (c, channel) in self.channels.iter().enumerate() {
+            if !self.ended[c] && !self.blocked(c) {
                 channel.register(select);
             }
         }
@@ -229,6 +297,7 @@ mod tests {
             Some(GateEvent::Status(s)) => format!("{s:?}"),
             Some(GateEvent::Records(r)) => format!("r{}", r.len()),
             Some(GateEvent::EndOfInput) => "end".into(),
+            Some(GateEvent::Barrier(b)) => format!("b{}", b.id),
             None => "-".into(),
         };
         tx0.send(Event::Watermark(10), &cancel).unwrap();

@@ -6,19 +6,22 @@
 
 mod head;
 mod input_gate;
+mod mailbox;
 mod two_input;
 
 pub use head::{HeadStatus, OneInputHead, SourceHead, TaskHead};
 pub use input_gate::{GateEvent, InputGate};
+pub use mailbox::{FINAL_CHECKPOINT, Mailbox, SnapshotReport, TaskMail, TaskReporter};
 pub use two_input::TwoInputHead;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Select;
+use crossbeam_channel::{Select, TryRecvError};
 use spate_core::Timestamp;
 
 use crate::TaskError;
+use crate::checkpoint::{CheckpointBarrier, CheckpointKind};
 use crate::channel::CancelToken;
 use crate::time::Clock;
 
@@ -43,6 +46,7 @@ pub struct StreamTask {
     cancel: CancelToken,
     flush: FlushPolicy,
     clock: Arc<dyn Clock>,
+    mailbox: Option<Mailbox>,
 }
 
 impl StreamTask {
@@ -54,7 +58,14 @@ impl StreamTask {
         flush: FlushPolicy,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        StreamTask { name, head, cancel, flush, clock }
+        StreamTask { name, head, cancel, flush, clock, mailbox: None }
+    }
+
+    /// Connects the task to its job master: it then takes checkpoint triggers and
+    /// commits, and after its input ends waits for the job to finish before closing.
+    pub fn with_mailbox(mut self, mailbox: Mailbox) -> Self {
+        self.mailbox = Some(mailbox);
+        self
     }
 
     /// The task's display name.
@@ -92,9 +103,14 @@ impl StreamTask {
                     self.head.on_processing_time(now)?;
                 }
             }
+            self.take_mail()?;
             let status = self.head.step()?;
             next_timer = self.head.next_processing_time();
             match status {
+                HeadStatus::Checkpointed(done) => {
+                    let (barrier, snapshot) = *done;
+                    self.report_snapshot(barrier, snapshot, Instant::now());
+                }
                 HeadStatus::Busy => match self.flush {
                     FlushPolicy::Immediate => self.head.flush()?,
                     FlushPolicy::After(timeout) if last_flush.elapsed() >= timeout => {
@@ -131,7 +147,84 @@ impl StreamTask {
                     }
                     self.wait(deadline);
                 }
-                HeadStatus::Finished => return Ok(()),
+                HeadStatus::Finished => return self.after_end(),
+            }
+        }
+    }
+
+    /// Handles the mail that arrived since the last step.
+    fn take_mail(&mut self) -> Result<(), TaskError> {
+        loop {
+            let Some(mailbox) = &self.mailbox else { return Ok(()) };
+            let mail = match mailbox.mail.try_recv() {
+                Ok(mail) => mail,
+                Err(TryRecvError::Empty) => return Ok(()),
+                // The master is gone: the job is being torn down.
+                Err(TryRecvError::Disconnected) => return Err(TaskError::Cancelled),
+            };
+            self.handle_mail(mail)?;
+        }
+    }
+
+    fn handle_mail(&mut self, mail: TaskMail) -> Result<(), TaskError> {
+        match mail {
+            TaskMail::TriggerCheckpoint(barrier) => {
+                let started = Instant::now();
+                match self.head.trigger_checkpoint(&barrier) {
+                    Ok(snapshot) => self.report_snapshot(barrier, snapshot, started),
+                    Err(e) => {
+                        if let Some(m) = &self.mailbox {
+                            m.reporter.declined(barrier.id, e.to_string());
+                        }
+                        return Err(e);
+                    }
+                }
+            }
+            TaskMail::NotifyCheckpoint { id, complete } => self.head.notify_checkpoint(id, complete)?,
+            TaskMail::FinishJob => self.head.notify_checkpoint(FINAL_CHECKPOINT, true)?,
+        }
+        Ok(())
+    }
+
+    fn report_snapshot(&self, barrier: CheckpointBarrier, snapshot: crate::checkpoint::TaskSnapshot, started: Instant) {
+        if let Some(m) = &self.mailbox {
+            let alignment = self.head.last_alignment();
+            m.reporter.checkpointed(SnapshotReport { barrier, snapshot, alignment, sync: started.elapsed() });
+        }
+    }
+
+    /// The input ended. Under a job master the task reports its final state and stays
+    /// until the job finishes, so that output it staged is committed only when no
+    /// restart can replay it.
+    fn after_end(&mut self) -> Result<(), TaskError> {
+        self.head.flush()?;
+        let Some(mailbox) = &self.mailbox else { return Ok(()) };
+        let final_snapshot = if mailbox.checkpointing {
+            let barrier =
+                CheckpointBarrier { id: FINAL_CHECKPOINT, timestamp: self.clock.now(), kind: CheckpointKind::Checkpoint };
+            Some(self.head.final_snapshot(&barrier)?)
+        } else {
+            None
+        };
+        mailbox.reporter.finished(final_snapshot);
+        loop {
+            if self.cancel.is_cancelled() {
+                return Err(TaskError::Cancelled);
+            }
+            let Some(mailbox) = &self.mailbox else { return Ok(()) };
+            let mut select = Select::new();
+            self.cancel.register(&mut select);
+            select.recv(&mailbox.mail);
+            select.ready();
+            match mailbox.mail.try_recv() {
+                Ok(TaskMail::FinishJob) => {
+                    self.head.notify_checkpoint(FINAL_CHECKPOINT, true)?;
+                    return Ok(());
+                }
+                Ok(TaskMail::NotifyCheckpoint { id, complete }) => self.head.notify_checkpoint(id, complete)?,
+                // A trigger that crossed the end: the master records the final snapshot.
+                Ok(TaskMail::TriggerCheckpoint(_)) | Err(TryRecvError::Empty) => {}
+                Err(TryRecvError::Disconnected) => return Err(TaskError::Cancelled),
             }
         }
     }
@@ -144,6 +237,9 @@ impl StreamTask {
         let mut select = Select::new();
         self.cancel.register(&mut select);
         self.head.register(&mut select);
+        if let Some(m) = &self.mailbox {
+            select.recv(&m.mail);
+        }
         match deadline {
             Some(d) => {
                 let _ = select.ready_deadline(d);

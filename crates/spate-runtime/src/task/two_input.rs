@@ -15,6 +15,7 @@ use crate::metrics::TaskMetrics;
 use crate::operator::TwoInputOperator;
 use crate::output::Output;
 use crate::state::StateScope;
+use crate::checkpoint::{CheckpointBarrier, CheckpointId, CheckpointingMode, OperatorSnapshot, TaskSnapshot};
 use crate::watermark::WatermarkStatus;
 
 /// Reads two input gates into a [`TwoInputOperator`], taking them in turn so that
@@ -33,6 +34,12 @@ pub struct TwoInputHead<IN1, IN2, OUT, Op> {
     ended: [bool; 2],
     /// Whether both inputs are idle (or ended), as last passed on.
     all_idle: bool,
+    /// The barrier each input delivered for the checkpoint being aligned.
+    barriers: [Option<CheckpointBarrier>; 2],
+    /// Whether an input that delivered a barrier waits for the other (exactly-once).
+    align: bool,
+    /// A checkpoint completed by an input's end, handed out at the next step.
+    pending_checkpoint: Option<Box<(CheckpointBarrier, TaskSnapshot)>>,
     combined: Timestamp,
     turn: u8,
     metrics: Arc<TaskMetrics>,
@@ -65,6 +72,9 @@ where
             idle: [false; 2],
             ended: [false; 2],
             all_idle: false,
+            barriers: [None, None],
+            align: true,
+            pending_checkpoint: None,
             combined: Timestamp::MIN,
             turn: 0,
             metrics,
@@ -107,6 +117,61 @@ where
         Ok(())
     }
 
+    /// Sets whether an input that delivered a barrier waits for the other.
+    pub fn with_mode(mut self, mode: CheckpointingMode) -> Self {
+        self.align = mode == CheckpointingMode::ExactlyOnce;
+        self
+    }
+
+    /// Whether input `i` is held back by an alignment.
+    fn held(&self, i: usize) -> bool {
+        self.align && self.barriers[i].is_some()
+    }
+
+    /// Input `i` delivered `barrier`: once both have (or the other ended), snapshot and
+    /// pass it on.
+    fn on_barrier(&mut self, i: usize, barrier: CheckpointBarrier) -> Result<HeadStatus, TaskError> {
+        let newest = self.barriers.iter().flatten().map(|b| b.id).max();
+        if newest.is_some_and(|n| barrier.id < n) {
+            return Ok(HeadStatus::Busy);
+        }
+        if newest.is_some_and(|n| barrier.id > n) {
+            self.barriers = [None, None];
+        }
+        self.barriers[i] = Some(barrier);
+        self.complete_alignment()
+    }
+
+    fn complete_alignment(&mut self) -> Result<HeadStatus, TaskError> {
+        let delivered = (0..2).all(|i| self.ended[i] || self.barriers[i].is_some());
+        let Some(barrier) = self.barriers.iter().flatten().next().cloned() else { return Ok(HeadStatus::Busy) };
+        if !delivered {
+            return Ok(HeadStatus::Busy);
+        }
+        self.barriers = [None, None];
+        let snapshot = self.snapshot(&barrier)?;
+        Ok(HeadStatus::Checkpointed(Box::new((barrier, snapshot))))
+    }
+
+    /// Snapshots the operator and the chain after it, passing `barrier` on.
+    fn snapshot(&mut self, barrier: &CheckpointBarrier) -> Result<TaskSnapshot, TaskError> {
+        let mut state = OperatorSnapshot::default();
+        let scope = self.scope.enter();
+        let operator = &mut self.operator;
+        let result = guard(&self.name, || operator.snapshot_state(&mut state));
+        let lists = self.scope.operator.snapshot();
+        drop(scope);
+        self.settle(result)?;
+        let lists = lists.map_err(|e| TaskError::Operator { operator: self.name.clone(), cause: e.into() })?;
+        for (name, mode, elements) in lists {
+            state.add_list(&name, mode, elements);
+        }
+        let mut snapshot = TaskSnapshot::default();
+        snapshot.add(self.context.operator_uid(), state);
+        self.output.checkpoint_downstream(barrier, &mut snapshot)?;
+        Ok(snapshot)
+    }
+
     /// Input `input` (0 or 1) went idle or became active.
     fn set_idle(&mut self, input: usize, status: WatermarkStatus) -> Result<HeadStatus, TaskError> {
         self.idle[input] = status == WatermarkStatus::Idle;
@@ -131,6 +196,10 @@ where
         self.call(|op, out| op.end_input(input, out))?;
         self.advance_watermark()?;
         self.update_status()?;
+        if let HeadStatus::Checkpointed(done) = self.complete_alignment()? {
+            // The ended input no longer holds the checkpoint; the end follows it.
+            self.pending_checkpoint = Some(done);
+        }
         if self.ended.iter().all(|e| *e) {
             self.output.end_downstream()?;
             return Ok(HeadStatus::Finished);
@@ -153,7 +222,10 @@ where
     fn step(&mut self) -> Result<HeadStatus, TaskError> {
         for _ in 0..2 {
             self.turn ^= 1;
-            if self.turn == 1 && !self.ended[0] {
+            if let Some(done) = self.pending_checkpoint.take() {
+                return Ok(HeadStatus::Checkpointed(done));
+            }
+            if self.turn == 1 && !self.ended[0] && !self.held(0) {
                 match self.gate1.poll()? {
                     Some(GateEvent::Records(mut batch)) => {
                         self.metrics.add_records_in(batch.len() as u64);
@@ -166,10 +238,11 @@ where
                         return Ok(HeadStatus::Busy);
                     }
                     Some(GateEvent::Status(status)) => return self.set_idle(0, status),
+                    Some(GateEvent::Barrier(barrier)) => return self.on_barrier(0, barrier),
                     Some(GateEvent::EndOfInput) => return self.end(1),
                     None => {}
                 }
-            } else if self.turn == 0 && !self.ended[1] {
+            } else if self.turn == 0 && !self.ended[1] && !self.held(1) {
                 match self.gate2.poll()? {
                     Some(GateEvent::Records(mut batch)) => {
                         self.metrics.add_records_in(batch.len() as u64);
@@ -182,6 +255,7 @@ where
                         return Ok(HeadStatus::Busy);
                     }
                     Some(GateEvent::Status(status)) => return self.set_idle(1, status),
+                    Some(GateEvent::Barrier(barrier)) => return self.on_barrier(1, barrier),
                     Some(GateEvent::EndOfInput) => return self.end(2),
                     None => {}
                 }
@@ -191,12 +265,25 @@ where
     }
 
     fn register<'a>(&'a self, select: &mut Select<'a>) {
-        if !self.ended[0] {
+        if !self.ended[0] && !self.held(0) {
             self.gate1.register(select);
         }
-        if !self.ended[1] {
+        if !self.ended[1] && !self.held(1) {
             self.gate2.register(select);
         }
+    }
+
+    fn last_alignment(&self) -> std::time::Duration {
+        self.gate1.last_alignment().max(self.gate2.last_alignment())
+    }
+
+    fn final_snapshot(&mut self, barrier: &CheckpointBarrier) -> Result<TaskSnapshot, TaskError> {
+        self.snapshot(barrier)
+    }
+
+    fn notify_checkpoint(&mut self, id: CheckpointId, complete: bool) -> Result<(), TaskError> {
+        self.call(|op, out| op.notify_checkpoint(id, complete, out))?;
+        self.output.notify_downstream(id, complete)
     }
 
     fn flush(&mut self) -> Result<(), TaskError> {
@@ -282,6 +369,7 @@ mod tests {
             execution_mode: ExecutionMode::Streaming,
             clock: crate::time::system_clock(),
             auto_watermark_interval: std::time::Duration::ZERO,
+            checkpointing_mode: crate::checkpoint::CheckpointingMode::ExactlyOnce,
         });
         let ctx = RuntimeContext::new(info, "op", Arc::default());
         let mut head = TwoInputHead::new(

@@ -1,0 +1,59 @@
+//! The binary encoding of state in snapshots: bincode's standard configuration over
+//! serde, so that any `Serialize` type is storable and a value written by one version of
+//! a program reads back in the next as long as its type is unchanged.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::CoreError;
+
+fn config() -> bincode::config::Configuration {
+    bincode::config::standard()
+}
+
+/// Appends the encoding of `value` to `out`.
+pub fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<(), CoreError> {
+    bincode::serde::encode_into_std_write(value, out, config())
+        .map(|_| ())
+        .map_err(|e| CoreError::Codec(format!("cannot encode a value: {e}")))
+}
+
+/// The encoding of `value`.
+pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CoreError> {
+    let mut out = Vec::new();
+    encode_into(value, &mut out)?;
+    Ok(out)
+}
+
+/// Decodes a value that fills `bytes` entirely.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CoreError> {
+    let (value, read) = bincode::serde::decode_from_slice(bytes, config())
+        .map_err(|e| CoreError::Codec(format!("cannot decode a value: {e}")))?;
+    if read != bytes.len() {
+        return Err(CoreError::Codec(format!("{} bytes left after a value of {read}", bytes.len() - read)));
+    }
+    Ok(value)
+}
+
+/// Decodes a value from the front of `bytes`, returning it and the rest.
+pub fn decode_prefix<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, &[u8]), CoreError> {
+    let (value, read) = bincode::serde::decode_from_slice(bytes, config())
+        .map_err(|e| CoreError::Codec(format!("cannot decode a value: {e}")))?;
+    Ok((value, &bytes[read..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_round_trip_and_garbage_is_an_error() {
+        let v = (7u64, "seven".to_string(), vec![Some(1.5f64), None]);
+        let bytes = encode(&v).unwrap();
+        assert_eq!(decode::<(u64, String, Vec<Option<f64>>)>(&bytes).unwrap(), v);
+        let (first, rest) = decode_prefix::<u64>(&bytes).unwrap();
+        assert_eq!((first, rest.len()), (7, bytes.len() - 1));
+        assert!(decode::<u64>(&bytes).unwrap_err().to_string().contains("bytes left"));
+        assert!(decode::<String>(&[200, 1, 2]).is_err());
+    }
+}

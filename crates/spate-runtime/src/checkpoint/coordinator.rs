@@ -1,0 +1,596 @@
+//! The checkpoint coordinator: triggers checkpoints, collects the tasks' snapshots,
+//! completes, retains and aborts checkpoints.
+//!
+//! It is a state machine driven by messages ([`CoordinatorMessage`]) and by the clock
+//! ([`CheckpointCoordinator::tick`]); it reaches tasks only through a [`TaskGateway`].
+//! So the embedded job master and a cluster's JobManager drive the same code: in one
+//! process the gateway is a set of channels, across processes it is RPC.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use spate_core::config::CheckpointRetention;
+
+use super::writer::{StorageWriter, WriteJob};
+use super::{
+    CheckpointBarrier, CheckpointId, CheckpointKind, CheckpointMetadata, CheckpointStorage, CheckpointingMode,
+    OperatorMetadata, StateFile, TaskSnapshot,
+};
+use crate::task::{SnapshotReport, TaskMail};
+
+/// `execution.checkpointing.*`, resolved.
+#[derive(Clone, Debug)]
+pub struct CheckpointSettings {
+    /// Time between periodic checkpoints; `None`: only savepoints.
+    pub interval: Option<Duration>,
+    /// Aligned or not.
+    pub mode: CheckpointingMode,
+    /// Checkpoints not complete after this long are aborted.
+    pub timeout: Duration,
+    /// Least time from the end of one checkpoint to the start of the next.
+    pub min_pause: Duration,
+    /// Checkpoints in progress at once.
+    pub max_concurrent: u32,
+    /// Completed checkpoints kept.
+    pub num_retained: u32,
+    /// What happens to retained checkpoints when the job does not finish.
+    pub retention: CheckpointRetention,
+}
+
+/// One subtask as the coordinator sees it.
+#[derive(Clone, Debug)]
+pub struct TaskDescriptor {
+    /// Its vertex.
+    pub vertex: u32,
+    /// Its index.
+    pub subtask: u32,
+    /// Subtasks of its vertex.
+    pub parallelism: u32,
+    /// Key groups of its vertex.
+    pub max_parallelism: u32,
+    /// Whether barriers start here.
+    pub is_source: bool,
+}
+
+/// Sends mail to the tasks of the running attempt.
+pub trait TaskGateway: Send {
+    /// Queues `mail` for task `task`; a task that has ended is skipped.
+    fn send(&self, task: usize, mail: TaskMail);
+}
+
+/// What the coordinator is told.
+#[derive(Debug)]
+pub enum CoordinatorMessage {
+    /// A task took its snapshot.
+    Snapshot {
+        /// The task.
+        task: usize,
+        /// The snapshot.
+        report: SnapshotReport,
+    },
+    /// A task could not take its snapshot.
+    Declined {
+        /// The task.
+        task: usize,
+        /// The checkpoint.
+        id: CheckpointId,
+        /// Why.
+        reason: String,
+    },
+    /// A task processed all its input.
+    Finished {
+        /// The task.
+        task: usize,
+        /// Its state from now on.
+        final_snapshot: Option<TaskSnapshot>,
+    },
+    /// The writer stored a task's state file: its name and size.
+    StateWritten {
+        /// The checkpoint.
+        id: CheckpointId,
+        /// The task.
+        task: usize,
+        /// The file, or why it failed.
+        result: Result<WrittenFile, String>,
+    },
+    /// The writer stored `_metadata`.
+    MetadataWritten {
+        /// The checkpoint.
+        id: CheckpointId,
+        /// Whether it worked.
+        result: Result<(), String>,
+    },
+}
+
+/// A state file the writer stored.
+#[derive(Clone, Debug)]
+pub struct WrittenFile {
+    /// Its name in the checkpoint's directory.
+    pub name: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// The operators whose state it holds.
+    pub uids: Vec<String>,
+}
+
+/// Where a checkpoint ends up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CheckpointStatus {
+    /// Triggered, not complete.
+    InProgress,
+    /// Complete: restorable.
+    Completed,
+    /// Aborted, with the reason.
+    Failed(String),
+}
+
+/// The statistics of one checkpoint or savepoint (Flink's checkpoint history).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckpointStats {
+    /// Its id.
+    pub id: CheckpointId,
+    /// Checkpoint or savepoint.
+    pub kind: CheckpointKind,
+    /// When it was triggered (ms since the epoch).
+    pub trigger_timestamp: i64,
+    /// From trigger to completion (or failure).
+    pub duration: Option<Duration>,
+    /// Bytes of state files written.
+    pub state_size: u64,
+    /// The longest barrier alignment of any task.
+    pub alignment: Duration,
+    /// The longest synchronous snapshot of any task.
+    pub sync_duration: Duration,
+    /// Where it stands.
+    pub status: CheckpointStatus,
+    /// Its directory, once complete.
+    pub path: Option<String>,
+}
+
+/// A complete checkpoint or savepoint that can be restored.
+#[derive(Clone, Debug)]
+pub struct CompletedCheckpoint {
+    /// Its id.
+    pub id: CheckpointId,
+    /// Its storage.
+    pub storage: CheckpointStorage,
+    /// Its directory within the storage.
+    pub dir: String,
+}
+
+impl CompletedCheckpoint {
+    /// Its location, for logs and users.
+    pub fn path(&self) -> String {
+        self.storage.local_path(&self.dir).display().to_string()
+    }
+}
+
+/// Shared with job clients: the history of checkpoints.
+pub type CheckpointHistory = Arc<Mutex<VecDeque<CheckpointStats>>>;
+
+/// How many checkpoints the history keeps.
+const HISTORY: usize = 1000;
+
+/// A reply to a savepoint request.
+pub type SavepointReply = Box<dyn FnOnce(Result<CompletedCheckpoint, String>) + Send>;
+
+struct Pending {
+    barrier: CheckpointBarrier,
+    storage: CheckpointStorage,
+    dir: String,
+    started: Instant,
+    /// Per task: whether its state is being written, and its file once written (`None`
+    /// inside: the task had no state).
+    queued: Vec<bool>,
+    written: Vec<Option<Option<WrittenFile>>>,
+    alignment: Duration,
+    sync: Duration,
+    /// `_metadata` is being written.
+    finishing: bool,
+    reply: Option<SavepointReply>,
+}
+
+/// The coordinator of one job.
+pub struct CheckpointCoordinator {
+    settings: CheckpointSettings,
+    job_id: String,
+    tasks: Vec<TaskDescriptor>,
+    storage: CheckpointStorage,
+    gateway: Option<Box<dyn TaskGateway>>,
+    writer: StorageWriter,
+    next_id: CheckpointId,
+    pending: BTreeMap<CheckpointId, Pending>,
+    completed: VecDeque<CompletedCheckpoint>,
+    /// Per task of the running attempt: its final snapshot, once it finished.
+    finals: Vec<Option<Arc<TaskSnapshot>>>,
+    next_trigger: Option<Instant>,
+    last_completion: Option<Instant>,
+    history: CheckpointHistory,
+}
+
+fn now_millis() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+impl CheckpointCoordinator {
+    /// A coordinator writing checkpoints of job `job_id` into `storage`
+    /// (`JOB_ID/chk-N`), numbering from `first_id`. Results of the writer thread come
+    /// back through `post`, which must deliver them to [`handle`](Self::handle).
+    pub fn new(
+        settings: CheckpointSettings,
+        job_id: String,
+        tasks: Vec<TaskDescriptor>,
+        storage: CheckpointStorage,
+        first_id: CheckpointId,
+        post: Arc<dyn Fn(CoordinatorMessage) + Send + Sync>,
+    ) -> std::io::Result<Self> {
+        let writer = StorageWriter::start(post)?;
+        let n = tasks.len();
+        Ok(CheckpointCoordinator {
+            settings,
+            job_id,
+            tasks,
+            storage,
+            gateway: None,
+            writer,
+            next_id: first_id.max(1),
+            pending: BTreeMap::new(),
+            completed: VecDeque::new(),
+            finals: vec![None; n],
+            next_trigger: None,
+            last_completion: None,
+            history: Arc::new(Mutex::new(VecDeque::new())),
+        })
+    }
+
+    /// The history shared with clients.
+    pub fn history(&self) -> CheckpointHistory {
+        self.history.clone()
+    }
+
+    /// The newest completed checkpoints, newest first (savepoints excluded).
+    pub fn completed(&self) -> impl Iterator<Item = &CompletedCheckpoint> {
+        self.completed.iter().rev()
+    }
+
+    /// A new attempt of the job runs: its tasks are reached through `gateway`; periodic
+    /// checkpoints start one interval from `now`.
+    pub fn start_attempt(&mut self, gateway: Box<dyn TaskGateway>, now: Instant) {
+        self.gateway = Some(gateway);
+        self.finals = vec![None; self.tasks.len()];
+        self.next_trigger = self.settings.interval.map(|i| now + i);
+    }
+
+    /// The running attempt ended (failure, cancellation or the end of the job): every
+    /// checkpoint in progress is aborted.
+    pub fn stop_attempt(&mut self, reason: &str) {
+        let ids: Vec<CheckpointId> = self.pending.keys().copied().collect();
+        for id in ids {
+            self.abort(id, reason);
+        }
+        self.gateway = None;
+        self.next_trigger = None;
+    }
+
+    /// When [`tick`](Self::tick) should run next.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let timeouts = self.pending.values().map(|p| p.started + self.settings.timeout).min();
+        match (self.next_trigger, timeouts) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Aborts timed-out checkpoints and triggers the next periodic one when due.
+    pub fn tick(&mut self, now: Instant) {
+        let expired: Vec<CheckpointId> =
+            self.pending.iter().filter(|(_, p)| now >= p.started + self.settings.timeout).map(|(id, _)| *id).collect();
+        for id in expired {
+            self.abort(id, "the checkpoint timed out (execution.checkpointing.timeout)");
+        }
+        let Some(due) = self.next_trigger else { return };
+        if now < due || self.gateway.is_none() {
+            return;
+        }
+        let running = self.pending.values().filter(|p| p.barrier.kind == CheckpointKind::Checkpoint).count();
+        if running as u32 >= self.settings.max_concurrent {
+            // Tried again when one completes or is aborted.
+            self.next_trigger = None;
+            return;
+        }
+        if let Some(last) = self.last_completion {
+            if now < last + self.settings.min_pause {
+                self.next_trigger = Some(last + self.settings.min_pause);
+                return;
+            }
+        }
+        if self.finals.iter().all(Option::is_some) {
+            // Every task finished: nothing left to checkpoint.
+            self.next_trigger = None;
+            return;
+        }
+        let dir = format!("{}/chk-{}", self.job_id, self.next_id);
+        self.trigger(now, CheckpointKind::Checkpoint, self.storage.clone(), dir, None);
+        self.next_trigger = self.settings.interval.map(|i| now + i);
+    }
+
+    /// Takes a savepoint into `storage`/`dir`; `reply` is called when it completes or
+    /// fails.
+    pub fn trigger_savepoint(&mut self, now: Instant, storage: CheckpointStorage, reply: SavepointReply) {
+        if self.gateway.is_none() {
+            reply(Err("the job is not running".into()));
+            return;
+        }
+        let short: String = self.job_id.chars().take(6).collect();
+        let dir = format!("savepoint-{short}-{}", self.next_id);
+        self.trigger(now, CheckpointKind::Savepoint, storage, dir, Some(reply));
+    }
+
+    fn trigger(
+        &mut self,
+        now: Instant,
+        kind: CheckpointKind,
+        storage: CheckpointStorage,
+        dir: String,
+        reply: Option<SavepointReply>,
+    ) {
+        let id = self.next_id;
+        self.next_id += 1;
+        let barrier = CheckpointBarrier { id, timestamp: now_millis(), kind: kind.clone() };
+        let n = self.tasks.len();
+        self.pending.insert(
+            id,
+            Pending {
+                barrier: barrier.clone(),
+                storage,
+                dir,
+                started: now,
+                queued: vec![false; n],
+                written: vec![None; n],
+                alignment: Duration::ZERO,
+                sync: Duration::ZERO,
+                finishing: false,
+                reply,
+            },
+        );
+        self.record(CheckpointStats {
+            id,
+            kind,
+            trigger_timestamp: barrier.timestamp,
+            duration: None,
+            state_size: 0,
+            alignment: Duration::ZERO,
+            sync_duration: Duration::ZERO,
+            status: CheckpointStatus::InProgress,
+            path: None,
+        });
+        tracing::debug!(checkpoint = id, "triggering checkpoint");
+        for task in 0..n {
+            if let Some(snapshot) = self.finals[task].clone() {
+                self.queue_write(id, task, snapshot);
+            } else if self.tasks[task].is_source {
+                if let Some(gateway) = &self.gateway {
+                    gateway.send(task, TaskMail::TriggerCheckpoint(barrier.clone()));
+                }
+            }
+        }
+    }
+
+    fn queue_write(&mut self, id: CheckpointId, task: usize, snapshot: Arc<TaskSnapshot>) {
+        let Some(p) = self.pending.get_mut(&id) else { return };
+        if p.queued[task] {
+            return;
+        }
+        p.queued[task] = true;
+        if snapshot.operators.is_empty() {
+            // Nothing to store: acknowledged at once.
+            p.written[task] = Some(None);
+            self.try_complete(id);
+            return;
+        }
+        let d = &self.tasks[task];
+        self.writer.submit(WriteJob::State {
+            id,
+            task,
+            storage: p.storage.clone(),
+            dir: p.dir.clone(),
+            name: format!("state-{}-{}", d.vertex, d.subtask),
+            snapshot,
+        });
+    }
+
+    /// Handles one message.
+    pub fn handle(&mut self, message: CoordinatorMessage) {
+        match message {
+            CoordinatorMessage::Snapshot { task, report } => {
+                let id = report.barrier.id;
+                if let Some(p) = self.pending.get_mut(&id) {
+                    p.alignment = p.alignment.max(report.alignment);
+                    p.sync = p.sync.max(report.sync);
+                    self.queue_write(id, task, Arc::new(report.snapshot));
+                }
+            }
+            CoordinatorMessage::Declined { task, id, reason } => {
+                if self.pending.contains_key(&id) {
+                    self.abort(id, &format!("task {task} declined: {reason}"));
+                }
+            }
+            CoordinatorMessage::Finished { task, final_snapshot } => {
+                let Some(snapshot) = final_snapshot else { return };
+                let snapshot = Arc::new(snapshot);
+                if let Some(slot) = self.finals.get_mut(task) {
+                    *slot = Some(snapshot.clone());
+                }
+                let ids: Vec<CheckpointId> = self.pending.keys().copied().collect();
+                for id in ids {
+                    self.queue_write(id, task, snapshot.clone());
+                }
+            }
+            CoordinatorMessage::StateWritten { id, task, result } => match result {
+                Ok(file) => {
+                    if let Some(p) = self.pending.get_mut(&id) {
+                        p.written[task] = Some(Some(file));
+                        self.try_complete(id);
+                    }
+                }
+                Err(reason) => self.abort(id, &format!("writing the state of task {task} failed: {reason}")),
+            },
+            CoordinatorMessage::MetadataWritten { id, result } => match result {
+                Ok(()) => self.complete(id),
+                Err(reason) => self.abort(id, &format!("writing _metadata failed: {reason}")),
+            },
+        }
+    }
+
+    /// Writes `_metadata` once every task's state is stored.
+    fn try_complete(&mut self, id: CheckpointId) {
+        let Some(p) = self.pending.get_mut(&id) else { return };
+        if p.finishing || p.written.iter().any(Option::is_none) {
+            return;
+        }
+        p.finishing = true;
+        let mut operators: BTreeMap<String, OperatorMetadata> = BTreeMap::new();
+        for (task, file) in p.written.iter().enumerate() {
+            let Some(Some(file)) = file else { continue };
+            let d = &self.tasks[task];
+            for uid in &file.uids {
+                operators
+                    .entry(uid.clone())
+                    .or_insert_with(|| OperatorMetadata {
+                        uid: uid.clone(),
+                        parallelism: d.parallelism,
+                        max_parallelism: d.max_parallelism,
+                        files: Vec::new(),
+                    })
+                    .files
+                    .push(StateFile { subtask: d.subtask, name: file.name.clone(), size: file.size });
+            }
+        }
+        let metadata = CheckpointMetadata {
+            job_id: self.job_id.clone(),
+            checkpoint_id: id,
+            timestamp: p.barrier.timestamp,
+            kind: p.barrier.kind.clone(),
+            operators: operators.into_values().collect(),
+        };
+        self.writer.submit(WriteJob::Metadata {
+            id,
+            storage: p.storage.clone(),
+            dir: p.dir.clone(),
+            metadata: Box::new(metadata),
+        });
+    }
+
+    fn complete(&mut self, id: CheckpointId) {
+        let Some(p) = self.pending.remove(&id) else { return };
+        let completed = CompletedCheckpoint { id, storage: p.storage.clone(), dir: p.dir.clone() };
+        let path = completed.path();
+        let size: u64 = p.written.iter().flatten().flatten().map(|f| f.size).sum();
+        let now = Instant::now();
+        self.update(id, |s| {
+            s.duration = Some(now - p.started);
+            s.state_size = size;
+            s.alignment = p.alignment;
+            s.sync_duration = p.sync;
+            s.status = CheckpointStatus::Completed;
+            s.path = Some(path.clone());
+        });
+        tracing::info!(checkpoint = id, path = %path, bytes = size, took = ?(now - p.started), "completed checkpoint");
+        if let Some(gateway) = &self.gateway {
+            for task in 0..self.tasks.len() {
+                gateway.send(task, TaskMail::NotifyCheckpoint { id, complete: true });
+            }
+        }
+        if p.barrier.kind == CheckpointKind::Checkpoint {
+            self.last_completion = Some(now);
+            self.completed.push_back(completed.clone());
+            while self.completed.len() > self.settings.num_retained.max(1) as usize {
+                if let Some(old) = self.completed.pop_front() {
+                    self.writer.submit(WriteJob::Delete { storage: old.storage, dir: old.dir });
+                }
+            }
+            // Older checkpoints still in progress are subsumed.
+            let older: Vec<CheckpointId> = self
+                .pending
+                .iter()
+                .filter(|(i, q)| **i < id && q.barrier.kind == CheckpointKind::Checkpoint)
+                .map(|(i, _)| *i)
+                .collect();
+            for old in older {
+                self.abort(old, "subsumed by a newer completed checkpoint");
+            }
+            self.resume_periodic(now);
+        }
+        if let Some(reply) = p.reply {
+            reply(Ok(completed));
+        }
+    }
+
+    fn abort(&mut self, id: CheckpointId, reason: &str) {
+        let Some(p) = self.pending.remove(&id) else { return };
+        tracing::warn!(checkpoint = id, reason, "checkpoint aborted");
+        let took = p.started.elapsed();
+        self.update(id, |s| {
+            s.duration = Some(took);
+            s.status = CheckpointStatus::Failed(reason.to_string());
+        });
+        self.writer.submit(WriteJob::Delete { storage: p.storage.clone(), dir: p.dir.clone() });
+        if let Some(gateway) = &self.gateway {
+            for task in 0..self.tasks.len() {
+                gateway.send(task, TaskMail::NotifyCheckpoint { id, complete: false });
+            }
+        }
+        if let Some(reply) = p.reply {
+            reply(Err(reason.to_string()));
+        }
+        self.resume_periodic(Instant::now());
+    }
+
+    /// After a checkpoint ends, periodic triggering resumes if it was waiting.
+    fn resume_periodic(&mut self, now: Instant) {
+        if self.next_trigger.is_none() && self.gateway.is_some() {
+            if self.settings.interval.is_some() {
+                self.next_trigger = Some(now + self.settings.min_pause);
+            }
+        }
+    }
+
+    /// The job ended: retained checkpoints are kept or deleted by the retention policy
+    /// (a finished job deletes them, as Flink does).
+    pub fn shutdown(&mut self, finished: bool, cancelled: bool) {
+        self.stop_attempt("the job ended");
+        let delete = finished
+            || !self.storage.is_durable()
+            || match self.settings.retention {
+                CheckpointRetention::RetainOnCancellation => false,
+                CheckpointRetention::DeleteOnCancellation => cancelled,
+                CheckpointRetention::NoExternalizedCheckpoints => true,
+            };
+        if delete {
+            for old in self.completed.drain(..) {
+                self.writer.submit(WriteJob::Delete { storage: old.storage, dir: old.dir });
+            }
+            if self.storage.is_durable() {
+                self.writer.submit(WriteJob::Delete { storage: self.storage.clone(), dir: self.job_id.clone() });
+            }
+        }
+    }
+
+    fn record(&self, stats: CheckpointStats) {
+        if let Ok(mut history) = self.history.lock() {
+            history.push_back(stats);
+            while history.len() > HISTORY {
+                history.pop_front();
+            }
+        }
+    }
+
+    fn update(&self, id: CheckpointId, f: impl FnOnce(&mut CheckpointStats)) {
+        if let Ok(mut history) = self.history.lock() {
+            if let Some(s) = history.iter_mut().rev().find(|s| s.id == id) {
+                f(s);
+            }
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! Checkpoints: consistent snapshots of a running job by asynchronous barrier
+//! snapshotting (Flink's checkpoints, after Chandy and Lamport).
+//!
+//! The coordinator injects barrier *n* at the sources; every task, once barrier *n*
+//! arrived on all its inputs (holding back inputs that delivered it first, for
+//! exactly-once), snapshots its operators' state and passes the barrier on; the
+//! snapshot is written to storage off the task thread and acknowledged; when every task
+//! acknowledged, the checkpoint is complete and its metadata is written.
+
+mod coordinator;
+mod format;
+mod snapshot;
+mod storage;
+mod writer;
+
+pub use coordinator::{
+    CheckpointCoordinator, CheckpointHistory, CheckpointSettings, CheckpointStats, CheckpointStatus, CompletedCheckpoint,
+    CoordinatorMessage, SavepointReply, TaskDescriptor, TaskGateway, WrittenFile,
+};
+pub use format::{CheckpointMetadata, FormatError, OperatorMetadata, StateFile};
+pub use storage::{CheckpointStorage, METADATA_FILE, StorageError, join};
+
+pub use snapshot::{ListSnapshot, OperatorSnapshot, RestoredState};
+
+/// The snapshots of the operators of one subtask's chain, by operator uid.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskSnapshot {
+    /// (operator uid, its state), in chain order.
+    pub operators: Vec<(String, OperatorSnapshot)>,
+}
+
+impl TaskSnapshot {
+    /// Adds the state of operator `uid` (nothing if it has none).
+    pub fn add(&mut self, uid: &str, snapshot: OperatorSnapshot) {
+        if !snapshot.is_empty() {
+            self.operators.push((uid.to_string(), snapshot));
+        }
+    }
+
+    /// The size of the encoded state, in bytes.
+    pub fn size(&self) -> usize {
+        self.operators.iter().map(|(_, s)| s.size()).sum()
+    }
+}
+
+use serde::{Deserialize, Serialize};
+use spate_core::Timestamp;
+
+/// Checkpoints are numbered from 1 in the order they are triggered.
+pub type CheckpointId = u64;
+
+/// What a barrier starts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CheckpointKind {
+    /// A periodic checkpoint, owned by the system (retained or deleted by policy).
+    Checkpoint,
+    /// A savepoint, owned by the user, into a directory of their choice.
+    Savepoint,
+}
+
+/// The marker that flows with the records and cuts the stream into before and after a
+/// checkpoint.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointBarrier {
+    /// The checkpoint it belongs to.
+    pub id: CheckpointId,
+    /// When the coordinator triggered it (processing time).
+    pub timestamp: Timestamp,
+    /// Checkpoint or savepoint.
+    pub kind: CheckpointKind,
+}
+
+/// Whether tasks align barriers (`execution.checkpointing.mode`).
+pub use spate_core::config::CheckpointingMode;
