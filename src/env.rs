@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use spate_core::Data;
-use spate_core::config::{Configuration, RuntimeMode, options};
+use spate_core::config::{Configuration, RuntimeMode, fault_tolerance as ft, options};
+use spate_runtime::checkpoint::CheckpointSettings;
+use spate_runtime::restart::RestartStrategy;
 use spate_runtime::source::{
     CollectionSource, GeneratorSource, SequenceSource, SocketTextSource, Source, TextFileSource,
 };
@@ -260,6 +262,18 @@ impl StreamEnv {
         self
     }
 
+    /// Takes a checkpoint every `interval` (`execution.checkpointing.interval`), so that
+    /// a failed job restarts from its last consistent state. Other checkpoint settings
+    /// are the `execution.checkpointing.*` keys ([`set_config`](Self::set_config)).
+    pub fn enable_checkpointing(&self, interval: Duration) -> &Self {
+        if interval < Duration::from_millis(10) {
+            self.state.borrow_mut().errors.push("the checkpoint interval must be at least 10 ms".into());
+        } else {
+            self.state.borrow_mut().config.set(&ft::CHECKPOINTING_INTERVAL, Some(interval));
+        }
+        self
+    }
+
     /// Runs every operator as a task of its own (`pipeline.operator-chaining.enabled:
     /// false`).
     pub fn disable_operator_chaining(&self) -> &Self {
@@ -382,6 +396,19 @@ impl StreamEnv {
             flush,
             clock: state.clock.clone(),
             auto_watermark_interval: c.get(&options::AUTO_WATERMARK_INTERVAL)?,
+            checkpoint: CheckpointSettings {
+                interval: c.get(&ft::CHECKPOINTING_INTERVAL)?,
+                mode: c.get(&ft::CHECKPOINTING_MODE)?,
+                timeout: c.get(&ft::CHECKPOINTING_TIMEOUT)?,
+                min_pause: c.get(&ft::CHECKPOINTING_MIN_PAUSE)?,
+                max_concurrent: c.get(&ft::CHECKPOINTING_MAX_CONCURRENT)?,
+                num_retained: c.get(&ft::CHECKPOINTING_NUM_RETAINED)?,
+                retention: c.get(&ft::CHECKPOINTING_RETENTION)?,
+            },
+            checkpoint_dir: c.get(&ft::CHECKPOINTING_DIR)?,
+            restart: RestartStrategy::from_config(c, c.get(&ft::CHECKPOINTING_INTERVAL)?.is_some())?,
+            savepoint_path: c.get(&ft::SAVEPOINT_PATH)?,
+            ignore_unclaimed_state: c.get(&ft::SAVEPOINT_IGNORE_UNCLAIMED)?,
         };
         Ok((plan_settings, runtime))
     }

@@ -6,11 +6,13 @@
 
 use std::any::Any;
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use spate_core::job_graph::{DistributionPattern, pointwise_targets};
 use spate_runtime::TaskError;
 use spate_runtime::channel::CancelToken;
+use spate_runtime::checkpoint::{CheckpointSettings, RestoredState};
 use spate_runtime::context::{RuntimeContext, TaskInfo};
 use spate_runtime::metrics::TaskMetrics;
 use spate_runtime::output::SideOutputs;
@@ -29,6 +31,16 @@ pub(crate) struct RuntimeSettings {
     pub flush: FlushPolicy,
     pub clock: Arc<dyn Clock>,
     pub auto_watermark_interval: std::time::Duration,
+    /// Checkpointing (`interval: None` when off; savepoints can still be taken).
+    pub checkpoint: CheckpointSettings,
+    /// `execution.checkpointing.dir`; `None`: in memory.
+    pub checkpoint_dir: Option<String>,
+    /// `restart-strategy.*`.
+    pub restart: spate_runtime::restart::RestartStrategy,
+    /// `execution.savepoint.path`.
+    pub savepoint_path: Option<String>,
+    /// `execution.savepoint.ignore-unclaimed-state`.
+    pub ignore_unclaimed_state: bool,
 }
 
 /// Everything needed to run a job: its graph with the user's functions, its plan, and
@@ -105,6 +117,7 @@ impl ExecutionPlan {
         task: Arc<TaskInfo>,
         cancel: CancelToken,
         metrics: Arc<TaskMetrics>,
+        restored: HashMap<String, RestoredState>,
     ) -> Result<StreamTask, TaskError> {
         let head = self.plan.heads[blueprint.vertex as usize];
         let mut builder = ChainBuilder {
@@ -113,6 +126,7 @@ impl ExecutionPlan {
             senders: blueprint.senders.into_iter().collect(),
             cancel: cancel.clone(),
             metrics: metrics.clone(),
+            restored: restored.into_iter().map(|(uid, state)| (uid, Rc::new(state))).collect(),
         };
         let node = &self.graph.nodes[head];
         let task_head: Box<dyn TaskHead> = match &node.operator {
@@ -132,7 +146,8 @@ impl ExecutionPlan {
                 let chain = builder.node(head)?;
                 let port = node.input.as_ref().ok_or_else(|| internal("an operator without an input type"))?;
                 let receivers = blueprint.receivers.into_iter().next().unwrap_or_default();
-                port.one_input_head(receivers, chain, task.display_name(), metrics).map_err(TaskError::Internal)?
+                port.one_input_head(receivers, chain, task.display_name(), task.checkpointing_mode, metrics)
+                    .map_err(TaskError::Internal)?
             }
         };
         Ok(StreamTask::new(task.display_name(), task_head, cancel, self.settings.flush, self.settings.clock.clone()))
@@ -151,11 +166,17 @@ struct ChainBuilder<'a> {
     senders: HashMap<usize, Vec<AnyEnd>>,
     cancel: CancelToken,
     metrics: Arc<TaskMetrics>,
+    /// The state each operator starts from, by uid.
+    restored: HashMap<String, Rc<RestoredState>>,
 }
 
 impl ChainBuilder<'_> {
     fn context(&self, node: NodeId) -> RuntimeContext {
+        let uid = self.exec.plan.uid(node);
+        let restored = self.restored.get(uid).cloned();
         RuntimeContext::new(self.task.clone(), self.exec.graph.nodes[node].display_name(), self.metrics.clone())
+            .with_uid(uid)
+            .with_restored(restored)
     }
 
     /// The node as a `Box<dyn Downstream<IN>>`.

@@ -1,12 +1,12 @@
 //! The handle of a running job, and what it reports when done.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use spate_core::job_id::JobId;
-use spate_runtime::channel::CancelHandle;
+use spate_runtime::checkpoint::{CheckpointHistory, CheckpointStats, CheckpointStatus};
 use spate_runtime::metrics::{TaskMetrics, TaskMetricsSnapshot};
 
 use crate::error::{Error, Result};
@@ -18,6 +18,8 @@ pub enum JobStatus {
     Running,
     /// A subtask failed; the others are being stopped.
     Failing,
+    /// The job failed and waits to be restarted (restart strategy).
+    Restarting,
     /// Cancellation was requested; subtasks are stopping.
     Cancelling,
     /// Every subtask finished.
@@ -91,13 +93,17 @@ pub(crate) struct JobState {
 pub(crate) struct JobShared {
     pub job_id: JobId,
     pub job_name: String,
-    pub cancel: CancelHandle,
+    /// The job master's inbox.
+    pub inbox: crossbeam_channel::Sender<super::mini_cluster::MasterEvent>,
     pub user_cancelled: AtomicBool,
+    /// Restarts so far (the attempt number of the running attempt).
+    pub restarts: AtomicU32,
     pub state: Mutex<JobState>,
     pub done: Condvar,
     pub tasks: Vec<TaskEntry>,
     pub vertices: Vec<(String, u32)>,
     pub started: Instant,
+    pub checkpoints: CheckpointHistory,
 }
 
 impl JobShared {
@@ -159,8 +165,50 @@ impl JobClient {
         if !self.status().is_terminal() {
             self.shared.user_cancelled.store(true, Ordering::Release);
             self.shared.set_status(JobStatus::Cancelling);
-            self.shared.cancel.cancel();
+            let _ = self.shared.inbox.send(super::mini_cluster::MasterEvent::Cancel);
         }
+    }
+
+    /// How many times the job was restarted after failures.
+    pub fn restarts(&self) -> u32 {
+        self.shared.restarts.load(Ordering::Acquire)
+    }
+
+    /// The statistics of the job's checkpoints and savepoints, oldest first.
+    pub fn checkpoint_stats(&self) -> Vec<CheckpointStats> {
+        self.shared.checkpoints.lock().map(|h| h.iter().cloned().collect()).unwrap_or_default()
+    }
+
+    /// The directory of the newest completed checkpoint, if any.
+    pub fn latest_completed_checkpoint(&self) -> Option<String> {
+        self.shared.checkpoints.lock().ok().and_then(|h| {
+            h.iter()
+                .rev()
+                .find(|s| s.status == CheckpointStatus::Completed && s.kind == spate_runtime::checkpoint::CheckpointKind::Checkpoint)
+                .and_then(|s| s.path.clone())
+        })
+    }
+
+    /// Takes a savepoint into a new directory under `dir` and returns its path, once it
+    /// is complete. The job goes on.
+    pub fn trigger_savepoint(&self, dir: impl AsRef<std::path::Path>) -> Result<String> {
+        self.savepoint(dir.as_ref(), false)
+    }
+
+    /// Takes a savepoint into a new directory under `dir`, then stops the job; returns
+    /// the savepoint's path. [`wait`](Self::wait) then reports the job as finished.
+    pub fn stop_with_savepoint(&self, dir: impl AsRef<std::path::Path>) -> Result<String> {
+        self.savepoint(dir.as_ref(), true)
+    }
+
+    fn savepoint(&self, dir: &std::path::Path, stop: bool) -> Result<String> {
+        if self.status().is_terminal() {
+            return Err(Error::Unsupported(format!("job '{}' has ended: no savepoint can be taken", self.shared.job_name)));
+        }
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        let request = super::mini_cluster::MasterEvent::Savepoint { dir: dir.to_path_buf(), stop, reply };
+        self.shared.inbox.send(request).map_err(|_| Error::Unsupported("the job has ended".into()))?;
+        answer.recv().map_err(|_| Error::Unsupported("the job ended before the savepoint completed".into()))?
     }
 
     /// The I/O counters of each vertex, now.

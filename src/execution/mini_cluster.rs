@@ -1,146 +1,489 @@
 //! The embedded mini-cluster: every subtask of a job as a thread of this process.
 //!
-//! A job master thread supervises the subtasks: the first failure cancels all others,
-//! and the job's result is published only after every subtask thread has ended.
+//! A job master thread supervises the subtasks of the current attempt and drives the
+//! checkpoint coordinator, all through one inbox of messages: task ends and reports,
+//! the checkpoint writer's results, and client requests. On a failure it cancels the
+//! attempt, asks the restart strategy, and starts a new attempt from the latest
+//! completed checkpoint (global failover). The job's result is published only after
+//! every thread of the job has ended.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use crossbeam_channel::{Receiver, unbounded};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, unbounded};
+use spate_core::job_graph::ExecutionMode;
 use spate_core::job_id::JobId;
 use spate_runtime::TaskError;
 use spate_runtime::channel::cancellation;
+use spate_runtime::checkpoint::{
+    CheckpointCoordinator, CheckpointStorage, CompletedCheckpoint, CoordinatorMessage, TaskDescriptor, TaskGateway,
+};
 use spate_runtime::context::TaskInfo;
 use spate_runtime::error::panic_message;
 use spate_runtime::metrics::TaskMetrics;
+use spate_runtime::restart::RestartTracker;
+use spate_runtime::task::{Mailbox, SnapshotReport, TaskMail, TaskReporter};
 
 use super::deploy::ExecutionPlan;
 use super::job_client::{JobClient, JobExecutionResult, JobShared, JobState, JobStatus, TaskEntry};
+use super::restore::{self, Restore};
 use crate::error::{Error, Result};
+use crate::graph::stream_graph::NodeOperator;
 
-/// How a subtask thread ended.
-struct TaskOutcome {
-    task: String,
-    result: Result<(), TaskError>,
+/// What the job master is told.
+pub(crate) enum MasterEvent {
+    /// A subtask thread of attempt `attempt` ended.
+    TaskEnded { attempt: u32, name: String, result: Result<(), TaskError> },
+    /// A subtask of attempt `attempt` reported (snapshot, decline, end of input).
+    Task { attempt: u32, message: CoordinatorMessage },
+    /// The checkpoint writer finished a piece of work.
+    Storage(CoordinatorMessage),
+    /// The user cancels the job.
+    Cancel,
+    /// The user asks for a savepoint in `dir`, and to stop the job after it if `stop`.
+    Savepoint { dir: std::path::PathBuf, stop: bool, reply: Sender<Result<String>> },
+    /// A savepoint ended.
+    SavepointDone { result: std::result::Result<CompletedCheckpoint, String>, stop: bool, reply: Sender<Result<String>> },
 }
 
-/// Starts `exec` as attempt 0 of a new job and returns its handle.
-pub(crate) fn submit(exec: ExecutionPlan) -> Result<JobClient> {
+/// Starts `exec` as a new job and returns its handle.
+pub(crate) fn submit(mut exec: ExecutionPlan) -> Result<JobClient> {
+    if exec.plan.job_graph.execution_mode == ExecutionMode::Batch && exec.settings.checkpoint.interval.is_some() {
+        // As in Flink: a bounded job in BATCH mode recovers by rerunning, not from
+        // checkpoints.
+        tracing::info!("checkpointing is disabled in BATCH execution mode");
+        exec.settings.checkpoint.interval = None;
+    }
     let exec = Arc::new(exec);
     let job = &exec.plan.job_graph;
-    let (cancel_handle, cancel) = cancellation();
-    let blueprints = exec.wire();
+    let job_id = JobId::generate();
+    let settings = &exec.settings;
+    warn_about_missing_uids(&exec);
+
+    // State to start from: read and checked before anything runs.
+    let initial = match &settings.savepoint_path {
+        Some(path) => {
+            let candidates = restore::savepoint_candidates(path).map_err(Error::Unsupported)?;
+            let restore = restore::load_first_usable(&exec, &candidates, settings.ignore_unclaimed_state)
+                .map_err(Error::Unsupported)?
+                .ok_or_else(|| Error::Unsupported(format!("execution.savepoint.path: nothing to restore in {path}")))?;
+            tracing::info!(path = %restore.path, checkpoint = restore.id, "restoring the job");
+            Some(restore)
+        }
+        None => None,
+    };
+
+    let mut descriptors = Vec::new();
+    for v in &job.vertices {
+        let is_source = matches!(exec.graph.nodes[exec.plan.heads[v.id as usize]].operator, NodeOperator::Source(_));
+        for s in 0..v.parallelism {
+            descriptors.push(TaskDescriptor {
+                vertex: v.id,
+                subtask: s,
+                parallelism: v.parallelism,
+                max_parallelism: v.max_parallelism,
+                is_source,
+            });
+        }
+    }
+    let storage = match &settings.checkpoint_dir {
+        Some(dir) => CheckpointStorage::local(dir)
+            .map_err(|e| Error::Unsupported(format!("execution.checkpointing.dir: {e}")))?,
+        None => CheckpointStorage::in_memory(),
+    };
+    let (inbox_tx, inbox_rx) = unbounded::<MasterEvent>();
+    let post_tx = inbox_tx.clone();
+    let coordinator = CheckpointCoordinator::new(
+        settings.checkpoint.clone(),
+        job_id.to_string(),
+        descriptors.clone(),
+        storage,
+        initial.as_ref().map_or(1, |r| r.id + 1),
+        Arc::new(move |m| {
+            let _ = post_tx.send(MasterEvent::Storage(m));
+        }),
+    )
+    .map_err(|source| Error::Io { context: "cannot start the checkpoint writer thread".into(), source })?;
+
     let tasks: Vec<TaskEntry> =
-        blueprints.iter().map(|b| TaskEntry { vertex: b.vertex, metrics: Arc::new(TaskMetrics::default()) }).collect();
+        descriptors.iter().map(|d| TaskEntry { vertex: d.vertex, metrics: Arc::new(TaskMetrics::default()) }).collect();
     let shared = Arc::new(JobShared {
-        job_id: JobId::generate(),
+        job_id,
         job_name: job.job_name.clone(),
-        cancel: cancel_handle,
-        user_cancelled: AtomicBool::new(false),
-        state: Mutex::new(JobState { status: JobStatus::Running, result: None, master: None }),
-        done: Condvar::new(),
+        inbox: inbox_tx.clone(),
+        user_cancelled: std::sync::atomic::AtomicBool::new(false),
+        restarts: std::sync::atomic::AtomicU32::new(0),
+        state: std::sync::Mutex::new(JobState { status: JobStatus::Running, result: None, master: None }),
+        done: std::sync::Condvar::new(),
         vertices: job.vertices.iter().map(|v| (v.name.clone(), v.parallelism)).collect(),
         tasks,
         started: Instant::now(),
+        checkpoints: coordinator.history(),
     });
-    tracing::info!(job = %shared.job_name, id = %shared.job_id, subtasks = blueprints.len(), "starting job");
+    tracing::info!(job = %shared.job_name, id = %shared.job_id, subtasks = descriptors.len(), "starting job");
 
-    let (outcomes_tx, outcomes_rx) = unbounded::<TaskOutcome>();
-    let mut threads = Vec::with_capacity(blueprints.len());
-    for (blueprint, entry) in blueprints.into_iter().zip(&shared.tasks) {
-        let vertex = &job.vertices[blueprint.vertex as usize];
-        let info = Arc::new(TaskInfo {
-            job_name: job.job_name.clone(),
-            task_name: vertex.name.clone(),
-            subtask_index: blueprint.subtask,
-            parallelism: vertex.parallelism,
-            max_parallelism: vertex.max_parallelism,
-            attempt: 0,
-            execution_mode: job.execution_mode,
-            clock: exec.settings.clock.clone(),
-            auto_watermark_interval: exec.settings.auto_watermark_interval,
-        });
-        let name = info.display_name();
-        let (exec, cancel, metrics, outcomes) =
-            (exec.clone(), cancel.clone(), entry.metrics.clone(), outcomes_tx.clone());
-        let task_name = name.clone();
-        let spawned = std::thread::Builder::new().name(name.clone()).spawn(move || {
-            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                exec.build_task(blueprint, info, cancel, metrics)?.run()
-            }));
-            let result = run.unwrap_or_else(|payload| {
-                Err(TaskError::Internal(format!("the task thread panicked: {}", panic_message(&*payload))))
-            });
-            let _ = outcomes.send(TaskOutcome { task: task_name, result });
-        });
-        match spawned {
-            Ok(handle) => threads.push(handle),
-            Err(source) => {
-                shared.cancel.cancel();
-                for t in threads {
-                    let _ = t.join();
-                }
-                return Err(Error::Io { context: format!("cannot start a thread for {name}"), source });
-            }
-        }
-    }
-    drop(outcomes_tx);
-
-    let master_shared = shared.clone();
-    let master = std::thread::Builder::new()
+    let master = JobMaster {
+        exec: exec.clone(),
+        shared: shared.clone(),
+        inbox: inbox_rx,
+        inbox_tx,
+        coordinator,
+        restarts: RestartTracker::new(settings.restart.clone()),
+        initial,
+    };
+    let handle = std::thread::Builder::new()
         .name("spate-job-master".into())
-        .spawn(move || supervise(&master_shared, threads, outcomes_rx))
+        .spawn(move || master.run())
         .map_err(|source| Error::Io { context: "cannot start the job master thread".into(), source })?;
     if let Ok(mut state) = shared.state.lock() {
-        state.master = Some(master);
+        state.master = Some(handle);
     }
     Ok(JobClient { shared })
 }
 
-/// Waits for every subtask, cancels all on the first failure, then publishes the result.
-fn supervise(shared: &JobShared, threads: Vec<std::thread::JoinHandle<()>>, outcomes: Receiver<TaskOutcome>) {
-    let mut failure: Option<(String, TaskError)> = None;
-    for outcome in outcomes.iter() {
-        if let Err(error) = outcome.result {
-            let replaces = match &failure {
-                None => true,
-                // A root cause wins over the cancellations it caused.
-                Some((_, current)) => current.is_consequence() && !error.is_consequence(),
-            };
-            if !error.is_consequence() {
-                tracing::error!(task = %outcome.task, %error, "task failed");
-                shared.set_status(JobStatus::Failing);
-            }
-            if replaces {
-                failure = Some((outcome.task, error));
-            }
-            shared.cancel.cancel();
-        }
+/// Warns, when state is checkpointed, about stateful operators whose uid is generated:
+/// a changed pipeline changes their uid and their state would not be found.
+fn warn_about_missing_uids(exec: &ExecutionPlan) {
+    let s = &exec.settings;
+    if s.checkpoint.interval.is_none() && s.savepoint_path.is_none() {
+        return;
     }
-    for t in threads {
-        let _ = t.join();
-    }
-    let job = shared.job_name.clone();
-    let (status, result) = match failure {
-        None => (
-            JobStatus::Finished,
-            Ok(JobExecutionResult {
-                job_id: shared.job_id,
-                job_name: job,
-                net_runtime: shared.started.elapsed(),
-                vertices: shared.vertex_metrics(),
-            }),
-        ),
-        Some((_, error)) if error.is_consequence() && shared.user_cancelled.load(Ordering::Acquire) => {
-            (JobStatus::Canceled, Err(Error::JobCancelled { job }))
-        }
-        Some((task, cause)) => (JobStatus::Failed, Err(Error::JobFailed { job, task, cause })),
+    let stateful = |kind: &str| {
+        kind.starts_with("Keyed") || kind.contains("Window") || kind.contains("Broadcast") || kind == "Source"
     };
-    tracing::info!(job = %shared.job_name, ?status, "job ended");
-    if let Ok(mut state) = shared.state.lock() {
-        state.status = status;
-        state.result = Some(result);
+    let missing: Vec<String> = exec
+        .graph
+        .nodes
+        .iter()
+        .filter(|n| n.uid.is_none() && stateful(n.kind))
+        .map(|n| format!("'{}'", n.display_name()))
+        .collect();
+    if !missing.is_empty() {
+        tracing::warn!(
+            operators = %missing.join(", "),
+            "stateful operators without an explicit uid: their state is matched by a generated uid that changes \
+             when the pipeline changes; set .uid(..) to keep restoring it"
+        );
     }
-    shared.done.notify_all();
+}
+
+/// How an attempt ended.
+enum AttemptEnd {
+    Finished,
+    Cancelled,
+    Stopped,
+    Failed { task: String, error: TaskError },
+}
+
+struct JobMaster {
+    exec: Arc<ExecutionPlan>,
+    shared: Arc<JobShared>,
+    inbox: Receiver<MasterEvent>,
+    inbox_tx: Sender<MasterEvent>,
+    coordinator: CheckpointCoordinator,
+    restarts: RestartTracker,
+    initial: Option<Restore>,
+}
+
+/// Reaches the tasks of one attempt through their mailboxes.
+struct MailGateway {
+    mailboxes: Vec<Sender<TaskMail>>,
+}
+
+impl TaskGateway for MailGateway {
+    fn send(&self, task: usize, mail: TaskMail) {
+        if let Some(mailbox) = self.mailboxes.get(task) {
+            let _ = mailbox.send(mail);
+        }
+    }
+}
+
+/// Posts a task's reports into the master's inbox, tagged with the attempt.
+struct InboxReporter {
+    attempt: u32,
+    task: usize,
+    inbox: Sender<MasterEvent>,
+}
+
+impl TaskReporter for InboxReporter {
+    fn checkpointed(&self, report: SnapshotReport) {
+        let message = CoordinatorMessage::Snapshot { task: self.task, report };
+        let _ = self.inbox.send(MasterEvent::Task { attempt: self.attempt, message });
+    }
+
+    fn declined(&self, id: u64, reason: String) {
+        let message = CoordinatorMessage::Declined { task: self.task, id, reason };
+        let _ = self.inbox.send(MasterEvent::Task { attempt: self.attempt, message });
+    }
+
+    fn finished(&self, final_snapshot: Option<spate_runtime::checkpoint::TaskSnapshot>) {
+        let message = CoordinatorMessage::Finished { task: self.task, final_snapshot };
+        let _ = self.inbox.send(MasterEvent::Task { attempt: self.attempt, message });
+    }
+}
+
+impl JobMaster {
+    fn run(mut self) {
+        let mut attempt = 0u32;
+        let mut restore = self.initial.take();
+        let end = loop {
+            let outcome = self.run_attempt(attempt, restore.take());
+            match outcome {
+                Ok(AttemptEnd::Failed { task, error }) => {
+                    let Some(delay) = self.restarts.on_failure(Instant::now()) else {
+                        break Ok(AttemptEnd::Failed { task, error });
+                    };
+                    tracing::warn!(job = %self.shared.job_name, %task, %error, ?delay, attempt = attempt + 1, "restarting the job");
+                    self.shared.set_status(JobStatus::Restarting);
+                    if !self.wait_restart_delay(delay) {
+                        break Ok(AttemptEnd::Cancelled);
+                    }
+                    let candidates: Vec<CompletedCheckpoint> = self.coordinator.completed().cloned().collect();
+                    let loaded = if candidates.is_empty() {
+                        // No checkpoint of this run: the one the job started from, if any.
+                        match &self.exec.settings.savepoint_path {
+                            Some(path) => restore::savepoint_candidates(path)
+                                .and_then(|c| restore::load_first_usable(&self.exec, &c, true)),
+                            None => Ok(None),
+                        }
+                    } else {
+                        restore::load_first_usable(&self.exec, &candidates, self.exec.settings.ignore_unclaimed_state)
+                    };
+                    match loaded {
+                        Ok(r) => restore = r,
+                        Err(reason) => break Err(reason),
+                    }
+                    attempt += 1;
+                    self.shared.restarts.store(attempt, Ordering::Release);
+                    self.shared.set_status(JobStatus::Running);
+                }
+                other => break other.map_err(|e| e.to_string()),
+            }
+        };
+        self.publish(end);
+    }
+
+    /// Sleeps before a restart while still answering the user; false if cancelled.
+    fn wait_restart_delay(&mut self, delay: std::time::Duration) -> bool {
+        let deadline = Instant::now() + delay;
+        loop {
+            match self.inbox.recv_deadline(deadline) {
+                Ok(MasterEvent::Cancel) => return false,
+                Ok(MasterEvent::Savepoint { reply, .. }) => {
+                    let _ = reply.send(Err(Error::Unsupported("the job is restarting".into())));
+                }
+                Ok(MasterEvent::Storage(m)) => self.coordinator.handle(m),
+                Ok(_) => {}
+                Err(RecvTimeoutError::Timeout) => return true,
+                Err(RecvTimeoutError::Disconnected) => return true,
+            }
+        }
+    }
+
+    fn run_attempt(&mut self, attempt: u32, restore: Option<Restore>) -> std::result::Result<AttemptEnd, Error> {
+        let exec = self.exec.clone();
+        let job = &exec.plan.job_graph;
+        let (cancel_handle, cancel) = cancellation();
+        let blueprints = exec.wire();
+        let n = blueprints.len();
+        let mut restored = restore.map(|r| r.tasks).unwrap_or_default().into_iter();
+        let checkpointing = exec.settings.checkpoint.interval.is_some();
+        let mut mailboxes = Vec::with_capacity(n);
+        let mut threads = Vec::with_capacity(n);
+        for (index, blueprint) in blueprints.into_iter().enumerate() {
+            let vertex = &job.vertices[blueprint.vertex as usize];
+            let info = Arc::new(TaskInfo {
+                job_name: job.job_name.clone(),
+                task_name: vertex.name.clone(),
+                subtask_index: blueprint.subtask,
+                parallelism: vertex.parallelism,
+                max_parallelism: vertex.max_parallelism,
+                attempt,
+                execution_mode: job.execution_mode,
+                clock: exec.settings.clock.clone(),
+                auto_watermark_interval: exec.settings.auto_watermark_interval,
+                checkpointing_mode: exec.settings.checkpoint.mode,
+            });
+            let name = info.display_name();
+            let (mail_tx, mail_rx) = unbounded::<TaskMail>();
+            mailboxes.push(mail_tx);
+            let mailbox = Mailbox {
+                mail: mail_rx,
+                reporter: Box::new(InboxReporter { attempt, task: index, inbox: self.inbox_tx.clone() }),
+                checkpointing,
+            };
+            let state = restored.next().unwrap_or_default();
+            let (exec, cancel, metrics, inbox) =
+                (exec.clone(), cancel.clone(), self.shared.tasks[index].metrics.clone(), self.inbox_tx.clone());
+            let task_name = name.clone();
+            let spawned = std::thread::Builder::new().name(name.clone()).spawn(move || {
+                let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    exec.build_task(blueprint, info, cancel, metrics, state)?.with_mailbox(mailbox).run()
+                }));
+                let result = run.unwrap_or_else(|payload| {
+                    Err(TaskError::Internal(format!("the task thread panicked: {}", panic_message(&*payload))))
+                });
+                let _ = inbox.send(MasterEvent::TaskEnded { attempt, name: task_name, result });
+            });
+            match spawned {
+                Ok(handle) => threads.push(handle),
+                Err(source) => {
+                    cancel_handle.cancel();
+                    for t in threads {
+                        let _ = t.join();
+                    }
+                    return Err(Error::Io { context: format!("cannot start a thread for {name}"), source });
+                }
+            }
+        }
+        self.coordinator.start_attempt(Box::new(MailGateway { mailboxes: mailboxes.clone() }), Instant::now());
+
+        let mut ended = 0;
+        let mut finished = 0;
+        let mut failure: Option<(String, TaskError)> = None;
+        let mut stopping = false;
+        let mut cancelled = false;
+        while ended < n {
+            let event = match self.coordinator.next_deadline() {
+                Some(deadline) => match self.inbox.recv_deadline(deadline) {
+                    Ok(event) => event,
+                    Err(RecvTimeoutError::Timeout) => {
+                        self.coordinator.tick(Instant::now());
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
+                },
+                None => match self.inbox.recv() {
+                    Ok(event) => event,
+                    Err(_) => break,
+                },
+            };
+            match event {
+                MasterEvent::TaskEnded { attempt: a, .. } if a != attempt => {}
+                MasterEvent::TaskEnded { name, result, .. } => {
+                    ended += 1;
+                    if let Err(error) = result {
+                        if stopping || cancelled {
+                            continue;
+                        }
+                        let replaces = match &failure {
+                            None => true,
+                            // A root cause wins over the cancellations it caused.
+                            Some((_, current)) => current.is_consequence() && !error.is_consequence(),
+                        };
+                        if !error.is_consequence() {
+                            tracing::error!(task = %name, %error, "task failed");
+                            self.shared.set_status(JobStatus::Failing);
+                        }
+                        if replaces {
+                            failure = Some((name, error));
+                        }
+                        cancel_handle.cancel();
+                    }
+                }
+                MasterEvent::Task { attempt: a, .. } if a != attempt => {}
+                MasterEvent::Task { message, .. } => {
+                    if matches!(message, CoordinatorMessage::Finished { .. }) {
+                        finished += 1;
+                        if finished == n && failure.is_none() && !cancelled && !stopping {
+                            // Every task processed all its input: commit and close.
+                            self.coordinator.stop_attempt("the job finished");
+                            for mailbox in &mailboxes {
+                                let _ = mailbox.send(TaskMail::FinishJob);
+                            }
+                        }
+                    }
+                    self.coordinator.handle(message);
+                }
+                MasterEvent::Storage(message) => self.coordinator.handle(message),
+                MasterEvent::Cancel => {
+                    cancelled = true;
+                    cancel_handle.cancel();
+                }
+                MasterEvent::Savepoint { dir, stop, reply } => {
+                    let storage = match CheckpointStorage::local(&dir) {
+                        Ok(s) => s,
+                        Err(e) => {
+                            let _ = reply.send(Err(Error::Unsupported(format!("savepoint directory: {e}"))));
+                            continue;
+                        }
+                    };
+                    if finished > 0 && !checkpointing {
+                        let _ = reply.send(Err(Error::Unsupported(
+                            "some tasks already finished; a savepoint needs checkpointing enabled to include them"
+                                .into(),
+                        )));
+                        continue;
+                    }
+                    let inbox = self.inbox_tx.clone();
+                    self.coordinator.trigger_savepoint(
+                        Instant::now(),
+                        storage,
+                        Box::new(move |result| {
+                            let _ = inbox.send(MasterEvent::SavepointDone { result, stop, reply });
+                        }),
+                    );
+                }
+                MasterEvent::SavepointDone { result, stop, reply } => match result {
+                    Ok(done) => {
+                        let path = done.path();
+                        tracing::info!(path = %path, "savepoint completed");
+                        if stop && failure.is_none() {
+                            stopping = true;
+                            self.shared.set_status(JobStatus::Cancelling);
+                            cancel_handle.cancel();
+                        }
+                        let _ = reply.send(Ok(path));
+                    }
+                    Err(reason) => {
+                        let _ = reply.send(Err(Error::Unsupported(format!("savepoint failed: {reason}"))));
+                    }
+                },
+            }
+        }
+        for t in threads {
+            let _ = t.join();
+        }
+        self.coordinator.stop_attempt("the attempt ended");
+        Ok(if stopping {
+            AttemptEnd::Stopped
+        } else if cancelled {
+            AttemptEnd::Cancelled
+        } else {
+            match failure {
+                Some((task, error)) => AttemptEnd::Failed { task, error },
+                None => AttemptEnd::Finished,
+            }
+        })
+    }
+
+    fn publish(mut self, end: std::result::Result<AttemptEnd, String>) {
+        let job = self.shared.job_name.clone();
+        let stopped = matches!(end, Ok(AttemptEnd::Stopped));
+        let (status, result) = match end {
+            Ok(AttemptEnd::Finished) | Ok(AttemptEnd::Stopped) => (
+                JobStatus::Finished,
+                Ok(JobExecutionResult {
+                    job_id: self.shared.job_id,
+                    job_name: job,
+                    net_runtime: self.shared.started.elapsed(),
+                    vertices: self.shared.vertex_metrics(),
+                }),
+            ),
+            Ok(AttemptEnd::Cancelled) => (JobStatus::Canceled, Err(Error::JobCancelled { job })),
+            Ok(AttemptEnd::Failed { task, error }) => (JobStatus::Failed, Err(Error::JobFailed { job, task, cause: error })),
+            Err(reason) => (JobStatus::Failed, Err(Error::Unsupported(reason))),
+        };
+        // Checkpoints of a job stopped with a savepoint are kept as those of a cancelled one.
+        self.coordinator.shutdown(status == JobStatus::Finished && !stopped, status == JobStatus::Canceled || stopped);
+        // Waits for the writer's queue (deletions included) before reporting the end.
+        drop(self.coordinator);
+        tracing::info!(job = %self.shared.job_name, ?status, "job ended");
+        if let Ok(mut state) = self.shared.state.lock() {
+            state.status = status;
+            state.result = Some(result);
+        }
+        self.shared.done.notify_all();
+    }
 }

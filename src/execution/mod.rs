@@ -4,3 +4,4 @@
 pub(crate) mod deploy;
 pub(crate) mod job_client;
 pub(crate) mod mini_cluster;
+pub(crate) mod restore;

@@ -34,6 +34,18 @@ pub(crate) struct Plan {
     pub sides: Vec<Option<u64>>,
 }
 
+impl Plan {
+    /// The uid of node `node`: explicit, or generated.
+    pub(crate) fn uid(&self, node: NodeId) -> &str {
+        self.job_graph
+            .vertices
+            .iter()
+            .flat_map(|v| &v.operators)
+            .find(|o| o.node as usize == node)
+            .map_or("", |o| o.uid.as_str())
+    }
+}
+
 /// Plans `graph` as job `job_name`.
 pub(crate) fn plan(graph: &StreamGraph, job_name: &str, settings: &PlanSettings) -> Result<Plan, String> {
     if graph.nodes.is_empty() {

@@ -88,6 +88,9 @@ pub trait SourceReader<T> {
 
     /// The reader's position for a checkpoint: one encoded element per split it reads
     /// (what is left of it), for [`Source::restore_reader`]. Records handed out before
-    /// this call are before the position.
-    fn snapshot(&mut self) -> Result<Vec<Vec<u8>>, BoxError>;
+    /// this call are before the position. A reader that cannot say keeps the default,
+    /// and jobs reading it cannot take checkpoints.
+    fn snapshot(&mut self) -> Result<Vec<Vec<u8>>, BoxError> {
+        Err("this source cannot record its position, so the job cannot take checkpoints".into())
+    }
 }
