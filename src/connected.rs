@@ -214,8 +214,8 @@ impl<T: Data> BroadcastStream<T> {
     /// Declares a further broadcast state.
     pub fn with_state<K, V>(mut self, descriptor: &MapStateDescriptor<K, V>) -> Self
     where
-        K: Eq + Hash + Send + Sync + 'static,
-        V: Send + Sync + 'static,
+        K: Eq + Hash + Send + Sync + spate_core::StateValue,
+        V: Send + Sync + spate_core::StateValue,
     {
         let descriptor = descriptor.clone();
         self.declare.push(Arc::new(move |states: &mut BroadcastStates| states.declare(&descriptor)));

@@ -66,8 +66,8 @@ impl<T: Data> DataStream<T> {
         descriptor: &spate_runtime::state::MapStateDescriptor<K, V>,
     ) -> crate::BroadcastStream<T>
     where
-        K: Eq + std::hash::Hash + Send + Sync + 'static,
-        V: Send + Sync + 'static,
+        K: Eq + std::hash::Hash + Send + Sync + spate_core::StateValue,
+        V: Send + Sync + spate_core::StateValue,
     {
         crate::BroadcastStream::new(self.clone()).with_state(descriptor)
     }

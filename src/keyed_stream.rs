@@ -254,7 +254,7 @@ impl<T: Data, K: Key> KeyedStream<T, K> {
     /// Aggregates the records of each key with an [`AggregateFunction`].
     pub fn aggregate<ACC, OUT, A>(&self, function: A) -> DataStream<OUT>
     where
-        ACC: 'static,
+        ACC: spate_core::StateValue,
         OUT: Data,
         A: AggregateFunction<T, ACC, OUT> + Clone,
     {

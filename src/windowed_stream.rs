@@ -105,7 +105,7 @@ where
     /// Aggregates each window's records as they arrive, and emits the result.
     pub fn aggregate<ACC, OUT, F>(&self, function: F) -> DataStream<OUT>
     where
-        ACC: Clone + Send + 'static,
+        ACC: spate_core::StateValue + Send,
         OUT: Data,
         F: AggregateFunction<T, ACC, OUT> + Clone,
     {
@@ -149,7 +149,7 @@ where
     /// `function` (which sees the window) when the window fires.
     pub fn aggregate_with<ACC, V, OUT, AF, F>(&self, aggregate: AF, function: F) -> DataStream<OUT>
     where
-        ACC: Clone + Send + 'static,
+        ACC: spate_core::StateValue + Send,
         V: 'static,
         OUT: Data,
         AF: AggregateFunction<T, ACC, V> + Clone,
@@ -313,7 +313,7 @@ where
     /// See [`WindowedStream::aggregate`].
     pub fn aggregate<ACC, OUT, F>(&self, function: F) -> DataStream<OUT>
     where
-        ACC: Clone + Send + 'static,
+        ACC: spate_core::StateValue + Send,
         OUT: Data,
         F: AggregateFunction<T, ACC, OUT> + Clone,
     {

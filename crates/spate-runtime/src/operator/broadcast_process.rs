@@ -47,9 +47,24 @@ impl<I1: 'static, I2: 'static, O: 'static, F: BroadcastProcessFunction<I1, I2, O
     for BroadcastProcessOperator<I1, I2, O, F>
 {
     fn open(&mut self, ctx: &mut RuntimeContext) -> FnResult {
+        if let Some(restored) = ctx.restored() {
+            self.states.set_restored(restored);
+        }
         (self.declare)(&mut self.states);
+        self.states.check_restored()?;
         self.context = Some(ctx.clone());
         self.function.open(ctx)
+    }
+
+    fn snapshot_state(&mut self, snapshot: &mut crate::checkpoint::OperatorSnapshot) -> FnResult {
+        // Every subtask holds the same copy: the first writes it, and on restore every
+        // subtask reads it (a union list).
+        if self.context.as_ref().is_some_and(|c| c.subtask_index() == 0) {
+            for (name, bytes) in self.states.snapshot()? {
+                snapshot.add_list(&name, crate::state::Redistribution::Union, vec![bytes]);
+            }
+        }
+        Ok(())
     }
 
     fn process_batch1(&mut self, batch: &mut Vec<StreamRecord<I1>>, out: &mut Output<O>) -> FnResult {
@@ -138,11 +153,29 @@ where
     const KEYED: bool = true;
 
     fn open(&mut self, ctx: &mut RuntimeContext) -> FnResult {
+        if let Some(restored) = ctx.restored() {
+            self.states.set_restored(restored);
+        }
         (self.declare)(&mut self.states);
+        self.states.check_restored()?;
         self.backend = Some(KeyedBackend::open(ctx)?);
         self.lookahead.set_max_parallelism(ctx.max_parallelism());
         self.context = Some(ctx.clone());
         self.function.open(ctx)
+    }
+
+    fn snapshot_state(&mut self, snapshot: &mut crate::checkpoint::OperatorSnapshot) -> FnResult {
+        // Every subtask holds the same copy: the first writes it, and on restore every
+        // subtask reads it (a union list).
+        if self.context.as_ref().is_some_and(|c| c.subtask_index() == 0) {
+            for (name, bytes) in self.states.snapshot()? {
+                snapshot.add_list(&name, crate::state::Redistribution::Union, vec![bytes]);
+            }
+        }
+        if let Some(backend) = &self.backend {
+            backend.snapshot(snapshot)?;
+        }
+        Ok(())
     }
 
     fn process_batch1(&mut self, batch: &mut Vec<StreamRecord<I1>>, out: &mut Output<O>) -> FnResult {

@@ -3,7 +3,12 @@
 use std::marker::PhantomData;
 
 use spate_core::job_graph::ExecutionMode;
-use spate_core::{Key, KeyGroupRange, NO_TIMESTAMP, StreamRecord};
+use spate_core::{Key, KeyGroupRange, NO_TIMESTAMP, StateValue, StreamRecord};
+
+use crate::checkpoint::OperatorSnapshot;
+
+/// The part under which the accumulators are checkpointed.
+const TABLE: &str = "table";
 
 use super::OneInputOperator;
 use crate::context::RuntimeContext;
@@ -43,7 +48,7 @@ impl<T, K, ACC, OUT, A> OneInputOperator<T, OUT> for KeyedAggregateOperator<T, K
 where
     T: 'static,
     K: Key,
-    ACC: 'static,
+    ACC: StateValue,
     OUT: 'static,
     A: AggregateFunction<T, ACC, OUT>,
 {
@@ -52,7 +57,14 @@ where
         self.table = KeyGroupTable::new(task.key_group_range());
         self.lookahead.set_max_parallelism(task.max_parallelism);
         self.emit_updates = task.execution_mode == ExecutionMode::Streaming;
+        if let Some(restored) = ctx.restored() {
+            self.table.restore_from(TABLE, restored, task.max_parallelism)?;
+        }
         Ok(())
+    }
+
+    fn snapshot_state(&mut self, snapshot: &mut OperatorSnapshot) -> FnResult {
+        Ok(self.table.snapshot_into(TABLE, snapshot)?)
     }
 
     fn process_batch(&mut self, batch: &mut Vec<StreamRecord<T>>, out: &mut Output<OUT>) -> FnResult {

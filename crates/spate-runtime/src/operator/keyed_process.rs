@@ -129,6 +129,13 @@ where
         self.backend.as_ref().and_then(|b| b.timers.processing.next())
     }
 
+    fn snapshot_state(&mut self, snapshot: &mut crate::checkpoint::OperatorSnapshot) -> FnResult {
+        match &self.backend {
+            Some(backend) => Ok(backend.snapshot(snapshot)?),
+            None => Ok(()),
+        }
+    }
+
     fn close(&mut self) -> FnResult {
         self.function.close()
     }

@@ -2,7 +2,12 @@
 //! reductions over a field).
 
 use spate_core::job_graph::ExecutionMode;
-use spate_core::{BoxError, Key, KeyGroupRange, NO_TIMESTAMP, StreamRecord};
+use spate_core::{BoxError, Key, KeyGroupRange, NO_TIMESTAMP, StateValue, StreamRecord};
+
+use crate::checkpoint::OperatorSnapshot;
+
+/// The part under which the reduced values are checkpointed.
+const TABLE: &str = "table";
 
 use super::OneInputOperator;
 use crate::context::RuntimeContext;
@@ -79,13 +84,20 @@ impl<T: Clone + 'static, K: Key, R: Fold<T>> KeyedReduceOperator<T, K, R> {
     }
 }
 
-impl<T: Clone + 'static, K: Key, R: Fold<T>> OneInputOperator<T, T> for KeyedReduceOperator<T, K, R> {
+impl<T: StateValue, K: Key, R: Fold<T>> OneInputOperator<T, T> for KeyedReduceOperator<T, K, R> {
     fn open(&mut self, ctx: &mut RuntimeContext) -> FnResult {
         let task = ctx.task_info();
         self.table = KeyGroupTable::new(task.key_group_range());
         self.lookahead.set_max_parallelism(task.max_parallelism);
         self.emit_updates = task.execution_mode == ExecutionMode::Streaming;
+        if let Some(restored) = ctx.restored() {
+            self.table.restore_from(TABLE, restored, task.max_parallelism)?;
+        }
         self.fold.open(ctx)
+    }
+
+    fn snapshot_state(&mut self, snapshot: &mut OperatorSnapshot) -> FnResult {
+        Ok(self.table.snapshot_into(TABLE, snapshot)?)
     }
 
     fn process_batch(&mut self, batch: &mut Vec<StreamRecord<T>>, out: &mut Output<T>) -> FnResult {

@@ -25,6 +25,11 @@ use crate::state::{KeyGroupTable, KeyedLookahead, Lookup, Placed, StateError, Wa
 use crate::time::Clock;
 use crate::window::{Slicing, TimeWindow, Window, WindowContents, WindowContext, WindowEmit};
 
+/// The prefix of the parts holding slices (followed by the slice's end).
+const SLICE_PART: &str = "slice/";
+/// The operator list holding how far windows were fired.
+const FIRED_THROUGH: &str = "fired-through";
+
 /// The operator for tumbling and sliding windows that fire when time passes their end.
 pub struct SlicedWindowOperator<K, T, W, C, E, OUT>
 where
@@ -424,8 +429,43 @@ where
         s.clock = Some(task.clock.clone());
         s.metrics = Some(ctx.metrics().clone());
         s.state = Some(WindowFunctionState::open(ctx)?);
+        if let Some(restored) = ctx.restored() {
+            let mut ends: Vec<Timestamp> = restored
+                .part_names(SLICE_PART)
+                .iter()
+                .filter_map(|p| p[SLICE_PART.len()..].parse().ok())
+                .collect();
+            ends.sort_unstable();
+            for end in ends {
+                let mut table = KeyGroupTable::new(s.range);
+                table.restore_from(&format!("{SLICE_PART}{end}"), restored, task.max_parallelism)?;
+                s.slices.push_back((end, table));
+            }
+            // Every subtask saw the same watermarks before the barrier; the largest
+            // progress recorded is where firing stopped.
+            for bytes in restored.list(FIRED_THROUGH).unwrap_or_default() {
+                let fired: Timestamp = spate_core::codec::decode(bytes)?;
+                s.fired_through = s.fired_through.max(fired);
+            }
+        }
         s.contents.open(ctx)?;
         s.emit.open(ctx)
+    }
+
+    fn snapshot_state(&mut self, snapshot: &mut crate::checkpoint::OperatorSnapshot) -> FnResult {
+        let s = &self.slices;
+        for (end, table) in &s.slices {
+            table.snapshot_into(&format!("{SLICE_PART}{end}"), snapshot)?;
+        }
+        snapshot.add_list(
+            FIRED_THROUGH,
+            crate::state::Redistribution::Union,
+            vec![spate_core::codec::encode(&s.fired_through)?],
+        );
+        if let Some(state) = &s.state {
+            state.snapshot(snapshot)?;
+        }
+        Ok(())
     }
 
     fn process_batch(&mut self, batch: &mut Vec<StreamRecord<T>>, out: &mut Output<OUT>) -> FnResult {

@@ -10,6 +10,9 @@ use crate::context::RuntimeContext;
 use crate::state::{KeyedBackend, ScopeGuard, StateError, StateScope};
 use crate::window::{Window, WindowStateAccess};
 
+/// The prefix of the parts of per-window state in a checkpoint.
+const WINDOWS_PART: &str = "windows/";
+
 /// Per-key and per-window state of a window operator's function.
 pub struct WindowFunctionState<K, W> {
     global: KeyedBackend<K>,
@@ -21,8 +24,17 @@ impl<K: Key, W: Window> WindowFunctionState<K, W> {
     /// The state of the operator of `ctx`.
     pub fn open(ctx: &RuntimeContext) -> Result<Self, StateError> {
         let global = KeyedBackend::open(ctx)?;
-        let windows = global.nested();
+        let mut windows = global.nested();
+        if let Some(restored) = ctx.restored() {
+            windows.restore_prefixed(restored, ctx.max_parallelism(), WINDOWS_PART, false)?;
+        }
         Ok(WindowFunctionState { global, windows, hasher: KeyHasher::new() })
+    }
+
+    /// Writes the global and per-window state of the window function.
+    pub fn snapshot(&self, out: &mut crate::checkpoint::OperatorSnapshot) -> Result<(), StateError> {
+        self.global.snapshot(out)?;
+        self.windows.snapshot_prefixed(out, WINDOWS_PART)
     }
 
     /// Access for one call of the window function for `key` and `window`.

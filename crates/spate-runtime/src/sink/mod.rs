@@ -8,12 +8,14 @@ mod discard;
 mod function;
 mod print;
 mod text_file;
+mod two_phase_commit;
 
 pub use collect::CollectSink;
 pub use discard::DiscardingSink;
 pub use function::FunctionSink;
 pub use print::PrintSink;
 pub use text_file::TextFileSink;
+pub use two_phase_commit::{PENDING_TRANSACTIONS, TwoPhaseCommitSinkWriter, TwoPhaseCommitWriter, WRITER_STATE};
 
 use spate_core::{BoxError, StreamRecord};
 

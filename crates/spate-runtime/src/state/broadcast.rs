@@ -5,30 +5,83 @@ use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::hash::Hash;
 
+use serde::Serialize;
+use spate_core::{CoreError, StateValue, codec};
+
 use super::StateError;
 use super::descriptor::MapStateDescriptor;
+
+/// Encodes one type-erased map for a checkpoint.
+type EncodeMap = fn(&dyn Any) -> Result<Vec<u8>, CoreError>;
 
 /// The broadcast states an operator declared (by descriptor name).
 #[derive(Default)]
 pub struct BroadcastStates {
-    maps: Vec<(String, TypeId, Box<dyn Any>)>,
+    maps: Vec<(String, TypeId, Box<dyn Any>, EncodeMap)>,
+    /// Restored maps by name, decoded when declared.
+    restored: HashMap<String, Vec<u8>>,
+    /// Restored maps that could not be decoded.
+    failures: Vec<String>,
+}
+
+/// The operator-state list under which broadcast state `name` is checkpointed.
+pub fn broadcast_list_name(name: &str) -> String {
+    format!("broadcast/{name}")
+}
+
+fn encode_map<K: Serialize + 'static, V: Serialize + 'static>(map: &dyn Any) -> Result<Vec<u8>, CoreError> {
+    let map = map.downcast_ref::<HashMap<K, V>>().ok_or_else(|| CoreError::Codec("a broadcast state of another type".into()))?;
+    let entries: Vec<(&K, &V)> = map.iter().collect();
+    codec::encode(&entries)
 }
 
 impl BroadcastStates {
-    /// Declares the broadcast state of `descriptor`.
-    pub fn declare<K: Eq + Hash + 'static, V: 'static>(&mut self, descriptor: &MapStateDescriptor<K, V>) {
-        if !self.maps.iter().any(|(name, _, _)| name == descriptor.name()) {
-            self.maps.push((descriptor.name().to_string(), TypeId::of::<(K, V)>(), Box::new(HashMap::<K, V>::new())));
+    /// Declares the broadcast state of `descriptor` (with its restored contents, if the
+    /// job was restored).
+    pub fn declare<K: Eq + Hash + StateValue, V: StateValue>(&mut self, descriptor: &MapStateDescriptor<K, V>) {
+        if self.maps.iter().any(|(name, _, _, _)| name == descriptor.name()) {
+            return;
         }
+        let mut map = HashMap::<K, V>::new();
+        if let Some(bytes) = self.restored.remove(descriptor.name()) {
+            match codec::decode::<Vec<(K, V)>>(&bytes) {
+                Ok(entries) => map.extend(entries),
+                Err(e) => self.failures.push(format!("broadcast state '{}' cannot be restored: {e}", descriptor.name())),
+            }
+        }
+        self.maps.push((descriptor.name().to_string(), TypeId::of::<(K, V)>(), Box::new(map), encode_map::<K, V>));
+    }
+
+    /// Gives the states their contents from a checkpoint (before they are declared):
+    /// one copy per state, from the operator's union lists.
+    pub fn set_restored(&mut self, restored: &crate::checkpoint::RestoredState) {
+        for (list, elements) in &restored.lists {
+            if let (Some(name), Some(first)) = (list.strip_prefix("broadcast/"), elements.first()) {
+                self.restored.insert(name.to_string(), first.clone());
+            }
+        }
+    }
+
+    /// Fails if a restored state could not be read.
+    pub fn check_restored(&mut self) -> Result<(), StateError> {
+        match self.failures.pop() {
+            Some(reason) => Err(StateError::Restore(Box::new(reason))),
+            None => Ok(()),
+        }
+    }
+
+    /// Every state, encoded, as (list name, one element).
+    pub fn snapshot(&self) -> Result<Vec<(String, Vec<u8>)>, StateError> {
+        self.maps.iter().map(|(name, _, map, encode)| Ok((broadcast_list_name(name), encode(map.as_ref())?))).collect()
     }
 
     fn find<K: 'static, V: 'static>(&self, descriptor: &MapStateDescriptor<K, V>) -> Result<usize, StateError> {
         let name = descriptor.name();
-        let (i, (_, type_id, _)) = self
+        let (i, (_, type_id, _, _)) = self
             .maps
             .iter()
             .enumerate()
-            .find(|(_, (n, _, _))| n == name)
+            .find(|(_, (n, _, _, _))| n == name)
             .ok_or_else(|| StateError::UndeclaredBroadcastState(Box::new(name.to_string())))?;
         if *type_id != TypeId::of::<(K, V)>() {
             return Err(StateError::Incompatible(Box::new(name.to_string())));

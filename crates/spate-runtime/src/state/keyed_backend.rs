@@ -61,6 +61,12 @@ impl<K: Key> KeyedBackend<K> {
     /// Writes the keys, their values in every state, and the timers, key group by key
     /// group (parts `state/<name>` and `timers/event`, `timers/processing`).
     pub fn snapshot(&self, out: &mut OperatorSnapshot) -> Result<(), StateError> {
+        self.snapshot_prefixed(out, "")
+    }
+
+    /// [`snapshot`](Self::snapshot) with every part name prefixed (for a second backend
+    /// of the same operator).
+    pub fn snapshot_prefixed(&self, out: &mut OperatorSnapshot, prefix: &str) -> Result<(), StateError> {
         let store = self.store();
         for group in self.directory.range().iter() {
             let mut by_state: BTreeMap<String, Vec<(&K, Vec<u8>)>> = BTreeMap::new();
@@ -76,12 +82,12 @@ impl<K: Key> KeyedBackend<K> {
                 })?;
             }
             for (name, entries) in by_state {
-                out.add_keyed(group, &format!("{STATE_PART}{name}"), codec::encode(&entries)?);
+                out.add_keyed(group, &format!("{prefix}{STATE_PART}{name}"), codec::encode(&entries)?);
             }
         }
         for (part, queue) in [(EVENT_TIMERS, &self.timers.event), (PROCESSING_TIMERS, &self.timers.processing)] {
             for (group, timers) in queue.snapshot() {
-                out.add_keyed(group, part, codec::encode(&timers)?);
+                out.add_keyed(group, &format!("{prefix}{part}"), codec::encode(&timers)?);
             }
         }
         Ok(())
@@ -90,12 +96,25 @@ impl<K: Key> KeyedBackend<K> {
     /// Takes back keys, values and timers written by [`snapshot`](Self::snapshot): keys
     /// get slots at once, values wait in the store until their state is declared.
     pub fn restore(&mut self, restored: &RestoredState, max_parallelism: u32) -> Result<(), StateError> {
+        self.restore_prefixed(restored, max_parallelism, "", true)
+    }
+
+    /// [`restore`](Self::restore) of parts written by
+    /// [`snapshot_prefixed`](Self::snapshot_prefixed); `check_groups: false` for a
+    /// nested backend, whose keys are placed by the outer key.
+    pub fn restore_prefixed(
+        &mut self,
+        restored: &RestoredState,
+        max_parallelism: u32,
+        prefix: &str,
+        check_groups: bool,
+    ) -> Result<(), StateError> {
         let mut hasher = KeyHasher::new();
         let groups = KeyGroupAssigner::new(max_parallelism);
         let mut place = |group: u32, key: &K| -> Result<u64, StateError> {
             let hash = hasher.hash(key)?;
             let actual = groups.key_group(hash);
-            if actual != group {
+            if check_groups && actual != group {
                 return Err(StateError::Restore(Box::new(format!(
                     "a key of key group {actual} was stored in key group {group}: the max parallelism of the \
                      operator differs from the one its state was written with"
@@ -104,8 +123,9 @@ impl<K: Key> KeyedBackend<K> {
             Ok(hash)
         };
         let store = self.scope.keyed().ok_or(StateError::NotKeyed)?;
-        for part in restored.part_names(STATE_PART) {
-            let name = &part[STATE_PART.len()..];
+        let state_prefix = format!("{prefix}{STATE_PART}");
+        for part in restored.part_names(&state_prefix) {
+            let name = &part[state_prefix.len()..];
             for (group, bytes) in restored.keyed_parts(&part) {
                 let entries: Vec<(K, Vec<u8>)> = codec::decode(bytes)?;
                 for (key, value) in entries {
@@ -116,7 +136,8 @@ impl<K: Key> KeyedBackend<K> {
             }
         }
         for (part, domain) in [(EVENT_TIMERS, TimeDomain::EventTime), (PROCESSING_TIMERS, TimeDomain::ProcessingTime)] {
-            for (group, bytes) in restored.keyed_parts(part) {
+            let part = format!("{prefix}{part}");
+            for (group, bytes) in restored.keyed_parts(&part) {
                 let timers: Vec<(Timestamp, K)> = codec::decode(bytes)?;
                 for (at, key) in timers {
                     let hash = place(group, &key)?;

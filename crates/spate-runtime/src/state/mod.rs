@@ -22,6 +22,7 @@ mod lookahead;
 mod operator_state;
 mod prefetch;
 mod store;
+mod table_snapshot;
 mod ttl;
 
 pub use broadcast::{BroadcastState, BroadcastStates, ReadOnlyBroadcastState};
@@ -37,6 +38,7 @@ pub use keyed_state_store::KeyedStateStore;
 pub use lookahead::{KeyedLookahead, PREFETCH_DISTANCE, Placed, Warm, key_of};
 pub use operator_state::{OperatorStore, Redistribution};
 pub use store::{KeyedStore, ScopeGuard, StateScope};
+pub(crate) use table_snapshot::check_group;
 pub use ttl::{IncrementalCleanup, StateTtlConfig, StateVisibility, TtlUpdateType};
 
 pub(crate) use cells::{AggregatingCells, AggregatingSlot, ListCells, MapCells, ReducingCells, SingleCells};

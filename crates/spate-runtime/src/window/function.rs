@@ -125,7 +125,7 @@ impl<'a, W: Window> WindowContext<'a, W> {
 /// yields the elements a window function gets.
 pub trait WindowContents<T>: Send + 'static {
     /// The contents of one window of one key.
-    type Acc: Clone + Send + 'static;
+    type Acc: spate_core::StateValue + Send;
     /// What a window function gets.
     type Elem: 'static;
 
@@ -156,7 +156,7 @@ impl<T> Default for ListContents<T> {
     }
 }
 
-impl<T: Clone + Send + 'static> WindowContents<T> for ListContents<T> {
+impl<T: spate_core::StateValue + Send> WindowContents<T> for ListContents<T> {
     type Acc = Vec<T>;
     type Elem = T;
 
@@ -183,7 +183,7 @@ impl<T: Clone + Send + 'static> WindowContents<T> for ListContents<T> {
 /// Windows that reduce their records as they come (`reduce`).
 pub struct ReduceContents<R>(pub R);
 
-impl<T: Clone + Send + 'static, R: ReduceFunction<T>> WindowContents<T> for ReduceContents<R> {
+impl<T: spate_core::StateValue + Send, R: ReduceFunction<T>> WindowContents<T> for ReduceContents<R> {
     type Acc = Option<T>;
     type Elem = T;
 
@@ -235,7 +235,7 @@ impl<A, ACC, OUT> AggregateContents<A, ACC, OUT> {
 
 impl<T, ACC, OUT, A> WindowContents<T> for AggregateContents<A, ACC, OUT>
 where
-    ACC: Clone + Send + 'static,
+    ACC: spate_core::StateValue + Send,
     OUT: 'static,
     A: AggregateFunction<T, ACC, OUT>,
 {

@@ -88,7 +88,7 @@ impl<'a> TriggerContext<'a> {
 /// with the window and dropped with it.
 pub trait Trigger<T, W: Window>: Clone + Send + 'static {
     /// The trigger's state per key and window.
-    type State: Default + Clone + Send + 'static;
+    type State: Default + Clone + Send + serde::Serialize + serde::de::DeserializeOwned + 'static;
 
     /// A record was added to `window`.
     fn on_element(
