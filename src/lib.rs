@@ -52,6 +52,7 @@ pub use spate_core::config::{Configuration, RuntimeMode};
 pub use spate_core::job_graph::JobGraph;
 pub use spate_core::job_id::JobId;
 pub use spate_core::{BoxError, Data, Key, StreamRecord, Timestamp};
+pub use spate_runtime::checkpoint::{CheckpointKind, CheckpointStats, CheckpointStatus, CheckpointingMode};
 pub use spate_runtime::context::RuntimeContext;
 pub use spate_runtime::functions::{
     AggregateFunction, BroadcastContext, BroadcastProcessFunction, CoFlatMapFunction, CoMapFunction, CoProcessFunction,
@@ -60,7 +61,9 @@ pub use spate_runtime::functions::{
     ProcessContext, ProcessFunction, ReadOnlyBroadcastContext, ReduceFunction, SinkFunction, TimerService,
 };
 pub use spate_runtime::output::{Collector, OutputTag};
-pub use spate_runtime::sink::{DiscardingSink, PrintSink, Sink, SinkWriter, TextFileSink};
+pub use spate_runtime::sink::{
+    DiscardingSink, PrintSink, Sink, SinkWriter, TextFileSink, TwoPhaseCommitSinkWriter, TwoPhaseCommitWriter,
+};
 pub use spate_runtime::source::{
     Boundedness, CollectionSource, GeneratorSource, SequenceSource, SocketTextSource, Source, SourcePoll, SourceReader,
     TextFileSource,
