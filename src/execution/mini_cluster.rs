@@ -217,8 +217,8 @@ impl TaskReporter for InboxReporter {
         let _ = self.inbox.send(MasterEvent::Task { attempt: self.attempt, message });
     }
 
-    fn finished(&self, final_snapshot: Option<spate_runtime::checkpoint::TaskSnapshot>) {
-        let message = CoordinatorMessage::Finished { task: self.task, final_snapshot };
+    fn finished(&self) {
+        let message = CoordinatorMessage::Finished { task: self.task };
         let _ = self.inbox.send(MasterEvent::Task { attempt: self.attempt, message });
     }
 }
@@ -288,7 +288,6 @@ impl JobMaster {
         let blueprints = exec.wire();
         let n = blueprints.len();
         let mut restored = restore.map(|r| r.tasks).unwrap_or_default().into_iter();
-        let checkpointing = exec.settings.checkpoint.interval.is_some();
         let mut mailboxes = Vec::with_capacity(n);
         let mut threads = Vec::with_capacity(n);
         for (index, blueprint) in blueprints.into_iter().enumerate() {
@@ -311,7 +310,6 @@ impl JobMaster {
             let mailbox = Mailbox {
                 mail: mail_rx,
                 reporter: Box::new(InboxReporter { attempt, task: index, inbox: self.inbox_tx.clone() }),
-                checkpointing,
             };
             let state = restored.next().unwrap_or_default();
             let (exec, cancel, metrics, inbox) =
@@ -409,13 +407,6 @@ impl JobMaster {
                             continue;
                         }
                     };
-                    if finished > 0 && !checkpointing {
-                        let _ = reply.send(Err(Error::Unsupported(
-                            "some tasks already finished; a savepoint needs checkpointing enabled to include them"
-                                .into(),
-                        )));
-                        continue;
-                    }
                     let inbox = self.inbox_tx.clone();
                     self.coordinator.trigger_savepoint(
                         Instant::now(),

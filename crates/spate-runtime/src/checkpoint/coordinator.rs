@@ -82,8 +82,6 @@ pub enum CoordinatorMessage {
     Finished {
         /// The task.
         task: usize,
-        /// Its state from now on.
-        final_snapshot: Option<TaskSnapshot>,
     },
     /// The writer stored a task's state file: its name and size.
     StateWritten {
@@ -202,8 +200,9 @@ pub struct CheckpointCoordinator {
     next_id: CheckpointId,
     pending: BTreeMap<CheckpointId, Pending>,
     completed: VecDeque<CompletedCheckpoint>,
-    /// Per task of the running attempt: its final snapshot, once it finished.
-    finals: Vec<Option<Arc<TaskSnapshot>>>,
+    /// Per task of the running attempt: whether it processed all its input (it then
+    /// answers triggers directly, as no barrier reaches it any more).
+    finished: Vec<bool>,
     next_trigger: Option<Instant>,
     last_completion: Option<Instant>,
     history: CheckpointHistory,
@@ -237,7 +236,7 @@ impl CheckpointCoordinator {
             next_id: first_id.max(1),
             pending: BTreeMap::new(),
             completed: VecDeque::new(),
-            finals: vec![None; n],
+            finished: vec![false; n],
             next_trigger: None,
             last_completion: None,
             history: Arc::new(Mutex::new(VecDeque::new())),
@@ -258,7 +257,7 @@ impl CheckpointCoordinator {
     /// checkpoints start one interval from `now`.
     pub fn start_attempt(&mut self, gateway: Box<dyn TaskGateway>, now: Instant) {
         self.gateway = Some(gateway);
-        self.finals = vec![None; self.tasks.len()];
+        self.finished = vec![false; self.tasks.len()];
         self.next_trigger = self.settings.interval.map(|i| now + i);
     }
 
@@ -305,7 +304,7 @@ impl CheckpointCoordinator {
                 return;
             }
         }
-        if self.finals.iter().all(Option::is_some) {
+        if self.finished.iter().all(|f| *f) {
             // Every task finished: nothing left to checkpoint.
             self.next_trigger = None;
             return;
@@ -367,9 +366,7 @@ impl CheckpointCoordinator {
         });
         tracing::debug!(checkpoint = id, "triggering checkpoint");
         for task in 0..n {
-            if let Some(snapshot) = self.finals[task].clone() {
-                self.queue_write(id, task, snapshot);
-            } else if self.tasks[task].is_source {
+            if self.finished[task] || self.tasks[task].is_source {
                 if let Some(gateway) = &self.gateway {
                     gateway.send(task, TaskMail::TriggerCheckpoint(barrier.clone()));
                 }
@@ -416,15 +413,17 @@ impl CheckpointCoordinator {
                     self.abort(id, &format!("task {task} declined: {reason}"));
                 }
             }
-            CoordinatorMessage::Finished { task, final_snapshot } => {
-                let Some(snapshot) = final_snapshot else { return };
-                let snapshot = Arc::new(snapshot);
-                if let Some(slot) = self.finals.get_mut(task) {
-                    *slot = Some(snapshot.clone());
+            CoordinatorMessage::Finished { task } => {
+                if let Some(slot) = self.finished.get_mut(task) {
+                    *slot = true;
                 }
-                let ids: Vec<CheckpointId> = self.pending.keys().copied().collect();
-                for id in ids {
-                    self.queue_write(id, task, snapshot.clone());
+                // Checkpoints whose barrier can no longer reach the task ask it directly.
+                for p in self.pending.values() {
+                    if !p.queued[task] {
+                        if let Some(gateway) = &self.gateway {
+                            gateway.send(task, TaskMail::TriggerCheckpoint(p.barrier.clone()));
+                        }
+                    }
                 }
             }
             CoordinatorMessage::StateWritten { id, task, result } => match result {

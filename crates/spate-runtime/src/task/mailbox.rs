@@ -16,7 +16,8 @@ pub const FINAL_CHECKPOINT: CheckpointId = CheckpointId::MAX;
 /// A request from the job master.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TaskMail {
-    /// Start a checkpoint at this source task: snapshot and send the barrier down.
+    /// Start a checkpoint at this source task (snapshot and send the barrier down), or
+    /// at a task that finished (snapshot its final state).
     TriggerCheckpoint(CheckpointBarrier),
     /// A checkpoint completed (commit what was staged for it) or was aborted.
     NotifyCheckpoint {
@@ -49,9 +50,8 @@ pub trait TaskReporter: Send {
     fn checkpointed(&self, report: SnapshotReport);
     /// The task could not take a snapshot for checkpoint `id`.
     fn declined(&self, id: CheckpointId, reason: String);
-    /// The task processed all its input. With checkpointing, `final_snapshot` is the
-    /// state every later checkpoint records for it.
-    fn finished(&self, final_snapshot: Option<TaskSnapshot>);
+    /// The task processed all its input; it now answers checkpoint triggers directly.
+    fn finished(&self);
 }
 
 /// A task's connection to its job master.
@@ -60,7 +60,4 @@ pub struct Mailbox {
     pub mail: Receiver<TaskMail>,
     /// Reports to the master.
     pub reporter: Box<dyn TaskReporter>,
-    /// Whether the job takes checkpoints (then a finished task reports its final
-    /// snapshot).
-    pub checkpointing: bool,
 }

@@ -21,7 +21,7 @@ use crossbeam_channel::{Select, TryRecvError};
 use spate_core::Timestamp;
 
 use crate::TaskError;
-use crate::checkpoint::{CheckpointBarrier, CheckpointKind};
+use crate::checkpoint::CheckpointBarrier;
 use crate::channel::CancelToken;
 use crate::time::Clock;
 
@@ -193,20 +193,13 @@ impl StreamTask {
         }
     }
 
-    /// The input ended. Under a job master the task reports its final state and stays
-    /// until the job finishes, so that output it staged is committed only when no
-    /// restart can replay it.
+    /// The input ended. Under a job master the task stays until the job finishes: it
+    /// answers checkpoint triggers with its final state (no barrier reaches it any
+    /// more), and output it staged is committed only when no restart can replay it.
     fn after_end(&mut self) -> Result<(), TaskError> {
         self.head.flush()?;
         let Some(mailbox) = &self.mailbox else { return Ok(()) };
-        let final_snapshot = if mailbox.checkpointing {
-            let barrier =
-                CheckpointBarrier { id: FINAL_CHECKPOINT, timestamp: self.clock.now(), kind: CheckpointKind::Checkpoint };
-            Some(self.head.final_snapshot(&barrier)?)
-        } else {
-            None
-        };
-        mailbox.reporter.finished(final_snapshot);
+        mailbox.reporter.finished();
         loop {
             if self.cancel.is_cancelled() {
                 return Err(TaskError::Cancelled);
@@ -222,8 +215,12 @@ impl StreamTask {
                     return Ok(());
                 }
                 Ok(TaskMail::NotifyCheckpoint { id, complete }) => self.head.notify_checkpoint(id, complete)?,
-                // A trigger that crossed the end: the master records the final snapshot.
-                Ok(TaskMail::TriggerCheckpoint(_)) | Err(TryRecvError::Empty) => {}
+                Ok(TaskMail::TriggerCheckpoint(barrier)) => {
+                    let started = Instant::now();
+                    let snapshot = self.head.final_snapshot(&barrier)?;
+                    self.report_snapshot(barrier, snapshot, started);
+                }
+                Err(TryRecvError::Empty) => {}
                 Err(TryRecvError::Disconnected) => return Err(TaskError::Cancelled),
             }
         }
