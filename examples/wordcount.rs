@@ -12,7 +12,19 @@
 //! character that is not an ASCII letter, digit or `_`, and lowercased. The job runs in
 //! BATCH mode (bounded input, one final count per word) unless `-D
 //! execution.runtime-mode=STREAMING` asks for a count after every word. With `--output`,
-//! each subtask writes `word count` lines into `DIR/part-<subtask>-0`.
+//! each subtask writes `word count` lines into part files `DIR/part-<subtask>-<n>`.
+//!
+//! In STREAMING mode with checkpoints the output is exactly-once, also across a crash:
+//!
+//! ```text
+//! cargo run --release --example wordcount -- --input BIG.txt --output out \
+//!     -D execution.runtime-mode=STREAMING -D execution.checkpointing.interval=100ms \
+//!     -D execution.checkpointing.dir=/tmp/checkpoints
+//! # kill it (even with SIGKILL), then resume from its last checkpoint (SPATE_LOG=info
+//! # logs the path of every completed one):
+//! cargo run --release --example wordcount -- ...the same arguments... \
+//!     -D execution.savepoint.path=/tmp/checkpoints/<job id>/chk-<n>
+//! ```
 
 use spate::prelude::*;
 
@@ -59,19 +71,22 @@ fn main() -> spate::Result<()> {
         env.from_iter(TEXT.lines().map(str::to_string)).name("built-in text")
     } else {
         env.read_text_files(inputs).name("text files")
-    };
+    }
+    .uid("lines");
     let counts = lines
         .flat_map(Tokenizer)
         .name("tokenizer")
         .key_by_ref(|(word, _): &(String, u64)| word)
         .sum(|(_, count): &mut (String, u64)| count)
-        .name("counter");
+        .name("counter")
+        .uid("counter");
     match params.get("output") {
         Some(dir) => {
             counts
                 .map(|(word, count): (String, u64)| format!("{word} {count}"))
                 .name("format")
-                .sink_to(FileSink::text(dir));
+                .sink_to(FileSink::text(dir))
+                .uid("files");
         }
         None => {
             counts.print();

@@ -17,7 +17,9 @@ pub fn init() {
         let spec = std::env::var("SPATE_LOG").or_else(|_| std::env::var("RUST_LOG")).unwrap_or_default();
         let filter = Targets::from_str(if spec.trim().is_empty() { "warn" } else { &spec })
             .unwrap_or_else(|_| Targets::from_str("warn").expect("a valid filter"));
-        let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false);
+        // Colours only on a terminal: logs written to files and pipes stay plain text.
+        let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false).with_ansi(ansi);
         let _ = tracing_subscriber::registry().with(filter).with(fmt).try_init();
     });
 }

@@ -415,3 +415,113 @@ fn socket_window_wordcount_needs_a_port() {
     let stderr = String::from_utf8_lossy(&result.stderr);
     assert!(stderr.contains("--port"), "{stderr}");
 }
+
+/// The newest completed checkpoint logged on `stderr` ("completed checkpoint ... path=").
+fn last_logged_checkpoint(stderr: &str) -> Option<String> {
+    stderr
+        .lines()
+        .rev()
+        .filter(|l| l.contains("completed checkpoint"))
+        .filter_map(|l| l.split("path=").nth(1))
+        .map(|rest| rest.split_whitespace().next().unwrap_or("").trim_matches('"').to_string())
+        .find(|p| Path::new(p).join("_metadata").is_file())
+}
+
+#[test]
+fn wordcount_killed_with_sigkill_resumes_from_its_checkpoints_exactly_once() {
+    let dir = temp_dir("wc-kill");
+    let text = generated_text(400_000, 11);
+    std::fs::write(dir.join("input.txt"), &text).unwrap();
+    let (input, out, checkpoints) = (dir.join("input.txt"), dir.join("out"), dir.join("checkpoints"));
+    let mut args: Vec<String> = [
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+        "-p",
+        "2",
+        "-D",
+        "execution.runtime-mode=STREAMING",
+        "-D",
+        "execution.checkpointing.interval=100ms",
+        "-D",
+        &format!("execution.checkpointing.dir={}", checkpoints.display()),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut seed = 7u64;
+    let mut kills = 0;
+    let mut resumed_from = Vec::new();
+    loop {
+        let mut child = Command::new(example("wordcount"))
+            .args(&args)
+            .env("SPATE_LOG", "info")
+            .env_remove("SPATE_CONF_DIR")
+            .env_remove("SPATE_ROLE")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let log = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let kill_after = Duration::from_millis(150 + (seed >> 33) % 500);
+        let started = std::time::Instant::now();
+        let finished = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break Some(status);
+            }
+            if kills < 4 && started.elapsed() >= kill_after {
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        if finished.is_none() {
+            child.kill().unwrap(); // SIGKILL
+            child.wait().unwrap();
+        }
+        let stderr = log.join().unwrap();
+        if let Some(status) = finished {
+            assert!(status.success(), "{stderr}");
+            break;
+        }
+        kills += 1;
+        // Resume from the newest completed checkpoint of any run so far.
+        if let Some(path) = last_logged_checkpoint(&stderr) {
+            args.retain(|a| !a.starts_with("execution.savepoint.path="));
+            if args.last().is_some_and(|a| a == "-D") {
+                args.pop();
+            }
+            args.push("-D".into());
+            args.push(format!("execution.savepoint.path={path}"));
+            resumed_from.push(path);
+        }
+    }
+    assert!(kills >= 4, "the job was killed four times");
+    assert!(!resumed_from.is_empty(), "runs resumed from logged checkpoints");
+    // Every running count of every word, each exactly once.
+    let mut expected: BTreeMap<String, u32> = BTreeMap::new();
+    for (word, n) in count_words(&[&text]) {
+        for k in 1..=n {
+            expected.insert(format!("{word} {k}"), 1);
+        }
+    }
+    let mut got: BTreeMap<String, u32> = BTreeMap::new();
+    for entry in std::fs::read_dir(&out).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().unwrap().to_str().unwrap().starts_with('.') {
+            continue;
+        }
+        for line in std::fs::read_to_string(&path).unwrap().lines() {
+            *got.entry(line.to_string()).or_insert(0) += 1;
+        }
+    }
+    let missing = expected.keys().filter(|k| !got.contains_key(*k)).count();
+    let duplicated = got.values().filter(|n| **n > 1).count();
+    assert!(
+        missing == 0 && duplicated == 0 && got.len() == expected.len(),
+        "{missing} missing, {duplicated} duplicated, resumed from {resumed_from:?}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -184,7 +184,10 @@ impl JobClient {
         self.shared.checkpoints.lock().ok().and_then(|h| {
             h.iter()
                 .rev()
-                .find(|s| s.status == CheckpointStatus::Completed && s.kind == spate_runtime::checkpoint::CheckpointKind::Checkpoint)
+                .find(|s| {
+                    s.status == CheckpointStatus::Completed
+                        && s.kind == spate_runtime::checkpoint::CheckpointKind::Checkpoint
+                })
                 .and_then(|s| s.path.clone())
         })
     }
@@ -203,7 +206,10 @@ impl JobClient {
 
     fn savepoint(&self, dir: &std::path::Path, stop: bool) -> Result<String> {
         if self.status().is_terminal() {
-            return Err(Error::Unsupported(format!("job '{}' has ended: no savepoint can be taken", self.shared.job_name)));
+            return Err(Error::Unsupported(format!(
+                "job '{}' has ended: no savepoint can be taken",
+                self.shared.job_name
+            )));
         }
         let (reply, answer) = crossbeam_channel::bounded(1);
         let request = super::mini_cluster::MasterEvent::Savepoint { dir: dir.to_path_buf(), stop, reply };

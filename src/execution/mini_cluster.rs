@@ -44,7 +44,11 @@ pub(crate) enum MasterEvent {
     /// The user asks for a savepoint in `dir`, and to stop the job after it if `stop`.
     Savepoint { dir: std::path::PathBuf, stop: bool, reply: Sender<Result<String>> },
     /// A savepoint ended.
-    SavepointDone { result: std::result::Result<CompletedCheckpoint, String>, stop: bool, reply: Sender<Result<String>> },
+    SavepointDone {
+        result: std::result::Result<CompletedCheckpoint, String>,
+        stop: bool,
+        reply: Sender<Result<String>>,
+    },
 }
 
 /// Starts `exec` as a new job and returns its handle.
@@ -463,7 +467,9 @@ impl JobMaster {
                 }),
             ),
             Ok(AttemptEnd::Cancelled) => (JobStatus::Canceled, Err(Error::JobCancelled { job })),
-            Ok(AttemptEnd::Failed { task, error }) => (JobStatus::Failed, Err(Error::JobFailed { job, task, cause: error })),
+            Ok(AttemptEnd::Failed { task, error }) => {
+                (JobStatus::Failed, Err(Error::JobFailed { job, task, cause: error }))
+            }
             Err(reason) => (JobStatus::Failed, Err(Error::Unsupported(reason))),
         };
         // Checkpoints of a job stopped with a savepoint are kept as those of a cancelled one.

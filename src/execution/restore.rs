@@ -95,11 +95,7 @@ pub(crate) fn load_first_usable(
             }
         }
     }
-    if errors.is_empty() {
-        Ok(None)
-    } else {
-        Err(format!("no usable checkpoint: {}", errors.join("; ")))
-    }
+    if errors.is_empty() { Ok(None) } else { Err(format!("no usable checkpoint: {}", errors.join("; "))) }
 }
 
 /// The checkpoints to try for `execution.savepoint.path`: the directory itself, then,
@@ -118,7 +114,8 @@ pub(crate) fn savepoint_candidates(path: &str) -> Result<Vec<CompletedCheckpoint
         CheckpointStorage::local(dir).map_err(|e| format!("execution.savepoint.path: {}: {e}", dir.display()))
     };
     let mut candidates = vec![CompletedCheckpoint { id: 0, storage: storage(&path)?, dir: String::new() }];
-    let own_id = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_prefix("chk-")).and_then(|n| n.parse().ok());
+    let own_id =
+        path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_prefix("chk-")).and_then(|n| n.parse().ok());
     if let (Some(own), Some(parent)) = (own_id, path.parent()) {
         let parent_storage = storage(parent)?;
         let mut older: Vec<CheckpointId> =

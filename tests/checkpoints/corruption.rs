@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use spate::{CheckpointStatus, TextFileSink};
 use spate::prelude::*;
+use spate::{CheckpointStatus, TextFileSink};
 
 use crate::{Throttle, committed_lines, temp_dir};
 
@@ -66,7 +66,9 @@ fn state_file(chk: &Path) -> PathBuf {
     std::fs::read_dir(chk)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .find(|p| p.file_name().unwrap().to_str().unwrap().starts_with("state-") && std::fs::metadata(p).unwrap().len() > 200)
+        .find(|p| {
+            p.file_name().unwrap().to_str().unwrap().starts_with("state-") && std::fs::metadata(p).unwrap().len() > 200
+        })
         .expect("a state file with keyed state")
 }
 

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use spate::{CheckpointStatus, TextFileSink};
 use spate::prelude::*;
+use spate::{CheckpointStatus, TextFileSink};
 
 use crate::{FailurePlan, Throttle, committed_lines, env, run_with_checkpoints, temp_dir};
 
@@ -113,8 +113,12 @@ fn word_count_commits_exactly_the_output_of_a_run_without_failure() {
         assert!(completed > 0, "seed {seed}: checkpoints completed during the run: {stats:?}");
         let got = committed_lines(&dir.join("out"));
         assert_eq!(plan.failures() as usize, failures, "seed {seed}: every planned failure happened");
-        assert!(got == expected, "seed {seed} (p={p}, {restarts} failures {at:?}): output differs from a run without failure: {} lines vs {}",
-            got.values().sum::<u32>(), expected.values().sum::<u32>());
+        assert!(
+            got == expected,
+            "seed {seed} (p={p}, {restarts} failures {at:?}): output differs from a run without failure: {} lines vs {}",
+            got.values().sum::<u32>(),
+            expected.values().sum::<u32>()
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
@@ -230,7 +234,10 @@ fn event_time_windows_survive_failures_exactly_once() {
             .key_by(|e: &(u32, i64, i64)| e.0)
             .window(TumblingEventTimeWindows::of(Duration::from_millis(100)))
             .process(
-                |key: &u32, ctx: &mut WindowContext<'_, TimeWindow>, items: &[(u32, i64, i64)], out: &mut Collector<'_, String>| {
+                |key: &u32,
+                 ctx: &mut WindowContext<'_, TimeWindow>,
+                 items: &[(u32, i64, i64)],
+                 out: &mut Collector<'_, String>| {
                     let sum: i64 = items.iter().map(|e| e.2).sum();
                     out.collect(format!("{key} {} {sum}", ctx.window().max_timestamp()));
                     Ok(())

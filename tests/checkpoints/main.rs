@@ -115,7 +115,12 @@ impl FailurePlan {
         }
         let fired = self.fired.load(Ordering::Acquire) as usize;
         if let Some(&point) = self.points.get(fired) {
-            if n >= point && self.fired.compare_exchange(fired as u64, fired as u64 + 1, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+            if n >= point
+                && self
+                    .fired
+                    .compare_exchange(fired as u64, fired as u64 + 1, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+            {
                 return Err(format!("injected failure {} after {n} records", fired + 1).into());
             }
         }

@@ -100,7 +100,8 @@ fn restoring_at_parallelism_one_then_three_then_two_gives_the_uninterrupted_resu
     let copied: PathBuf = dir.join("copied-savepoint");
     copy_dir(Path::new(&one), &copied);
     std::fs::remove_dir_all(&one).unwrap();
-    let second = start(Job { parallelism: 3, savepoint: Some(copied.to_str().unwrap()), ..Job::default() }, &out).unwrap();
+    let second =
+        start(Job { parallelism: 3, savepoint: Some(copied.to_str().unwrap()), ..Job::default() }, &out).unwrap();
     let two = stop_midway(second, &savepoints, Duration::from_millis(300));
 
     let third = start(Job { parallelism: 2, savepoint: Some(&two), ..Job::default() }, &out).unwrap();
@@ -122,8 +123,7 @@ fn state_without_an_operator_is_an_error_unless_ignored_and_max_parallelism_is_f
     assert!(matches!(err, Error::Unsupported(_)), "{text}");
     assert!(text.contains("sums") && text.contains("execution.savepoint.ignore-unclaimed-state"), "{text}");
 
-    let ignoring =
-        Job { savepoint: Some(&path), sum_uid: "renamed-sums", ignore_unclaimed: true, ..Job::default() };
+    let ignoring = Job { savepoint: Some(&path), sum_uid: "renamed-sums", ignore_unclaimed: true, ..Job::default() };
     start(ignoring, &out).unwrap().wait().unwrap();
 
     let other_groups = Job { savepoint: Some(&path), max_parallelism: Some(64), ..Job::default() };

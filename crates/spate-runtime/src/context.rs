@@ -4,8 +4,8 @@ use std::hash::Hash;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use spate_core::{KeyGroupRange, StateValue};
 use spate_core::job_graph::ExecutionMode;
+use spate_core::{KeyGroupRange, StateValue};
 
 use crate::checkpoint::RestoredState;
 use crate::metrics::TaskMetrics;

@@ -38,7 +38,16 @@ impl<T: Clone> RecordWriter<T> {
         edge_name: String,
     ) -> Self {
         let buffers = channels.iter().map(|_| Vec::new()).collect();
-        RecordWriter { channels, buffers, partitioner, batch_size: batch_size.max(1), cancel, metrics, edge_name, ended: false }
+        RecordWriter {
+            channels,
+            buffers,
+            partitioner,
+            batch_size: batch_size.max(1),
+            cancel,
+            metrics,
+            edge_name,
+            ended: false,
+        }
     }
 
     fn send(&mut self, channel: usize, event: Event<T>) -> Result<(), TaskError> {

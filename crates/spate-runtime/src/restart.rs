@@ -257,6 +257,8 @@ mod tests {
             RestartStrategy::FixedDelay { attempts: 7, delay: S }
         );
         config.set_raw("restart-strategy.type", "sometimes");
-        assert!(RestartStrategy::from_config(&config, false).unwrap_err().to_string().contains("restart-strategy.type"));
+        assert!(
+            RestartStrategy::from_config(&config, false).unwrap_err().to_string().contains("restart-strategy.type")
+        );
     }
 }

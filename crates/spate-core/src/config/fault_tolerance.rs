@@ -153,7 +153,9 @@ pub const CHECKPOINTING_MODE: ConfigOption<CheckpointingMode> = ConfigOption::ne
 pub const CHECKPOINTING_TIMEOUT: ConfigOption<Duration> = ConfigOption::new(
     "execution.checkpointing.timeout",
     "A checkpoint not complete after this long is aborted and its files removed.",
-    |raw| parse_duration(raw).and_then(|d| if d.is_zero() { Err("expected a positive duration".into()) } else { Ok(d) }),
+    |raw| {
+        parse_duration(raw).and_then(|d| if d.is_zero() { Err("expected a positive duration".into()) } else { Ok(d) })
+    },
     || Duration::from_secs(600),
     duration,
 );

@@ -548,10 +548,8 @@ impl CheckpointCoordinator {
 
     /// After a checkpoint ends, periodic triggering resumes if it was waiting.
     fn resume_periodic(&mut self, now: Instant) {
-        if self.next_trigger.is_none() && self.gateway.is_some() {
-            if self.settings.interval.is_some() {
-                self.next_trigger = Some(now + self.settings.min_pause);
-            }
+        if self.next_trigger.is_none() && self.gateway.is_some() && self.settings.interval.is_some() {
+            self.next_trigger = Some(now + self.settings.min_pause);
         }
     }
 

@@ -152,7 +152,9 @@ pub fn read_state_file(file: &str, bytes: &[u8]) -> Result<TaskSnapshot, FormatE
     }
     let index = read_index(file, bytes, bytes.len() as u64)?;
     let slice = |s: &Section| {
-        bytes.get(s.offset as usize..(s.offset + s.len) as usize).ok_or_else(|| corrupt(file, "a section lies outside the file"))
+        bytes
+            .get(s.offset as usize..(s.offset + s.len) as usize)
+            .ok_or_else(|| corrupt(file, "a section lies outside the file"))
     };
     let mut snapshot = TaskSnapshot::default();
     for entry in index {
@@ -220,9 +222,8 @@ impl CheckpointMetadata {
 
     /// Reads `_metadata`.
     pub fn decode(file: &str, bytes: &[u8]) -> Result<CheckpointMetadata, FormatError> {
-        let body = bytes
-            .strip_prefix(METADATA_MAGIC)
-            .ok_or_else(|| corrupt(file, "not a Spate checkpoint metadata file"))?;
+        let body =
+            bytes.strip_prefix(METADATA_MAGIC).ok_or_else(|| corrupt(file, "not a Spate checkpoint metadata file"))?;
         if body.len() < 8 {
             return Err(corrupt(file, "the file is cut short"));
         }

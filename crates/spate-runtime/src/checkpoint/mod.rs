@@ -14,8 +14,8 @@ mod storage;
 mod writer;
 
 pub use coordinator::{
-    CheckpointCoordinator, CheckpointHistory, CheckpointSettings, CheckpointStats, CheckpointStatus, CompletedCheckpoint,
-    CoordinatorMessage, SavepointReply, TaskDescriptor, TaskGateway, WrittenFile,
+    CheckpointCoordinator, CheckpointHistory, CheckpointSettings, CheckpointStats, CheckpointStatus,
+    CompletedCheckpoint, CoordinatorMessage, SavepointReply, TaskDescriptor, TaskGateway, WrittenFile,
 };
 pub use format::{CheckpointMetadata, FormatError, OperatorMetadata, StateFile};
 pub use storage::{CheckpointStorage, METADATA_FILE, StorageError, join};

@@ -76,9 +76,9 @@ pub struct RestoredState {
 impl RestoredState {
     /// The parts named `part`, key group by key group.
     pub fn keyed_parts<'a>(&'a self, part: &'a str) -> impl Iterator<Item = (u32, &'a [u8])> + 'a {
-        self.keyed
-            .iter()
-            .flat_map(move |(g, parts)| parts.iter().filter(move |(p, _)| p == part).map(move |(_, b)| (*g, b.as_slice())))
+        self.keyed.iter().flat_map(move |(g, parts)| {
+            parts.iter().filter(move |(p, _)| p == part).map(move |(_, b)| (*g, b.as_slice()))
+        })
     }
 
     /// The names of keyed parts starting with `prefix` (e.g. the user states).
@@ -121,7 +121,10 @@ impl RestoredState {
             let mine: Vec<Vec<u8>> = if union {
                 all.cloned().collect()
             } else {
-                all.enumerate().filter(|(i, _)| *i as u32 % parallelism.max(1) == subtask).map(|(_, e)| e.clone()).collect()
+                all.enumerate()
+                    .filter(|(i, _)| *i as u32 % parallelism.max(1) == subtask)
+                    .map(|(_, e)| e.clone())
+                    .collect()
             };
             restored.lists.insert(name.to_string(), mine);
         }

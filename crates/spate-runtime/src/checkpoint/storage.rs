@@ -290,7 +290,8 @@ mod tests {
         assert_eq!(storage.list_checkpoints("job").unwrap(), vec![3]);
         let read = storage.read_metadata(chk).unwrap();
         assert_eq!(read, metadata);
-        let restored = storage.load_operator(chk, &read.operators[0], KeyGroupRange { start: 3, end: 6 }, 0, 1).unwrap();
+        let restored =
+            storage.load_operator(chk, &read.operators[0], KeyGroupRange { start: 3, end: 6 }, 0, 1).unwrap();
         assert_eq!(restored.keyed.keys().copied().collect::<Vec<_>>(), vec![3, 4, 5]);
         assert_eq!(restored.list("splits").unwrap().len(), 2);
 

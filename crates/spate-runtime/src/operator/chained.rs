@@ -96,7 +96,9 @@ where
         let lists = self.scope.operator.snapshot();
         drop(scope);
         self.settle(result)?;
-        for (name, mode, elements) in lists.map_err(|e| TaskError::Operator { operator: self.name.clone(), cause: e.into() })? {
+        for (name, mode, elements) in
+            lists.map_err(|e| TaskError::Operator { operator: self.name.clone(), cause: e.into() })?
+        {
             state.add_list(&name, mode, elements);
         }
         snapshot.add(self.context.operator_uid(), state);

@@ -430,11 +430,8 @@ where
         s.metrics = Some(ctx.metrics().clone());
         s.state = Some(WindowFunctionState::open(ctx)?);
         if let Some(restored) = ctx.restored() {
-            let mut ends: Vec<Timestamp> = restored
-                .part_names(SLICE_PART)
-                .iter()
-                .filter_map(|p| p[SLICE_PART.len()..].parse().ok())
-                .collect();
+            let mut ends: Vec<Timestamp> =
+                restored.part_names(SLICE_PART).iter().filter_map(|p| p[SLICE_PART.len()..].parse().ok()).collect();
             ends.sort_unstable();
             for end in ends {
                 let mut table = KeyGroupTable::new(s.range);

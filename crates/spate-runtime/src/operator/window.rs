@@ -512,7 +512,9 @@ where
         self.state = Some(WindowFunctionState::open(ctx)?);
         if let Some(restored) = ctx.restored() {
             self.panes.restore_from(PANES, restored, task.max_parallelism)?;
-            for (part, domain) in [(EVENT_TIMERS, TimeDomain::EventTime), (PROCESSING_TIMERS, TimeDomain::ProcessingTime)] {
+            for (part, domain) in
+                [(EVENT_TIMERS, TimeDomain::EventTime), (PROCESSING_TIMERS, TimeDomain::ProcessingTime)]
+            {
                 for (group, bytes) in restored.keyed_parts(part) {
                     let timers: Vec<(Timestamp, (K, A::W))> = spate_core::codec::decode(bytes)?;
                     for (at, id) in timers {

@@ -203,7 +203,8 @@ mod tests {
         // Restored from checkpoint 2 (which completed after all): part 1 is committed,
         // and numbering continues after it.
         let restored = RestoredState::assemble(&[&second], spate_core::KeyGroupRange { start: 0, end: 1 }, 0, 1);
-        let mut ctx = test_context(std::sync::Arc::new(crate::time::SystemClock), false).with_restored(Some(std::rc::Rc::new(restored)));
+        let mut ctx = test_context(std::sync::Arc::new(crate::time::SystemClock), false)
+            .with_restored(Some(std::rc::Rc::new(restored)));
         let mut writer = Sink::<u32>::create_writer(&sink, &mut ctx).unwrap();
         assert_eq!(visible(&dir), vec!["part-0-0", "part-0-1"]);
         write(writer.as_mut(), &[5]);

@@ -35,7 +35,11 @@ impl<T: Clone + Send + Sync + 'static> Source<T> for CollectionSource<T> {
         Ok(Box::new(CollectionReader { items: self.items.clone(), splits: vec![split].into() }))
     }
 
-    fn restore_reader(&self, _ctx: &mut RuntimeContext, splits: Vec<Vec<u8>>) -> Result<Box<dyn SourceReader<T>>, BoxError> {
+    fn restore_reader(
+        &self,
+        _ctx: &mut RuntimeContext,
+        splits: Vec<Vec<u8>>,
+    ) -> Result<Box<dyn SourceReader<T>>, BoxError> {
         let splits = splits.iter().map(|s| codec::decode(s)).collect::<Result<_, _>>()?;
         Ok(Box::new(CollectionReader { items: self.items.clone(), splits }))
     }

@@ -65,7 +65,11 @@ where
         Ok(Box::new(GeneratorReader::new(self.function.clone(), self.count, rate, vec![split])))
     }
 
-    fn restore_reader(&self, ctx: &mut RuntimeContext, splits: Vec<Vec<u8>>) -> Result<Box<dyn SourceReader<T>>, BoxError> {
+    fn restore_reader(
+        &self,
+        ctx: &mut RuntimeContext,
+        splits: Vec<Vec<u8>>,
+    ) -> Result<Box<dyn SourceReader<T>>, BoxError> {
         let rate = self.records_per_second.map(|r| r / f64::from(ctx.parallelism()));
         let splits = splits.iter().map(|s| codec::decode(s)).collect::<Result<Vec<Progression>, _>>()?;
         Ok(Box::new(GeneratorReader::new(self.function.clone(), self.count, rate, splits)))

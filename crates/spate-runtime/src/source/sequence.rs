@@ -43,7 +43,11 @@ impl Source<i64> for SequenceSource {
         Ok(Box::new(SequenceReader { remaining: vec![self.part(ctx.subtask_index(), ctx.parallelism())].into() }))
     }
 
-    fn restore_reader(&self, _ctx: &mut RuntimeContext, splits: Vec<Vec<u8>>) -> Result<Box<dyn SourceReader<i64>>, BoxError> {
+    fn restore_reader(
+        &self,
+        _ctx: &mut RuntimeContext,
+        splits: Vec<Vec<u8>>,
+    ) -> Result<Box<dyn SourceReader<i64>>, BoxError> {
         let remaining = splits
             .iter()
             .map(|s| codec::decode::<(i64, i64)>(s).map(|(from, to)| from..to))

@@ -30,7 +30,9 @@ pub fn broadcast_list_name(name: &str) -> String {
 }
 
 fn encode_map<K: Serialize + 'static, V: Serialize + 'static>(map: &dyn Any) -> Result<Vec<u8>, CoreError> {
-    let map = map.downcast_ref::<HashMap<K, V>>().ok_or_else(|| CoreError::Codec("a broadcast state of another type".into()))?;
+    let map = map
+        .downcast_ref::<HashMap<K, V>>()
+        .ok_or_else(|| CoreError::Codec("a broadcast state of another type".into()))?;
     let entries: Vec<(&K, &V)> = map.iter().collect();
     codec::encode(&entries)
 }
@@ -46,7 +48,9 @@ impl BroadcastStates {
         if let Some(bytes) = self.restored.remove(descriptor.name()) {
             match codec::decode::<Vec<(K, V)>>(&bytes) {
                 Ok(entries) => map.extend(entries),
-                Err(e) => self.failures.push(format!("broadcast state '{}' cannot be restored: {e}", descriptor.name())),
+                Err(e) => {
+                    self.failures.push(format!("broadcast state '{}' cannot be restored: {e}", descriptor.name()))
+                }
             }
         }
         self.maps.push((descriptor.name().to_string(), TypeId::of::<(K, V)>(), Box::new(map), encode_map::<K, V>));

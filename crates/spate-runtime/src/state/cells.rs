@@ -14,9 +14,9 @@ use std::hash::Hash;
 
 use spate_core::Timestamp;
 
+use super::StateError;
 use super::ttl::{IncrementalCleanup, StateTtlConfig, StateVisibility, TtlUpdateType};
 use crate::functions::AggregateFunction;
-use super::StateError;
 use crate::time::Clock;
 
 /// How an operation changed whether a slot holds a value.
@@ -578,7 +578,11 @@ mod tests {
         clock.set(600);
         cells.add_all(3, vec!["b".to_string()], &*clock);
         clock.set(1_000);
-        assert_eq!(cells.get(3, &*clock), (vec!["b".to_string()], Change::NONE), "a was written at 0 and expired at 1000");
+        assert_eq!(
+            cells.get(3, &*clock),
+            (vec!["b".to_string()], Change::NONE),
+            "a was written at 0 and expired at 1000"
+        );
         clock.set(1_600);
         assert_eq!(cells.get(3, &*clock), (Vec::<String>::new(), Change { gained: false, lost: true }));
         assert!(!cells.has_value(3), "an emptied list leaves the slot");

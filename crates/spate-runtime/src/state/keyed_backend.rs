@@ -10,11 +10,11 @@ use spate_core::{Key, KeyHasher, Timestamp, codec};
 
 use super::directory::KeyDirectory;
 use super::{KeyedStore, Placed, StateError, StateScope, Warm};
+use crate::checkpoint::{OperatorSnapshot, RestoredState};
 use crate::context::RuntimeContext;
 use crate::functions::TimerService;
 use crate::key_selector::KeyExtractor;
 use crate::time::Clock;
-use crate::checkpoint::{OperatorSnapshot, RestoredState};
 use crate::timer::{TimeDomain, Timer, Timers};
 
 /// The snapshot part of a user state is this prefix and the state's name.

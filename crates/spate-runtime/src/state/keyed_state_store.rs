@@ -28,10 +28,7 @@ impl<'a> KeyedStateStore<'a> {
     }
 
     /// The value state declared by `descriptor` (Flink's `getState`).
-    pub fn get_state<T: StateValue>(
-        &self,
-        descriptor: &ValueStateDescriptor<T>,
-    ) -> Result<ValueState<T>, StateError> {
+    pub fn get_state<T: StateValue>(&self, descriptor: &ValueStateDescriptor<T>) -> Result<ValueState<T>, StateError> {
         let (scope, keyed) = (self.scope, self.keyed);
         let ttl = descriptor.ttl();
         let index =

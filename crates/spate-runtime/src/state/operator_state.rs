@@ -12,6 +12,8 @@ use spate_core::{StateValue, codec};
 
 use super::StateError;
 
+/// An operator list as a checkpoint holds it: name, redistribution, encoded elements.
+pub(crate) type EncodedList = (String, Redistribution, Vec<Vec<u8>>);
 /// How an operator list is redistributed when the parallelism changes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Redistribution {
@@ -54,7 +56,7 @@ impl OperatorStore {
 
     /// Every list with its encoded elements, for a snapshot (restored lists that were
     /// not registered again included).
-    pub(crate) fn snapshot(&self) -> Result<Vec<(String, Redistribution, Vec<Vec<u8>>)>, StateError> {
+    pub(crate) fn snapshot(&self) -> Result<Vec<EncodedList>, StateError> {
         let mut out = Vec::new();
         for list in self.lists.borrow().iter() {
             let elements = list.elements.try_borrow().map_err(|_| StateError::Reentrant)?;

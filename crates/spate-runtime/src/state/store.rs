@@ -10,6 +10,8 @@ use super::StateError;
 use super::cells::{Change, StateCells};
 use crate::time::Clock;
 
+/// A restored value waiting for its state to be declared: the key's slot and the bytes.
+type PendingValue = (u32, Vec<u8>);
 /// The kinds of keyed state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StateKind {
@@ -52,7 +54,7 @@ pub struct KeyedStore {
     /// Slots that lost their last value in an incremental sweep, to be released.
     swept: RefCell<Vec<u32>>,
     /// Restored values of states not registered yet, by state name: (slot, encoding).
-    pending: RefCell<HashMap<String, Vec<(u32, Vec<u8>)>>>,
+    pending: RefCell<HashMap<String, Vec<PendingValue>>>,
 }
 
 impl KeyedStore {
@@ -80,7 +82,9 @@ impl KeyedStore {
             let mut cells = typed.borrow_mut();
             // The slots were counted live when the values were set aside.
             for (slot, bytes) in restored {
-                cells.restore_slot(slot, &bytes).map_err(|e| StateError::Restore(Box::new(format!("state '{name}': {e}"))))?;
+                cells
+                    .restore_slot(slot, &bytes)
+                    .map_err(|e| StateError::Restore(Box::new(format!("state '{name}': {e}"))))?;
             }
         }
         let cells: Rc<RefCell<dyn StateCells>> = typed.clone();

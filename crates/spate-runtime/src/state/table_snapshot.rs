@@ -26,7 +26,12 @@ impl<K: Key, V: Serialize + DeserializeOwned> KeyGroupTable<K, V> {
     /// Inserts the entries of part `part` of the key groups this table covers; checks
     /// that each key belongs to the key group it was stored under (it does not when the
     /// max parallelism changed).
-    pub fn restore_from(&mut self, part: &str, restored: &RestoredState, max_parallelism: u32) -> Result<(), StateError> {
+    pub fn restore_from(
+        &mut self,
+        part: &str,
+        restored: &RestoredState,
+        max_parallelism: u32,
+    ) -> Result<(), StateError> {
         let mut hasher = KeyHasher::new();
         let groups = KeyGroupAssigner::new(max_parallelism);
         for (group, bytes) in restored.keyed_parts(part) {

@@ -21,8 +21,8 @@ use crossbeam_channel::{Select, TryRecvError};
 use spate_core::Timestamp;
 
 use crate::TaskError;
-use crate::checkpoint::CheckpointBarrier;
 use crate::channel::CancelToken;
+use crate::checkpoint::CheckpointBarrier;
 use crate::time::Clock;
 
 /// How often a task looks for due timers when its clock is manual (tests).

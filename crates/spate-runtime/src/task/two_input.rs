@@ -9,13 +9,13 @@ use spate_core::Timestamp;
 use super::head::{HeadStatus, TaskHead};
 use super::input_gate::{GateEvent, InputGate};
 use crate::TaskError;
+use crate::checkpoint::{CheckpointBarrier, CheckpointId, CheckpointingMode, OperatorSnapshot, TaskSnapshot};
 use crate::context::RuntimeContext;
 use crate::error::guard;
 use crate::metrics::TaskMetrics;
 use crate::operator::TwoInputOperator;
 use crate::output::Output;
 use crate::state::StateScope;
-use crate::checkpoint::{CheckpointBarrier, CheckpointId, CheckpointingMode, OperatorSnapshot, TaskSnapshot};
 use crate::watermark::WatermarkStatus;
 
 /// Reads two input gates into a [`TwoInputOperator`], taking them in turn so that
