@@ -214,3 +214,59 @@ pub fn window(
     }
     Ok(elapsed)
 }
+
+/// What a checkpointed state of `keys` keys costs: the savepoint's duration and size,
+/// and the time a job restored from it takes to open (read, check and rebuild its
+/// state) until its first record flows.
+#[derive(Clone, Debug)]
+pub struct SnapshotCost {
+    /// From trigger to completion of the savepoint.
+    pub savepoint: Duration,
+    /// Bytes written.
+    pub bytes: u64,
+    /// From submitting the restored job to its first record.
+    pub restore: Duration,
+}
+
+/// Runs the keyed-state job until every key has state, takes a savepoint into `dir`,
+/// then restores a new job from it; see [`SnapshotCost`].
+pub fn snapshot_cost(keys: u64, parallelism: u32, dir: &Path, settings: &[&str]) -> spate::Result<SnapshotCost> {
+    let job = |extra: &[String]| -> spate::Result<spate::JobClient> {
+        let mut all: Vec<&str> = settings.to_vec();
+        all.extend(extra.iter().map(String::as_str));
+        let env = environment(parallelism, &all)?;
+        env.set_runtime_mode(RuntimeMode::Streaming);
+        env.from_generator(move |j| keyed_record(j, keys), None)
+            .uid("generator")
+            .key_by(|r: &(u64, u64)| r.0)
+            .process(StateSum::default())
+            .uid("sums")
+            .sink_to(DiscardingSink);
+        env.execute_async("keyed_state")
+    };
+    let source_records = |client: &spate::JobClient| client.metrics().first().map_or(0, |v| v.records_out);
+    let first = job(&[])?;
+    while source_records(&first) < keys * 2 {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let path = first.trigger_savepoint(dir)?;
+    let stats = first
+        .checkpoint_stats()
+        .into_iter()
+        .rev()
+        .find(|s| s.status == spate::CheckpointStatus::Completed)
+        .map(|s| (s.duration.unwrap_or_default(), s.state_size))
+        .unwrap_or_default();
+    first.cancel();
+    let _ = first.wait();
+    let started = Instant::now();
+    let restored = job(&[format!("execution.savepoint.path={path}")])?;
+    while source_records(&restored) == 0 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let restore = started.elapsed();
+    restored.cancel();
+    let _ = restored.wait();
+    let _ = std::fs::remove_dir_all(&path);
+    Ok(SnapshotCost { savepoint: stats.0, bytes: stats.1, restore })
+}

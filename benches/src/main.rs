@@ -62,6 +62,22 @@ fn main() -> Result<()> {
                 let (input, words) = text_file(&data, size_mb)?;
                 vec!["--input".into(), input.to_string_lossy().into(), "--records".into(), words.to_string()]
             }
+            "snapshot_cost" => {
+                let args = ["--records".to_string(), "0".into(), "--keys".into(), keys.to_string()];
+                for p in &parallelisms {
+                    let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
+                    let p = p.to_string();
+                    args.extend(["--p", p.as_str()]);
+                    args.extend(&settings);
+                    let exe = std::env::current_exe()?;
+                    let out = Command::new(&exe).arg("--child").arg("snapshot_cost").args(&args).output()?;
+                    if !out.status.success() {
+                        bail!("snapshot_cost failed: {}", String::from_utf8_lossy(&out.stderr));
+                    }
+                    print!("{}", String::from_utf8_lossy(&out.stdout));
+                }
+                continue;
+            }
             "keyed_sum" | "keyed_state" | "window" | "window_disorder" | "window_sliding_10s" | "window_sliding_1s" => {
                 vec!["--records".into(), records.to_string(), "--keys".into(), keys.to_string()]
             }
@@ -188,6 +204,23 @@ fn child(what: &str, params: &Params) -> Result<()> {
                 _ => jobs::WindowKind::Sliding(1),
             };
             (jobs::window(records, keys, kind, p, &settings)?, p)
+        }
+        "snapshot_cost" => {
+            let keys: u64 = params.parsed("keys")?.unwrap_or(1_000_000);
+            let _ = std::fs::remove_dir_all(&scratch);
+            let cost = jobs::snapshot_cost(keys, p, &scratch, &settings)?;
+            let _ = std::fs::remove_dir_all(&scratch);
+            let line = json!({
+                "name": what,
+                "parallelism": p,
+                "keys": keys,
+                "savepoint_seconds": (cost.savepoint.as_secs_f64() * 1000.0).round() / 1000.0,
+                "savepoint_mb": (cost.bytes as f64 / 1048576.0 * 10.0).round() / 10.0,
+                "restore_seconds": (cost.restore.as_secs_f64() * 1000.0).round() / 1000.0,
+                "peak_rss_mb": peak_rss_bytes().map(|b| (b as f64 / 1048576.0 * 10.0).round() / 10.0),
+            });
+            println!("{line}");
+            return Ok(());
         }
         "keyed_sum_plain_loop" => {
             let keys: u64 = params.parsed("keys")?.unwrap_or(1_000_000);
