@@ -52,7 +52,9 @@ pub use spate_core::config::{Configuration, RuntimeMode};
 pub use spate_core::job_graph::JobGraph;
 pub use spate_core::job_id::JobId;
 pub use spate_core::{BoxError, Data, Key, StreamRecord, Timestamp};
-pub use spate_runtime::checkpoint::{CheckpointKind, CheckpointStats, CheckpointStatus, CheckpointingMode};
+pub use spate_runtime::checkpoint::{
+    CheckpointKind, CheckpointStats, CheckpointStatus, CheckpointingMode, OperatorSnapshot,
+};
 pub use spate_runtime::context::RuntimeContext;
 pub use spate_runtime::functions::{
     AggregateFunction, BroadcastContext, BroadcastProcessFunction, CoFlatMapFunction, CoMapFunction, CoProcessFunction,

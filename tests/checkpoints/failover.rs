@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use spate::prelude::*;
-use spate::{CheckpointStatus, TextFileSink};
+use spate::{BoxError, CheckpointStatus, Sink, SinkWriter, StreamRecord, TextFileSink};
 
 use crate::{FailurePlan, Throttle, committed_lines, env, run_with_checkpoints, temp_dir};
 
@@ -248,6 +248,71 @@ fn event_time_windows_survive_failures_exactly_once() {
             .uid("files");
         run_with_checkpoints(&env, &format!("window sums {seed}"));
         assert_eq!(plan.failures(), 2, "seed {seed}");
+        assert_eq!(committed_lines(&dir.join("out")), expected, "seed {seed}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// A text file sink whose writer fails while taking its `n`-th snapshot (counted over
+/// all attempts and subtasks), once.
+struct FailAtCheckpoint {
+    files: TextFileSink,
+    plan: FailurePlan,
+}
+
+impl Sink<String> for FailAtCheckpoint {
+    fn create_writer(&self, ctx: &mut RuntimeContext) -> Result<Box<dyn SinkWriter<String>>, BoxError> {
+        Ok(Box::new(FailingSnapshots {
+            inner: Sink::<String>::create_writer(&self.files, ctx)?,
+            plan: self.plan.clone(),
+        }))
+    }
+}
+
+struct FailingSnapshots {
+    inner: Box<dyn SinkWriter<String>>,
+    plan: FailurePlan,
+}
+
+impl SinkWriter<String> for FailingSnapshots {
+    fn write_batch(&mut self, batch: &mut Vec<StreamRecord<String>>) -> FnResult {
+        self.inner.write_batch(batch)
+    }
+    fn flush(&mut self, end: bool) -> FnResult {
+        self.inner.flush(end)
+    }
+    fn snapshot_state(&mut self, id: u64, snapshot: &mut spate::OperatorSnapshot) -> FnResult {
+        self.plan.step()?;
+        self.inner.snapshot_state(id, snapshot)
+    }
+    fn notify_checkpoint_complete(&mut self, id: u64) -> FnResult {
+        self.inner.notify_checkpoint_complete(id)
+    }
+    fn close(&mut self) -> FnResult {
+        self.inner.close()
+    }
+}
+
+#[test]
+fn a_sink_failing_while_it_snapshots_loses_and_duplicates_nothing() {
+    let lines = 6_000;
+    let expected = expected_word_counts(lines);
+    for (seed, at) in [(30u64, vec![3]), (31, vec![2, 5])] {
+        let dir = temp_dir(&format!("sink-snapshot-{seed}"));
+        let plan = FailurePlan::new(at.clone(), 0);
+        let env = env(2, 15, &dir.join("checkpoints"));
+        env.from_sequence(0..lines)
+            .uid("lines")
+            .map(Throttle(20, 0))
+            .flat_map(SplitLine(None))
+            .key_by(|(w, _): &(String, u64)| w.clone())
+            .sum(|(_, n): &mut (String, u64)| n)
+            .uid("counts")
+            .map(|(w, n): (String, u64)| format!("{w} {n}"))
+            .sink_to(FailAtCheckpoint { files: TextFileSink::new(dir.join("out")), plan: plan.clone() })
+            .uid("files");
+        run_with_checkpoints(&env, &format!("failing snapshots {seed}"));
+        assert_eq!(plan.failures() as usize, at.len(), "seed {seed}: failed at snapshots {at:?}");
         assert_eq!(committed_lines(&dir.join("out")), expected, "seed {seed}");
         let _ = std::fs::remove_dir_all(&dir);
     }
