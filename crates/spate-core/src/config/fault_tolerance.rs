@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::duration::{format_duration, parse_duration};
-use super::options::ConfigOption;
+use super::options::{ConfigOption, parse_bool, parse_positive, show};
 
 /// Whether tasks align barriers (`execution.checkpointing.mode`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,13 +85,6 @@ fn parse_count(raw: &str) -> Result<u32, String> {
     raw.parse::<u32>().map_err(|_| "expected a non-negative integer".to_string())
 }
 
-fn parse_positive(raw: &str) -> Result<u32, String> {
-    match raw.parse::<u32>() {
-        Ok(0) | Err(_) => Err("expected a positive integer".into()),
-        Ok(n) => Ok(n),
-    }
-}
-
 fn parse_factor(min: f64, max: f64) -> impl Fn(&str) -> Result<f64, String> {
     move |raw| match raw.parse::<f64>() {
         Ok(f) if f.is_finite() && f >= min && f <= max => Ok(f),
@@ -104,14 +97,6 @@ fn parse_path(raw: &str) -> Result<Option<String>, String> {
         return Err("expected a path".into());
     }
     Ok(Some(raw.strip_prefix("file://").unwrap_or(raw).to_string()))
-}
-
-fn parse_bool(raw: &str) -> Result<bool, String> {
-    match raw.to_ascii_lowercase().as_str() {
-        "true" => Ok(true),
-        "false" => Ok(false),
-        _ => Err("expected true or false".into()),
-    }
 }
 
 fn duration(d: &Duration) -> String {
@@ -175,7 +160,7 @@ pub const CHECKPOINTING_MAX_CONCURRENT: ConfigOption<u32> = ConfigOption::new(
     "Checkpoints that may be in progress at once.",
     parse_positive,
     || 1,
-    |v| v.to_string(),
+    show,
 );
 
 /// `execution.checkpointing.num-retained`.
@@ -184,7 +169,7 @@ pub const CHECKPOINTING_NUM_RETAINED: ConfigOption<u32> = ConfigOption::new(
     "Completed checkpoints kept; older ones are deleted.",
     parse_positive,
     || 1,
-    |v| v.to_string(),
+    show,
 );
 
 /// `execution.checkpointing.dir`.
@@ -222,7 +207,7 @@ pub const SAVEPOINT_IGNORE_UNCLAIMED: ConfigOption<bool> = ConfigOption::new(
     "Allow a savepoint to hold state of operators that are not in the job (it is dropped).",
     parse_bool,
     || false,
-    |v| v.to_string(),
+    show,
 );
 
 /// `restart-strategy.type`.
@@ -241,7 +226,7 @@ pub const FIXED_DELAY_ATTEMPTS: ConfigOption<u32> = ConfigOption::new(
     "Restarts before the job fails.",
     parse_count,
     || 1,
-    |v| v.to_string(),
+    show,
 );
 
 /// `restart-strategy.fixed-delay.delay`.
@@ -259,7 +244,7 @@ pub const FAILURE_RATE_MAX_FAILURES: ConfigOption<u32> = ConfigOption::new(
     "Failures within the interval that make the job fail.",
     parse_positive,
     || 1,
-    |v| v.to_string(),
+    show,
 );
 
 /// `restart-strategy.failure-rate.failure-rate-interval`.
@@ -304,7 +289,7 @@ pub const EXPONENTIAL_MULTIPLIER: ConfigOption<f64> = ConfigOption::new(
     "Factor by which the delay grows after each failure (at least 1).",
     |raw| parse_factor(1.0, 1e6)(raw),
     || 1.5,
-    |v| v.to_string(),
+    show,
 );
 
 /// `restart-strategy.exponential-delay.reset-backoff-threshold`.
@@ -322,7 +307,7 @@ pub const EXPONENTIAL_JITTER: ConfigOption<f64> = ConfigOption::new(
     "Random spread of each delay, as a fraction of it (0..=1).",
     |raw| parse_factor(0.0, 1.0)(raw),
     || 0.1,
-    |v| v.to_string(),
+    show,
 );
 
 /// `restart-strategy.exponential-delay.attempts-before-reset-backoff`.

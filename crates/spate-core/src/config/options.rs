@@ -95,7 +95,7 @@ fn parse_runtime_mode(raw: &str) -> Result<RuntimeMode, String> {
     }
 }
 
-fn parse_positive(raw: &str) -> Result<u32, String> {
+pub(super) fn parse_positive(raw: &str) -> Result<u32, String> {
     match raw.parse::<u32>() {
         Ok(0) | Err(_) => Err("expected a positive integer".into()),
         Ok(n) => Ok(n),
@@ -115,7 +115,7 @@ fn parse_max_parallelism(raw: &str) -> Result<Option<u32>, String> {
     }
 }
 
-fn parse_bool(raw: &str) -> Result<bool, String> {
+pub(super) fn parse_bool(raw: &str) -> Result<bool, String> {
     match raw.to_ascii_lowercase().as_str() {
         "true" => Ok(true),
         "false" => Ok(false),
@@ -127,7 +127,7 @@ fn available_cores() -> u32 {
     std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1)
 }
 
-fn show<T: ToString>(v: &T) -> String {
+pub(super) fn show<T: ToString>(v: &T) -> String {
     v.to_string()
 }
 
