@@ -140,6 +140,44 @@ impl<K> Default for Timers<K> {
     }
 }
 
+impl<K: Hash + Eq + Clone + serde::Serialize + serde::de::DeserializeOwned> Timers<K> {
+    /// Writes both queues, key group by key group, as parts `{prefix}event` and
+    /// `{prefix}processing`.
+    pub fn snapshot_into(
+        &self,
+        out: &mut crate::checkpoint::OperatorSnapshot,
+        prefix: &str,
+    ) -> Result<(), spate_core::CoreError> {
+        for (domain, queue) in [("event", &self.event), ("processing", &self.processing)] {
+            let part = format!("{prefix}{domain}");
+            for (group, timers) in queue.snapshot() {
+                out.add_keyed(group, &part, spate_core::codec::encode(&timers)?);
+            }
+        }
+        Ok(())
+    }
+
+    /// Registers the timers written by [`snapshot_into`](Self::snapshot_into); `place`
+    /// gives the key of a timer of key group `group` its hash (and may refuse it).
+    pub fn restore_from<E: From<spate_core::CoreError>>(
+        &mut self,
+        restored: &crate::checkpoint::RestoredState,
+        prefix: &str,
+        mut place: impl FnMut(u32, &K) -> Result<u64, E>,
+    ) -> Result<(), E> {
+        for (domain, queue) in [("event", &mut self.event), ("processing", &mut self.processing)] {
+            for (group, bytes) in restored.keyed_parts(&format!("{prefix}{domain}")) {
+                let timers: Vec<(Timestamp, K)> = spate_core::codec::decode(bytes)?;
+                for (at, key) in timers {
+                    let hash = place(group, &key)?;
+                    queue.register(at, &key, group, hash);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -98,9 +98,8 @@ pub(crate) fn route_late<T: 'static, OUT>(
 
 /// The part holding each key's open windows.
 const PANES: &str = "panes";
-/// The parts holding the timers of windows.
-const EVENT_TIMERS: &str = "window-timers/event";
-const PROCESSING_TIMERS: &str = "window-timers/processing";
+/// The prefix of the parts holding the timers of windows (`event`, `processing`).
+const TIMERS_PART: &str = "window-timers/";
 
 /// One open window of one key.
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -512,22 +511,12 @@ where
         self.state = Some(WindowFunctionState::open(ctx)?);
         if let Some(restored) = ctx.restored() {
             self.panes.restore_from(PANES, restored, task.max_parallelism)?;
-            for (part, domain) in
-                [(EVENT_TIMERS, TimeDomain::EventTime), (PROCESSING_TIMERS, TimeDomain::ProcessingTime)]
-            {
-                for (group, bytes) in restored.keyed_parts(part) {
-                    let timers: Vec<(Timestamp, (K, A::W))> = spate_core::codec::decode(bytes)?;
-                    for (at, id) in timers {
-                        let hash = self.hasher.hash(&id.0)?;
-                        crate::state::check_group(self.key_groups.key_group(hash), group)?;
-                        let queue = match domain {
-                            TimeDomain::EventTime => &mut self.timers.event,
-                            TimeDomain::ProcessingTime => &mut self.timers.processing,
-                        };
-                        queue.register(at, &id, group, hash);
-                    }
-                }
-            }
+            let (hasher, key_groups) = (&mut self.hasher, &self.key_groups);
+            self.timers.restore_from(restored, TIMERS_PART, |group, id: &(K, A::W)| -> Result<u64, StateError> {
+                let hash = hasher.hash(&id.0)?;
+                crate::state::check_group(key_groups.key_group(hash), group)?;
+                Ok(hash)
+            })?;
         }
         self.contents.open(ctx)?;
         self.emit.open(ctx)
@@ -535,11 +524,7 @@ where
 
     fn snapshot_state(&mut self, snapshot: &mut crate::checkpoint::OperatorSnapshot) -> FnResult {
         self.panes.snapshot_into(PANES, snapshot)?;
-        for (part, queue) in [(EVENT_TIMERS, &self.timers.event), (PROCESSING_TIMERS, &self.timers.processing)] {
-            for (group, timers) in queue.snapshot() {
-                snapshot.add_keyed(group, part, spate_core::codec::encode(&timers)?);
-            }
-        }
+        self.timers.snapshot_into(snapshot, TIMERS_PART)?;
         if let Some(state) = &self.state {
             state.snapshot(snapshot)?;
         }

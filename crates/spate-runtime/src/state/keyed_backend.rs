@@ -15,14 +15,12 @@ use crate::context::RuntimeContext;
 use crate::functions::TimerService;
 use crate::key_selector::KeyExtractor;
 use crate::time::Clock;
-use crate::timer::{TimeDomain, Timer, Timers};
+use crate::timer::{Timer, Timers};
 
 /// The snapshot part of a user state is this prefix and the state's name.
 const STATE_PART: &str = "state/";
-/// The snapshot part of event-time timers.
-const EVENT_TIMERS: &str = "timers/event";
-/// The snapshot part of processing-time timers.
-const PROCESSING_TIMERS: &str = "timers/processing";
+/// The prefix of the snapshot parts of timers (`timers/event`, `timers/processing`).
+const TIMERS_PART: &str = "timers/";
 
 /// The keyed side of a keyed operator.
 pub struct KeyedBackend<K> {
@@ -85,12 +83,7 @@ impl<K: Key> KeyedBackend<K> {
                 out.add_keyed(group, &format!("{prefix}{STATE_PART}{name}"), codec::encode(&entries)?);
             }
         }
-        for (part, queue) in [(EVENT_TIMERS, &self.timers.event), (PROCESSING_TIMERS, &self.timers.processing)] {
-            for (group, timers) in queue.snapshot() {
-                out.add_keyed(group, &format!("{prefix}{part}"), codec::encode(&timers)?);
-            }
-        }
-        Ok(())
+        Ok(self.timers.snapshot_into(out, &format!("{prefix}{TIMERS_PART}"))?)
     }
 
     /// Takes back keys, values and timers written by [`snapshot`](Self::snapshot): keys
@@ -113,12 +106,8 @@ impl<K: Key> KeyedBackend<K> {
         let groups = KeyGroupAssigner::new(max_parallelism);
         let mut place = |group: u32, key: &K| -> Result<u64, StateError> {
             let hash = hasher.hash(key)?;
-            let actual = groups.key_group(hash);
-            if check_groups && actual != group {
-                return Err(StateError::Restore(Box::new(format!(
-                    "a key of key group {actual} was stored in key group {group}: the max parallelism of the \
-                     operator differs from the one its state was written with"
-                ))));
+            if check_groups {
+                super::check_group(groups.key_group(hash), group)?;
             }
             Ok(hash)
         };
@@ -135,21 +124,7 @@ impl<K: Key> KeyedBackend<K> {
                 }
             }
         }
-        for (part, domain) in [(EVENT_TIMERS, TimeDomain::EventTime), (PROCESSING_TIMERS, TimeDomain::ProcessingTime)] {
-            let part = format!("{prefix}{part}");
-            for (group, bytes) in restored.keyed_parts(&part) {
-                let timers: Vec<(Timestamp, K)> = codec::decode(bytes)?;
-                for (at, key) in timers {
-                    let hash = place(group, &key)?;
-                    let queue = match domain {
-                        TimeDomain::EventTime => &mut self.timers.event,
-                        TimeDomain::ProcessingTime => &mut self.timers.processing,
-                    };
-                    queue.register(at, &key, group, hash);
-                }
-            }
-        }
-        Ok(())
+        self.timers.restore_from(restored, &format!("{prefix}{TIMERS_PART}"), place)
     }
 
     /// A backend for a finer key (a key and a window) whose state lives in a scope
