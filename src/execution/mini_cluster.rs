@@ -247,8 +247,9 @@ impl JobMaster {
                     let loaded = if candidates.is_empty() {
                         // No checkpoint of this run: the one the job started from, if any.
                         match &self.exec.settings.savepoint_path {
-                            Some(path) => restore::savepoint_candidates(path)
-                                .and_then(|c| restore::load_first_usable(&self.exec, &c, true)),
+                            Some(path) => restore::savepoint_candidates(path).and_then(|c| {
+                                restore::load_first_usable(&self.exec, &c, self.exec.settings.ignore_unclaimed_state)
+                            }),
                             None => Ok(None),
                         }
                     } else {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use spate::prelude::*;
 use spate::{CheckpointStatus, TextFileSink};
 
-use crate::{Throttle, committed_lines, temp_dir};
+use crate::{Throttle, temp_dir};
 
 /// Runs a keyed count into `out` with checkpoints every 20 ms retained in `dir` (three
 /// of them), killed (cancelled) once a few completed; returns the retained `chk-N`
@@ -58,6 +58,7 @@ fn restore(path: &Path, out: &Path) -> spate::Result<JobClient> {
     let env = StreamEnv::local().unwrap();
     env.set_parallelism(2);
     env.set_config("execution.savepoint.path", path.to_str().unwrap()).unwrap();
+    env.enable_checkpointing(Duration::from_millis(20));
     pipeline(&env, out);
     env.execute_async("counts")
 }
@@ -84,8 +85,18 @@ fn damaged_checkpoints_are_detected_and_named() {
     bytes[40] ^= 0x10;
     std::fs::write(&file, &bytes).unwrap();
     let job = restore(newest, &out).expect("falls back to an older checkpoint");
+    // Checkpoint numbers continue after the one restored: the middle one.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let first = loop {
+        if let Some(s) = job.checkpoint_stats().first() {
+            break s.id;
+        }
+        assert!(std::time::Instant::now() < deadline, "the restored job checkpoints");
+        std::thread::sleep(Duration::from_millis(5));
+    };
     job.cancel();
     let _ = job.wait();
+    assert_eq!(first, chk_id(middle) + 1, "restored from {}", middle.display());
 
     // Every one damaged: a clear error naming each problem.
     let file = state_file(middle);
@@ -96,8 +107,11 @@ fn damaged_checkpoints_are_detected_and_named() {
     assert!(text.contains("checksum") && text.contains(file_name(&state_file(newest))), "{text}");
     assert!(text.contains("bytes, ") && text.contains(file_name(&file)), "truncated file named: {text}");
     assert!(text.contains("_metadata"), "missing metadata named: {text}");
-    let _ = committed_lines(&out);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn chk_id(p: &Path) -> u64 {
+    file_name(p).strip_prefix("chk-").unwrap().parse().unwrap()
 }
 
 fn file_name(p: &Path) -> &str {

@@ -374,7 +374,7 @@ impl CheckpointCoordinator {
         }
     }
 
-    fn queue_write(&mut self, id: CheckpointId, task: usize, snapshot: Arc<TaskSnapshot>) {
+    fn queue_write(&mut self, id: CheckpointId, task: usize, snapshot: TaskSnapshot) {
         let Some(p) = self.pending.get_mut(&id) else { return };
         if p.queued[task] {
             return;
@@ -405,7 +405,7 @@ impl CheckpointCoordinator {
                 if let Some(p) = self.pending.get_mut(&id) {
                     p.alignment = p.alignment.max(report.alignment);
                     p.sync = p.sync.max(report.sync);
-                    self.queue_write(id, task, Arc::new(report.snapshot));
+                    self.queue_write(id, task, report.snapshot);
                 }
             }
             CoordinatorMessage::Declined { task, id, reason } => {

@@ -20,7 +20,7 @@ pub(crate) enum WriteJob {
         storage: CheckpointStorage,
         dir: String,
         name: String,
-        snapshot: Arc<TaskSnapshot>,
+        snapshot: TaskSnapshot,
     },
     /// Write `_metadata`, completing a checkpoint.
     Metadata { id: CheckpointId, storage: CheckpointStorage, dir: String, metadata: Box<CheckpointMetadata> },
