@@ -1,7 +1,6 @@
 //! What a keyed operator keeps besides its function: the key directory, the state scope,
 //! the timers and the watermark.
 
-use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -66,22 +65,16 @@ impl<K: Key> KeyedBackend<K> {
     /// of the same operator).
     pub fn snapshot_prefixed(&self, out: &mut OperatorSnapshot, prefix: &str) -> Result<(), StateError> {
         let store = self.store();
+        let mut entries = Vec::new();
         for group in self.directory.range().iter() {
-            let mut by_state: BTreeMap<String, Vec<(&K, Vec<u8>)>> = BTreeMap::new();
-            for (key, slot) in self.directory.entries_group(group) {
-                store.snapshot_slot(slot, |name, bytes| {
-                    match by_state.get_mut(name) {
-                        Some(entries) => entries.push((key, bytes.to_vec())),
-                        None => {
-                            by_state.insert(name.to_string(), vec![(key, bytes.to_vec())]);
-                        }
-                    }
-                    Ok(())
-                })?;
+            entries.clear();
+            entries.extend(self.directory.entries_group(group));
+            if entries.is_empty() {
+                continue;
             }
-            for (name, entries) in by_state {
-                out.add_keyed(group, &format!("{prefix}{STATE_PART}{name}"), codec::encode(&entries)?);
-            }
+            store.snapshot_entries(&entries, |name, bytes| {
+                out.add_keyed(group, &format!("{prefix}{STATE_PART}{name}"), bytes);
+            })?;
         }
         Ok(self.timers.snapshot_into(out, &format!("{prefix}{TIMERS_PART}"))?)
     }

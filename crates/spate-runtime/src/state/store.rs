@@ -101,28 +101,52 @@ impl KeyedStore {
         self.note(slot, Change { gained: true, lost: false });
     }
 
-    /// Appends the value of every registered state for `slot` to `parts` (state name,
-    /// encoding), for a snapshot.
-    pub(crate) fn snapshot_slot(
+    /// Encodes the values of one key group's `entries` (key, slot), state by state, and
+    /// hands each state's part to `emit` (state name, bytes). A part decodes as
+    /// `Vec<(K, Vec<u8>)>`: a count, then each key with its value's encoding. One pass
+    /// per state and one reused scratch buffer: nothing is allocated per key.
+    pub(crate) fn snapshot_entries<K: serde::Serialize>(
         &self,
-        slot: u32,
-        mut each: impl FnMut(&str, &[u8]) -> Result<(), StateError>,
+        entries: &[(&K, u32)],
+        mut emit: impl FnMut(&str, Vec<u8>),
     ) -> Result<(), StateError> {
         let states = self.states.try_borrow().map_err(|_| StateError::Reentrant)?;
-        let mut buffer = Vec::new();
+        let mut scratch = Vec::new();
+        let mut part = |name: &str, body: Vec<u8>, count: u64| -> Result<(), StateError> {
+            if count > 0 {
+                let mut bytes = spate_core::codec::encode(&count)?;
+                bytes.extend_from_slice(&body);
+                emit(name, bytes);
+            }
+            Ok(())
+        };
         for state in states.iter() {
             let cells = state.cells.try_borrow().map_err(|_| StateError::Reentrant)?;
-            buffer.clear();
-            if cells.snapshot_slot(slot, &mut buffer)? {
-                each(&state.name, &buffer)?;
+            let (mut body, mut count) = (Vec::new(), 0u64);
+            for (key, slot) in entries {
+                scratch.clear();
+                if cells.snapshot_slot(*slot, &mut scratch)? {
+                    spate_core::codec::encode_into(key, &mut body)?;
+                    spate_core::codec::encode_into(scratch.as_slice(), &mut body)?;
+                    count += 1;
+                }
             }
+            part(&state.name, body, count)?;
         }
         // Restored values whose state was never declared again stay in the snapshot.
-        for (name, values) in self.pending.borrow().iter() {
-            for (s, bytes) in values {
-                if *s == slot {
-                    each(name, bytes)?;
+        let pending = self.pending.borrow();
+        if !pending.is_empty() {
+            let keys: HashMap<u32, &K> = entries.iter().map(|(k, s)| (*s, *k)).collect();
+            for (name, values) in pending.iter() {
+                let (mut body, mut count) = (Vec::new(), 0u64);
+                for (slot, bytes) in values {
+                    if let Some(key) = keys.get(slot) {
+                        spate_core::codec::encode_into(key, &mut body)?;
+                        spate_core::codec::encode_into(bytes.as_slice(), &mut body)?;
+                        count += 1;
+                    }
                 }
+                part(name, body, count)?;
             }
         }
         Ok(())
