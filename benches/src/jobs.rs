@@ -224,6 +224,8 @@ pub struct SnapshotCost {
     pub savepoint: Duration,
     /// Bytes written.
     pub bytes: u64,
+    /// The longest time a task stopped processing to take its part.
+    pub sync: Duration,
     /// From submitting the restored job to its first record.
     pub restore: Duration,
 }
@@ -255,7 +257,7 @@ pub fn snapshot_cost(keys: u64, parallelism: u32, dir: &Path, settings: &[&str])
         .into_iter()
         .rev()
         .find(|s| s.status == spate::CheckpointStatus::Completed)
-        .map(|s| (s.duration.unwrap_or_default(), s.state_size))
+        .map(|s| (s.duration.unwrap_or_default(), s.state_size, s.sync_duration))
         .unwrap_or_default();
     first.cancel();
     let _ = first.wait();
@@ -268,5 +270,5 @@ pub fn snapshot_cost(keys: u64, parallelism: u32, dir: &Path, settings: &[&str])
     restored.cancel();
     let _ = restored.wait();
     let _ = std::fs::remove_dir_all(&path);
-    Ok(SnapshotCost { savepoint: stats.0, bytes: stats.1, restore })
+    Ok(SnapshotCost { savepoint: stats.0, bytes: stats.1, sync: stats.2, restore })
 }

@@ -216,6 +216,7 @@ fn child(what: &str, params: &Params) -> Result<()> {
                 "keys": keys,
                 "savepoint_seconds": (cost.savepoint.as_secs_f64() * 1000.0).round() / 1000.0,
                 "savepoint_mb": (cost.bytes as f64 / 1048576.0 * 10.0).round() / 10.0,
+                "sync_seconds": (cost.sync.as_secs_f64() * 1000.0).round() / 1000.0,
                 "restore_seconds": (cost.restore.as_secs_f64() * 1000.0).round() / 1000.0,
                 "peak_rss_mb": peak_rss_bytes().map(|b| (b as f64 / 1048576.0 * 10.0).round() / 10.0),
             });

@@ -123,7 +123,11 @@ impl KeyedStore {
         for state in states.iter() {
             let cells = state.cells.try_borrow().map_err(|_| StateError::Reentrant)?;
             let (mut body, mut count) = (Vec::new(), 0u64);
-            for (key, slot) in entries {
+            for (i, (key, slot)) in entries.iter().enumerate() {
+                // Slots lie scattered over the cells: load well ahead (little work per entry).
+                if let Some((_, ahead)) = entries.get(i + 4 * super::PREFETCH_DISTANCE) {
+                    cells.prefetch(*ahead);
+                }
                 scratch.clear();
                 if cells.snapshot_slot(*slot, &mut scratch)? {
                     spate_core::codec::encode_into(key, &mut body)?;

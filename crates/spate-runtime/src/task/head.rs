@@ -26,9 +26,9 @@ pub enum HeadStatus {
     },
     /// All input is processed and the end has been passed down the chain.
     Finished,
-    /// A barrier arrived on every input: the chain snapshotted its state into this and
-    /// passed the barrier on.
-    Checkpointed(Box<(CheckpointBarrier, TaskSnapshot)>),
+    /// A barrier arrived on every input: the chain snapshotted its state into this (in
+    /// the time given: the synchronous part) and passed the barrier on.
+    Checkpointed(Box<(CheckpointBarrier, TaskSnapshot, Duration)>),
 }
 
 /// The input side of a task, behind which its chain of operators runs.
@@ -196,9 +196,10 @@ impl<T> TaskHead for OneInputHead<T> {
                 HeadStatus::Busy
             }
             Some(GateEvent::Barrier(barrier)) => {
+                let started = std::time::Instant::now();
                 let mut snapshot = TaskSnapshot::default();
                 self.chain.checkpoint(&barrier, &mut snapshot)?;
-                HeadStatus::Checkpointed(Box::new((barrier, snapshot)))
+                HeadStatus::Checkpointed(Box::new((barrier, snapshot, started.elapsed())))
             }
             Some(GateEvent::EndOfInput) => {
                 self.chain.end_input()?;

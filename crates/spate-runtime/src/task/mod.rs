@@ -108,8 +108,8 @@ impl StreamTask {
             next_timer = self.head.next_processing_time();
             match status {
                 HeadStatus::Checkpointed(done) => {
-                    let (barrier, snapshot) = *done;
-                    self.report_snapshot(barrier, snapshot, Instant::now());
+                    let (barrier, snapshot, sync) = *done;
+                    self.report_snapshot(barrier, snapshot, sync);
                 }
                 HeadStatus::Busy => match self.flush {
                     FlushPolicy::Immediate => self.head.flush()?,
@@ -171,7 +171,7 @@ impl StreamTask {
             TaskMail::TriggerCheckpoint(barrier) => {
                 let started = Instant::now();
                 match self.head.trigger_checkpoint(&barrier) {
-                    Ok(snapshot) => self.report_snapshot(barrier, snapshot, started),
+                    Ok(snapshot) => self.report_snapshot(barrier, snapshot, started.elapsed()),
                     Err(e) => {
                         if let Some(m) = &self.mailbox {
                             m.reporter.declined(barrier.id, e.to_string());
@@ -186,10 +186,10 @@ impl StreamTask {
         Ok(())
     }
 
-    fn report_snapshot(&self, barrier: CheckpointBarrier, snapshot: crate::checkpoint::TaskSnapshot, started: Instant) {
+    fn report_snapshot(&self, barrier: CheckpointBarrier, snapshot: crate::checkpoint::TaskSnapshot, sync: Duration) {
         if let Some(m) = &self.mailbox {
             let alignment = self.head.last_alignment();
-            m.reporter.checkpointed(SnapshotReport { barrier, snapshot, alignment, sync: started.elapsed() });
+            m.reporter.checkpointed(SnapshotReport { barrier, snapshot, alignment, sync });
         }
     }
 
@@ -218,7 +218,7 @@ impl StreamTask {
                 Ok(TaskMail::TriggerCheckpoint(barrier)) => {
                     let started = Instant::now();
                     let snapshot = self.head.final_snapshot(&barrier)?;
-                    self.report_snapshot(barrier, snapshot, started);
+                    self.report_snapshot(barrier, snapshot, started.elapsed());
                 }
                 Err(TryRecvError::Empty) => {}
                 Err(TryRecvError::Disconnected) => return Err(TaskError::Cancelled),

@@ -39,7 +39,7 @@ pub struct TwoInputHead<IN1, IN2, OUT, Op> {
     /// Whether an input that delivered a barrier waits for the other (exactly-once).
     align: bool,
     /// A checkpoint completed by an input's end, handed out at the next step.
-    pending_checkpoint: Option<Box<(CheckpointBarrier, TaskSnapshot)>>,
+    pending_checkpoint: Option<Box<(CheckpointBarrier, TaskSnapshot, std::time::Duration)>>,
     combined: Timestamp,
     turn: u8,
     metrics: Arc<TaskMetrics>,
@@ -149,8 +149,9 @@ where
             return Ok(HeadStatus::Busy);
         }
         self.barriers = [None, None];
+        let started = std::time::Instant::now();
         let snapshot = self.snapshot(&barrier)?;
-        Ok(HeadStatus::Checkpointed(Box::new((barrier, snapshot))))
+        Ok(HeadStatus::Checkpointed(Box::new((barrier, snapshot, started.elapsed()))))
     }
 
     /// Snapshots the operator and the chain after it, passing `barrier` on.
