@@ -58,9 +58,10 @@ pub use spate_runtime::checkpoint::{
 pub use spate_runtime::context::RuntimeContext;
 pub use spate_runtime::functions::{
     AggregateFunction, BroadcastContext, BroadcastProcessFunction, CoFlatMapFunction, CoMapFunction, CoProcessFunction,
-    FilterFunction, FlatMapFunction, FnResult, KeyedBroadcastContext, KeyedBroadcastProcessFunction,
-    KeyedCoProcessFunction, KeyedContext, KeyedProcessFunction, KeyedReadOnlyContext, MapFunction, OnTimerContext,
-    ProcessContext, ProcessFunction, ReadOnlyBroadcastContext, ReduceFunction, SinkFunction, TimerService,
+    Commutative, Count, FilterFunction, FlatMapFunction, FnResult, KeyedBroadcastContext,
+    KeyedBroadcastProcessFunction, KeyedCoProcessFunction, KeyedContext, KeyedProcessFunction, KeyedReadOnlyContext,
+    MapFunction, Max, Min, OnTimerContext, ProcessContext, ProcessFunction, ReadOnlyBroadcastContext, ReduceFunction,
+    SinkFunction, Sum, TimerService,
 };
 pub use spate_runtime::output::{Collector, OutputTag};
 pub use spate_runtime::sink::{
@@ -102,13 +103,13 @@ impl FileSink {
 pub mod prelude {
     pub use crate::{
         AggregateFunction, AggregatingState, AggregatingStateDescriptor, BroadcastContext, BroadcastProcessFunction,
-        BroadcastStream, CoFlatMapFunction, CoMapFunction, CoProcessFunction, Collector, DataStream, DiscardingSink,
-        FileSink, FilterFunction, FlatMapFunction, FnResult, GeneratorSource, JobClient, KeyedBroadcastContext,
-        KeyedBroadcastProcessFunction, KeyedCoProcessFunction, KeyedContext, KeyedProcessFunction,
-        KeyedReadOnlyContext, KeyedStream, ListState, ListStateDescriptor, MapFunction, MapState, MapStateDescriptor,
-        OnTimerContext, OutputTag, Params, ProcessContext, ProcessFunction, ReadOnlyBroadcastContext, ReduceFunction,
-        ReducingState, ReducingStateDescriptor, RuntimeContext, RuntimeMode, SinkFunction, StateTtlConfig, StreamEnv,
-        TimeDomain, ValueState, ValueStateDescriptor, WatermarkStrategy,
+        BroadcastStream, CoFlatMapFunction, CoMapFunction, CoProcessFunction, Collector, Commutative, Count,
+        DataStream, DiscardingSink, FileSink, FilterFunction, FlatMapFunction, FnResult, GeneratorSource, JobClient,
+        KeyedBroadcastContext, KeyedBroadcastProcessFunction, KeyedCoProcessFunction, KeyedContext,
+        KeyedProcessFunction, KeyedReadOnlyContext, KeyedStream, ListState, ListStateDescriptor, MapFunction, MapState,
+        MapStateDescriptor, Max, Min, OnTimerContext, OutputTag, Params, ProcessContext, ProcessFunction,
+        ReadOnlyBroadcastContext, ReduceFunction, ReducingState, ReducingStateDescriptor, RuntimeContext, RuntimeMode,
+        SinkFunction, StateTtlConfig, StreamEnv, Sum, TimeDomain, ValueState, ValueStateDescriptor, WatermarkStrategy,
     };
     pub use crate::{
         AllWindowedStream, ContinuousEventTimeTrigger, ContinuousProcessingTimeTrigger, CountTrigger,

@@ -191,11 +191,16 @@ where
         }
         let key_selector = self.input.key_selector().clone();
         let domain = |event_time: bool| if event_time { TimeDomain::EventTime } else { TimeDomain::ProcessingTime };
+        // Slices serve the assigner's own trigger; a window of several slices also needs
+        // contents that may be combined in any order. Everything else is kept per key and
+        // window, in arrival order, as Flink does.
+        let commutative = contents().is_commutative();
         let slicing = self
             .spec
             .assigner
             .slicing()
-            .filter(|s| self.spec.trigger.fires_at_window_end() == Some(domain(s.event_time)));
+            .filter(|s| self.spec.trigger.fires_at_window_end() == Some(domain(s.event_time)))
+            .filter(|s| s.slice() == s.size || commutative);
         let (allowed_lateness, late_tag) = (self.spec.allowed_lateness, self.spec.late_tag.clone());
         let spec = Prototype::new(self.spec.clone());
         let factory = match slicing {

@@ -107,15 +107,18 @@ pub enum WindowKind {
     Tumbling,
     /// Tumbling 1 s windows, timestamps up to 1 s out of order.
     TumblingDisordered,
-    /// Sliding windows of 60 s every `slide` seconds.
+    /// Sliding windows of 60 s every `slide` seconds, with the built-in `Count`
+    /// (commutative: windows are combined from shared slices).
     Sliding(u64),
+    /// The same with a count that declares nothing: a count per key and window.
+    SlidingPerWindow(u64),
 }
 
 impl WindowKind {
     /// Windows each record belongs to.
     pub fn windows_per_record(self) -> u64 {
         match self {
-            WindowKind::Sliding(slide) => 60 / slide,
+            WindowKind::Sliding(slide) | WindowKind::SlidingPerWindow(slide) => 60 / slide,
             _ => 1,
         }
     }
@@ -129,11 +132,12 @@ pub fn event_time(j: u64, disorder: bool) -> i64 {
     if disorder { (t - (crate::splitmix64(j ^ 0xD1B5_4A32_D192_ED03) % 1_000) as i64).max(0) } else { t }
 }
 
-/// Counts records.
+/// Counts records without declaring that counting is commutative: sliding windows then
+/// keep a count per window, as Flink does, rather than per slice.
 #[derive(Clone)]
-pub struct CountRecords;
+pub struct CountPerWindow;
 
-impl AggregateFunction<(u64, u64), u64, u64> for CountRecords {
+impl AggregateFunction<(u64, u64), u64, u64> for CountPerWindow {
     #[inline]
     fn create_accumulator(&mut self) -> u64 {
         0
@@ -190,12 +194,15 @@ pub fn window(
         .from_source(GeneratorSource::new(move |j| keyed_record(j, keys), Some(records)), strategy)
         .key_by(|r: &(u64, u64)| r.0);
     let counted = match kind {
-        WindowKind::Tumbling | WindowKind::TumblingDisordered => keyed
-            .window(TumblingEventTimeWindows::of(Duration::from_secs(1)))
-            .aggregate_with(CountRecords, key_window_count),
+        WindowKind::Tumbling | WindowKind::TumblingDisordered => {
+            keyed.window(TumblingEventTimeWindows::of(Duration::from_secs(1))).aggregate_with(Count, key_window_count)
+        }
         WindowKind::Sliding(slide) => keyed
             .window(SlidingEventTimeWindows::of(Duration::from_secs(60), Duration::from_secs(slide)))
-            .aggregate_with(CountRecords, key_window_count),
+            .aggregate_with(Count, key_window_count),
+        WindowKind::SlidingPerWindow(slide) => keyed
+            .window(SlidingEventTimeWindows::of(Duration::from_secs(60), Duration::from_secs(slide)))
+            .aggregate_with(CountPerWindow, key_window_count),
     };
     let total = Arc::new(AtomicU64::new(0));
     let sink_total = total.clone();

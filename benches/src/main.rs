@@ -78,12 +78,18 @@ fn main() -> Result<()> {
                 }
                 continue;
             }
-            "keyed_sum" | "keyed_state" | "window" | "window_disorder" | "window_sliding_10s" | "window_sliding_1s" => {
+            "keyed_sum"
+            | "keyed_state"
+            | "window"
+            | "window_disorder"
+            | "window_sliding_10s"
+            | "window_sliding_1s"
+            | "window_sliding_10s_per_window" => {
                 vec!["--records".into(), records.to_string(), "--keys".into(), keys.to_string()]
             }
             other => bail!(
                 "unknown benchmark '{other}' (wordcount, keyed_sum, keyed_state, window, window_disorder, \
-                 window_sliding_10s, window_sliding_1s, all)"
+                 window_sliding_10s, window_sliding_1s, window_sliding_10s_per_window, snapshot_cost, all)"
             ),
         };
         let common: Vec<&str> = common.iter().map(String::as_str).collect();
@@ -195,12 +201,13 @@ fn child(what: &str, params: &Params) -> Result<()> {
             let keys: u64 = params.parsed("keys")?.unwrap_or(1_000_000);
             (jobs::keyed_state(records, keys, p, &settings)?, p)
         }
-        "window" | "window_disorder" | "window_sliding_10s" | "window_sliding_1s" => {
+        "window" | "window_disorder" | "window_sliding_10s" | "window_sliding_1s" | "window_sliding_10s_per_window" => {
             let keys: u64 = params.parsed("keys")?.unwrap_or(1_000_000);
             let kind = match what {
                 "window" => jobs::WindowKind::Tumbling,
                 "window_disorder" => jobs::WindowKind::TumblingDisordered,
                 "window_sliding_10s" => jobs::WindowKind::Sliding(10),
+                "window_sliding_10s_per_window" => jobs::WindowKind::SlidingPerWindow(10),
                 _ => jobs::WindowKind::Sliding(1),
             };
             (jobs::window(records, keys, kind, p, &settings)?, p)

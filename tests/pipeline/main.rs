@@ -12,6 +12,8 @@ mod state;
 mod timers;
 mod transformations;
 mod watermarks;
+mod window_model;
+mod window_semantics;
 mod windows;
 
 use spate::prelude::*;
@@ -60,6 +62,11 @@ impl<T: Ord> Collected<T> {
 
     /// The records so far, sorted, leaving none.
     pub fn take(&self) -> Vec<T> {
-        sorted(std::mem::take(&mut *self.0.lock().unwrap()))
+        sorted(self.take_in_order())
+    }
+
+    /// The records so far in the order they arrived, leaving none.
+    pub fn take_in_order(&self) -> Vec<T> {
+        std::mem::take(&mut *self.0.lock().unwrap())
     }
 }

@@ -1,115 +1,28 @@
-//! Windows on crafted out-of-order input, against a model of Flink's window semantics
-//! written here, record by record.
-//!
-//! The source has one subtask and emits a watermark after every record (the largest
-//! timestamp so far minus the delay, minus one), so the watermark each record meets is
-//! known in advance wherever it is processed: records and watermarks reach every
-//! window subtask in the order the source sent them.
+//! Windows on crafted out-of-order input, against the record-by-record model of
+//! Flink's window semantics in `window_model.rs`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use spate::prelude::*;
-use spate::{WatermarkGenerator, WatermarkOutput};
 
+use crate::window_model::{Event, flink, sliding, strategy, sum_of, tumbling};
 use crate::{Collected, env, sorted};
 
-/// `(key, event time, value)`.
-type Event = (u32, i64, i64);
 /// `(key, window start, window end, sum of values)`.
 type Fired = (u32, i64, i64, i64);
 
-/// A watermark after every record: the largest timestamp minus `delay`, minus one.
-#[derive(Clone)]
-struct EveryRecord {
-    delay: i64,
-    max: i64,
-}
-
-impl WatermarkGenerator<Event> for EveryRecord {
-    fn on_event(&mut self, _: &Event, timestamp: i64, output: &mut WatermarkOutput) {
-        self.max = self.max.max(timestamp);
-        output.emit_watermark(self.max - self.delay - 1);
-    }
-    fn on_periodic_emit(&mut self, _: &mut WatermarkOutput) {}
-}
-
-fn strategy(delay: i64) -> WatermarkStrategy<Event> {
-    WatermarkStrategy::for_generator(move || EveryRecord { delay, max: i64::MIN + delay + 1 })
-        .with_timestamp_assigner(|e: &Event, _| e.1)
-}
-
-/// The watermark each record meets: the one after the record before it.
-fn watermarks(events: &[Event], delay: i64) -> Vec<i64> {
-    let mut max = i64::MIN + delay + 1;
-    events
-        .iter()
-        .map(|e| {
-            let before = max - delay - 1;
-            max = max.max(e.1);
-            before
-        })
-        .collect()
-}
-
-/// Flink's semantics for time windows with the event-time trigger, record by record:
-/// the windows that fire (with their sums, again on every late record within the
-/// allowed lateness) and the records too late for all their windows.
+/// Flink's window semantics with the event-time trigger, record by record: the windows
+/// that fire with their sums (again on every late record within the allowed lateness),
+/// sorted, and the records too late for all their windows.
 fn model(
     events: &[Event],
     delay: i64,
     windows_of: impl Fn(i64) -> Vec<(i64, i64)>,
     lateness: i64,
 ) -> (Vec<Fired>, Vec<Event>) {
-    let mut open: BTreeMap<(u32, i64, i64), (i64, bool)> = BTreeMap::new();
-    let (mut fired, mut late) = (Vec::new(), Vec::new());
-    let marks = watermarks(events, delay);
-    let advance = |open: &mut BTreeMap<(u32, i64, i64), (i64, bool)>, fired: &mut Vec<Fired>, w: i64| {
-        for (&(k, s, e), (sum, done)) in open.iter_mut() {
-            if !*done && e - 1 <= w {
-                *done = true;
-                fired.push((k, s, e, *sum));
-            }
-        }
-        open.retain(|&(_, _, e), _| (e - 1).saturating_add(lateness) > w);
-    };
-    for (i, &(key, ts, value)) in events.iter().enumerate() {
-        let w = marks[i];
-        advance(&mut open, &mut fired, w);
-        let mut skipped = true;
-        for (s, e) in windows_of(ts) {
-            if (e - 1).saturating_add(lateness) <= w {
-                continue;
-            }
-            skipped = false;
-            let entry = open.entry((key, s, e)).or_insert((0, false));
-            entry.0 += value;
-            if entry.1 {
-                fired.push((key, s, e, entry.0));
-            }
-        }
-        if skipped {
-            late.push((key, ts, value));
-        }
-        let next = events.get(i + 1).map_or(i64::MAX, |_| marks[i + 1]);
-        advance(&mut open, &mut fired, next);
-    }
-    advance(&mut open, &mut fired, i64::MAX);
-    (sorted(fired), sorted(late))
-}
-
-fn tumbling(size: i64) -> impl Fn(i64) -> Vec<(i64, i64)> {
-    move |ts| {
-        let start = ts - ts.rem_euclid(size);
-        vec![(start, start + size)]
-    }
-}
-
-fn sliding(size: i64, slide: i64) -> impl Fn(i64) -> Vec<(i64, i64)> {
-    move |ts| {
-        let last = ts - ts.rem_euclid(slide);
-        (0..).map(|k| last - k * slide).take_while(|s| *s > ts - size).map(|s| (s, s + size)).collect()
-    }
+    let modelled = flink(events, delay, windows_of, lateness, sum_of);
+    (modelled.sorted(), modelled.late)
 }
 
 /// Out-of-order events over a few keys: mostly increasing time with jitter, a few far

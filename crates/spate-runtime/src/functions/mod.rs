@@ -9,10 +9,12 @@
 
 use spate_core::{BoxError, NO_TIMESTAMP, Timestamp};
 
+mod aggregates;
 mod broadcast;
 mod co;
 mod keyed;
 
+pub use aggregates::{Commutative, Count, Max, Min, Sum};
 pub use broadcast::{
     BroadcastContext, BroadcastProcessFunction, KeyedBroadcastContext, KeyedBroadcastProcessFunction,
     KeyedReadOnlyContext, ReadOnlyBroadcastContext,
@@ -115,6 +117,17 @@ pub trait ReduceFunction<T>: Send + 'static {
     fn close(&mut self) -> FnResult {
         Ok(())
     }
+    /// Whether the result depends neither on the order values come in nor on how they
+    /// are grouped (the function is commutative and associative, as a sum is).
+    ///
+    /// Sliding windows of such a function keep one reduced value per slice of time that
+    /// overlapping windows share, and combine slices when a window fires: a record costs
+    /// the same however many windows hold it. Otherwise every window reduces its records
+    /// in the order they arrive, as Flink's do. Wrap a function in
+    /// [`Commutative`] to declare it.
+    fn is_commutative(&self) -> bool {
+        false
+    }
 }
 
 impl<F, T> ReduceFunction<T> for F
@@ -140,6 +153,13 @@ pub trait AggregateFunction<IN, ACC, OUT>: Send + 'static {
     fn get_result(&mut self, accumulator: &ACC) -> OUT;
     /// Merges two accumulators (used when windows merge).
     fn merge(&mut self, a: ACC, b: ACC) -> ACC;
+    /// Whether the result depends neither on the order records are added in nor on how
+    /// accumulators are merged (see [`ReduceFunction::is_commutative`]); sliding windows
+    /// then aggregate slices of time and `merge` them. The built-in [`Count`], [`Sum`],
+    /// [`Min`] and [`Max`] are.
+    fn is_commutative(&self) -> bool {
+        false
+    }
 }
 
 /// The lowest-level function on a non-keyed stream: any output, access to timestamps and

@@ -7,6 +7,17 @@
 //! windows that hold it. Firing is per slice range, not per key: no timer per key and
 //! window. Late records within the allowed lateness go into their slice and re-fire
 //! the windows of their key that already fired.
+//!
+//! Combining slices reorders records and merges contents, so only contents that are
+//! commutative and associative may span several slices (`WindowContents::is_commutative`);
+//! the API sends other functions on sliding windows to the per-window operator, and
+//! tumbling windows (one slice each) here whatever their function.
+//!
+//! Flink's rules, which this operator keeps: a record is dropped for each of its windows
+//! past their cleanup time (last millisecond + allowed lateness ≤ watermark) and kept
+//! for the others; a record within the lateness of a window that already fired fires it
+//! again at once, for its key only; a window that held nothing when time passed its end
+//! never fires later unless such a record arrives.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -27,8 +38,9 @@ use crate::window::{Slicing, TimeWindow, Window, WindowContents, WindowContext, 
 
 /// The prefix of the parts holding slices (followed by the slice's end).
 const SLICE_PART: &str = "slice/";
-/// The operator list holding how far windows were fired.
-const FIRED_THROUGH: &str = "fired-through";
+/// The operator list holding the time up to which windows have fired (for event time
+/// also the watermark, which a restored operator resumes from).
+const FIRED_UNTIL: &str = "fired-until";
 
 /// The operator for tumbling and sliding windows that fire when time passes their end.
 pub struct SlicedWindowOperator<K, T, W, C, E, OUT>
@@ -51,8 +63,9 @@ where
     emit: E,
     /// Slices that hold records, oldest first: (slice end, contents per key).
     slices: VecDeque<(Timestamp, KeyGroupTable<K, C::Acc>)>,
-    /// The end of the last window fired.
-    fired_through: Timestamp,
+    /// Every window whose last millisecond is at or before this time has fired (or held
+    /// nothing when time passed it): the watermark, or processing time, fired up to.
+    fired_until: Timestamp,
     watermark: Timestamp,
     range: KeyGroupRange,
     clock: Option<Arc<dyn Clock>>,
@@ -116,6 +129,11 @@ impl Geometry {
 
     /// The end of the last window holding the slice that ends at `slice_end`.
     fn last_end_of_slice(&self, slice_end: Timestamp) -> Timestamp {
+        if slice_end == Timestamp::MAX {
+            // The slice's end saturated, so its start is not `slice_end - slice`; the
+            // windows after it saturate too.
+            return Timestamp::MAX;
+        }
         self.last_start(slice_end.saturating_sub(self.slice)).saturating_add(self.size)
     }
 }
@@ -148,7 +166,7 @@ where
                 contents,
                 emit,
                 slices: VecDeque::new(),
-                fired_through: Timestamp::MIN,
+                fired_until: Timestamp::MIN,
                 watermark: Timestamp::MIN,
                 range: KeyGroupRange { start: 0, end: 0 },
                 clock: None,
@@ -180,11 +198,17 @@ where
         (end - 1).saturating_add(self.allowed_lateness)
     }
 
-    /// The next window to fire: the earliest window end after the last one fired whose
-    /// window holds a slice.
+    /// Whether the window ending at `end` has fired (or passed while empty).
+    fn has_fired(&self, end: Timestamp) -> bool {
+        end - 1 <= self.fired_until
+    }
+
+    /// The next window to fire: the earliest window that has not fired and holds a
+    /// slice.
     fn next_window_end(&self) -> Option<Timestamp> {
         let g = &self.geometry;
-        let after = self.fired_through.saturating_add(1);
+        // The smallest end whose last millisecond is after `fired_until`.
+        let after = self.fired_until.checked_add(2)?;
         self.slices.iter().find_map(|(slice_end, _)| {
             let end = g.window_end_at_or_after(after.max(*slice_end));
             (end.saturating_sub(g.size) < *slice_end).then_some(end)
@@ -199,12 +223,16 @@ where
                 break;
             }
             self.fire_window(end, time, out)?;
-            self.fired_through = end;
+            // Strictly increasing, so the loop ends even where window ends saturate.
+            self.fired_until = end - 1;
         }
+        // Windows up to `time` that held nothing count as fired too: a late record gives
+        // them one firing of their own, at once, never a second one here.
+        self.fired_until = self.fired_until.max(time);
         let g = self.geometry;
         while let Some((slice_end, _)) = self.slices.front() {
             let last_end = g.last_end_of_slice(*slice_end);
-            if last_end > self.fired_through || self.cleanup_time(last_end) > time {
+            if !self.has_fired(last_end) || self.cleanup_time(last_end) > time {
                 break;
             }
             self.slices.pop_front();
@@ -300,7 +328,8 @@ where
     }
 
     /// A record with `timestamp` of `key` arrived after some of its windows fired:
-    /// fires those again for this key (they are within the allowed lateness).
+    /// fires those within the allowed lateness again for this key, latest window first
+    /// (the order Flink's assigner lists them in).
     fn fire_late(
         &mut self,
         key: &K,
@@ -311,11 +340,11 @@ where
     ) -> FnResult {
         let g = self.geometry;
         let times = (self.watermark, self.now());
-        let mut end = g.first_end(timestamp);
-        while end.saturating_sub(g.size) <= timestamp && end - 1 <= self.watermark {
-            if self.cleanup_time(end) > self.watermark {
-                let window = W::from_time_window(TimeWindow::new(end.saturating_sub(g.size), end))
-                    .ok_or(StateError::NotTimeWindows)?;
+        let mut start = g.last_start(timestamp);
+        while start > timestamp.saturating_sub(g.size) {
+            let end = start.saturating_add(g.size);
+            if self.has_fired(end) && self.cleanup_time(end) > self.watermark {
+                let window = W::from_time_window(TimeWindow::new(start, end)).ok_or(StateError::NotTimeWindows)?;
                 let mut acc: Option<C::Acc> = None;
                 for (slice_end, slice) in &self.slices {
                     if *slice_end <= end.saturating_sub(g.size) || *slice_end > end {
@@ -332,8 +361,8 @@ where
                     self.emit_one(key, key_group, hash, &window, &acc, times, out)?;
                 }
             }
-            match end.checked_add(g.slide) {
-                Some(next) => end = next,
+            match start.checked_sub(g.slide) {
+                Some(earlier) => start = earlier,
                 None => break,
             }
         }
@@ -359,11 +388,20 @@ where
             now
         };
         let (key_group, hash) = (placed.key_group, placed.hash);
-        if g.event_time && self.cleanup_time(g.last_start(timestamp).saturating_add(g.size)) <= self.watermark {
+        let last_end = g.last_start(timestamp).saturating_add(g.size);
+        if timestamp >= last_end {
+            // Between two windows (a slide longer than the size): no window holds it.
+            // As in Flink, it counts as late only if it is later than the lateness.
+            if g.event_time && timestamp.saturating_add(self.allowed_lateness) <= self.watermark {
+                route_late(&self.late_tag, self.metrics.as_ref(), placed.record.value, timestamp, out);
+            }
+            return Ok(());
+        }
+        if g.event_time && self.cleanup_time(last_end) <= self.watermark {
             route_late(&self.late_tag, self.metrics.as_ref(), placed.record.value, timestamp, out);
             return Ok(());
         }
-        let late = g.event_time && g.first_end(timestamp) - 1 <= self.watermark;
+        let late = g.event_time && self.has_fired(g.first_end(timestamp));
         let slice_end = g.slice_end(timestamp);
         let Some(key) = key_of(key_selector, &placed) else { return Err(StateError::MissingKey.into()) };
         let late_key = late.then(|| key.clone());
@@ -440,9 +478,15 @@ where
             }
             // Every subtask saw the same watermarks before the barrier; the largest
             // progress recorded is where firing stopped.
-            for bytes in restored.list(FIRED_THROUGH).unwrap_or_default() {
+            for bytes in restored.list(FIRED_UNTIL).unwrap_or_default() {
                 let fired: Timestamp = spate_core::codec::decode(bytes)?;
-                s.fired_through = s.fired_through.max(fired);
+                s.fired_until = s.fired_until.max(fired);
+            }
+            if s.geometry.event_time {
+                // Resuming from the watermark reached (Flink forgets it) treats records
+                // replayed after the barrier exactly as the first run did: late ones
+                // stay late instead of opening windows that were already dropped.
+                s.watermark = s.fired_until;
             }
         }
         s.contents.open(ctx)?;
@@ -455,9 +499,9 @@ where
             table.snapshot_into(&format!("{SLICE_PART}{end}"), snapshot)?;
         }
         snapshot.add_list(
-            FIRED_THROUGH,
+            FIRED_UNTIL,
             crate::state::Redistribution::Union,
-            vec![spate_core::codec::encode(&s.fired_through)?],
+            vec![spate_core::codec::encode(&s.fired_until)?],
         );
         if let Some(state) = &s.state {
             state.snapshot(snapshot)?;
@@ -488,9 +532,11 @@ where
 
     fn process_watermark(&mut self, watermark: Timestamp, out: &mut Output<OUT>) -> FnResult {
         let s = &mut self.slices;
-        s.watermark = watermark;
+        // A restored operator may see its inputs start below the watermark it resumed
+        // from; event time never goes back.
+        s.watermark = s.watermark.max(watermark);
         if s.geometry.event_time {
-            s.fire_until(watermark, out)?;
+            s.fire_until(s.watermark, out)?;
         }
         out.emit_watermark(watermark);
         Ok(())

@@ -100,6 +100,9 @@ pub(crate) fn route_late<T: 'static, OUT>(
 const PANES: &str = "panes";
 /// The prefix of the parts holding the timers of windows (`event`, `processing`).
 const TIMERS_PART: &str = "window-timers/";
+/// The operator list holding the watermark reached, which a restored operator resumes
+/// from.
+const WATERMARK: &str = "watermark";
 
 /// One open window of one key.
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -510,6 +513,13 @@ where
         self.metrics = Some(ctx.metrics().clone());
         self.state = Some(WindowFunctionState::open(ctx)?);
         if let Some(restored) = ctx.restored() {
+            // Every subtask saw the same watermarks before the barrier. Resuming from it
+            // (Flink forgets it) treats records replayed after the barrier exactly as
+            // the first run did: late ones stay late instead of reopening windows.
+            for bytes in restored.list(WATERMARK).unwrap_or_default() {
+                let watermark: Timestamp = spate_core::codec::decode(bytes)?;
+                self.watermark = self.watermark.max(watermark);
+            }
             self.panes.restore_from(PANES, restored, task.max_parallelism)?;
             let (hasher, key_groups) = (&mut self.hasher, &self.key_groups);
             self.timers.restore_from(restored, TIMERS_PART, |group, id: &(K, A::W)| -> Result<u64, StateError> {
@@ -523,6 +533,8 @@ where
     }
 
     fn snapshot_state(&mut self, snapshot: &mut crate::checkpoint::OperatorSnapshot) -> FnResult {
+        let watermark = vec![spate_core::codec::encode(&self.watermark)?];
+        snapshot.add_list(WATERMARK, crate::state::Redistribution::Union, watermark);
         self.panes.snapshot_into(PANES, snapshot)?;
         self.timers.snapshot_into(snapshot, TIMERS_PART)?;
         if let Some(state) = &self.state {
@@ -545,8 +557,10 @@ where
     }
 
     fn process_watermark(&mut self, watermark: Timestamp, out: &mut Output<OUT>) -> FnResult {
-        self.watermark = watermark;
-        self.fire_timers(TimeDomain::EventTime, watermark, out)?;
+        // A restored operator may see its inputs start below the watermark it resumed
+        // from; event time never goes back.
+        self.watermark = self.watermark.max(watermark);
+        self.fire_timers(TimeDomain::EventTime, self.watermark, out)?;
         out.emit_watermark(watermark);
         Ok(())
     }

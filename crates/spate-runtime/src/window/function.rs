@@ -145,6 +145,12 @@ pub trait WindowContents<T>: Send + 'static {
     fn close(&mut self) -> FnResult {
         Ok(())
     }
+    /// Whether contents may be built from parts in any order and merged: only then may a
+    /// window be combined from slices shared with overlapping windows. Records kept for
+    /// a process function are not (it sees them in arrival order, as in Flink).
+    fn is_commutative(&self) -> bool {
+        false
+    }
 }
 
 /// Windows that keep every record (for a process function alone).
@@ -218,6 +224,10 @@ impl<T: spate_core::StateValue + Send, R: ReduceFunction<T>> WindowContents<T> f
     fn close(&mut self) -> FnResult {
         self.0.close()
     }
+
+    fn is_commutative(&self) -> bool {
+        self.0.is_commutative()
+    }
 }
 
 /// Windows that aggregate their records as they come (`aggregate`).
@@ -262,6 +272,10 @@ where
     fn elements(&mut self, acc: &ACC, f: &mut dyn FnMut(&[OUT]) -> FnResult) -> FnResult {
         let result = self.function.get_result(acc);
         f(std::slice::from_ref(&result))
+    }
+
+    fn is_commutative(&self) -> bool {
+        self.function.is_commutative()
     }
 }
 

@@ -377,6 +377,15 @@ impl<T, W: Window, G: Trigger<T, W>> Trigger<T, W> for PurgingTrigger<G> {
     }
 }
 
+/// The first firing of a continuous trigger for a record at `time`: one `interval`
+/// after `time` rounded to a multiple of it. The rounding is Flink's, Java's remainder,
+/// which rounds toward zero: before 1970 it rounds up, not down, so that the same
+/// records fire at the same times as in Flink.
+fn first_firing(time: Timestamp, interval: i64) -> Timestamp {
+    // Rust's `%` is Java's: the remainder has the sign of the dividend.
+    (time - time % interval).saturating_add(interval)
+}
+
 /// Fires every `interval` of event time while the window is open, and at its end
 /// (Flink's `ContinuousEventTimeTrigger`): early results.
 #[derive(Clone, Copy, Debug)]
@@ -408,8 +417,7 @@ impl<T, W: Window> Trigger<T, W> for ContinuousEventTimeTrigger {
         }
         ctx.register_event_time_timer(window.max_timestamp());
         if next.is_none() {
-            let start = timestamp - timestamp.rem_euclid(self.interval);
-            let at = start.saturating_add(self.interval).min(window.max_timestamp());
+            let at = first_firing(timestamp, self.interval).min(window.max_timestamp());
             *next = Some(at);
             ctx.register_event_time_timer(at);
         }
@@ -500,8 +508,7 @@ impl<T, W: Window> Trigger<T, W> for ContinuousProcessingTimeTrigger {
         ctx: &mut TriggerContext<'_>,
     ) -> TriggerResult {
         if next.is_none() {
-            let now = ctx.current_processing_time();
-            let at = (now - now.rem_euclid(self.interval)).saturating_add(self.interval).min(window.max_timestamp());
+            let at = first_firing(ctx.current_processing_time(), self.interval).min(window.max_timestamp());
             *next = Some(at);
             ctx.register_processing_time_timer(at);
         }
@@ -601,5 +608,24 @@ mod tests {
         assert_eq!(next, Some(60));
         assert_eq!(Trigger::<(), _>::on_event_time(&mut t, 45, &w, &mut next, &mut ctx), TriggerResult::Continue);
         assert_eq!(Trigger::<(), _>::on_event_time(&mut t, 99, &w, &mut next, &mut ctx), TriggerResult::Fire);
+    }
+
+    #[test]
+    fn continuous_triggers_round_first_firings_toward_zero_as_flink() {
+        // Flink computes `timestamp - timestamp % interval` with Java's remainder: for
+        // -75605 every 10 s that is -70000, so the first firing is -60000, which the
+        // end of [-90000, -60000) caps at its last millisecond: one firing, at the end.
+        assert_eq!(first_firing(-75_605, 10_000), -60_000);
+        assert_eq!(first_firing(75_605, 10_000), 80_000);
+        assert_eq!(first_firing(-10_000, 10_000), 0);
+        assert_eq!(first_firing(i64::MAX - 3, 10), i64::MAX, "saturates instead of overflowing");
+        assert_eq!(first_firing(i64::MIN, 10), i64::MIN + 18, "rounds toward zero, without overflow");
+        let w = TimeWindow::new(-90_000, -60_000);
+        let mut requests = Vec::new();
+        let mut ctx = TriggerContext::new(i64::MIN, 0, &mut requests);
+        let mut t = ContinuousEventTimeTrigger::of(std::time::Duration::from_secs(10));
+        let mut next = None;
+        Trigger::<(), _>::on_element(&mut t, &(), -75_605, &w, &mut next, &mut ctx);
+        assert_eq!(next, Some(-60_001), "the early firing is the window's end");
     }
 }
