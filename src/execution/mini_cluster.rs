@@ -17,13 +17,14 @@ use spate_core::job_id::JobId;
 use spate_runtime::TaskError;
 use spate_runtime::channel::cancellation;
 use spate_runtime::checkpoint::{
-    CheckpointCoordinator, CheckpointStorage, CompletedCheckpoint, CoordinatorMessage, TaskDescriptor, TaskGateway,
+    CheckpointCoordinator, CheckpointStorage, CompletedCheckpoint, CoordinatorMessage, SnapshotReport, TaskDescriptor,
+    TaskGateway, TaskMail, TaskReporter,
 };
 use spate_runtime::context::TaskInfo;
 use spate_runtime::error::panic_message;
 use spate_runtime::metrics::TaskMetrics;
 use spate_runtime::restart::RestartTracker;
-use spate_runtime::task::{Mailbox, SnapshotReport, TaskMail, TaskReporter};
+use spate_runtime::task::Mailbox;
 
 use super::deploy::ExecutionPlan;
 use super::job_client::{JobClient, JobExecutionResult, JobShared, JobState, JobStatus, TaskEntry};

@@ -5,7 +5,7 @@ use std::any::Any;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use spate_core::{Data, StreamRecord, Timestamp};
+use spate_core::{Data, StreamRecord};
 use spate_runtime::TaskError;
 use spate_runtime::channel::{CancelToken, ChannelReceiver, ChannelSender, channel};
 use spate_runtime::metrics::TaskMetrics;
@@ -179,13 +179,7 @@ impl<T> Downstream<T> for Unconsumed {
         batch.clear();
         Ok(())
     }
-    fn process_watermark(&mut self, _watermark: Timestamp) -> Result<(), TaskError> {
-        Ok(())
-    }
-    fn process_watermark_status(&mut self, _: spate_runtime::watermark::WatermarkStatus) -> Result<(), TaskError> {
-        Ok(())
-    }
-    fn end_input(&mut self) -> Result<(), TaskError> {
+    fn process_control(&mut self, _: &spate_runtime::event::ControlEvent) -> Result<(), TaskError> {
         Ok(())
     }
     fn flush(&mut self) -> Result<(), TaskError> {
@@ -197,7 +191,7 @@ impl<T> Downstream<T> for Unconsumed {
     fn close(&mut self) -> Result<(), TaskError> {
         Ok(())
     }
-    fn checkpoint(
+    fn snapshot_state(
         &mut self,
         _: &spate_runtime::checkpoint::CheckpointBarrier,
         _: &mut spate_runtime::checkpoint::TaskSnapshot,

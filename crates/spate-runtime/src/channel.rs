@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crossbeam_channel::{Receiver, Select, Sender, TrySendError};
-use spate_core::{StreamRecord, Timestamp};
+use spate_core::StreamRecord;
+
+use crate::event::ControlEvent;
 
 use crate::TaskError;
 
@@ -18,14 +20,9 @@ use crate::TaskError;
 pub enum Event<T> {
     /// A batch of records.
     Records(Vec<StreamRecord<T>>),
-    /// No record with a smaller timestamp will follow on this channel.
-    Watermark(Timestamp),
-    /// The channel went idle or became active again.
-    Status(crate::watermark::WatermarkStatus),
-    /// Everything before belongs to checkpoint `id`, everything after does not.
-    Barrier(crate::checkpoint::CheckpointBarrier),
-    /// The upstream subtask has finished: nothing follows.
-    EndOfPartition,
+    /// A watermark, a change of idleness, a barrier, or the end of the upstream
+    /// subtask's stream (after which nothing follows).
+    Control(ControlEvent),
 }
 
 /// Creates a channel that holds at most `capacity` events.
@@ -87,7 +84,7 @@ pub enum Received<T> {
     Event(Event<T>),
     /// Nothing queued now.
     Empty,
-    /// The sender is gone without having sent [`Event::EndOfPartition`].
+    /// The sender is gone without having sent [`ControlEvent::EndOfInput`].
     Disconnected,
 }
 
@@ -166,19 +163,19 @@ mod tests {
     fn full_channel_blocks_until_received() {
         let (_h, cancel) = cancellation();
         let (tx, rx) = channel::<u32>(1);
-        assert_eq!(tx.send(Event::Watermark(1), &cancel).unwrap(), SendOutcome::Immediate);
+        assert_eq!(tx.send(Event::Control(ControlEvent::Watermark(1)), &cancel).unwrap(), SendOutcome::Immediate);
         let reader = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(50));
             let mut got = Vec::new();
             while got.len() < 2 {
-                if let Received::Event(Event::Watermark(w)) = rx.try_recv() {
+                if let Received::Event(Event::Control(ControlEvent::Watermark(w))) = rx.try_recv() {
                     got.push(w);
                 }
             }
             got
         });
         let start = Instant::now();
-        assert_eq!(tx.send(Event::Watermark(2), &cancel).unwrap(), SendOutcome::Waited);
+        assert_eq!(tx.send(Event::Control(ControlEvent::Watermark(2)), &cancel).unwrap(), SendOutcome::Waited);
         assert!(start.elapsed() >= Duration::from_millis(40));
         assert_eq!(reader.join().unwrap(), vec![1, 2]);
     }
@@ -187,8 +184,8 @@ mod tests {
     fn cancel_wakes_a_blocked_sender() {
         let (handle, cancel) = cancellation();
         let (tx, _rx) = channel::<u32>(1);
-        tx.send(Event::Watermark(1), &cancel).unwrap();
-        let t = std::thread::spawn(move || tx.send(Event::Watermark(2), &cancel));
+        tx.send(Event::Control(ControlEvent::Watermark(1)), &cancel).unwrap();
+        let t = std::thread::spawn(move || tx.send(Event::Control(ControlEvent::Watermark(2)), &cancel));
         std::thread::sleep(Duration::from_millis(30));
         handle.cancel();
         assert!(matches!(t.join().unwrap(), Err(TaskError::Cancelled)));
@@ -200,7 +197,7 @@ mod tests {
         let (_h, cancel) = cancellation();
         let (tx, rx) = channel::<u32>(1);
         drop(rx);
-        assert!(matches!(tx.send(Event::EndOfPartition, &cancel), Err(TaskError::PeerGone(_))));
+        assert!(matches!(tx.send(Event::Control(ControlEvent::EndOfInput), &cancel), Err(TaskError::PeerGone(_))));
         let (tx, rx) = channel::<u32>(1);
         drop(tx);
         assert!(matches!(rx.try_recv(), Received::Disconnected));

@@ -10,6 +10,7 @@ pub mod channel;
 pub mod checkpoint;
 pub mod context;
 pub mod error;
+pub mod event;
 pub mod functions;
 pub mod key_selector;
 pub mod metrics;

@@ -6,6 +6,7 @@
 //! per-batch path is one virtual call per chained operator.
 
 use crate::checkpoint::{CheckpointBarrier, CheckpointId, TaskSnapshot};
+use crate::event::ControlEvent;
 use crate::watermark::WatermarkStatus;
 use std::any::Any;
 use std::marker::PhantomData;
@@ -18,25 +19,24 @@ use crate::TaskError;
 /// Whatever receives an operator's output: the next chained operator, a fan-out to
 /// several, a record writer onto channels, or a sink.
 ///
-/// Every lifecycle call travels down the chain through this trait, so an operator never
-/// needs to know what follows it.
+/// Every call travels down the chain through this trait, so an operator never needs to
+/// know what follows it. In-band events (records, then [`ControlEvent`]s in order with
+/// them) come through `process_batch` and `process_control`; the rest are lifecycle
+/// calls from the task.
 pub trait Downstream<T> {
     /// Opens this receiver and everything after it (tail first, as in Flink).
     fn open(&mut self) -> Result<(), TaskError>;
     /// Processes and drains a batch.
     fn process_batch(&mut self, batch: &mut Vec<StreamRecord<T>>) -> Result<(), TaskError>;
-    /// Handles a watermark that has advanced.
-    fn process_watermark(&mut self, watermark: Timestamp) -> Result<(), TaskError>;
-    /// The stream went idle or became active again.
-    fn process_watermark_status(&mut self, status: WatermarkStatus) -> Result<(), TaskError>;
-    /// Snapshots this receiver's state and everything after it into `snapshot` for the
-    /// checkpoint of `barrier`, and passes the barrier on (after every record before it).
-    fn checkpoint(&mut self, barrier: &CheckpointBarrier, snapshot: &mut TaskSnapshot) -> Result<(), TaskError>;
+    /// Handles a control event (after every record before it) and passes it on.
+    fn process_control(&mut self, event: &ControlEvent) -> Result<(), TaskError>;
+    /// Writes the state of this receiver and everything after it into `snapshot`, for
+    /// the checkpoint of `barrier` (the barrier itself travels as a control event). An
+    /// error fails the checkpoint, not the task.
+    fn snapshot_state(&mut self, barrier: &CheckpointBarrier, snapshot: &mut TaskSnapshot) -> Result<(), TaskError>;
     /// Checkpoint `id` completed (`true`: what it holds is durable; commit what waited
     /// for it) or was aborted (`false`), here and further down.
     fn notify_checkpoint(&mut self, id: CheckpointId, complete: bool) -> Result<(), TaskError>;
-    /// The input has ended: emit final results, then pass the end on.
-    fn end_input(&mut self) -> Result<(), TaskError>;
     /// Sends partly filled batches on (the buffer timeout expired).
     fn flush(&mut self) -> Result<(), TaskError>;
     /// Whether records wait in a partly filled batch somewhere down the chain.
@@ -104,31 +104,24 @@ impl<T> Emitter<T> {
         self.buffer.clear();
     }
 
-    /// Emits a watermark after every record emitted before it.
-    pub fn emit_watermark(&mut self, watermark: Timestamp) {
+    /// Emits a control event after every record emitted before it.
+    pub fn emit_control(&mut self, event: &ControlEvent) {
         self.flush_batch();
         if self.error.is_none() {
-            if let Err(e) = self.next.process_watermark(watermark) {
+            if let Err(e) = self.next.process_control(event) {
                 self.error = Some(e);
             }
         }
     }
 
-    /// Passes a checkpoint barrier on, after every record emitted before it.
-    pub fn checkpoint(&mut self, barrier: &CheckpointBarrier, snapshot: &mut TaskSnapshot) -> Result<(), TaskError> {
-        self.flush_batch();
-        self.take_error()?;
-        self.next.checkpoint(barrier, snapshot)
+    /// Emits a watermark after every record emitted before it.
+    pub fn emit_watermark(&mut self, watermark: Timestamp) {
+        self.emit_control(&ControlEvent::Watermark(watermark));
     }
 
     /// Passes a change of watermark status on, after every record emitted before it.
     pub fn emit_watermark_status(&mut self, status: WatermarkStatus) {
-        self.flush_batch();
-        if self.error.is_none() {
-            if let Err(e) = self.next.process_watermark_status(status) {
-                self.error = Some(e);
-            }
-        }
+        self.emit_control(&ControlEvent::Status(status));
     }
 
     /// The first error of the downstream, if any (taking it).
@@ -201,12 +194,8 @@ pub trait AnySideOutput {
     fn as_any_mut(&mut self) -> &mut dyn Any;
     /// See [`Emitter::flush_batch`].
     fn flush_batch(&mut self);
-    /// See [`Emitter::emit_watermark`].
-    fn emit_watermark(&mut self, watermark: Timestamp);
-    /// See [`Emitter::emit_watermark_status`].
-    fn emit_watermark_status(&mut self, status: WatermarkStatus);
-    /// See [`Emitter::checkpoint`].
-    fn checkpoint(&mut self, barrier: &CheckpointBarrier, snapshot: &mut TaskSnapshot) -> Result<(), TaskError>;
+    /// See [`Emitter::emit_control`].
+    fn emit_control(&mut self, event: &ControlEvent);
     /// See [`Emitter::take_error`].
     fn take_error(&mut self) -> Result<(), TaskError>;
     /// See [`Emitter::has_buffered`].
@@ -221,8 +210,8 @@ pub trait AnySideOutput {
 pub trait Lifecycle {
     /// See [`Downstream::open`].
     fn open(&mut self) -> Result<(), TaskError>;
-    /// See [`Downstream::end_input`].
-    fn end_input(&mut self) -> Result<(), TaskError>;
+    /// See [`Downstream::snapshot_state`].
+    fn snapshot_state(&mut self, barrier: &CheckpointBarrier, snapshot: &mut TaskSnapshot) -> Result<(), TaskError>;
     /// See [`Downstream::flush`].
     fn flush(&mut self) -> Result<(), TaskError>;
     /// See [`Downstream::close`].
@@ -239,8 +228,8 @@ impl<T> Lifecycle for Box<dyn Downstream<T>> {
     fn open(&mut self) -> Result<(), TaskError> {
         Downstream::open(&mut **self)
     }
-    fn end_input(&mut self) -> Result<(), TaskError> {
-        Downstream::end_input(&mut **self)
+    fn snapshot_state(&mut self, barrier: &CheckpointBarrier, snapshot: &mut TaskSnapshot) -> Result<(), TaskError> {
+        Downstream::snapshot_state(&mut **self, barrier, snapshot)
     }
     fn flush(&mut self) -> Result<(), TaskError> {
         Downstream::flush(&mut **self)
@@ -266,14 +255,8 @@ impl<T: 'static> AnySideOutput for Emitter<T> {
     fn flush_batch(&mut self) {
         Emitter::flush_batch(self);
     }
-    fn emit_watermark(&mut self, watermark: Timestamp) {
-        Emitter::emit_watermark(self, watermark);
-    }
-    fn emit_watermark_status(&mut self, status: WatermarkStatus) {
-        Emitter::emit_watermark_status(self, status);
-    }
-    fn checkpoint(&mut self, barrier: &CheckpointBarrier, snapshot: &mut TaskSnapshot) -> Result<(), TaskError> {
-        Emitter::checkpoint(self, barrier, snapshot)
+    fn emit_control(&mut self, event: &ControlEvent) {
+        Emitter::emit_control(self, event);
     }
     fn take_error(&mut self) -> Result<(), TaskError> {
         Emitter::take_error(self)
@@ -378,36 +361,40 @@ impl<T> Output<T> {
         }
     }
 
-    /// Emits a watermark on the main and every side output.
-    pub fn emit_watermark(&mut self, watermark: Timestamp) {
-        self.main.emit_watermark(watermark);
+    /// Emits a control event on the main and every side output, after every record
+    /// emitted before it; a failure further down is kept for
+    /// [`take_error`](Self::take_error).
+    pub fn emit_control(&mut self, event: &ControlEvent) {
+        self.main.emit_control(event);
         for (_, output) in &mut self.side.outputs {
-            output.emit_watermark(watermark);
+            output.emit_control(event);
         }
     }
 
-    /// Passes a checkpoint barrier down the main and every side output.
-    pub fn checkpoint_downstream(
+    /// Emits a watermark on the main and every side output.
+    pub fn emit_watermark(&mut self, watermark: Timestamp) {
+        self.emit_control(&ControlEvent::Watermark(watermark));
+    }
+
+    /// Passes a change of watermark status on the main and every side output.
+    pub fn emit_watermark_status(&mut self, status: WatermarkStatus) {
+        self.emit_control(&ControlEvent::Status(status));
+    }
+
+    /// Snapshots everything down the main and every side output.
+    pub fn snapshot_downstream(
         &mut self,
         barrier: &CheckpointBarrier,
         snapshot: &mut TaskSnapshot,
     ) -> Result<(), TaskError> {
-        self.main.checkpoint(barrier, snapshot)?;
-        self.side.each(|o| o.checkpoint(barrier, snapshot))
+        self.main.downstream().snapshot_state(barrier, snapshot)?;
+        self.side.each(|o| o.lifecycle().snapshot_state(barrier, snapshot))
     }
 
     /// Passes the end of a checkpoint down the main and every side output.
     pub fn notify_downstream(&mut self, id: CheckpointId, complete: bool) -> Result<(), TaskError> {
         self.main.downstream().notify_checkpoint(id, complete)?;
         self.side.each(|o| o.lifecycle().notify_checkpoint(id, complete))
-    }
-
-    /// Passes a change of watermark status on the main and every side output.
-    pub fn emit_watermark_status(&mut self, status: WatermarkStatus) {
-        self.main.emit_watermark_status(status);
-        for (_, output) in &mut self.side.outputs {
-            output.emit_watermark_status(status);
-        }
     }
 
     /// The first error of anything downstream, if any (taking it).
@@ -433,12 +420,6 @@ impl<T> Output<T> {
     pub fn open_downstream(&mut self) -> Result<(), TaskError> {
         self.main.downstream().open()?;
         self.side.each(|o| o.lifecycle().open())
-    }
-
-    /// Passes the end of input on, main output first.
-    pub fn end_downstream(&mut self) -> Result<(), TaskError> {
-        self.main.downstream().end_input()?;
-        self.side.each(|o| o.lifecycle().end_input())
     }
 
     /// Flushes everything downstream.
@@ -552,24 +533,16 @@ impl<T: Clone> Downstream<T> for Fanout<T> {
         last.process_batch(batch)
     }
 
-    fn process_watermark(&mut self, watermark: Timestamp) -> Result<(), TaskError> {
-        self.targets.iter_mut().try_for_each(|t| t.process_watermark(watermark))
+    fn process_control(&mut self, event: &ControlEvent) -> Result<(), TaskError> {
+        self.targets.iter_mut().try_for_each(|t| t.process_control(event))
     }
 
-    fn process_watermark_status(&mut self, status: WatermarkStatus) -> Result<(), TaskError> {
-        self.targets.iter_mut().try_for_each(|t| t.process_watermark_status(status))
-    }
-
-    fn checkpoint(&mut self, barrier: &CheckpointBarrier, snapshot: &mut TaskSnapshot) -> Result<(), TaskError> {
-        self.targets.iter_mut().try_for_each(|t| t.checkpoint(barrier, snapshot))
+    fn snapshot_state(&mut self, barrier: &CheckpointBarrier, snapshot: &mut TaskSnapshot) -> Result<(), TaskError> {
+        self.targets.iter_mut().try_for_each(|t| t.snapshot_state(barrier, snapshot))
     }
 
     fn notify_checkpoint(&mut self, id: CheckpointId, complete: bool) -> Result<(), TaskError> {
         self.targets.iter_mut().try_for_each(|t| t.notify_checkpoint(id, complete))
-    }
-
-    fn end_input(&mut self) -> Result<(), TaskError> {
-        self.targets.iter_mut().try_for_each(|t| t.end_input())
     }
 
     fn flush(&mut self) -> Result<(), TaskError> {
@@ -646,23 +619,20 @@ pub(crate) mod testing {
             r.records.append(batch);
             Ok(())
         }
-        fn process_watermark(&mut self, watermark: Timestamp) -> Result<(), TaskError> {
-            self.0.lock().unwrap().watermarks.push(watermark);
+        fn process_control(&mut self, event: &ControlEvent) -> Result<(), TaskError> {
+            let mut r = self.0.lock().unwrap();
+            match event {
+                ControlEvent::Watermark(w) => r.watermarks.push(*w),
+                ControlEvent::Status(s) => r.statuses.push(*s),
+                ControlEvent::Barrier(b) => r.barriers.push(b.id),
+                ControlEvent::EndOfInput => r.ended = true,
+            }
             Ok(())
         }
-        fn process_watermark_status(&mut self, status: WatermarkStatus) -> Result<(), TaskError> {
-            self.0.lock().unwrap().statuses.push(status);
-            Ok(())
-        }
-        fn checkpoint(&mut self, barrier: &CheckpointBarrier, _: &mut TaskSnapshot) -> Result<(), TaskError> {
-            self.0.lock().unwrap().barriers.push(barrier.id);
+        fn snapshot_state(&mut self, _: &CheckpointBarrier, _: &mut TaskSnapshot) -> Result<(), TaskError> {
             Ok(())
         }
         fn notify_checkpoint(&mut self, _: CheckpointId, _: bool) -> Result<(), TaskError> {
-            Ok(())
-        }
-        fn end_input(&mut self) -> Result<(), TaskError> {
-            self.0.lock().unwrap().ended = true;
             Ok(())
         }
         fn flush(&mut self) -> Result<(), TaskError> {
@@ -706,7 +676,7 @@ mod tests {
         let mut fan = Fanout::new(vec![a, b]);
         let mut batch = vec![StreamRecord::new("x".to_string()), StreamRecord::new("y".to_string())];
         fan.process_batch(&mut batch).unwrap();
-        fan.end_input().unwrap();
+        fan.process_control(&ControlEvent::EndOfInput).unwrap();
         for seen in [seen_a, seen_b] {
             let seen = seen.lock().unwrap();
             assert_eq!(seen.records.len(), 2);

@@ -3,16 +3,19 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use spate_core::{StreamRecord, Timestamp};
+use spate_core::StreamRecord;
 
 use crate::TaskError;
 use crate::channel::{CancelToken, ChannelSender, Event, SendOutcome};
+use crate::checkpoint::{CheckpointBarrier, CheckpointId, TaskSnapshot};
+use crate::event::ControlEvent;
 use crate::metrics::TaskMetrics;
 use crate::output::Downstream;
 use crate::partitioner::Partitioner;
 
 /// Buffers records per channel and sends a batch when it is full, when flushed (buffer
-/// timeout), before every watermark, and at end of input.
+/// timeout), and before every control event (watermark, barrier, end of input), which
+/// goes to every channel.
 pub struct RecordWriter<T> {
     channels: Vec<ChannelSender<T>>,
     buffers: Vec<Vec<StreamRecord<T>>>,
@@ -22,9 +25,6 @@ pub struct RecordWriter<T> {
     metrics: Arc<TaskMetrics>,
     /// Names the edge in errors raised while routing (a key selector's panic).
     edge_name: String,
-    /// Whether the end of the partition was sent: a task's final snapshot, taken after
-    /// that, sends no barrier.
-    ended: bool,
 }
 
 impl<T: Clone> RecordWriter<T> {
@@ -38,16 +38,7 @@ impl<T: Clone> RecordWriter<T> {
         edge_name: String,
     ) -> Self {
         let buffers = channels.iter().map(|_| Vec::new()).collect();
-        RecordWriter {
-            channels,
-            buffers,
-            partitioner,
-            batch_size: batch_size.max(1),
-            cancel,
-            metrics,
-            edge_name,
-            ended: false,
-        }
+        RecordWriter { channels, buffers, partitioner, batch_size: batch_size.max(1), cancel, metrics, edge_name }
     }
 
     fn send(&mut self, channel: usize, event: Event<T>) -> Result<(), TaskError> {
@@ -79,10 +70,6 @@ impl<T: Clone> RecordWriter<T> {
         }
         buffer.push(record);
         if buffer.len() >= self.batch_size { self.send_buffer(channel) } else { Ok(()) }
-    }
-
-    fn broadcast_event(&mut self, make: impl Fn() -> Event<T>) -> Result<(), TaskError> {
-        (0..self.channels.len()).try_for_each(|c| self.send(c, make()))
     }
 }
 
@@ -135,36 +122,17 @@ impl<T: Clone> Downstream<T> for RecordWriter<T> {
         Ok(())
     }
 
-    fn process_watermark(&mut self, watermark: Timestamp) -> Result<(), TaskError> {
+    fn process_control(&mut self, event: &ControlEvent) -> Result<(), TaskError> {
         self.send_all_buffers()?;
-        self.broadcast_event(|| Event::Watermark(watermark))
+        (0..self.channels.len()).try_for_each(|c| self.send(c, Event::Control(event.clone())))
     }
 
-    fn process_watermark_status(&mut self, status: crate::watermark::WatermarkStatus) -> Result<(), TaskError> {
-        self.send_all_buffers()?;
-        self.broadcast_event(|| Event::Status(status))
-    }
-
-    fn checkpoint(
-        &mut self,
-        barrier: &crate::checkpoint::CheckpointBarrier,
-        _snapshot: &mut crate::checkpoint::TaskSnapshot,
-    ) -> Result<(), TaskError> {
-        if self.ended {
-            return Ok(());
-        }
-        self.send_all_buffers()?;
-        self.broadcast_event(|| Event::Barrier(barrier.clone()))
-    }
-
-    fn notify_checkpoint(&mut self, _id: crate::checkpoint::CheckpointId, _complete: bool) -> Result<(), TaskError> {
+    fn snapshot_state(&mut self, _: &CheckpointBarrier, _: &mut TaskSnapshot) -> Result<(), TaskError> {
         Ok(())
     }
 
-    fn end_input(&mut self) -> Result<(), TaskError> {
-        self.send_all_buffers()?;
-        self.ended = true;
-        self.broadcast_event(|| Event::EndOfPartition)
+    fn notify_checkpoint(&mut self, _id: CheckpointId, _complete: bool) -> Result<(), TaskError> {
+        Ok(())
     }
 
     fn flush(&mut self) -> Result<(), TaskError> {
@@ -215,13 +183,13 @@ mod tests {
         let mut batch: Vec<_> = (4..6).map(StreamRecord::new).collect();
         w.process_batch(&mut batch).unwrap();
         assert!(w.has_buffered());
-        w.process_watermark(5).unwrap();
-        w.end_input().unwrap();
+        w.process_control(&ControlEvent::Watermark(5)).unwrap();
+        w.process_control(&ControlEvent::EndOfInput).unwrap();
         let events = drain(&rx);
         assert!(matches!(events[0], Event::Records(ref b) if b.len() == 4));
         assert!(matches!(events[1], Event::Records(ref b) if b.len() == 2));
-        assert!(matches!(events[2], Event::Watermark(5)));
-        assert!(matches!(events[3], Event::EndOfPartition));
+        assert!(matches!(events[2], Event::Control(ControlEvent::Watermark(5))));
+        assert!(matches!(events[3], Event::Control(ControlEvent::EndOfInput)));
         assert_eq!(values(&events), (0..6).collect::<Vec<_>>());
     }
 
@@ -232,7 +200,7 @@ mod tests {
         let mut w = RecordWriter::new(txs, Partitioner::Broadcast, 8, cancel, Arc::default(), "e".into());
         let mut batch: Vec<_> = (0..5).map(StreamRecord::new).collect();
         w.process_batch(&mut batch).unwrap();
-        w.end_input().unwrap();
+        w.process_control(&ControlEvent::EndOfInput).unwrap();
         for rx in &rxs {
             assert_eq!(values(&drain(rx)), vec![0, 1, 2, 3, 4]);
         }

@@ -15,9 +15,8 @@ use spate_core::config::CheckpointRetention;
 use super::writer::{StorageWriter, WriteJob};
 use super::{
     CheckpointBarrier, CheckpointId, CheckpointKind, CheckpointMetadata, CheckpointStorage, CheckpointingMode,
-    OperatorMetadata, StateFile, TaskSnapshot,
+    OperatorMetadata, SnapshotReport, StateFile, TaskMail, TaskSnapshot,
 };
-use crate::task::{SnapshotReport, TaskMail};
 
 /// `execution.checkpointing.*`, resolved.
 #[derive(Clone, Debug)]

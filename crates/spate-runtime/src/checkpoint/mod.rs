@@ -9,6 +9,7 @@
 
 mod coordinator;
 mod format;
+mod protocol;
 mod snapshot;
 mod storage;
 mod writer;
@@ -18,9 +19,10 @@ pub use coordinator::{
     CompletedCheckpoint, CoordinatorMessage, SavepointReply, TaskDescriptor, TaskGateway, WrittenFile,
 };
 pub use format::{CheckpointMetadata, FormatError, OperatorMetadata, StateFile};
+pub use protocol::{FINAL_CHECKPOINT, SnapshotReport, TaskMail, TaskReporter};
 pub use storage::{CheckpointStorage, METADATA_FILE, StorageError, join};
 
-pub use snapshot::{ListSnapshot, OperatorSnapshot, RestoredState};
+pub use snapshot::{ListSnapshot, OperatorSnapshot, RestoredState, Verification};
 
 /// The snapshots of the operators of one subtask's chain, by operator uid.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -30,6 +30,20 @@ impl ListSnapshot {
     }
 }
 
+/// How many of the values written into a snapshot are decoded back at once, to find a
+/// type that encodes but cannot be read back (serde's `untagged`, `flatten`, internally
+/// tagged enums, `serde_json::Value`) while the state still exists, rather than when a
+/// restore needs it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Verification {
+    /// The first value of each state in each key group (checkpoints: cheap, and a type
+    /// that cannot round-trip fails on any value).
+    #[default]
+    Sample,
+    /// Every value (savepoints: taken rarely, kept long, restored elsewhere).
+    Every,
+}
+
 /// The state one operator instance wrote for one checkpoint.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OperatorSnapshot {
@@ -37,9 +51,21 @@ pub struct OperatorSnapshot {
     pub keyed: BTreeMap<u32, Vec<(String, Vec<u8>)>>,
     /// Operator (non-keyed) state.
     pub lists: Vec<ListSnapshot>,
+    /// How much of what is written is decoded back (not stored).
+    #[serde(skip)]
+    pub verification: Verification,
 }
 
 impl OperatorSnapshot {
+    /// An empty snapshot for the checkpoint or savepoint of `barrier`.
+    pub fn for_barrier(barrier: &super::CheckpointBarrier) -> Self {
+        let verification = match barrier.kind {
+            super::CheckpointKind::Savepoint => Verification::Every,
+            super::CheckpointKind::Checkpoint => Verification::Sample,
+        };
+        OperatorSnapshot { verification, ..Default::default() }
+    }
+
     /// Whether nothing was written.
     pub fn is_empty(&self) -> bool {
         self.keyed.is_empty() && self.lists.iter().all(|l| l.elements.is_empty())

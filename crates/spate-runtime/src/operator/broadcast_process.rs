@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 use spate_core::{Key, StreamRecord, Timestamp};
 
 use super::TwoInputOperator;
-use super::keyed_process::{fire_timers, process_records};
+use super::keyed_timers::{self, process_records};
 use crate::context::RuntimeContext;
 use crate::functions::{
     BroadcastContext, BroadcastProcessFunction, FnResult, KeyedBroadcastContext, KeyedBroadcastProcessFunction,
@@ -14,7 +14,6 @@ use crate::functions::{
 use crate::key_selector::KeySelector;
 use crate::output::{Collector, Output};
 use crate::state::{BroadcastStates, KeyedBackend, KeyedLookahead, StateError};
-use crate::timer::TimeDomain;
 
 /// Declares the broadcast states of an operator when it opens.
 pub type DeclareBroadcastStates = std::sync::Arc<dyn Fn(&mut BroadcastStates) + Send + Sync>;
@@ -132,14 +131,6 @@ where
             _types: PhantomData,
         }
     }
-
-    fn fire(&mut self, domain: TimeDomain, time: Timestamp, out: &mut Output<O>) -> FnResult {
-        let Some(backend) = self.backend.as_mut() else { return Ok(()) };
-        let (function, states) = (&mut self.function, &self.states);
-        fire_timers(backend, domain, time, out, |t, ctx, c| {
-            function.on_timer(t, &mut KeyedReadOnlyContext::new(ctx, states, Some(domain)), c)
-        })
-    }
 }
 
 impl<K, I1, I2, O, F> TwoInputOperator<I1, I2, O> for KeyedBroadcastProcessOperator<K, I1, I2, O, F>
@@ -172,10 +163,7 @@ where
                 snapshot.add_list(&name, crate::state::Redistribution::Union, vec![bytes]);
             }
         }
-        if let Some(backend) = &self.backend {
-            backend.snapshot(snapshot)?;
-        }
-        Ok(())
+        keyed_timers::snapshot(self.backend.as_ref(), snapshot)
     }
 
     fn process_batch1(&mut self, batch: &mut Vec<StreamRecord<I1>>, out: &mut Output<O>) -> FnResult {
@@ -203,20 +191,21 @@ where
     }
 
     fn process_watermark(&mut self, watermark: Timestamp, out: &mut Output<O>) -> FnResult {
-        if let Some(backend) = self.backend.as_mut() {
-            backend.watermark = watermark;
-        }
-        self.fire(TimeDomain::EventTime, watermark, out)?;
-        out.emit_watermark(watermark);
-        Ok(())
+        let (function, states) = (&mut self.function, &self.states);
+        keyed_timers::on_watermark(self.backend.as_mut(), watermark, out, |t, d, ctx, c| {
+            function.on_timer(t, &mut KeyedReadOnlyContext::new(ctx, states, Some(d)), c)
+        })
     }
 
     fn on_processing_time(&mut self, now: Timestamp, out: &mut Output<O>) -> FnResult {
-        self.fire(TimeDomain::ProcessingTime, now, out)
+        let (function, states) = (&mut self.function, &self.states);
+        keyed_timers::on_processing_time(self.backend.as_mut(), now, out, |t, d, ctx, c| {
+            function.on_timer(t, &mut KeyedReadOnlyContext::new(ctx, states, Some(d)), c)
+        })
     }
 
     fn next_processing_time(&self) -> Option<Timestamp> {
-        self.backend.as_ref().and_then(|b| b.timers.processing.next())
+        keyed_timers::next_processing_time(self.backend.as_ref())
     }
 
     fn close(&mut self) -> FnResult {

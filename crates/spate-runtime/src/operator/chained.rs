@@ -10,6 +10,8 @@ use crate::TaskError;
 use crate::checkpoint::{CheckpointBarrier, CheckpointId, OperatorSnapshot, TaskSnapshot};
 use crate::context::RuntimeContext;
 use crate::error::guard;
+use crate::event::ControlEvent;
+use crate::functions::FnResult;
 use crate::output::{Downstream, Output};
 use crate::state::StateScope;
 
@@ -50,6 +52,21 @@ where
         self.output.take_error()?;
         result
     }
+
+    /// Calls the operator inside its scope, guarded, and settles the call.
+    fn call(&mut self, f: impl FnOnce(&mut Op, &mut Output<OUT>) -> FnResult) -> Result<(), TaskError> {
+        let scope = self.scope.enter();
+        let (operator, output) = (&mut self.operator, &mut self.output);
+        let result = guard(&self.name, || f(operator, output));
+        drop(scope);
+        self.settle(result)
+    }
+
+    /// Passes a control event on as it is.
+    fn forward(&mut self, event: &ControlEvent) -> Result<(), TaskError> {
+        self.output.emit_control(event);
+        self.output.take_error()
+    }
 }
 
 impl<IN, OUT, Op> Downstream<IN> for ChainedOperator<IN, OUT, Op>
@@ -65,62 +82,42 @@ where
 
     #[inline]
     fn process_batch(&mut self, batch: &mut Vec<StreamRecord<IN>>) -> Result<(), TaskError> {
-        let scope = self.scope.enter();
-        let (operator, output) = (&mut self.operator, &mut self.output);
-        let result = guard(&self.name, || operator.process_batch(batch, output));
-        drop(scope);
-        self.settle(result)
+        self.call(|op, out| op.process_batch(batch, out))
     }
 
-    fn process_watermark(&mut self, watermark: Timestamp) -> Result<(), TaskError> {
-        let scope = self.scope.enter();
-        let (operator, output) = (&mut self.operator, &mut self.output);
-        let result = guard(&self.name, || operator.process_watermark(watermark, output));
-        drop(scope);
-        self.settle(result)
+    fn process_control(&mut self, event: &ControlEvent) -> Result<(), TaskError> {
+        match event {
+            ControlEvent::Watermark(w) => self.call(|op, out| op.process_watermark(*w, out)),
+            ControlEvent::Status(status) => self.call(|op, out| op.process_watermark_status(*status, out)),
+            ControlEvent::EndOfInput => {
+                self.call(|op, out| op.end_input(out))?;
+                self.forward(event)
+            }
+            // State is written by `snapshot_state`, called by the task for the barrier.
+            ControlEvent::Barrier(_) => self.forward(event),
+        }
     }
 
-    fn process_watermark_status(&mut self, status: crate::watermark::WatermarkStatus) -> Result<(), TaskError> {
+    fn snapshot_state(&mut self, barrier: &CheckpointBarrier, snapshot: &mut TaskSnapshot) -> Result<(), TaskError> {
         let scope = self.scope.enter();
-        let (operator, output) = (&mut self.operator, &mut self.output);
-        let result = guard(&self.name, || operator.process_watermark_status(status, output));
-        drop(scope);
-        self.settle(result)
-    }
-
-    fn checkpoint(&mut self, barrier: &CheckpointBarrier, snapshot: &mut TaskSnapshot) -> Result<(), TaskError> {
-        let scope = self.scope.enter();
-        let mut state = OperatorSnapshot::default();
+        let mut state = OperatorSnapshot::for_barrier(barrier);
         let operator = &mut self.operator;
         let result = guard(&self.name, || operator.snapshot_state(&mut state));
         let lists = self.scope.operator.snapshot();
         drop(scope);
-        self.settle(result)?;
+        result?;
         for (name, mode, elements) in
             lists.map_err(|e| TaskError::Operator { operator: self.name.clone(), cause: e.into() })?
         {
             state.add_list(&name, mode, elements);
         }
         snapshot.add(self.context.operator_uid(), state);
-        self.output.checkpoint_downstream(barrier, snapshot)
+        self.output.snapshot_downstream(barrier, snapshot)
     }
 
     fn notify_checkpoint(&mut self, id: CheckpointId, complete: bool) -> Result<(), TaskError> {
-        let scope = self.scope.enter();
-        let (operator, output) = (&mut self.operator, &mut self.output);
-        let result = guard(&self.name, || operator.notify_checkpoint(id, complete, output));
-        drop(scope);
-        self.settle(result)?;
+        self.call(|op, out| op.notify_checkpoint(id, complete, out))?;
         self.output.notify_downstream(id, complete)
-    }
-
-    fn end_input(&mut self) -> Result<(), TaskError> {
-        let scope = self.scope.enter();
-        let (operator, output) = (&mut self.operator, &mut self.output);
-        let result = guard(&self.name, || operator.end_input(output));
-        drop(scope);
-        self.settle(result)?;
-        self.output.end_downstream()
     }
 
     fn flush(&mut self) -> Result<(), TaskError> {
@@ -142,11 +139,7 @@ where
 
     fn on_processing_time(&mut self, now: Timestamp) -> Result<(), TaskError> {
         if self.operator.next_processing_time().is_some_and(|t| t <= now) {
-            let scope = self.scope.enter();
-            let (operator, output) = (&mut self.operator, &mut self.output);
-            let result = guard(&self.name, || operator.on_processing_time(now, output));
-            drop(scope);
-            self.settle(result)?;
+            self.call(|op, out| op.on_processing_time(now, out))?;
         }
         self.output.processing_time_downstream(now)
     }

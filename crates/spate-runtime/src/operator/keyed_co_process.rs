@@ -5,13 +5,12 @@ use std::marker::PhantomData;
 use spate_core::{Key, StreamRecord, Timestamp};
 
 use super::TwoInputOperator;
-use super::keyed_process::{fire_timers, process_records};
+use super::keyed_timers::{self, process_records};
 use crate::context::RuntimeContext;
 use crate::functions::{FnResult, KeyedCoProcessFunction, OnTimerContext};
 use crate::key_selector::KeySelector;
 use crate::output::Output;
 use crate::state::{KeyedBackend, KeyedLookahead, StateError};
-use crate::timer::TimeDomain;
 
 /// Runs a [`KeyedCoProcessFunction`]: both inputs share keyed state and timers.
 pub struct KeyedCoProcessOperator<K, I1, I2, O, F> {
@@ -70,36 +69,25 @@ where
     }
 
     fn process_watermark(&mut self, watermark: Timestamp, out: &mut Output<O>) -> FnResult {
-        if let Some(backend) = self.backend.as_mut() {
-            backend.watermark = watermark;
-            let function = &mut self.function;
-            fire_timers(backend, TimeDomain::EventTime, watermark, out, |t, ctx, c| {
-                function.on_timer(t, &mut OnTimerContext::new(ctx, TimeDomain::EventTime), c)
-            })?;
-        }
-        out.emit_watermark(watermark);
-        Ok(())
+        let function = &mut self.function;
+        keyed_timers::on_watermark(self.backend.as_mut(), watermark, out, |t, d, ctx, c| {
+            function.on_timer(t, &mut OnTimerContext::new(ctx, d), c)
+        })
     }
 
     fn on_processing_time(&mut self, now: Timestamp, out: &mut Output<O>) -> FnResult {
-        if let Some(backend) = self.backend.as_mut() {
-            let function = &mut self.function;
-            fire_timers(backend, TimeDomain::ProcessingTime, now, out, |t, ctx, c| {
-                function.on_timer(t, &mut OnTimerContext::new(ctx, TimeDomain::ProcessingTime), c)
-            })?;
-        }
-        Ok(())
+        let function = &mut self.function;
+        keyed_timers::on_processing_time(self.backend.as_mut(), now, out, |t, d, ctx, c| {
+            function.on_timer(t, &mut OnTimerContext::new(ctx, d), c)
+        })
     }
 
     fn next_processing_time(&self) -> Option<Timestamp> {
-        self.backend.as_ref().and_then(|b| b.timers.processing.next())
+        keyed_timers::next_processing_time(self.backend.as_ref())
     }
 
     fn snapshot_state(&mut self, snapshot: &mut crate::checkpoint::OperatorSnapshot) -> FnResult {
-        match &self.backend {
-            Some(backend) => Ok(backend.snapshot(snapshot)?),
-            None => Ok(()),
-        }
+        keyed_timers::snapshot(self.backend.as_ref(), snapshot)
     }
 
     fn close(&mut self) -> FnResult {

@@ -2,15 +2,15 @@
 
 use std::marker::PhantomData;
 
-use spate_core::{Key, NO_TIMESTAMP, StreamRecord, Timestamp};
+use spate_core::{Key, StreamRecord, Timestamp};
 
 use super::OneInputOperator;
+use super::keyed_timers::{self, process_records};
 use crate::context::RuntimeContext;
-use crate::functions::{FnResult, KeyedContext, KeyedProcessFunction, OnTimerContext};
+use crate::functions::{FnResult, KeyedProcessFunction, OnTimerContext};
 use crate::key_selector::KeySelector;
-use crate::output::{Collector, Output};
+use crate::output::Output;
 use crate::state::{KeyedBackend, KeyedLookahead, StateError};
-use crate::timer::{TimeDomain, Timer};
 
 /// Runs a [`KeyedProcessFunction`]: sets the current key for every record and timer,
 /// keeps the timers, and fires them as the watermark and processing time advance.
@@ -31,53 +31,6 @@ impl<K: Key, I: 'static, O: 'static, F: KeyedProcessFunction<K, I, O>> KeyedProc
             _out: PhantomData,
         }
     }
-}
-
-/// Fires the timers of `domain` due at `time` into `on_timer`, which gets the timer's
-/// time, the context of its key, and a collector (records of event-time timers carry
-/// the timer's time as timestamp, those of processing-time timers none).
-pub(crate) fn fire_timers<K: Key, O>(
-    backend: &mut KeyedBackend<K>,
-    domain: TimeDomain,
-    time: Timestamp,
-    out: &mut Output<O>,
-    mut on_timer: impl FnMut(Timestamp, KeyedContext<'_, K>, &mut Collector<'_, O>) -> FnResult,
-) -> FnResult {
-    loop {
-        let timer: Option<Timer<K>> = match domain {
-            TimeDomain::EventTime => backend.timers.event.pop_due(time),
-            TimeDomain::ProcessingTime => backend.timers.processing.pop_due(time),
-        };
-        let Some(timer) = timer else { return Ok(()) };
-        let (main, side) = out.split();
-        backend.with_timer(timer, |timestamp, timers| {
-            let output_timestamp = if domain == TimeDomain::EventTime { timestamp } else { NO_TIMESTAMP };
-            let ctx = KeyedContext::new(output_timestamp, timers, side);
-            on_timer(timestamp, ctx, &mut Collector::on(main, output_timestamp))
-        })??;
-    }
-}
-
-/// Runs `process` on each record of `batch` with its key current (state warmed ahead by
-/// the lookahead); `process` gets the value, the context of its key and a collector.
-pub(crate) fn process_records<K: Key, T, O>(
-    backend: &mut KeyedBackend<K>,
-    lookahead: &mut KeyedLookahead<T, K>,
-    batch: &mut Vec<StreamRecord<T>>,
-    out: &mut Output<O>,
-    mut process: impl FnMut(T, KeyedContext<'_, K>, &mut Collector<'_, O>) -> FnResult,
-) -> FnResult {
-    lookahead.run(
-        batch,
-        backend,
-        |backend, stage, placed, key| backend.warm(stage, placed.key_group, placed.hash, key),
-        |backend, key_selector, placed| -> FnResult {
-            let (main, side) = out.split();
-            backend.with_record(key_selector, placed, |value, timestamp, timers| {
-                process(value, KeyedContext::new(timestamp, timers, side), &mut Collector::on(main, timestamp))
-            })?
-        },
-    )
 }
 
 impl<K, I, O, F> OneInputOperator<I, O> for KeyedProcessOperator<K, I, O, F>
@@ -104,36 +57,25 @@ where
     }
 
     fn process_watermark(&mut self, watermark: Timestamp, out: &mut Output<O>) -> FnResult {
-        if let Some(backend) = self.backend.as_mut() {
-            backend.watermark = watermark;
-            let function = &mut self.function;
-            fire_timers(backend, TimeDomain::EventTime, watermark, out, |t, ctx, c| {
-                function.on_timer(t, &mut OnTimerContext::new(ctx, TimeDomain::EventTime), c)
-            })?;
-        }
-        out.emit_watermark(watermark);
-        Ok(())
+        let function = &mut self.function;
+        keyed_timers::on_watermark(self.backend.as_mut(), watermark, out, |t, d, ctx, c| {
+            function.on_timer(t, &mut OnTimerContext::new(ctx, d), c)
+        })
     }
 
     fn on_processing_time(&mut self, now: Timestamp, out: &mut Output<O>) -> FnResult {
-        if let Some(backend) = self.backend.as_mut() {
-            let function = &mut self.function;
-            fire_timers(backend, TimeDomain::ProcessingTime, now, out, |t, ctx, c| {
-                function.on_timer(t, &mut OnTimerContext::new(ctx, TimeDomain::ProcessingTime), c)
-            })?;
-        }
-        Ok(())
+        let function = &mut self.function;
+        keyed_timers::on_processing_time(self.backend.as_mut(), now, out, |t, d, ctx, c| {
+            function.on_timer(t, &mut OnTimerContext::new(ctx, d), c)
+        })
     }
 
     fn next_processing_time(&self) -> Option<Timestamp> {
-        self.backend.as_ref().and_then(|b| b.timers.processing.next())
+        keyed_timers::next_processing_time(self.backend.as_ref())
     }
 
     fn snapshot_state(&mut self, snapshot: &mut crate::checkpoint::OperatorSnapshot) -> FnResult {
-        match &self.backend {
-            Some(backend) => Ok(backend.snapshot(snapshot)?),
-            None => Ok(()),
-        }
+        keyed_timers::snapshot(self.backend.as_ref(), snapshot)
     }
 
     fn close(&mut self) -> FnResult {

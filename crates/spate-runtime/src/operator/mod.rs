@@ -18,6 +18,7 @@ mod keyed_aggregate;
 mod keyed_co_process;
 mod keyed_process;
 mod keyed_reduce;
+mod keyed_timers;
 mod map;
 mod process;
 mod sink;

@@ -2,11 +2,13 @@
 
 use std::sync::Arc;
 
-use spate_core::{StreamRecord, Timestamp};
+use spate_core::StreamRecord;
 
 use crate::TaskError;
+use crate::checkpoint::{CheckpointBarrier, CheckpointId, OperatorSnapshot, TaskSnapshot};
 use crate::context::RuntimeContext;
 use crate::error::guard;
+use crate::event::ControlEvent;
 use crate::metrics::TaskMetrics;
 use crate::output::Downstream;
 use crate::sink::{Sink, SinkWriter};
@@ -46,34 +48,25 @@ impl<T: 'static> Downstream<T> for SinkOperator<T> {
         guard(&self.name, || writer.write_batch(batch))
     }
 
-    fn process_watermark(&mut self, _watermark: Timestamp) -> Result<(), TaskError> {
+    fn process_control(&mut self, event: &ControlEvent) -> Result<(), TaskError> {
+        if *event == ControlEvent::EndOfInput {
+            let writer = self.writer.as_mut().ok_or_else(|| not_open(&self.name))?;
+            guard(&self.name, || writer.flush(true))?;
+        }
         Ok(())
     }
 
-    fn process_watermark_status(&mut self, _status: crate::watermark::WatermarkStatus) -> Result<(), TaskError> {
-        Ok(())
-    }
-
-    fn checkpoint(
-        &mut self,
-        barrier: &crate::checkpoint::CheckpointBarrier,
-        snapshot: &mut crate::checkpoint::TaskSnapshot,
-    ) -> Result<(), TaskError> {
+    fn snapshot_state(&mut self, barrier: &CheckpointBarrier, snapshot: &mut TaskSnapshot) -> Result<(), TaskError> {
         let writer = self.writer.as_mut().ok_or_else(|| not_open(&self.name))?;
-        let mut state = crate::checkpoint::OperatorSnapshot::default();
+        let mut state = OperatorSnapshot::for_barrier(barrier);
         guard(&self.name, || writer.snapshot_state(barrier.id, &mut state))?;
         snapshot.add(&self.uid, state);
         Ok(())
     }
 
-    fn notify_checkpoint(&mut self, id: crate::checkpoint::CheckpointId, complete: bool) -> Result<(), TaskError> {
+    fn notify_checkpoint(&mut self, id: CheckpointId, complete: bool) -> Result<(), TaskError> {
         let writer = self.writer.as_mut().ok_or_else(|| not_open(&self.name))?;
         guard(&self.name, || if complete { writer.notify_checkpoint_complete(id) } else { Ok(()) })
-    }
-
-    fn end_input(&mut self) -> Result<(), TaskError> {
-        let writer = self.writer.as_mut().ok_or_else(|| not_open(&self.name))?;
-        guard(&self.name, || writer.flush(true))
     }
 
     fn flush(&mut self) -> Result<(), TaskError> {

@@ -158,9 +158,9 @@ impl<T: Display> TwoPhaseCommitWriter<T> for PartFiles {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checkpoint::FINAL_CHECKPOINT;
     use crate::checkpoint::{OperatorSnapshot, RestoredState};
     use crate::context::test_context;
-    use crate::task::FINAL_CHECKPOINT;
 
     fn write(writer: &mut dyn SinkWriter<u32>, values: &[u32]) {
         let mut batch: Vec<StreamRecord<u32>> = values.iter().map(|v| StreamRecord::new(*v)).collect();

@@ -13,11 +13,11 @@ use serde::de::DeserializeOwned;
 use spate_core::{BoxError, StreamRecord, codec};
 
 use super::SinkWriter;
+use crate::checkpoint::FINAL_CHECKPOINT;
 use crate::checkpoint::{CheckpointId, OperatorSnapshot};
 use crate::context::RuntimeContext;
 use crate::functions::FnResult;
 use crate::state::Redistribution;
-use crate::task::FINAL_CHECKPOINT;
 
 /// The operator list under which pre-committed transactions are checkpointed.
 pub const PENDING_TRANSACTIONS: &str = "pending-transactions";

@@ -5,10 +5,12 @@ use std::time::Duration;
 use crossbeam_channel::Select;
 use spate_core::{StreamRecord, Timestamp};
 
-use super::input_gate::{GateEvent, InputGate};
+use super::input_gate::InputGate;
 use crate::TaskError;
+use crate::channel::Event;
 use crate::checkpoint::{CheckpointBarrier, CheckpointId, OperatorSnapshot, TaskSnapshot};
 use crate::error::guard;
+use crate::event::ControlEvent;
 use crate::metrics::TaskMetrics;
 use crate::output::Downstream;
 use crate::source::{SPLITS, SourcePoll, SourceReader};
@@ -26,10 +28,31 @@ pub enum HeadStatus {
     },
     /// All input is processed and the end has been passed down the chain.
     Finished,
-    /// A barrier arrived on every input: the chain snapshotted its state into this (in
-    /// the time given: the synchronous part) and passed the barrier on.
-    Checkpointed(Box<(CheckpointBarrier, TaskSnapshot, Duration)>),
+    /// A barrier arrived on every input: it was passed on, and the chain wrote its state.
+    Checkpointed(Box<Checkpointed>),
 }
+
+/// The chain's state for a checkpoint, or why it could not be written: the checkpoint
+/// then fails, and the task goes on.
+pub type SnapshotResult = Result<TaskSnapshot, TaskError>;
+
+/// A snapshot a barrier asked for.
+#[derive(Debug)]
+pub struct Checkpointed {
+    /// The barrier.
+    pub barrier: CheckpointBarrier,
+    /// The state, or why there is none.
+    pub snapshot: SnapshotResult,
+    /// How long the task stopped processing for it (the synchronous part).
+    pub sync: Duration,
+}
+
+impl PartialEq for Checkpointed {
+    fn eq(&self, other: &Self) -> bool {
+        self.barrier == other.barrier
+    }
+}
+impl Eq for Checkpointed {}
 
 /// The input side of a task, behind which its chain of operators runs.
 pub trait TaskHead {
@@ -49,16 +72,17 @@ pub trait TaskHead {
     fn on_processing_time(&mut self, now: Timestamp) -> Result<(), TaskError>;
     /// The earliest processing-time timer of the chain.
     fn next_processing_time(&self) -> Option<Timestamp>;
-    /// Starts checkpoint `barrier` at a source: snapshots the reader and the chain and
-    /// sends the barrier down. Only source heads are asked.
-    fn trigger_checkpoint(&mut self, barrier: &CheckpointBarrier) -> Result<TaskSnapshot, TaskError> {
+    /// Starts checkpoint `barrier` at a source: sends the barrier down and snapshots the
+    /// reader and the chain. Only source heads are asked. The outer error fails the task
+    /// (the barrier could not be sent), the inner one only the checkpoint.
+    fn trigger_checkpoint(&mut self, barrier: &CheckpointBarrier) -> Result<SnapshotResult, TaskError> {
         Err(TaskError::Internal(format!("checkpoint {} was triggered at a task that is not a source", barrier.id)))
     }
     /// Checkpoint `id` completed or was aborted: tells the chain.
     fn notify_checkpoint(&mut self, id: CheckpointId, complete: bool) -> Result<(), TaskError>;
     /// Snapshots a finished chain (its outputs have ended, so no barrier is sent): the
     /// state that every later checkpoint records for this subtask.
-    fn final_snapshot(&mut self, barrier: &CheckpointBarrier) -> Result<TaskSnapshot, TaskError>;
+    fn final_snapshot(&mut self, barrier: &CheckpointBarrier) -> SnapshotResult;
     /// How long the last barrier alignment held inputs back.
     fn last_alignment(&self) -> Duration {
         Duration::ZERO
@@ -109,8 +133,8 @@ impl<T> TaskHead for SourceHead<T> {
             SourcePoll::Idle(wait) => HeadStatus::Idle { retry_after: Some(wait) },
             SourcePoll::Finished => {
                 // A finished bounded input fires everything event time still holds back.
-                self.chain.process_watermark(Timestamp::MAX)?;
-                self.chain.end_input()?;
+                self.chain.process_control(&ControlEvent::Watermark(Timestamp::MAX))?;
+                self.chain.process_control(&ControlEvent::EndOfInput)?;
                 HeadStatus::Finished
             }
         })
@@ -141,19 +165,22 @@ impl<T> TaskHead for SourceHead<T> {
         self.chain.next_processing_time()
     }
 
-    fn final_snapshot(&mut self, barrier: &CheckpointBarrier) -> Result<TaskSnapshot, TaskError> {
-        self.trigger_checkpoint(barrier)
-    }
-
-    fn trigger_checkpoint(&mut self, barrier: &CheckpointBarrier) -> Result<TaskSnapshot, TaskError> {
+    fn final_snapshot(&mut self, barrier: &CheckpointBarrier) -> SnapshotResult {
         let mut snapshot = TaskSnapshot::default();
         let reader = &mut self.reader;
         let splits = guard(&self.name, || reader.snapshot())?;
-        let mut own = OperatorSnapshot::default();
+        let mut own = OperatorSnapshot::for_barrier(barrier);
         own.add_list(SPLITS, Redistribution::EvenSplit, splits);
         snapshot.operators.push((self.uid.clone(), own));
-        self.chain.checkpoint(barrier, &mut snapshot)?;
+        self.chain.snapshot_state(barrier, &mut snapshot)?;
         Ok(snapshot)
+    }
+
+    fn trigger_checkpoint(&mut self, barrier: &CheckpointBarrier) -> Result<SnapshotResult, TaskError> {
+        // The barrier goes first (as in Flink): downstream tasks start aligning while
+        // this one writes its state; nothing is read in between.
+        self.chain.process_control(&ControlEvent::Barrier(barrier.clone()))?;
+        Ok(self.final_snapshot(barrier))
     }
 
     fn notify_checkpoint(&mut self, id: CheckpointId, complete: bool) -> Result<(), TaskError> {
@@ -182,28 +209,22 @@ impl<T> TaskHead for OneInputHead<T> {
 
     fn step(&mut self) -> Result<HeadStatus, TaskError> {
         Ok(match self.gate.poll()? {
-            Some(GateEvent::Records(mut batch)) => {
+            Some(Event::Records(mut batch)) => {
                 self.metrics.add_records_in(batch.len() as u64);
                 self.chain.process_batch(&mut batch)?;
                 HeadStatus::Busy
             }
-            Some(GateEvent::Watermark(w)) => {
-                self.chain.process_watermark(w)?;
-                HeadStatus::Busy
-            }
-            Some(GateEvent::Status(status)) => {
-                self.chain.process_watermark_status(status)?;
-                HeadStatus::Busy
-            }
-            Some(GateEvent::Barrier(barrier)) => {
-                let started = std::time::Instant::now();
-                let mut snapshot = TaskSnapshot::default();
-                self.chain.checkpoint(&barrier, &mut snapshot)?;
-                HeadStatus::Checkpointed(Box::new((barrier, snapshot, started.elapsed())))
-            }
-            Some(GateEvent::EndOfInput) => {
-                self.chain.end_input()?;
-                HeadStatus::Finished
+            Some(Event::Control(event)) => {
+                self.chain.process_control(&event)?;
+                match event {
+                    ControlEvent::Barrier(barrier) => {
+                        let started = std::time::Instant::now();
+                        let snapshot = self.final_snapshot(&barrier);
+                        HeadStatus::Checkpointed(Box::new(Checkpointed { barrier, snapshot, sync: started.elapsed() }))
+                    }
+                    ControlEvent::EndOfInput => HeadStatus::Finished,
+                    _ => HeadStatus::Busy,
+                }
             }
             None => HeadStatus::Idle { retry_after: None },
         })
@@ -241,9 +262,9 @@ impl<T> TaskHead for OneInputHead<T> {
         self.gate.last_alignment()
     }
 
-    fn final_snapshot(&mut self, barrier: &CheckpointBarrier) -> Result<TaskSnapshot, TaskError> {
+    fn final_snapshot(&mut self, barrier: &CheckpointBarrier) -> SnapshotResult {
         let mut snapshot = TaskSnapshot::default();
-        self.chain.checkpoint(barrier, &mut snapshot)?;
+        self.chain.snapshot_state(barrier, &mut snapshot)?;
         Ok(snapshot)
     }
 }

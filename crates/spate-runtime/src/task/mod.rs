@@ -4,15 +4,19 @@
 //! buffer timeout, and otherwise waits on its inputs and the job's cancellation at once.
 //! Everything a subtask does happens on this thread, so operators need no locks.
 
+mod alignment;
 mod head;
 mod input_gate;
 mod mailbox;
 mod two_input;
+mod valve;
 
-pub use head::{HeadStatus, OneInputHead, SourceHead, TaskHead};
-pub use input_gate::{GateEvent, InputGate};
-pub use mailbox::{FINAL_CHECKPOINT, Mailbox, SnapshotReport, TaskMail, TaskReporter};
+pub use alignment::BarrierAligner;
+pub use head::{Checkpointed, HeadStatus, OneInputHead, SnapshotResult, SourceHead, TaskHead};
+pub use input_gate::InputGate;
+pub use mailbox::Mailbox;
 pub use two_input::TwoInputHead;
+pub use valve::WatermarkValve;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,7 +26,7 @@ use spate_core::Timestamp;
 
 use crate::TaskError;
 use crate::channel::CancelToken;
-use crate::checkpoint::CheckpointBarrier;
+use crate::checkpoint::{CheckpointBarrier, FINAL_CHECKPOINT, SnapshotReport, TaskMail};
 use crate::time::Clock;
 
 /// How often a task looks for due timers when its clock is manual (tests).
@@ -108,7 +112,7 @@ impl StreamTask {
             next_timer = self.head.next_processing_time();
             match status {
                 HeadStatus::Checkpointed(done) => {
-                    let (barrier, snapshot, sync) = *done;
+                    let Checkpointed { barrier, snapshot, sync } = *done;
                     self.report_snapshot(barrier, snapshot, sync);
                 }
                 HeadStatus::Busy => match self.flush {
@@ -186,10 +190,19 @@ impl StreamTask {
         Ok(())
     }
 
-    fn report_snapshot(&self, barrier: CheckpointBarrier, snapshot: crate::checkpoint::TaskSnapshot, sync: Duration) {
-        if let Some(m) = &self.mailbox {
-            let alignment = self.head.last_alignment();
-            m.reporter.checkpointed(SnapshotReport { barrier, snapshot, alignment, sync });
+    /// Reports a snapshot, or declines the checkpoint it could not be taken for: the
+    /// checkpoint fails, and the task goes on.
+    fn report_snapshot(&self, barrier: CheckpointBarrier, snapshot: SnapshotResult, sync: Duration) {
+        let Some(m) = &self.mailbox else { return };
+        match snapshot {
+            Ok(snapshot) => {
+                let alignment = self.head.last_alignment();
+                m.reporter.checkpointed(SnapshotReport { barrier, snapshot, alignment, sync });
+            }
+            Err(error) => {
+                tracing::warn!(task = %self.name, checkpoint = barrier.id, %error, "cannot take a snapshot");
+                m.reporter.declined(barrier.id, format!("{}: {error}", self.name));
+            }
         }
     }
 
@@ -217,7 +230,7 @@ impl StreamTask {
                 Ok(TaskMail::NotifyCheckpoint { id, complete }) => self.head.notify_checkpoint(id, complete)?,
                 Ok(TaskMail::TriggerCheckpoint(barrier)) => {
                     let started = Instant::now();
-                    let snapshot = self.head.final_snapshot(&barrier)?;
+                    let snapshot = self.head.final_snapshot(&barrier);
                     self.report_snapshot(barrier, snapshot, started.elapsed());
                 }
                 Err(TryRecvError::Empty) => {}

@@ -1,25 +1,30 @@
 //! The head of a task whose first operator has two inputs.
 
+use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::Arc;
 
 use crossbeam_channel::Select;
 use spate_core::Timestamp;
 
-use super::head::{HeadStatus, TaskHead};
-use super::input_gate::{GateEvent, InputGate};
+use super::alignment::BarrierAligner;
+use super::head::{Checkpointed, HeadStatus, SnapshotResult, TaskHead};
+use super::input_gate::InputGate;
+use super::valve::WatermarkValve;
 use crate::TaskError;
+use crate::channel::Event;
 use crate::checkpoint::{CheckpointBarrier, CheckpointId, CheckpointingMode, OperatorSnapshot, TaskSnapshot};
 use crate::context::RuntimeContext;
 use crate::error::guard;
+use crate::event::ControlEvent;
 use crate::metrics::TaskMetrics;
 use crate::operator::TwoInputOperator;
 use crate::output::Output;
 use crate::state::StateScope;
-use crate::watermark::WatermarkStatus;
 
 /// Reads two input gates into a [`TwoInputOperator`], taking them in turn so that
-/// neither starves, combining their watermarks, and ending when both have ended.
+/// neither starves, combining their watermarks and idleness ([`WatermarkValve`]),
+/// aligning their barriers ([`BarrierAligner`]), and ending when both have ended.
 pub struct TwoInputHead<IN1, IN2, OUT, Op> {
     name: String,
     operator: Op,
@@ -28,19 +33,14 @@ pub struct TwoInputHead<IN1, IN2, OUT, Op> {
     scope: Rc<StateScope>,
     gate1: InputGate<IN1>,
     gate2: InputGate<IN2>,
-    /// Per input: its watermark, whether it is idle, and whether it has ended.
-    watermarks: [Timestamp; 2],
-    idle: [bool; 2],
-    ended: [bool; 2],
-    /// Whether both inputs are idle (or ended), as last passed on.
-    all_idle: bool,
-    /// The barrier each input delivered for the checkpoint being aligned.
-    barriers: [Option<CheckpointBarrier>; 2],
-    /// Whether an input that delivered a barrier waits for the other (exactly-once).
-    align: bool,
+    /// The two inputs' watermarks and idleness combined. Going idle, the combination
+    /// does not jump to the larger watermark (Flink's two-input tasks do not).
+    valve: WatermarkValve,
+    aligner: BarrierAligner,
+    /// What the valve decided, to apply in order.
+    decided: VecDeque<ControlEvent>,
     /// A checkpoint completed by an input's end, handed out at the next step.
-    pending_checkpoint: Option<Box<(CheckpointBarrier, TaskSnapshot, std::time::Duration)>>,
-    combined: Timestamp,
+    pending_checkpoint: Option<Box<Checkpointed>>,
     turn: u8,
     metrics: Arc<TaskMetrics>,
 }
@@ -68,17 +68,19 @@ where
             scope,
             gate1,
             gate2,
-            watermarks: [Timestamp::MIN; 2],
-            idle: [false; 2],
-            ended: [false; 2],
-            all_idle: false,
-            barriers: [None, None],
-            align: true,
+            valve: WatermarkValve::new(2, false),
+            aligner: BarrierAligner::new(2),
+            decided: VecDeque::new(),
             pending_checkpoint: None,
-            combined: Timestamp::MIN,
             turn: 0,
             metrics,
         }
+    }
+
+    /// Sets whether an input that delivered a barrier waits for the other.
+    pub fn with_mode(mut self, mode: CheckpointingMode) -> Self {
+        self.aligner = self.aligner.with_mode(mode);
+        self
     }
 
     fn settle(&mut self, result: Result<(), TaskError>) -> Result<(), TaskError> {
@@ -99,110 +101,65 @@ where
         self.settle(result)
     }
 
-    /// Passes the combined watermark on if it advanced: the minimum over inputs that
-    /// are neither idle nor ended (the maximum once both ended).
-    fn advance_watermark(&mut self) -> Result<(), TaskError> {
-        let combined = if self.ended.iter().all(|e| *e) {
-            Timestamp::MAX
-        } else {
-            match (0..2).filter(|&i| !self.ended[i] && !self.idle[i]).map(|i| self.watermarks[i]).min() {
-                Some(min) => min,
-                None => return Ok(()),
+    /// Applies what the valve decided: the combined watermark goes to the operator, a
+    /// change of idleness on to what follows.
+    fn apply_decided(&mut self) -> Result<(), TaskError> {
+        while let Some(event) = self.decided.pop_front() {
+            match event {
+                ControlEvent::Watermark(w) => self.call(|op, out| op.process_watermark(w, out))?,
+                other => {
+                    self.output.emit_control(&other);
+                    self.output.take_error()?;
+                }
             }
-        };
-        if combined > self.combined {
-            self.combined = combined;
-            self.call(|op, out| op.process_watermark(combined, out))?;
         }
         Ok(())
     }
 
-    /// Sets whether an input that delivered a barrier waits for the other.
-    pub fn with_mode(mut self, mode: CheckpointingMode) -> Self {
-        self.align = mode == CheckpointingMode::ExactlyOnce;
-        self
-    }
-
-    /// Whether input `i` is held back by an alignment.
-    fn held(&self, i: usize) -> bool {
-        self.align && self.barriers[i].is_some()
-    }
-
-    /// Input `i` delivered `barrier`: once both have (or the other ended), snapshot and
-    /// pass it on.
-    fn on_barrier(&mut self, i: usize, barrier: CheckpointBarrier) -> Result<HeadStatus, TaskError> {
-        let newest = self.barriers.iter().flatten().map(|b| b.id).max();
-        if newest.is_some_and(|n| barrier.id < n) {
-            return Ok(HeadStatus::Busy);
+    /// Handles an event of input `i` (0 or 1) other than records.
+    fn on_control(&mut self, i: usize, event: ControlEvent) -> Result<HeadStatus, TaskError> {
+        let decided = &mut self.decided;
+        let mut emit = |e: ControlEvent| decided.push_back(e);
+        match event {
+            ControlEvent::Watermark(w) => self.valve.on_watermark(i, w, &mut emit),
+            ControlEvent::Status(status) => self.valve.on_status(i, status, &mut emit),
+            ControlEvent::Barrier(barrier) => {
+                let valve = &self.valve;
+                if let Some(aligned) = self.aligner.on_barrier(i, barrier, |j| valve.is_ended(j)) {
+                    return self.checkpoint(aligned);
+                }
+            }
+            ControlEvent::EndOfInput => return self.end(i),
         }
-        if newest.is_some_and(|n| barrier.id > n) {
-            self.barriers = [None, None];
-        }
-        self.barriers[i] = Some(barrier);
-        self.complete_alignment()
-    }
-
-    fn complete_alignment(&mut self) -> Result<HeadStatus, TaskError> {
-        let delivered = (0..2).all(|i| self.ended[i] || self.barriers[i].is_some());
-        let Some(barrier) = self.barriers.iter().flatten().next().cloned() else { return Ok(HeadStatus::Busy) };
-        if !delivered {
-            return Ok(HeadStatus::Busy);
-        }
-        self.barriers = [None, None];
-        let started = std::time::Instant::now();
-        let snapshot = self.snapshot(&barrier)?;
-        Ok(HeadStatus::Checkpointed(Box::new((barrier, snapshot, started.elapsed()))))
-    }
-
-    /// Snapshots the operator and the chain after it, passing `barrier` on.
-    fn snapshot(&mut self, barrier: &CheckpointBarrier) -> Result<TaskSnapshot, TaskError> {
-        let mut state = OperatorSnapshot::default();
-        let scope = self.scope.enter();
-        let operator = &mut self.operator;
-        let result = guard(&self.name, || operator.snapshot_state(&mut state));
-        let lists = self.scope.operator.snapshot();
-        drop(scope);
-        self.settle(result)?;
-        let lists = lists.map_err(|e| TaskError::Operator { operator: self.name.clone(), cause: e.into() })?;
-        for (name, mode, elements) in lists {
-            state.add_list(&name, mode, elements);
-        }
-        let mut snapshot = TaskSnapshot::default();
-        snapshot.add(self.context.operator_uid(), state);
-        self.output.checkpoint_downstream(barrier, &mut snapshot)?;
-        Ok(snapshot)
-    }
-
-    /// Input `input` (0 or 1) went idle or became active.
-    fn set_idle(&mut self, input: usize, status: WatermarkStatus) -> Result<HeadStatus, TaskError> {
-        self.idle[input] = status == WatermarkStatus::Idle;
-        self.advance_watermark()?;
-        self.update_status()?;
+        self.apply_decided()?;
         Ok(HeadStatus::Busy)
     }
 
-    /// Passes on that the task went idle (both inputs idle or ended) or active.
-    fn update_status(&mut self) -> Result<(), TaskError> {
-        let all_idle = (0..2).all(|i| self.ended[i] || self.idle[i]) && !self.ended.iter().all(|e| *e);
-        if all_idle != self.all_idle {
-            self.all_idle = all_idle;
-            self.output.emit_watermark_status(if all_idle { WatermarkStatus::Idle } else { WatermarkStatus::Active });
-            self.output.take_error()?;
-        }
-        Ok(())
+    /// Passes `barrier` on and snapshots the operator and the chain after it.
+    fn checkpoint(&mut self, barrier: CheckpointBarrier) -> Result<HeadStatus, TaskError> {
+        self.output.emit_control(&ControlEvent::Barrier(barrier.clone()));
+        self.output.take_error()?;
+        let started = std::time::Instant::now();
+        let snapshot = self.final_snapshot(&barrier);
+        Ok(HeadStatus::Checkpointed(Box::new(Checkpointed { barrier, snapshot, sync: started.elapsed() })))
     }
 
-    fn end(&mut self, input: u8) -> Result<HeadStatus, TaskError> {
-        self.ended[input as usize - 1] = true;
-        self.call(|op, out| op.end_input(input, out))?;
-        self.advance_watermark()?;
-        self.update_status()?;
-        if let HeadStatus::Checkpointed(done) = self.complete_alignment()? {
+    fn end(&mut self, i: usize) -> Result<HeadStatus, TaskError> {
+        self.call(|op, out| op.end_input(i as u8 + 1, out))?;
+        let valve = &self.valve;
+        let aligned = self.aligner.complete(|j| j == i || valve.is_ended(j));
+        let decided = &mut self.decided;
+        self.valve.on_end(i, &mut |e| decided.push_back(e));
+        if let Some(barrier) = aligned {
             // The ended input no longer holds the checkpoint; the end follows it.
-            self.pending_checkpoint = Some(done);
+            if let HeadStatus::Checkpointed(done) = self.checkpoint(barrier)? {
+                self.pending_checkpoint = Some(done);
+            }
         }
-        if self.ended.iter().all(|e| *e) {
-            self.output.end_downstream()?;
+        self.apply_decided()?;
+        if self.valve.live() == 0 {
+            self.output.emit_control(&ControlEvent::EndOfInput);
+            self.output.take_error()?;
             return Ok(HeadStatus::Finished);
         }
         Ok(HeadStatus::Busy)
@@ -226,38 +183,34 @@ where
             if let Some(done) = self.pending_checkpoint.take() {
                 return Ok(HeadStatus::Checkpointed(done));
             }
-            if self.turn == 1 && !self.ended[0] && !self.held(0) {
+            let i = usize::from(self.turn == 0);
+            if self.valve.is_ended(i) || self.aligner.is_held(i) {
+                continue;
+            }
+            let decided = &mut self.decided;
+            let mut emit = |e: ControlEvent| decided.push_back(e);
+            if i == 0 {
                 match self.gate1.poll()? {
-                    Some(GateEvent::Records(mut batch)) => {
+                    Some(Event::Records(mut batch)) => {
+                        self.valve.on_records(0, &mut emit);
+                        self.apply_decided()?;
                         self.metrics.add_records_in(batch.len() as u64);
                         self.call(|op, out| op.process_batch1(&mut batch, out))?;
                         return Ok(HeadStatus::Busy);
                     }
-                    Some(GateEvent::Watermark(w)) => {
-                        self.watermarks[0] = w;
-                        self.advance_watermark()?;
-                        return Ok(HeadStatus::Busy);
-                    }
-                    Some(GateEvent::Status(status)) => return self.set_idle(0, status),
-                    Some(GateEvent::Barrier(barrier)) => return self.on_barrier(0, barrier),
-                    Some(GateEvent::EndOfInput) => return self.end(1),
+                    Some(Event::Control(event)) => return self.on_control(0, event),
                     None => {}
                 }
-            } else if self.turn == 0 && !self.ended[1] && !self.held(1) {
+            } else {
                 match self.gate2.poll()? {
-                    Some(GateEvent::Records(mut batch)) => {
+                    Some(Event::Records(mut batch)) => {
+                        self.valve.on_records(1, &mut emit);
+                        self.apply_decided()?;
                         self.metrics.add_records_in(batch.len() as u64);
                         self.call(|op, out| op.process_batch2(&mut batch, out))?;
                         return Ok(HeadStatus::Busy);
                     }
-                    Some(GateEvent::Watermark(w)) => {
-                        self.watermarks[1] = w;
-                        self.advance_watermark()?;
-                        return Ok(HeadStatus::Busy);
-                    }
-                    Some(GateEvent::Status(status)) => return self.set_idle(1, status),
-                    Some(GateEvent::Barrier(barrier)) => return self.on_barrier(1, barrier),
-                    Some(GateEvent::EndOfInput) => return self.end(2),
+                    Some(Event::Control(event)) => return self.on_control(1, event),
                     None => {}
                 }
             }
@@ -266,20 +219,34 @@ where
     }
 
     fn register<'a>(&'a self, select: &mut Select<'a>) {
-        if !self.ended[0] && !self.held(0) {
+        if !self.valve.is_ended(0) && !self.aligner.is_held(0) {
             self.gate1.register(select);
         }
-        if !self.ended[1] && !self.held(1) {
+        if !self.valve.is_ended(1) && !self.aligner.is_held(1) {
             self.gate2.register(select);
         }
     }
 
     fn last_alignment(&self) -> std::time::Duration {
-        self.gate1.last_alignment().max(self.gate2.last_alignment())
+        self.gate1.last_alignment().max(self.gate2.last_alignment()).max(self.aligner.last_alignment())
     }
 
-    fn final_snapshot(&mut self, barrier: &CheckpointBarrier) -> Result<TaskSnapshot, TaskError> {
-        self.snapshot(barrier)
+    fn final_snapshot(&mut self, barrier: &CheckpointBarrier) -> SnapshotResult {
+        let mut state = OperatorSnapshot::for_barrier(barrier);
+        let scope = self.scope.enter();
+        let operator = &mut self.operator;
+        let result = guard(&self.name, || operator.snapshot_state(&mut state));
+        let lists = self.scope.operator.snapshot();
+        drop(scope);
+        result?;
+        let lists = lists.map_err(|e| TaskError::Operator { operator: self.name.clone(), cause: e.into() })?;
+        for (name, mode, elements) in lists {
+            state.add_list(&name, mode, elements);
+        }
+        let mut snapshot = TaskSnapshot::default();
+        snapshot.add(self.context.operator_uid(), state);
+        self.output.snapshot_downstream(barrier, &mut snapshot)?;
+        Ok(snapshot)
     }
 
     fn notify_checkpoint(&mut self, id: CheckpointId, complete: bool) -> Result<(), TaskError> {
@@ -383,14 +350,14 @@ mod tests {
         );
         head.open().unwrap();
         tx1.send(Event::Records(vec![StreamRecord::new(7)]), &cancel).unwrap();
-        tx1.send(Event::Watermark(100), &cancel).unwrap();
+        tx1.send(Event::Control(ControlEvent::Watermark(100)), &cancel).unwrap();
         tx2.send(Event::Records(vec![StreamRecord::new("x".to_string())]), &cancel).unwrap();
-        tx2.send(Event::Watermark(40), &cancel).unwrap();
-        tx2.send(Event::EndOfPartition, &cancel).unwrap();
+        tx2.send(Event::Control(ControlEvent::Watermark(40)), &cancel).unwrap();
+        tx2.send(Event::Control(ControlEvent::EndOfInput), &cancel).unwrap();
         // Phase one: everything but the end of input 1.
         while head.step().unwrap() == HeadStatus::Busy {}
         assert!(!seen.lock().unwrap().ended, "input 1 has not ended");
-        tx1.send(Event::EndOfPartition, &cancel).unwrap();
+        tx1.send(Event::Control(ControlEvent::EndOfInput), &cancel).unwrap();
         let mut steps = 0;
         while head.step().unwrap() != HeadStatus::Finished {
             steps += 1;
