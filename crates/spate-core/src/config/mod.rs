@@ -20,12 +20,18 @@ pub use fault_tolerance::{CheckpointRetention, CheckpointingMode, RestartStrateg
 pub use options::{ConfigOption, RuntimeMode};
 
 use crate::CoreError;
+use crate::error::ConfigFileError;
 
 /// The environment variable naming the directory that holds `config.yaml`.
 pub const CONF_DIR_ENV: &str = "SPATE_CONF_DIR";
 
 /// The config file's name inside the config directory.
 pub const CONF_FILE_NAME: &str = "config.yaml";
+
+/// The config file named by the value of `SPATE_CONF_DIR`: none when it is unset or empty.
+fn conf_file(dir: Option<std::ffi::OsString>) -> Option<PathBuf> {
+    dir.filter(|d| !d.is_empty()).map(|d| PathBuf::from(d).join(CONF_FILE_NAME))
+}
 
 /// A set of configuration values.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,20 +45,21 @@ impl Configuration {
         Self::default()
     }
 
-    /// Reads `$SPATE_CONF_DIR/config.yaml` when the variable is set, else nothing.
+    /// Reads `$SPATE_CONF_DIR/config.yaml` when the variable is set (and not empty), else
+    /// nothing: a launcher that exports `SPATE_CONF_DIR=` means "no config directory".
     pub fn from_env() -> Result<Self, CoreError> {
-        match std::env::var_os(CONF_DIR_ENV) {
-            Some(dir) => Self::from_file(&PathBuf::from(dir).join(CONF_FILE_NAME)),
+        match conf_file(std::env::var_os(CONF_DIR_ENV)) {
+            Some(file) => Self::from_file(&file),
             None => Ok(Self::new()),
         }
     }
 
-    /// Reads a config file.
+    /// Reads a config file in Flink's `config.yaml` form (see [`yaml`]); a malformed file
+    /// is an error naming the file, line and column.
     pub fn from_file(path: &Path) -> Result<Self, CoreError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| CoreError::ConfigFile { path: path.display().to_string(), reason: e.to_string() })?;
-        let pairs =
-            yaml::parse(&text).map_err(|reason| CoreError::ConfigFile { path: path.display().to_string(), reason })?;
+        let refused = |problem| CoreError::ConfigFile { path: path.display().to_string(), problem };
+        let text = std::fs::read_to_string(path).map_err(|e| refused(ConfigFileError::Read(e)))?;
+        let pairs = yaml::parse(&text).map_err(|e| refused(ConfigFileError::Yaml(e)))?;
         let mut config = Self::new();
         for (k, v) in pairs {
             config.set_raw(k, v);
@@ -186,10 +193,17 @@ mod tests {
         }
     }
 
+    /// A fresh directory for one test's config file.
+    fn conf_dir(test: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("spate-conf-{}-{test}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
     #[test]
     fn reads_a_file() {
-        let dir = std::env::temp_dir().join(format!("spate-conf-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = conf_dir("reads");
         let path = dir.join(CONF_FILE_NAME);
         std::fs::write(&path, "parallelism:\n  default: 6\n").unwrap();
         let c = Configuration::from_file(&path).unwrap();
@@ -198,5 +212,47 @@ mod tests {
         let err = Configuration::from_file(&path).unwrap_err().to_string();
         assert!(err.contains("config.yaml") && err.contains("line 1"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_malformed_file_is_an_error_with_file_line_and_column() {
+        let dir = conf_dir("malformed");
+        let path = dir.join(CONF_FILE_NAME);
+        std::fs::write(
+            &path,
+            "execution:\n  checkpointing:\n    interval: 1 s\nexecution.checkpointing.interval: 2 s\n",
+        )
+        .unwrap();
+        let err = Configuration::from_file(&path).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "configuration file {}: line 4, column 1: duplicate key 'execution.checkpointing.interval' \
+                 (first set at line 3, column 5)",
+                path.display()
+            )
+        );
+        match err {
+            CoreError::ConfigFile { problem: ConfigFileError::Yaml(e), .. } => {
+                assert_eq!((e.at.line, e.at.column), (4, 1));
+            }
+            other => panic!("{other:?}"),
+        }
+        std::fs::write(&path, "a: 1\nb:\n    c: 1\n  d: 2\n").unwrap();
+        let err = Configuration::from_file(&path).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("configuration file {}: line 4, column 3: invalid YAML", path.display())),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+        let err = Configuration::from_file(&path).unwrap_err();
+        assert!(matches!(err, CoreError::ConfigFile { problem: ConfigFileError::Read(_), .. }), "{err:?}");
+    }
+
+    #[test]
+    fn an_empty_conf_dir_variable_means_no_config_dir() {
+        assert_eq!(conf_file(None), None);
+        assert_eq!(conf_file(Some("".into())), None);
+        assert_eq!(conf_file(Some("/etc/spate".into())), Some(PathBuf::from("/etc/spate/config.yaml")));
     }
 }
