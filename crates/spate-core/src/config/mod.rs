@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use fault_tolerance::{CheckpointRetention, CheckpointingMode, RestartStrategyType};
+pub use fault_tolerance::{CheckpointRetention, CheckpointingMode, RestartStrategyType, StateBackendType};
 pub use options::{ConfigOption, RuntimeMode};
 
 use crate::CoreError;
@@ -104,16 +104,29 @@ impl Configuration {
         self.values.contains_key(key)
     }
 
-    /// The typed value of a key, or its default.
+    /// The typed value of a key, or its default. When the key is not set but one of its
+    /// deprecated spellings is, that one is read, with Flink's warning; an invalid value
+    /// is an error naming the key as written.
     pub fn get<T>(&self, option: &ConfigOption<T>) -> Result<T, CoreError> {
-        match self.values.get(option.key) {
-            Some(raw) => option.parse(raw).map_err(|reason| CoreError::InvalidConfigValue {
-                key: option.key.to_string(),
-                value: raw.clone(),
+        match self.lookup(option.key, option.deprecated_keys) {
+            Some((key, raw)) => option.parse(raw).map_err(|reason| CoreError::InvalidConfigValue {
+                key: key.to_string(),
+                value: raw.to_string(),
                 reason,
             }),
             None => Ok(option.default_value()),
         }
+    }
+
+    /// The key that is set for an option (its own first, then its deprecated spellings in
+    /// order, as Flink's `Configuration` looks them up) and its raw value.
+    fn lookup<'a>(&'a self, key: &'a str, deprecated: &[&'a str]) -> Option<(&'a str, &'a str)> {
+        if let Some(raw) = self.values.get(key) {
+            return Some((key, raw));
+        }
+        let (old, raw) = deprecated.iter().find_map(|old| self.values.get(*old).map(|raw| (*old, raw)))?;
+        tracing::warn!("Config uses deprecated configuration key '{old}' instead of proper key '{key}'");
+        Some((old, raw))
     }
 
     /// Merges `other` over `self` (its values win).
@@ -123,7 +136,8 @@ impl Configuration {
         }
     }
 
-    /// Checks every known key's value; returns the keys not known to Spate.
+    /// Checks every known key's value (a deprecated spelling under its option's rules);
+    /// returns the keys not known to Spate.
     pub fn validate(&self) -> Result<Vec<String>, CoreError> {
         let mut unknown = Vec::new();
         for (key, value) in &self.values {
@@ -131,7 +145,11 @@ impl Configuration {
                 Some(option) => option.validate(value).map_err(|reason| CoreError::InvalidConfigValue {
                     key: key.clone(),
                     value: value.clone(),
-                    reason,
+                    reason: if key == option.key() {
+                        reason
+                    } else {
+                        format!("{reason} ('{key}' is Flink's deprecated name of '{}')", option.key())
+                    },
                 })?,
                 None => unknown.push(key.clone()),
             }
@@ -150,6 +168,8 @@ mod tests {
     use super::options::*;
     use super::*;
     use std::time::Duration;
+
+    use super::fault_tolerance as ft;
 
     #[test]
     fn typed_reads_and_defaults() {
@@ -254,5 +274,178 @@ mod tests {
         assert_eq!(conf_file(None), None);
         assert_eq!(conf_file(Some("".into())), None);
         assert_eq!(conf_file(Some("/etc/spate".into())), Some(PathBuf::from("/etc/spate/config.yaml")));
+    }
+
+    #[test]
+    fn deprecated_keys_are_read_when_the_key_is_not_set() {
+        let mut c = Configuration::new();
+        c.set_raw("state.checkpoints.dir", "file:///tmp/chk");
+        c.set_raw("state.checkpoints.num-retained", "3");
+        c.set_raw("restart-strategy", "fixed-delay");
+        c.set_raw("execution.buffer-timeout", "20 ms");
+        c.set_raw("pipeline.operator-chaining", "false");
+        assert_eq!(c.get(&ft::CHECKPOINTING_DIR).unwrap(), Some("/tmp/chk".to_string()));
+        assert_eq!(c.get(&ft::CHECKPOINTING_NUM_RETAINED).unwrap(), 3);
+        assert_eq!(c.get(&ft::RESTART_STRATEGY).unwrap(), Some(RestartStrategyType::FixedDelay));
+        assert_eq!(c.get(&BUFFER_TIMEOUT).unwrap(), Duration::from_millis(20));
+        assert!(!c.get(&OPERATOR_CHAINING).unwrap());
+        // Known keys: nothing is reported as unknown.
+        assert_eq!(c.validate().unwrap(), Vec::<String>::new());
+        // Flink's oldest spelling of the checkpoint directory is read too.
+        let mut old = Configuration::new();
+        old.set_raw("state.backend.fs.checkpointdir", "/old");
+        assert_eq!(old.get(&ft::CHECKPOINTING_DIR).unwrap(), Some("/old".to_string()));
+    }
+
+    #[test]
+    fn the_proper_key_wins_over_a_deprecated_one() {
+        let mut c = Configuration::new();
+        c.set_raw("state.checkpoints.dir", "/deprecated");
+        c.set_raw("execution.checkpointing.dir", "/proper");
+        c.set_raw("state.backend.fs.checkpointdir", "/older");
+        assert_eq!(c.get(&ft::CHECKPOINTING_DIR).unwrap(), Some("/proper".to_string()));
+        c.set_raw("execution.checkpointing.dir", "");
+        // Set but invalid: the proper key is still the one read, and its error names it.
+        let err = c.get(&ft::CHECKPOINTING_DIR).unwrap_err().to_string();
+        assert!(err.contains("'execution.checkpointing.dir'"), "{err}");
+        let mut d = Configuration::new();
+        d.set_raw("state.backend.fs.checkpointdir", "/older");
+        d.set_raw("state.checkpoints.dir", "/deprecated");
+        // Among deprecated spellings, Flink's order decides.
+        assert_eq!(d.get(&ft::CHECKPOINTING_DIR).unwrap(), Some("/deprecated".to_string()));
+    }
+
+    #[test]
+    fn invalid_values_of_deprecated_keys_name_the_key_written() {
+        let mut c = Configuration::new();
+        c.set_raw("state.checkpoints.num-retained", "none");
+        let err = c.validate().unwrap_err().to_string();
+        assert!(
+            err.starts_with("invalid value 'none' for configuration key 'state.checkpoints.num-retained'"),
+            "{err}"
+        );
+        assert!(err.contains("deprecated name of 'execution.checkpointing.num-retained'"), "{err}");
+        let err = c.get(&ft::CHECKPOINTING_NUM_RETAINED).unwrap_err().to_string();
+        assert!(err.contains("'state.checkpoints.num-retained'"), "{err}");
+        let mut r = Configuration::new();
+        r.set_raw("restart-strategy", "sometimes");
+        assert!(r.validate().unwrap_err().to_string().contains("'restart-strategy'"));
+    }
+
+    #[test]
+    fn reading_a_deprecated_key_logs_flinks_warning() {
+        let mut c = Configuration::new();
+        c.set_raw("state.checkpoints.dir", "/tmp/chk");
+        let logged = capture_logs(|| {
+            c.get(&ft::CHECKPOINTING_DIR).unwrap();
+        });
+        assert_eq!(
+            logged,
+            vec![(
+                tracing::Level::WARN,
+                "Config uses deprecated configuration key 'state.checkpoints.dir' instead of proper key \
+                 'execution.checkpointing.dir'"
+                    .to_string()
+            )]
+        );
+        c.set_raw("execution.checkpointing.dir", "/tmp/proper");
+        assert!(capture_logs(|| drop(c.get(&ft::CHECKPOINTING_DIR))).is_empty());
+    }
+
+    #[test]
+    fn the_state_backend_is_the_heap() {
+        let mut c = Configuration::new();
+        assert_eq!(c.get(&ft::STATE_BACKEND).unwrap(), StateBackendType::HashMap);
+        for (key, value) in [
+            ("state.backend.type", "hashmap"),
+            ("state.backend.type", "HashMap"),
+            ("state.backend", "hashmap"),
+            ("state.backend", "filesystem"),
+            ("state.backend", "jobmanager"),
+        ] {
+            let mut c = Configuration::new();
+            c.set_raw(key, value);
+            assert_eq!(c.validate().unwrap(), Vec::<String>::new(), "{key}: {value}");
+            assert_eq!(c.get(&ft::STATE_BACKEND).unwrap(), StateBackendType::HashMap);
+        }
+        c.set_raw("state.backend.type", "rocksdb");
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("'state.backend.type'") && err.contains("no RocksDB state backend"), "{err}");
+        let mut old = Configuration::new();
+        old.set_raw("state.backend", "rocksdb");
+        let err = old.validate().unwrap_err().to_string();
+        assert!(err.contains("'state.backend'") && err.contains("no RocksDB"), "{err}");
+        let mut other = Configuration::new();
+        other.set_raw("state.backend.type", "com.example.MyStateBackendFactory");
+        assert!(other.validate().unwrap_err().to_string().contains("expected hashmap"));
+    }
+
+    #[test]
+    fn a_flink_training_config_keeps_its_checkpoints() {
+        let dir = conf_dir("training");
+        let path = dir.join(CONF_FILE_NAME);
+        std::fs::write(
+            &path,
+            "state.backend: filesystem\nstate.checkpoints.dir: file:///tmp/checkpoints\n\
+             execution.checkpointing.interval: 30s\n\
+             execution.checkpointing.externalized-checkpoint-retention: RETAIN_ON_CANCELLATION\n",
+        )
+        .unwrap();
+        let c = Configuration::from_file(&path).unwrap();
+        assert_eq!(c.validate().unwrap(), Vec::<String>::new());
+        assert_eq!(c.get(&ft::CHECKPOINTING_DIR).unwrap(), Some("/tmp/checkpoints".to_string()));
+        assert_eq!(c.get(&ft::CHECKPOINTING_INTERVAL).unwrap(), Some(Duration::from_secs(30)));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn every_key_and_deprecated_key_names_one_option() {
+        let mut seen = std::collections::BTreeSet::new();
+        for option in options::ALL_OPTIONS {
+            for key in std::iter::once(option.key()).chain(option.deprecated_keys().iter().copied()) {
+                assert!(seen.insert(key), "{key} is registered twice");
+                assert_eq!(options::find(key).map(|o| o.key()), Some(option.key()));
+            }
+        }
+    }
+
+    /// The events logged while `f` runs, as (level, message).
+    fn capture_logs(f: impl FnOnce()) -> Vec<(tracing::Level, String)> {
+        use std::sync::{Arc, Mutex};
+        use tracing::field::{Field, Visit};
+        use tracing::span::{Attributes, Id, Record};
+        use tracing::{Event, Metadata, Subscriber};
+
+        #[derive(Clone, Default)]
+        struct Capture(Arc<Mutex<Vec<(tracing::Level, String)>>>);
+        struct Message(String);
+        impl Visit for Message {
+            fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "message" {
+                    self.0 = format!("{value:?}");
+                }
+            }
+        }
+        impl Subscriber for Capture {
+            fn enabled(&self, _: &Metadata<'_>) -> bool {
+                true
+            }
+            fn new_span(&self, _: &Attributes<'_>) -> Id {
+                Id::from_u64(1)
+            }
+            fn record(&self, _: &Id, _: &Record<'_>) {}
+            fn record_follows_from(&self, _: &Id, _: &Id) {}
+            fn event(&self, event: &Event<'_>) {
+                let mut message = Message(String::new());
+                event.record(&mut message);
+                self.0.lock().unwrap().push((*event.metadata().level(), message.0));
+            }
+            fn enter(&self, _: &Id) {}
+            fn exit(&self, _: &Id) {}
+        }
+
+        let capture = Capture::default();
+        tracing::subscriber::with_default(capture.clone(), f);
+        capture.0.lock().unwrap().clone()
     }
 }
