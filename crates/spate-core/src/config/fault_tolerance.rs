@@ -194,6 +194,18 @@ pub const CHECKPOINTING_NUM_RETAINED: ConfigOption<u32> = ConfigOption::new(
 )
 .with_deprecated_keys(&["state.checkpoints.num-retained"]);
 
+/// `execution.checkpointing.tolerable-failed-checkpoints`: how many failed checkpoints
+/// in a row a job survives before it fails over, so that a job whose checkpoints keep
+/// failing (and whose restore point grows ever older) does not go unnoticed.
+pub const CHECKPOINTING_TOLERABLE_FAILURES: ConfigOption<u32> = ConfigOption::new(
+    "execution.checkpointing.tolerable-failed-checkpoints",
+    "Failed checkpoints in a row that are tolerated; one more fails the job over. 0: no \
+     failed checkpoint is tolerated (Flink's default).",
+    parse_count,
+    || 0,
+    show,
+);
+
 /// `execution.checkpointing.dir`.
 pub const CHECKPOINTING_DIR: ConfigOption<Option<String>> = ConfigOption::new(
     "execution.checkpointing.dir",

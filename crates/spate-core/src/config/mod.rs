@@ -399,6 +399,26 @@ mod tests {
     }
 
     #[test]
+    fn tolerable_failed_checkpoints() {
+        let mut c = Configuration::new();
+        assert_eq!(c.get(&ft::CHECKPOINTING_TOLERABLE_FAILURES).unwrap(), 0);
+        c.apply_dynamic("execution.checkpointing.tolerable-failed-checkpoints=3").unwrap();
+        assert_eq!(c.get(&ft::CHECKPOINTING_TOLERABLE_FAILURES).unwrap(), 3);
+        assert_eq!(c.validate().unwrap(), Vec::<String>::new());
+        for bad in ["-1", "many", "1.5"] {
+            c.set_raw("execution.checkpointing.tolerable-failed-checkpoints", bad);
+            let err = c.validate().unwrap_err().to_string();
+            assert!(err.contains("execution.checkpointing.tolerable-failed-checkpoints"), "{err}");
+        }
+        let pairs = yaml::parse("execution:\n  checkpointing:\n    tolerable-failed-checkpoints: 2\n").unwrap();
+        let mut from_yaml = Configuration::new();
+        for (k, v) in pairs {
+            from_yaml.set_raw(k, v);
+        }
+        assert_eq!(from_yaml.get(&ft::CHECKPOINTING_TOLERABLE_FAILURES).unwrap(), 2);
+    }
+
+    #[test]
     fn every_key_and_deprecated_key_names_one_option() {
         let mut seen = std::collections::BTreeSet::new();
         for option in options::ALL_OPTIONS {
