@@ -525,3 +525,90 @@ fn wordcount_killed_with_sigkill_resumes_from_its_checkpoints_exactly_once() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn config_yaml_with_flinks_deprecated_keys_checkpoints_to_that_directory() {
+    // The Flink training repository's spelling of a checkpointed job's settings.
+    let dir = temp_dir("deprecated-keys");
+    let text = generated_text(400_000, 5);
+    std::fs::write(dir.join("input.txt"), &text).unwrap();
+    let checkpoints = dir.join("checkpoints");
+    std::fs::write(
+        dir.join("config.yaml"),
+        format!(
+            "state.backend: filesystem\nstate.checkpoints.dir: file://{}\nexecution:\n  runtime-mode: STREAMING\n  \
+             checkpointing:\n    interval: 100 ms\n",
+            checkpoints.display()
+        ),
+    )
+    .unwrap();
+    let out = dir.join("out");
+    let result = Command::new(example("wordcount"))
+        .args(["--input", dir.join("input.txt").to_str().unwrap(), "--output", out.to_str().unwrap(), "-p", "2"])
+        .env("SPATE_CONF_DIR", &dir)
+        .env("SPATE_LOG", "info")
+        .env_remove("SPATE_ROLE")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(result.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(
+            "Config uses deprecated configuration key 'state.checkpoints.dir' instead of proper key \
+             'execution.checkpointing.dir'"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("unknown configuration key"), "{stderr}");
+    let written_there = stderr
+        .lines()
+        .filter(|l| l.contains("completed checkpoint"))
+        .any(|l| l.contains(checkpoints.to_str().unwrap()));
+    assert!(written_there, "no checkpoint was written to {}: {stderr}", checkpoints.display());
+    // Streaming: running counts; the highest of each word is its count.
+    let mut last: BTreeMap<String, u64> = BTreeMap::new();
+    for entry in std::fs::read_dir(&out).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().unwrap().to_str().unwrap().starts_with('.') {
+            continue;
+        }
+        for line in std::fs::read_to_string(&path).unwrap().lines() {
+            let (word, n) = line.rsplit_once(' ').expect("word count");
+            let n: u64 = n.parse().unwrap();
+            let highest = last.entry(word.to_string()).or_insert(0);
+            *highest = (*highest).max(n);
+        }
+    }
+    assert_eq!(last, count_words(&[&text]));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn config_yaml_errors_name_the_line_and_column() {
+    let dir = temp_dir("conf-errors");
+    let file = dir.join("config.yaml");
+    std::fs::write(&file, "parallelism:\n  default: 2\nparallelism.default: 3\n").unwrap();
+    let result = Command::new(example("wordcount")).arg("--plan").env("SPATE_CONF_DIR", &dir).output().unwrap();
+    assert!(!result.status.success());
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "configuration file {}: line 3, column 1: duplicate key 'parallelism.default' (first set at line 2, \
+             column 3)",
+            file.display()
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    std::fs::write(&file, "state.backend.type: rocksdb\n").unwrap();
+    let result = Command::new(example("wordcount")).arg("--plan").env("SPATE_CONF_DIR", &dir).output().unwrap();
+    assert!(!result.status.success());
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(stderr.contains("state.backend.type") && stderr.contains("no RocksDB state backend"), "{stderr}");
+
+    // Set but empty: no config directory at all.
+    let result = Command::new(example("wordcount")).arg("--plan").env("SPATE_CONF_DIR", "").output().unwrap();
+    assert!(result.status.success(), "{}", String::from_utf8_lossy(&result.stderr));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

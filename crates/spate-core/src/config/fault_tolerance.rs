@@ -1,5 +1,6 @@
-//! The keys of checkpointing, restarts and savepoints, in Flink's names and with
-//! Flink's defaults (where Spate differs, the description says so).
+//! The keys of checkpointing, restarts, savepoints and the state backend, in Flink's
+//! names and with Flink's defaults (where Spate differs, the description says so), and
+//! with Flink's deprecated spellings where Flink has them.
 
 use std::time::Duration;
 
@@ -41,6 +42,26 @@ pub enum RestartStrategyType {
     FailureRate,
     /// Delays that grow with each failure and reset after a quiet period.
     ExponentialDelay,
+}
+
+/// Where keyed state lives while a job runs (`state.backend.type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum StateBackendType {
+    /// On the heap, in hash maps (Flink's `hashmap`): Spate's only backend so far.
+    HashMap,
+}
+
+fn parse_state_backend(raw: &str) -> Result<StateBackendType, String> {
+    match raw.to_ascii_lowercase().as_str() {
+        // `jobmanager` and `filesystem` are Flink 1.x's older names of heap backends
+        // (they differed only in where checkpoints went, which Spate sets with
+        // execution.checkpointing.dir).
+        "hashmap" | "jobmanager" | "filesystem" => Ok(StateBackendType::HashMap),
+        "rocksdb" => Err("Spate has no RocksDB state backend yet: keyed state is kept on the heap; use hashmap".into()),
+        "forst" => Err("Spate has no ForSt state backend: keyed state is kept on the heap; use hashmap".into()),
+        _ => Err("expected hashmap (Spate keeps keyed state on the heap)".into()),
+    }
 }
 
 fn parse_interval(raw: &str) -> Result<Option<Duration>, String> {
@@ -170,6 +191,19 @@ pub const CHECKPOINTING_NUM_RETAINED: ConfigOption<u32> = ConfigOption::new(
     parse_positive,
     || 1,
     show,
+)
+.with_deprecated_keys(&["state.checkpoints.num-retained"]);
+
+/// `execution.checkpointing.tolerable-failed-checkpoints`: how many failed checkpoints
+/// in a row a job survives before it fails over, so that a job whose checkpoints keep
+/// failing (and whose restore point grows ever older) does not go unnoticed.
+pub const CHECKPOINTING_TOLERABLE_FAILURES: ConfigOption<u32> = ConfigOption::new(
+    "execution.checkpointing.tolerable-failed-checkpoints",
+    "Failed checkpoints in a row that are tolerated; one more fails the job over. 0: no \
+     failed checkpoint is tolerated (Flink's default).",
+    parse_count,
+    || 0,
+    show,
 );
 
 /// `execution.checkpointing.dir`.
@@ -180,7 +214,8 @@ pub const CHECKPOINTING_DIR: ConfigOption<Option<String>> = ConfigOption::new(
     parse_path,
     || None,
     |v| v.clone().unwrap_or_default(),
-);
+)
+.with_deprecated_keys(&["state.checkpoints.dir", "state.backend.fs.checkpointdir"]);
 
 /// `execution.checkpointing.externalized-checkpoint-retention`.
 pub const CHECKPOINTING_RETENTION: ConfigOption<CheckpointRetention> = ConfigOption::new(
@@ -218,7 +253,23 @@ pub const RESTART_STRATEGY: ConfigOption<Option<RestartStrategyType>> = ConfigOp
     parse_strategy,
     || None,
     |v| v.map_or(String::new(), |t| upper(&t).to_ascii_lowercase().replace('_', "-")),
-);
+)
+.with_deprecated_keys(&["restart-strategy"]);
+
+/// `state.backend.type`: known so that Flink config files that name the heap backend
+/// (`state.backend: hashmap`, or the older `filesystem`) start, and one that asks for
+/// RocksDB fails with a clear error instead of silently running on the heap.
+pub const STATE_BACKEND: ConfigOption<StateBackendType> = ConfigOption::new(
+    "state.backend.type",
+    "Where keyed state lives: hashmap (on the heap; Flink's older names jobmanager and \
+     filesystem mean the same here). Spate has no RocksDB backend yet.",
+    parse_state_backend,
+    || StateBackendType::HashMap,
+    |v| match v {
+        StateBackendType::HashMap => "hashmap".into(),
+    },
+)
+.with_deprecated_keys(&["state.backend"]);
 
 /// `restart-strategy.fixed-delay.attempts`.
 pub const FIXED_DELAY_ATTEMPTS: ConfigOption<u32> = ConfigOption::new(

@@ -1,8 +1,11 @@
 //! Every configuration key Spate knows, with its type, default and meaning.
 //!
 //! Keys use Flink's names where the concept is the same, so a Flink user's settings
-//! carry over. A key not listed here is reported as unknown (a warning, not an error,
-//! so that a newer config file still starts an older binary).
+//! carry over. Flink's older spellings of a key (its `withDeprecatedKeys`) are read too,
+//! with Flink's warning, because config files and examples still use them (the Flink
+//! training repository writes `state.checkpoints.dir`). A key not listed here is reported
+//! as unknown (a warning, not an error, so that a newer config file still starts an older
+//! binary).
 
 use std::time::Duration;
 
@@ -15,6 +18,9 @@ pub struct ConfigOption<T: 'static> {
     pub key: &'static str,
     /// What the key does (shown by `--help`-style listings and in docs).
     pub description: &'static str,
+    /// Flink's older spellings of the key, read in this order when the key itself is not
+    /// set (Flink's deprecated keys).
+    pub deprecated_keys: &'static [&'static str],
     parse: fn(&str) -> Result<T, String>,
     default: fn() -> T,
     display: fn(&T) -> String,
@@ -29,7 +35,14 @@ impl<T: 'static> ConfigOption<T> {
         default: fn() -> T,
         display: fn(&T) -> String,
     ) -> Self {
-        ConfigOption { key, description, parse, default, display }
+        ConfigOption { key, description, deprecated_keys: &[], parse, default, display }
+    }
+
+    /// The same option, also read from Flink's deprecated spellings `keys` (first set one
+    /// wins) when its own key is not set, so that an old config file keeps its meaning
+    /// instead of being ignored as unknown.
+    pub const fn with_deprecated_keys(self, keys: &'static [&'static str]) -> Self {
+        ConfigOption { deprecated_keys: keys, ..self }
     }
 
     /// Parses a raw value; the error says what was expected.
@@ -54,6 +67,8 @@ pub trait AnyOption: Sync {
     fn key(&self) -> &'static str;
     /// What it does.
     fn description(&self) -> &'static str;
+    /// Flink's deprecated spellings of the key.
+    fn deprecated_keys(&self) -> &'static [&'static str];
     /// Checks a raw value.
     fn validate(&self, raw: &str) -> Result<(), String>;
     /// The default, formatted.
@@ -66,6 +81,9 @@ impl<T: 'static> AnyOption for ConfigOption<T> {
     }
     fn description(&self) -> &'static str {
         self.description
+    }
+    fn deprecated_keys(&self) -> &'static [&'static str] {
+        self.deprecated_keys
     }
     fn validate(&self, raw: &str) -> Result<(), String> {
         self.parse(raw).map(|_| ())
@@ -177,7 +195,8 @@ pub const BUFFER_TIMEOUT: ConfigOption<Duration> = ConfigOption::new(
     parse_duration,
     || Duration::from_millis(5),
     |d| format_duration(*d),
-);
+)
+.with_deprecated_keys(&["execution.buffer-timeout"]);
 
 /// `pipeline.operator-chaining.enabled`.
 pub const OPERATOR_CHAINING: ConfigOption<bool> = ConfigOption::new(
@@ -186,7 +205,8 @@ pub const OPERATOR_CHAINING: ConfigOption<bool> = ConfigOption::new(
     parse_bool,
     || true,
     show,
-);
+)
+.with_deprecated_keys(&["pipeline.operator-chaining"]);
 
 /// `execution.records-per-batch` (Spate's own): records per batch on the data path.
 pub const RECORDS_PER_BATCH: ConfigOption<u32> = ConfigOption::new(
@@ -232,10 +252,12 @@ pub static ALL_OPTIONS: &[&dyn AnyOption] = &[
     &ft::CHECKPOINTING_MIN_PAUSE,
     &ft::CHECKPOINTING_MAX_CONCURRENT,
     &ft::CHECKPOINTING_NUM_RETAINED,
+    &ft::CHECKPOINTING_TOLERABLE_FAILURES,
     &ft::CHECKPOINTING_DIR,
     &ft::CHECKPOINTING_RETENTION,
     &ft::SAVEPOINT_PATH,
     &ft::SAVEPOINT_IGNORE_UNCLAIMED,
+    &ft::STATE_BACKEND,
     &ft::RESTART_STRATEGY,
     &ft::FIXED_DELAY_ATTEMPTS,
     &ft::FIXED_DELAY_DELAY,
@@ -250,7 +272,8 @@ pub static ALL_OPTIONS: &[&dyn AnyOption] = &[
     &ft::EXPONENTIAL_ATTEMPTS,
 ];
 
-/// The registered option with this key.
+/// The registered option with this key, as its own key or as one of its deprecated
+/// spellings.
 pub fn find(key: &str) -> Option<&'static dyn AnyOption> {
-    ALL_OPTIONS.iter().copied().find(|o| o.key() == key)
+    ALL_OPTIONS.iter().copied().find(|o| o.key() == key || o.deprecated_keys().contains(&key))
 }
