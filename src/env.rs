@@ -404,6 +404,7 @@ impl StreamEnv {
                 max_concurrent: c.get(&ft::CHECKPOINTING_MAX_CONCURRENT)?,
                 num_retained: c.get(&ft::CHECKPOINTING_NUM_RETAINED)?,
                 retention: c.get(&ft::CHECKPOINTING_RETENTION)?,
+                tolerable_failures: c.get(&ft::CHECKPOINTING_TOLERABLE_FAILURES)?,
             },
             checkpoint_dir: c.get(&ft::CHECKPOINTING_DIR)?,
             restart: RestartStrategy::from_config(c, c.get(&ft::CHECKPOINTING_INTERVAL)?.is_some())?,

@@ -2,7 +2,10 @@
 
 use spate_core::CoreError;
 use spate_runtime::TaskError;
+use spate_runtime::checkpoint::{CheckpointFailure, StorageError, TooManyFailedCheckpoints};
 use thiserror::Error;
+
+use crate::execution::restore::RestoreError;
 
 /// What can go wrong when building or running a job.
 ///
@@ -43,15 +46,52 @@ pub enum Error {
         #[source]
         cause: TaskError,
     },
+    /// More checkpoints failed in a row than `execution.checkpointing.tolerable-failed-checkpoints`
+    /// allows, and no restart was left (or allowed).
+    #[error("job '{job}' failed: {cause}")]
+    CheckpointsFailed {
+        /// The job's name.
+        job: String,
+        /// The threshold and the last failure.
+        #[source]
+        cause: TooManyFailedCheckpoints,
+    },
     /// The job was cancelled before it finished.
     #[error("job '{job}' was cancelled")]
     JobCancelled {
         /// The job's name.
         job: String,
     },
+    /// A savepoint could not be taken; the job goes on.
+    #[error("savepoint failed: {0}")]
+    SavepointFailed(#[source] CheckpointFailure),
+    /// The job cannot do what was asked in the state it is in (it ended, or restarts).
+    #[error("job '{job}' {state}")]
+    JobNotRunning {
+        /// The job's name.
+        job: String,
+        /// Where it is: `has ended`, `is restarting`.
+        state: &'static str,
+    },
+    /// State to start from cannot be used.
+    #[error(transparent)]
+    Restore(Box<RestoreError>),
+    /// Checkpoint storage cannot be opened.
+    #[error("{setting}: {source}")]
+    Storage {
+        /// The setting naming the storage (`execution.checkpointing.dir`, a savepoint
+        /// directory).
+        setting: String,
+        /// Why.
+        #[source]
+        source: Box<StorageError>,
+    },
     /// The process was started in a role this build cannot play.
     #[error("{0}")]
     Unsupported(String),
+    /// A broken invariant of Spate itself (a thread of the job panicked).
+    #[error("internal error: {0}")]
+    Internal(String),
     /// An operating-system call failed.
     #[error("{context}: {source}")]
     Io {
@@ -61,6 +101,12 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl From<RestoreError> for Error {
+    fn from(e: RestoreError) -> Self {
+        Error::Restore(Box::new(e))
+    }
 }
 
 impl std::fmt::Debug for Error {

@@ -46,6 +46,7 @@ pub use datastream::{DataStream, DataStreamSink};
 pub use env::{ROLE_ENV, Role, StreamEnv};
 pub use error::{Error, Result};
 pub use execution::job_client::{JobClient, JobExecutionResult, JobStatus, VertexMetrics};
+pub use execution::restore::RestoreError;
 pub use keyed_stream::KeyedStream;
 pub use params::Params;
 pub use spate_core::config::{Configuration, RuntimeMode};

@@ -205,16 +205,14 @@ impl JobClient {
     }
 
     fn savepoint(&self, dir: &std::path::Path, stop: bool) -> Result<String> {
+        let ended = || Error::JobNotRunning { job: self.shared.job_name.clone(), state: "has ended" };
         if self.status().is_terminal() {
-            return Err(Error::Unsupported(format!(
-                "job '{}' has ended: no savepoint can be taken",
-                self.shared.job_name
-            )));
+            return Err(ended());
         }
         let (reply, answer) = crossbeam_channel::bounded(1);
         let request = super::mini_cluster::MasterEvent::Savepoint { dir: dir.to_path_buf(), stop, reply };
-        self.shared.inbox.send(request).map_err(|_| Error::Unsupported("the job has ended".into()))?;
-        answer.recv().map_err(|_| Error::Unsupported("the job ended before the savepoint completed".into()))?
+        self.shared.inbox.send(request).map_err(|_| ended())?;
+        answer.recv().map_err(|_| ended())?
     }
 
     /// The I/O counters of each vertex, now.
@@ -242,7 +240,7 @@ impl JobClient {
     /// Waits for the job to end and returns its result. When this returns, every
     /// thread of the job has ended.
     pub fn wait(self) -> Result<JobExecutionResult> {
-        let poisoned = || Error::Unsupported("the job master panicked".into());
+        let poisoned = || Error::Internal("the job master panicked".into());
         let mut state = self.shared.state.lock().map_err(|_| poisoned())?;
         while state.result.is_none() {
             state = self.shared.done.wait(state).map_err(|_| poisoned())?;

@@ -17,8 +17,8 @@ use spate_core::job_id::JobId;
 use spate_runtime::TaskError;
 use spate_runtime::channel::cancellation;
 use spate_runtime::checkpoint::{
-    CheckpointCoordinator, CheckpointStorage, CompletedCheckpoint, CoordinatorMessage, SnapshotReport, TaskDescriptor,
-    TaskGateway, TaskMail, TaskReporter,
+    CheckpointCoordinator, CheckpointFailure, CheckpointStorage, CompletedCheckpoint, CoordinatorMessage,
+    SnapshotReport, TaskDescriptor, TaskGateway, TaskMail, TaskReporter, TooManyFailedCheckpoints,
 };
 use spate_runtime::context::TaskInfo;
 use spate_runtime::error::panic_message;
@@ -28,7 +28,7 @@ use spate_runtime::task::Mailbox;
 
 use super::deploy::ExecutionPlan;
 use super::job_client::{JobClient, JobExecutionResult, JobShared, JobState, JobStatus, TaskEntry};
-use super::restore::{self, Restore};
+use super::restore::{self, Restore, RestoreError};
 use crate::error::{Error, Result};
 use crate::graph::stream_graph::NodeOperator;
 
@@ -46,7 +46,7 @@ pub(crate) enum MasterEvent {
     Savepoint { dir: std::path::PathBuf, stop: bool, reply: Sender<Result<String>> },
     /// A savepoint ended.
     SavepointDone {
-        result: std::result::Result<CompletedCheckpoint, String>,
+        result: std::result::Result<CompletedCheckpoint, CheckpointFailure>,
         stop: bool,
         reply: Sender<Result<String>>,
     },
@@ -69,10 +69,9 @@ pub(crate) fn submit(mut exec: ExecutionPlan) -> Result<JobClient> {
     // State to start from: read and checked before anything runs.
     let initial = match &settings.savepoint_path {
         Some(path) => {
-            let candidates = restore::savepoint_candidates(path).map_err(Error::Unsupported)?;
-            let restore = restore::load_first_usable(&exec, &candidates, settings.ignore_unclaimed_state)
-                .map_err(Error::Unsupported)?
-                .ok_or_else(|| Error::Unsupported(format!("execution.savepoint.path: nothing to restore in {path}")))?;
+            let candidates = restore::savepoint_candidates(path)?;
+            let restore = restore::load_first_usable(&exec, &candidates, settings.ignore_unclaimed_state)?
+                .ok_or_else(|| RestoreError::Empty { path: path.clone() })?;
             tracing::info!(path = %restore.path, checkpoint = restore.id, "restoring the job");
             Some(restore)
         }
@@ -93,8 +92,10 @@ pub(crate) fn submit(mut exec: ExecutionPlan) -> Result<JobClient> {
         }
     }
     let storage = match &settings.checkpoint_dir {
-        Some(dir) => CheckpointStorage::local(dir)
-            .map_err(|e| Error::Unsupported(format!("execution.checkpointing.dir: {e}")))?,
+        Some(dir) => CheckpointStorage::local(dir).map_err(|source| Error::Storage {
+            setting: "execution.checkpointing.dir".into(),
+            source: Box::new(source),
+        })?,
         None => CheckpointStorage::in_memory(),
     };
     let (inbox_tx, inbox_rx) = unbounded::<MasterEvent>();
@@ -173,12 +174,39 @@ fn warn_about_missing_uids(exec: &ExecutionPlan) {
     }
 }
 
+/// Why an attempt failed.
+enum Failure {
+    /// A task failed (the first root cause).
+    Task { task: String, error: TaskError },
+    /// Too many checkpoints failed in a row.
+    Checkpoints(TooManyFailedCheckpoints),
+}
+
+impl Failure {
+    /// Whether a restart could help (see [`TaskError::is_recoverable`]).
+    fn is_recoverable(&self) -> bool {
+        match self {
+            Failure::Task { error, .. } => error.is_recoverable(),
+            Failure::Checkpoints(_) => true,
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Task { task, error } => write!(f, "{task}: {error}"),
+            Failure::Checkpoints(cause) => write!(f, "{cause}"),
+        }
+    }
+}
+
 /// How an attempt ended.
 enum AttemptEnd {
     Finished,
     Cancelled,
     Stopped,
-    Failed { task: String, error: TaskError },
+    Failed(Failure),
 }
 
 struct JobMaster {
@@ -235,11 +263,15 @@ impl JobMaster {
         let end = loop {
             let outcome = self.run_attempt(attempt, restore.take());
             match outcome {
-                Ok(AttemptEnd::Failed { task, error }) => {
+                Ok(AttemptEnd::Failed(failure)) => {
+                    if !failure.is_recoverable() {
+                        tracing::error!(job = %self.shared.job_name, %failure, "a restart cannot fix this failure: not restarting");
+                        break Ok(AttemptEnd::Failed(failure));
+                    }
                     let Some(delay) = self.restarts.on_failure(Instant::now()) else {
-                        break Ok(AttemptEnd::Failed { task, error });
+                        break Ok(AttemptEnd::Failed(failure));
                     };
-                    tracing::warn!(job = %self.shared.job_name, %task, %error, ?delay, attempt = attempt + 1, "restarting the job");
+                    tracing::warn!(job = %self.shared.job_name, %failure, ?delay, attempt = attempt + 1, "restarting the job");
                     self.shared.set_status(JobStatus::Restarting);
                     if !self.wait_restart_delay(delay) {
                         break Ok(AttemptEnd::Cancelled);
@@ -258,13 +290,13 @@ impl JobMaster {
                     };
                     match loaded {
                         Ok(r) => restore = r,
-                        Err(reason) => break Err(reason),
+                        Err(reason) => break Err(reason.into()),
                     }
                     attempt += 1;
                     self.shared.restarts.store(attempt, Ordering::Release);
                     self.shared.set_status(JobStatus::Running);
                 }
-                other => break other.map_err(|e| e.to_string()),
+                other => break other,
             }
         };
         self.publish(end);
@@ -277,7 +309,8 @@ impl JobMaster {
             match self.inbox.recv_deadline(deadline) {
                 Ok(MasterEvent::Cancel) => return false,
                 Ok(MasterEvent::Savepoint { reply, .. }) => {
-                    let _ = reply.send(Err(Error::Unsupported("the job is restarting".into())));
+                    let job = self.shared.job_name.clone();
+                    let _ = reply.send(Err(Error::JobNotRunning { job, state: "is restarting" }));
                 }
                 Ok(MasterEvent::Storage(m)) => self.coordinator.handle(m),
                 Ok(_) => {}
@@ -287,7 +320,7 @@ impl JobMaster {
         }
     }
 
-    fn run_attempt(&mut self, attempt: u32, restore: Option<Restore>) -> std::result::Result<AttemptEnd, Error> {
+    fn run_attempt(&mut self, attempt: u32, restore: Option<Restore>) -> Result<AttemptEnd> {
         let exec = self.exec.clone();
         let job = &exec.plan.job_graph;
         let (cancel_handle, cancel) = cancellation();
@@ -345,7 +378,7 @@ impl JobMaster {
 
         let mut ended = 0;
         let mut finished = 0;
-        let mut failure: Option<(String, TaskError)> = None;
+        let mut failure: Option<Failure> = None;
         let mut stopping = false;
         let mut cancelled = false;
         while ended < n {
@@ -354,6 +387,7 @@ impl JobMaster {
                     Ok(event) => event,
                     Err(RecvTimeoutError::Timeout) => {
                         self.coordinator.tick(Instant::now());
+                        self.check_checkpoint_failures(&mut failure, &cancel_handle, stopping || cancelled);
                         continue;
                     }
                     Err(RecvTimeoutError::Disconnected) => break,
@@ -374,14 +408,17 @@ impl JobMaster {
                         let replaces = match &failure {
                             None => true,
                             // A root cause wins over the cancellations it caused.
-                            Some((_, current)) => current.is_consequence() && !error.is_consequence(),
+                            Some(Failure::Task { error: current, .. }) => {
+                                current.is_consequence() && !error.is_consequence()
+                            }
+                            Some(Failure::Checkpoints(_)) => false,
                         };
                         if !error.is_consequence() {
                             tracing::error!(task = %name, %error, "task failed");
                             self.shared.set_status(JobStatus::Failing);
                         }
                         if replaces {
-                            failure = Some((name, error));
+                            failure = Some(Failure::Task { task: name, error });
                         }
                         cancel_handle.cancel();
                     }
@@ -399,8 +436,12 @@ impl JobMaster {
                         }
                     }
                     self.coordinator.handle(message);
+                    self.check_checkpoint_failures(&mut failure, &cancel_handle, stopping || cancelled);
                 }
-                MasterEvent::Storage(message) => self.coordinator.handle(message),
+                MasterEvent::Storage(message) => {
+                    self.coordinator.handle(message);
+                    self.check_checkpoint_failures(&mut failure, &cancel_handle, stopping || cancelled);
+                }
                 MasterEvent::Cancel => {
                     cancelled = true;
                     cancel_handle.cancel();
@@ -408,8 +449,9 @@ impl JobMaster {
                 MasterEvent::Savepoint { dir, stop, reply } => {
                     let storage = match CheckpointStorage::local(&dir) {
                         Ok(s) => s,
-                        Err(e) => {
-                            let _ = reply.send(Err(Error::Unsupported(format!("savepoint directory: {e}"))));
+                        Err(source) => {
+                            let setting = format!("savepoint directory {}", dir.display());
+                            let _ = reply.send(Err(Error::Storage { setting, source: Box::new(source) }));
                             continue;
                         }
                     };
@@ -434,7 +476,8 @@ impl JobMaster {
                         let _ = reply.send(Ok(path));
                     }
                     Err(reason) => {
-                        let _ = reply.send(Err(Error::Unsupported(format!("savepoint failed: {reason}"))));
+                        tracing::warn!(%reason, "savepoint failed; the job goes on");
+                        let _ = reply.send(Err(Error::SavepointFailed(reason)));
                     }
                 },
             }
@@ -449,13 +492,30 @@ impl JobMaster {
             AttemptEnd::Cancelled
         } else {
             match failure {
-                Some((task, error)) => AttemptEnd::Failed { task, error },
+                Some(failure) => AttemptEnd::Failed(failure),
                 None => AttemptEnd::Finished,
             }
         })
     }
 
-    fn publish(mut self, end: std::result::Result<AttemptEnd, String>) {
+    /// Fails the attempt if the coordinator says too many checkpoints failed in a row.
+    fn check_checkpoint_failures(
+        &mut self,
+        failure: &mut Option<Failure>,
+        cancel: &spate_runtime::channel::CancelHandle,
+        ending: bool,
+    ) {
+        let Some(too_many) = self.coordinator.take_job_failure() else { return };
+        if ending || failure.is_some() {
+            return;
+        }
+        tracing::error!(job = %self.shared.job_name, error = %too_many, "failing the job");
+        self.shared.set_status(JobStatus::Failing);
+        *failure = Some(Failure::Checkpoints(too_many));
+        cancel.cancel();
+    }
+
+    fn publish(mut self, end: Result<AttemptEnd>) {
         let job = self.shared.job_name.clone();
         let stopped = matches!(end, Ok(AttemptEnd::Stopped));
         let (status, result) = match end {
@@ -469,10 +529,13 @@ impl JobMaster {
                 }),
             ),
             Ok(AttemptEnd::Cancelled) => (JobStatus::Canceled, Err(Error::JobCancelled { job })),
-            Ok(AttemptEnd::Failed { task, error }) => {
+            Ok(AttemptEnd::Failed(Failure::Task { task, error })) => {
                 (JobStatus::Failed, Err(Error::JobFailed { job, task, cause: error }))
             }
-            Err(reason) => (JobStatus::Failed, Err(Error::Unsupported(reason))),
+            Ok(AttemptEnd::Failed(Failure::Checkpoints(cause))) => {
+                (JobStatus::Failed, Err(Error::CheckpointsFailed { job, cause }))
+            }
+            Err(error) => (JobStatus::Failed, Err(error)),
         };
         // Checkpoints of a job stopped with a savepoint are kept as those of a cancelled one.
         self.coordinator.shutdown(status == JobStatus::Finished && !stopped, status == JobStatus::Canceled || stopped);

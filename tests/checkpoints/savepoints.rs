@@ -120,7 +120,7 @@ fn state_without_an_operator_is_an_error_unless_ignored_and_max_parallelism_is_f
     let renamed = Job { savepoint: Some(&path), sum_uid: "renamed-sums", ..Job::default() };
     let err = start(renamed, &dir.join("out2")).err().expect("unclaimed state is refused");
     let text = err.to_string();
-    assert!(matches!(err, Error::Unsupported(_)), "{text}");
+    assert!(matches!(err, Error::Restore(_)), "{text}");
     assert!(text.contains("sums") && text.contains("execution.savepoint.ignore-unclaimed-state"), "{text}");
 
     let ignoring = Job { savepoint: Some(&path), sum_uid: "renamed-sums", ignore_unclaimed: true, ..Job::default() };

@@ -18,7 +18,7 @@ pub mod key;
 pub mod key_group;
 pub mod record;
 
-pub use error::{BoxError, CoreError};
+pub use error::{BoxError, CoreError, Unrecoverable};
 pub use key::{Key, KeyHasher};
 pub use key_group::KeyGroupRange;
 pub use record::{Data, NO_TIMESTAMP, StateValue, StreamRecord, Timestamp};

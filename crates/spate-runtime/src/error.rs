@@ -1,6 +1,8 @@
 //! How a task fails.
 
-use spate_core::BoxError;
+use spate_core::{BoxError, CoreError, Unrecoverable};
+
+use crate::state::StateError;
 use thiserror::Error;
 
 /// Why a task stopped before finishing.
@@ -41,6 +43,29 @@ impl TaskError {
     pub fn is_consequence(&self) -> bool {
         matches!(self, TaskError::Cancelled | TaskError::PeerGone(_))
     }
+
+    /// Whether restarting the job could help. It cannot when the cause (or anything it
+    /// wraps) is marked [`Unrecoverable`], or is an error that the same checkpoint and
+    /// input reproduce: state that cannot be decoded, state declared inconsistently,
+    /// a pipeline that cannot run. The job master then fails the job at once.
+    pub fn is_recoverable(&self) -> bool {
+        match self {
+            TaskError::Operator { cause, .. } => {
+                let mut next: Option<&(dyn std::error::Error + 'static)> = Some(cause.as_ref());
+                while let Some(error) = next {
+                    if error.is::<Unrecoverable>()
+                        || error.downcast_ref::<StateError>().is_some_and(StateError::is_deterministic)
+                        || error.downcast_ref::<CoreError>().is_some_and(CoreError::is_deterministic)
+                    {
+                        return false;
+                    }
+                    next = error.source();
+                }
+                true
+            }
+            TaskError::Internal(_) | TaskError::Panic { .. } | TaskError::Cancelled | TaskError::PeerGone(_) => true,
+        }
+    }
 }
 
 /// Runs user code for `operator`, turning an `Err` or a panic into a [`TaskError`] that
@@ -71,6 +96,20 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn errors_a_restart_cannot_fix_are_told_apart() {
+        let failed = |cause: BoxError| TaskError::Operator { operator: "op".into(), cause };
+        assert!(failed("connection refused".into()).is_recoverable());
+        assert!(!failed(Box::new(Unrecoverable::new("the pending file is gone"))).is_recoverable());
+        let decode = CoreError::Decode { type_name: "u64", reason: "unexpected end".into() };
+        assert!(!failed(Box::new(StateError::Key(decode))).is_recoverable());
+        assert!(!failed(Box::new(StateError::Restore(Box::new("bad".into())))).is_recoverable());
+        assert!(failed(Box::new(StateError::KeyGroupFull { keys: 1 })).is_recoverable());
+        let round_trip = CoreError::RoundTrip { type_name: "E", reason: "any".into() };
+        assert!(!failed(Box::new(round_trip)).is_recoverable());
+        assert!(TaskError::Panic { operator: "op".into(), message: "boom".into() }.is_recoverable());
+    }
 
     #[test]
     fn guard_names_the_operator() {

@@ -151,7 +151,15 @@ impl<K: Hash + Eq + Clone + serde::Serialize + serde::de::DeserializeOwned> Time
         for (domain, queue) in [("event", &self.event), ("processing", &self.processing)] {
             let part = format!("{prefix}{domain}");
             for (group, timers) in queue.snapshot() {
-                out.add_keyed(group, &part, spate_core::codec::encode(&timers)?);
+                let bytes = spate_core::codec::encode(&timers)?;
+                // The keys are those of the state, checked there; timers of keys
+                // without state (or of windows) are checked here, once per group.
+                let first = match out.verification {
+                    crate::checkpoint::Verification::Every => bytes.clone(),
+                    crate::checkpoint::Verification::Sample => spate_core::codec::encode(&timers[..1])?,
+                };
+                spate_core::codec::verify::<Vec<(Timestamp, K)>>(&first)?;
+                out.add_keyed(group, &part, bytes);
             }
         }
         Ok(())

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use spate_core::config::CheckpointRetention;
 
+use super::failure::{CheckpointFailure, FailureCounter, TooManyFailedCheckpoints};
 use super::writer::{StorageWriter, WriteJob};
 use super::{
     CheckpointBarrier, CheckpointId, CheckpointKind, CheckpointMetadata, CheckpointStorage, CheckpointingMode,
@@ -35,6 +36,8 @@ pub struct CheckpointSettings {
     pub num_retained: u32,
     /// What happens to retained checkpoints when the job does not finish.
     pub retention: CheckpointRetention,
+    /// Checkpoints that may fail in a row before the job fails over.
+    pub tolerable_failures: u32,
 }
 
 /// One subtask as the coordinator sees it.
@@ -170,7 +173,7 @@ pub type CheckpointHistory = Arc<Mutex<VecDeque<CheckpointStats>>>;
 const HISTORY: usize = 1000;
 
 /// A reply to a savepoint request.
-pub type SavepointReply = Box<dyn FnOnce(Result<CompletedCheckpoint, String>) + Send>;
+pub type SavepointReply = Box<dyn FnOnce(Result<CompletedCheckpoint, CheckpointFailure>) + Send>;
 
 struct Pending {
     barrier: CheckpointBarrier,
@@ -205,6 +208,9 @@ pub struct CheckpointCoordinator {
     next_trigger: Option<Instant>,
     last_completion: Option<Instant>,
     history: CheckpointHistory,
+    failures: FailureCounter,
+    /// Set when failed checkpoints must fail the job; taken by the job master.
+    job_failure: Option<TooManyFailedCheckpoints>,
 }
 
 fn now_millis() -> i64 {
@@ -225,6 +231,7 @@ impl CheckpointCoordinator {
     ) -> std::io::Result<Self> {
         let writer = StorageWriter::start(post)?;
         let n = tasks.len();
+        let settings_tolerable = settings.tolerable_failures;
         Ok(CheckpointCoordinator {
             settings,
             job_id,
@@ -239,6 +246,8 @@ impl CheckpointCoordinator {
             next_trigger: None,
             last_completion: None,
             history: Arc::new(Mutex::new(VecDeque::new())),
+            failures: FailureCounter::new(settings_tolerable),
+            job_failure: None,
         })
     }
 
@@ -256,6 +265,8 @@ impl CheckpointCoordinator {
     /// checkpoints start one interval from `now`.
     pub fn start_attempt(&mut self, gateway: Box<dyn TaskGateway>, now: Instant) {
         self.gateway = Some(gateway);
+        self.failures.reset();
+        self.job_failure = None;
         self.finished = vec![false; self.tasks.len()];
         self.next_trigger = self.settings.interval.map(|i| now + i);
     }
@@ -265,7 +276,7 @@ impl CheckpointCoordinator {
     pub fn stop_attempt(&mut self, reason: &str) {
         let ids: Vec<CheckpointId> = self.pending.keys().copied().collect();
         for id in ids {
-            self.abort(id, reason);
+            self.abort(id, CheckpointFailure::Stopped(reason.to_string()));
         }
         self.gateway = None;
         self.next_trigger = None;
@@ -285,7 +296,7 @@ impl CheckpointCoordinator {
         let expired: Vec<CheckpointId> =
             self.pending.iter().filter(|(_, p)| now >= p.started + self.settings.timeout).map(|(id, _)| *id).collect();
         for id in expired {
-            self.abort(id, "the checkpoint timed out (execution.checkpointing.timeout)");
+            self.abort(id, CheckpointFailure::Expired);
         }
         let Some(due) = self.next_trigger else { return };
         if now < due || self.gateway.is_none() {
@@ -317,7 +328,7 @@ impl CheckpointCoordinator {
     /// fails.
     pub fn trigger_savepoint(&mut self, now: Instant, storage: CheckpointStorage, reply: SavepointReply) {
         if self.gateway.is_none() {
-            reply(Err("the job is not running".into()));
+            reply(Err(CheckpointFailure::Stopped("the job is not running".into())));
             return;
         }
         let short: String = self.job_id.chars().take(6).collect();
@@ -407,9 +418,9 @@ impl CheckpointCoordinator {
                     self.queue_write(id, task, report.snapshot);
                 }
             }
-            CoordinatorMessage::Declined { task, id, reason } => {
+            CoordinatorMessage::Declined { id, reason, .. } => {
                 if self.pending.contains_key(&id) {
-                    self.abort(id, &format!("task {task} declined: {reason}"));
+                    self.abort(id, CheckpointFailure::Declined { reason });
                 }
             }
             CoordinatorMessage::Finished { task } => {
@@ -432,11 +443,14 @@ impl CheckpointCoordinator {
                         self.try_complete(id);
                     }
                 }
-                Err(reason) => self.abort(id, &format!("writing the state of task {task} failed: {reason}")),
+                Err(reason) => {
+                    let d = &self.tasks[task];
+                    self.abort(id, CheckpointFailure::StateWrite { vertex: d.vertex, subtask: d.subtask, reason });
+                }
             },
             CoordinatorMessage::MetadataWritten { id, result } => match result {
                 Ok(()) => self.complete(id),
-                Err(reason) => self.abort(id, &format!("writing _metadata failed: {reason}")),
+                Err(reason) => self.abort(id, CheckpointFailure::Metadata(reason)),
             },
         }
     }
@@ -501,6 +515,7 @@ impl CheckpointCoordinator {
             }
         }
         if p.barrier.kind == CheckpointKind::Checkpoint {
+            self.failures.on_success();
             self.last_completion = Some(now);
             self.completed.push_back(completed.clone());
             while self.completed.len() > self.settings.num_retained.max(1) as usize {
@@ -516,7 +531,7 @@ impl CheckpointCoordinator {
                 .map(|(i, _)| *i)
                 .collect();
             for old in older {
-                self.abort(old, "subsumed by a newer completed checkpoint");
+                self.abort(old, CheckpointFailure::Subsumed);
             }
             self.resume_periodic(now);
         }
@@ -525,14 +540,18 @@ impl CheckpointCoordinator {
         }
     }
 
-    fn abort(&mut self, id: CheckpointId, reason: &str) {
+    fn abort(&mut self, id: CheckpointId, reason: CheckpointFailure) {
         let Some(p) = self.pending.remove(&id) else { return };
-        tracing::warn!(checkpoint = id, reason, "checkpoint aborted");
+        let kind = if p.barrier.kind == CheckpointKind::Savepoint { "savepoint" } else { "checkpoint" };
+        tracing::warn!(checkpoint = id, %reason, "{kind} aborted");
         let took = p.started.elapsed();
         self.update(id, |s| {
             s.duration = Some(took);
             s.status = CheckpointStatus::Failed(reason.to_string());
         });
+        if p.barrier.kind == CheckpointKind::Checkpoint && self.job_failure.is_none() {
+            self.job_failure = self.failures.on_failure(&reason);
+        }
         self.writer.submit(WriteJob::Delete { storage: p.storage.clone(), dir: p.dir.clone() });
         if let Some(gateway) = &self.gateway {
             for task in 0..self.tasks.len() {
@@ -540,9 +559,15 @@ impl CheckpointCoordinator {
             }
         }
         if let Some(reply) = p.reply {
-            reply(Err(reason.to_string()));
+            reply(Err(reason));
         }
         self.resume_periodic(Instant::now());
+    }
+
+    /// Whether failed checkpoints must fail the running attempt (more than
+    /// `tolerable_failures` in a row); taken once.
+    pub fn take_job_failure(&mut self) -> Option<TooManyFailedCheckpoints> {
+        self.job_failure.take()
     }
 
     /// After a checkpoint ends, periodic triggering resumes if it was waiting.

@@ -8,6 +8,7 @@
 //! acknowledged, the checkpoint is complete and its metadata is written.
 
 mod coordinator;
+mod failure;
 mod format;
 mod protocol;
 mod snapshot;
@@ -18,6 +19,7 @@ pub use coordinator::{
     CheckpointCoordinator, CheckpointHistory, CheckpointSettings, CheckpointStats, CheckpointStatus,
     CompletedCheckpoint, CoordinatorMessage, SavepointReply, TaskDescriptor, TaskGateway, WrittenFile,
 };
+pub use failure::{CheckpointFailure, FailureCounter, TooManyFailedCheckpoints};
 pub use format::{CheckpointMetadata, FormatError, OperatorMetadata, StateFile};
 pub use protocol::{FINAL_CHECKPOINT, SnapshotReport, TaskMail, TaskReporter};
 pub use storage::{CheckpointStorage, METADATA_FILE, StorageError, join};

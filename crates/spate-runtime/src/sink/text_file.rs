@@ -15,7 +15,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use spate_core::{BoxError, StreamRecord, codec};
+use spate_core::{BoxError, StreamRecord, Unrecoverable, codec};
 
 use super::two_phase_commit::{TwoPhaseCommitSinkWriter, TwoPhaseCommitWriter};
 use super::{Sink, SinkWriter};
@@ -121,11 +121,15 @@ impl<T: Display> TwoPhaseCommitWriter<T> for PartFiles {
             Ok(()) => Ok(()),
             // Committed before the restart that commits it again.
             Err(_) if !from.exists() && to.exists() => Ok(()),
-            Err(e) => Err(format!(
-                "cannot commit part file {}: {e} (the pending file of a completed checkpoint is missing)",
-                from.display()
-            )
-            .into()),
+            // A completed checkpoint holds this file, and a restart would find it missing
+            // again (e.g. the job was restored with another output directory).
+            Err(e) if !from.exists() => Err(Box::new(Unrecoverable::new(format!(
+                "cannot commit part file {}: {e}: the pending file of a completed checkpoint is missing \
+                 (was the job restored with another output directory than {}?)",
+                from.display(),
+                self.dir.display()
+            )))),
+            Err(e) => Err(io_error(&from, "cannot commit part file", e)),
         }
     }
 

@@ -5,7 +5,6 @@ use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::hash::Hash;
 
-use serde::Serialize;
 use spate_core::{CoreError, StateValue, codec};
 
 use super::StateError;
@@ -29,12 +28,16 @@ pub fn broadcast_list_name(name: &str) -> String {
     format!("broadcast/{name}")
 }
 
-fn encode_map<K: Serialize + 'static, V: Serialize + 'static>(map: &dyn Any) -> Result<Vec<u8>, CoreError> {
-    let map = map
-        .downcast_ref::<HashMap<K, V>>()
-        .ok_or_else(|| CoreError::Codec("a broadcast state of another type".into()))?;
+/// Encodes a broadcast map, and decodes it back to be sure it restores.
+fn encode_map<K: Eq + Hash + StateValue, V: StateValue>(map: &dyn Any) -> Result<Vec<u8>, CoreError> {
+    let map = map.downcast_ref::<HashMap<K, V>>().ok_or_else(|| CoreError::Encode {
+        type_name: std::any::type_name::<(K, V)>(),
+        reason: "the broadcast state holds another type".into(),
+    })?;
     let entries: Vec<(&K, &V)> = map.iter().collect();
-    codec::encode(&entries)
+    let bytes = codec::encode(&entries)?;
+    codec::verify::<Vec<(K, V)>>(&bytes)?;
+    Ok(bytes)
 }
 
 impl BroadcastStates {

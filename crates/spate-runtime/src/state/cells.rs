@@ -53,6 +53,9 @@ pub(crate) trait StateCells: Any {
     fn snapshot_slot(&self, slot: u32, out: &mut Vec<u8>) -> Result<bool, StateError>;
     /// Puts back into `slot` a value written by [`snapshot_slot`](Self::snapshot_slot).
     fn restore_slot(&mut self, slot: u32, bytes: &[u8]) -> Result<(), StateError>;
+    /// Checks that `bytes`, written by [`snapshot_slot`](Self::snapshot_slot), decode
+    /// back (see [`codec::verify`]).
+    fn verify_value(&self, bytes: &[u8]) -> Result<(), StateError>;
 }
 
 /// A value with the processing time it was last stamped at (for TTL).
@@ -179,6 +182,10 @@ impl<V: StateValue> StateCells for SingleCells<V> {
         Ok(true)
     }
 
+    fn verify_value(&self, bytes: &[u8]) -> Result<(), StateError> {
+        Ok(codec::verify::<(V, Option<Timestamp>)>(bytes)?)
+    }
+
     fn restore_slot(&mut self, slot: u32, bytes: &[u8]) -> Result<(), StateError> {
         let (value, stamp): (V, Option<Timestamp>) = codec::decode(bytes)?;
         let i = slot as usize;
@@ -281,6 +288,9 @@ macro_rules! delegate_cells {
         fn restore_slot(&mut self, slot: u32, bytes: &[u8]) -> Result<(), StateError> {
             self.$($path)+.restore_slot(slot, bytes)
         }
+        fn verify_value(&self, bytes: &[u8]) -> Result<(), StateError> {
+            self.$($path)+.verify_value(bytes)
+        }
     };
 }
 
@@ -309,6 +319,9 @@ impl<IN: 'static, OUT: 'static> StateCells for AggregatingSlot<IN, OUT> {
     }
     fn restore_slot(&mut self, slot: u32, bytes: &[u8]) -> Result<(), StateError> {
         self.0.cells().restore_slot(slot, bytes)
+    }
+    fn verify_value(&self, bytes: &[u8]) -> Result<(), StateError> {
+        self.0.cells_ref().verify_value(bytes)
     }
 }
 
@@ -432,6 +445,10 @@ impl<T: StateValue> StateCells for ListCells<T> {
         Ok(true)
     }
 
+    fn verify_value(&self, bytes: &[u8]) -> Result<(), StateError> {
+        Ok(codec::verify::<Vec<(T, Timestamp)>>(bytes)?)
+    }
+
     fn restore_slot(&mut self, slot: u32, bytes: &[u8]) -> Result<(), StateError> {
         let items: Vec<(T, Timestamp)> = codec::decode(bytes)?;
         *self.slot_mut(slot) = Some(items.into_iter().map(|(value, stamp)| Stamped { value, stamp }).collect());
@@ -548,6 +565,10 @@ impl<UK: StateValue + Eq + Hash, UV: StateValue> StateCells for MapCells<UK, UV>
         let entries: Vec<(&UK, &UV, Timestamp)> = map.iter().map(|(k, e)| (k, &e.value, e.stamp)).collect();
         codec::encode_into(&entries, out)?;
         Ok(true)
+    }
+
+    fn verify_value(&self, bytes: &[u8]) -> Result<(), StateError> {
+        Ok(codec::verify::<Vec<(UK, UV, Timestamp)>>(bytes)?)
     }
 
     fn restore_slot(&mut self, slot: u32, bytes: &[u8]) -> Result<(), StateError> {

@@ -65,6 +65,7 @@ impl<K: Key> KeyedBackend<K> {
     /// of the same operator).
     pub fn snapshot_prefixed(&self, out: &mut OperatorSnapshot, prefix: &str) -> Result<(), StateError> {
         let store = self.store();
+        let verification = out.verification;
         let mut entries = Vec::new();
         for group in self.directory.range().iter() {
             entries.clear();
@@ -72,7 +73,7 @@ impl<K: Key> KeyedBackend<K> {
             if entries.is_empty() {
                 continue;
             }
-            store.snapshot_entries(&entries, |name, bytes| {
+            store.snapshot_entries(&entries, verification, |name, bytes| {
                 out.add_keyed(group, &format!("{prefix}{STATE_PART}{name}"), bytes);
             })?;
         }

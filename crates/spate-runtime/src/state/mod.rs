@@ -48,6 +48,27 @@ pub use store::StateKind;
 use spate_core::KeyGroupRange;
 use thiserror::Error;
 
+impl StateError {
+    /// Whether the error would happen again after a restart from the same checkpoint:
+    /// state that cannot be read back, state declared inconsistently, a pipeline that
+    /// cannot work (no timestamps for event-time windows, keyed state off a keyed
+    /// stream). Failures of the moment (a full key group is not) are not.
+    pub fn is_deterministic(&self) -> bool {
+        match self {
+            StateError::Restore(_)
+            | StateError::Incompatible(_)
+            | StateError::UnknownState(_)
+            | StateError::UndeclaredBroadcastState(_)
+            | StateError::NotKeyed
+            | StateError::NoTimestamp
+            | StateError::NotTimeWindows => true,
+            StateError::Key(core) => core.is_deterministic(),
+            StateError::Snapshot { cause, .. } => cause.is_deterministic(),
+            _ => false,
+        }
+    }
+}
+
 /// Errors of state access.
 #[derive(Debug, Error)]
 pub enum StateError {
@@ -120,4 +141,12 @@ pub enum StateError {
     /// Two registrations used one name for different kinds or types of state.
     #[error("the state '{0}' was registered twice with different kinds or types")]
     Incompatible(Box<String>),
+    /// A state's values could not be written into a snapshot.
+    #[error("state '{state}': {cause}")]
+    Snapshot {
+        /// The state (its descriptor's name, or the operator's own part).
+        state: Box<String>,
+        /// Why.
+        cause: Box<StateError>,
+    },
 }

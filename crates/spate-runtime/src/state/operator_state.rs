@@ -35,9 +35,17 @@ pub(crate) struct OperatorList {
     encode: EncodeList,
 }
 
+/// Encodes a list element by element, decoding each back to be sure it restores
+/// (operator lists are small: source positions, pending transactions).
 fn encode_list<T: StateValue>(list: &dyn Any) -> Result<Vec<Vec<u8>>, StateError> {
     let list = list.downcast_ref::<Vec<T>>().ok_or(StateError::NotRegistered)?;
-    list.iter().map(|e| codec::encode(e).map_err(StateError::from)).collect()
+    list.iter()
+        .map(|e| {
+            let bytes = codec::encode(e)?;
+            codec::verify::<T>(&bytes)?;
+            Ok(bytes)
+        })
+        .collect()
 }
 
 /// The operator state of one operator instance.

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use super::StateError;
 use super::cells::{Change, StateCells};
+use crate::checkpoint::Verification;
 use crate::time::Clock;
 
 /// A restored value waiting for its state to be declared: the key's slot and the bytes.
@@ -105,9 +106,13 @@ impl KeyedStore {
     /// hands each state's part to `emit` (state name, bytes). A part decodes as
     /// `Vec<(K, Vec<u8>)>`: a count, then each key with its value's encoding. One pass
     /// per state and one reused scratch buffer: nothing is allocated per key.
-    pub(crate) fn snapshot_entries<K: serde::Serialize>(
+    ///
+    /// Keys and values are decoded back as `verification` asks (every one, or the first
+    /// of each state), so that a type that cannot be restored fails the snapshot.
+    pub(crate) fn snapshot_entries<K: serde::Serialize + serde::de::DeserializeOwned>(
         &self,
         entries: &[(&K, u32)],
+        verification: Verification,
         mut emit: impl FnMut(&str, Vec<u8>),
     ) -> Result<(), StateError> {
         let states = self.states.try_borrow().map_err(|_| StateError::Reentrant)?;
@@ -123,14 +128,23 @@ impl KeyedStore {
         for state in states.iter() {
             let cells = state.cells.try_borrow().map_err(|_| StateError::Reentrant)?;
             let (mut body, mut count) = (Vec::new(), 0u64);
+            let in_state = |cause: StateError| StateError::Snapshot {
+                state: Box::new(state.name.clone()),
+                cause: Box::new(cause),
+            };
             for (i, (key, slot)) in entries.iter().enumerate() {
                 // Slots lie scattered over the cells: load well ahead (little work per entry).
                 if let Some((_, ahead)) = entries.get(i + 4 * super::PREFETCH_DISTANCE) {
                     cells.prefetch(*ahead);
                 }
                 scratch.clear();
-                if cells.snapshot_slot(*slot, &mut scratch)? {
-                    spate_core::codec::encode_into(key, &mut body)?;
+                if cells.snapshot_slot(*slot, &mut scratch).map_err(in_state)? {
+                    let key_at = body.len();
+                    spate_core::codec::encode_into(key, &mut body).map_err(|e| in_state(e.into()))?;
+                    if verification == Verification::Every || count == 0 {
+                        spate_core::codec::verify::<K>(&body[key_at..]).map_err(|e| in_state(e.into()))?;
+                        cells.verify_value(&scratch).map_err(in_state)?;
+                    }
                     spate_core::codec::encode_into(scratch.as_slice(), &mut body)?;
                     count += 1;
                 }

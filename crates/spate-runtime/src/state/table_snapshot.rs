@@ -5,20 +5,33 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use spate_core::key_group::KeyGroupAssigner;
-use spate_core::{Key, KeyHasher, codec};
+use spate_core::{CoreError, Key, KeyHasher, codec};
 
 use super::{KeyGroupTable, StateError};
-use crate::checkpoint::{OperatorSnapshot, RestoredState};
+use crate::checkpoint::{OperatorSnapshot, RestoredState, Verification};
 
 impl<K: Key, V: Serialize + DeserializeOwned> KeyGroupTable<K, V> {
-    /// Writes every non-empty key group as part `part`.
+    /// Writes every non-empty key group as part `part`, decoding back what
+    /// `out.verification` asks for (everything, or the first entry of each group).
     pub fn snapshot_into(&self, part: &str, out: &mut OperatorSnapshot) -> Result<(), StateError> {
+        let in_part = |cause: CoreError| StateError::Snapshot {
+            state: Box::new(part.to_string()),
+            cause: Box::new(cause.into()),
+        };
         for group in self.range().iter() {
             if self.group_len(group) == 0 {
                 continue;
             }
             let entries: Vec<(&K, &V)> = self.iter_group(group)?.collect();
-            out.add_keyed(group, part, codec::encode(&entries)?);
+            let bytes = codec::encode(&entries).map_err(in_part)?;
+            match out.verification {
+                Verification::Every => codec::verify::<Vec<(K, V)>>(&bytes).map_err(in_part)?,
+                Verification::Sample => {
+                    let first = codec::encode(&entries[..1]).map_err(in_part)?;
+                    codec::verify::<Vec<(K, V)>>(&first).map_err(in_part)?;
+                }
+            }
+            out.add_keyed(group, part, bytes);
         }
         Ok(())
     }
