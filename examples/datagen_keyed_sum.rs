@@ -23,7 +23,13 @@ fn splitmix64(x: u64) -> u64 {
 }
 
 fn main() -> spate::Result<()> {
-    let params = Params::from_args();
+    let params = Params::from_args_or_exit(
+        &Usage::new("datagen_keyed_sum", "Sums generated (key, value) records per key, printing the throughput.")
+            .flag(Flag::value("keys", "N", "the number of distinct keys (default: 1000000)"))
+            .flag(Flag::value("rate", "N", "records per second over all subtasks (default: unlimited)"))
+            .flag(Flag::value("seconds", "N", "cancels the job after N seconds (default: run until Ctrl-C)"))
+            .flag(Flag::switch("plan", "prints the job's plan (JSON) instead of running it")),
+    );
     let env = StreamEnv::from_params(&params)?;
     let keys: u64 = params.parsed("keys")?.unwrap_or(1_000_000).max(1);
     let rate: Option<f64> = params.parsed("rate")?;

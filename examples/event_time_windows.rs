@@ -157,7 +157,11 @@ impl ProcessWindowFunction<(f64, u64), Average, u32, TimeWindow> for ToAverage {
 }
 
 fn main() -> spate::Result<()> {
-    let params = Params::from_args();
+    let params = Params::from_args_or_exit(
+        &Usage::new("event_time_windows", "Averages out-of-order sensor readings in sliding event-time windows.")
+            .flag(Flag::value("events", "N", "the number of readings to generate (default: 300)"))
+            .flag(Flag::switch("plan", "prints the job's plan (JSON) instead of running it")),
+    );
     let env = StreamEnv::from_params(&params)?;
     let events: u64 = params.parsed("events")?.unwrap_or(300);
 

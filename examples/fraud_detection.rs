@@ -122,7 +122,11 @@ impl KeyedProcessFunction<u64, Transaction, Alert> for FraudDetector {
 }
 
 fn main() -> spate::Result<()> {
-    let params = Params::from_args();
+    let params = Params::from_args_or_exit(
+        &Usage::new("fraud_detection", "Flags accounts with a small transaction followed by a large one.")
+            .flag(Flag::value("transactions", "N", "the number of transactions to generate (default: 2000)"))
+            .flag(Flag::switch("plan", "prints the job's plan (JSON) instead of running it")),
+    );
     let env = StreamEnv::from_params(&params)?;
     let count: u64 = params.parsed("transactions")?.unwrap_or(2_000);
 

@@ -29,7 +29,13 @@ impl std::fmt::Debug for WordWithCount {
 }
 
 fn main() -> spate::Result<()> {
-    let params = Params::from_args();
+    let params = Params::from_args_or_exit(
+        &Usage::new("socket_window_wordcount", "Counts the words arriving on a TCP socket, per window.")
+            .flag(Flag::value("port", "PORT", "the port of the text server to connect to").required())
+            .flag(Flag::value("hostname", "HOST", "the host of the text server (default: localhost)"))
+            .flag(Flag::value("window-secs", "N", "the length of a window in seconds (default: 5)"))
+            .flag(Flag::switch("plan", "prints the job's plan (JSON) instead of running it")),
+    );
     let env = StreamEnv::from_params(&params)?;
     let hostname = params.get_or("hostname", "localhost").to_string();
     // Flink's example insists on the port too: there is no sensible default server.

@@ -43,7 +43,12 @@ impl CoFlatMapFunction<String, String, String> for ControlFunction {
 }
 
 fn main() -> spate::Result<()> {
-    let params = Params::from_args();
+    let params = Params::from_args_or_exit(
+        &Usage::new("stream_filter", "Lets words through unless a control stream has blocked them.")
+            .flag(Flag::value("words", "N", "the number of words to generate (default: 80)"))
+            .flag(Flag::value("rate", "N", "words per second (default: 20)"))
+            .flag(Flag::switch("plan", "prints the job's plan (JSON) instead of running it")),
+    );
     let env = StreamEnv::from_params(&params)?;
     let words: u64 = params.parsed("words")?.unwrap_or(80);
     let rate: f64 = params.parsed("rate")?.unwrap_or(20.0);

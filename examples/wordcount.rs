@@ -60,7 +60,12 @@ impl FlatMapFunction<String, (String, u64)> for Tokenizer {
 }
 
 fn main() -> spate::Result<()> {
-    let params = Params::from_args();
+    let params = Params::from_args_or_exit(
+        &Usage::new("wordcount", "Counts the words of text files (of a built-in text without --input).")
+            .flag(Flag::value("input", "FILE_OR_DIR", "a text file, or a directory of them, to count").repeatable())
+            .flag(Flag::value("output", "DIR", "writes `word count` lines into part files in DIR instead of printing"))
+            .flag(Flag::switch("plan", "prints the job's plan (JSON) instead of running it")),
+    );
     let env = StreamEnv::from_params(&params)?;
     if !env.config().contains("execution.runtime-mode") {
         env.set_runtime_mode(RuntimeMode::Automatic);

@@ -48,7 +48,7 @@ pub use error::{Error, Result};
 pub use execution::job_client::{JobClient, JobExecutionResult, JobStatus, VertexMetrics};
 pub use execution::restore::RestoreError;
 pub use keyed_stream::KeyedStream;
-pub use params::Params;
+pub use params::{Flag, Params, Usage};
 pub use spate_core::config::{Configuration, RuntimeMode};
 pub use spate_core::job_graph::JobGraph;
 pub use spate_core::job_id::JobId;
@@ -119,4 +119,6 @@ pub mod prelude {
         TimeWindow, Trigger, TriggerContext, TriggerResult, TumblingEventTimeWindows, TumblingProcessingTimeWindows,
         Window, WindowContext, WindowedStream,
     };
+    // Declaring the command line, next to `Params`.
+    pub use crate::{Flag, Usage};
 }

@@ -612,3 +612,78 @@ fn config_yaml_errors_name_the_line_and_column() {
     assert!(result.status.success(), "{}", String::from_utf8_lossy(&result.stderr));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn wordcount_rejects_a_misspelled_flag_with_its_usage() {
+    let result = run("wordcount", &["--inptu", "file.txt"]);
+    assert_eq!(result.status.code(), Some(2), "a usage error");
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(stderr.contains("unknown parameter --inptu (did you mean --input?)"), "{stderr}");
+    assert!(stderr.contains("Usage: wordcount") && stderr.contains("--input FILE_OR_DIR"), "{stderr}");
+    assert!(result.stdout.is_empty(), "nothing is counted: {}", String::from_utf8_lossy(&result.stdout));
+}
+
+#[test]
+fn wordcount_input_needs_a_value() {
+    for args in [&["--input"][..], &["--input", "--plan"], &["--output", "-p", "1"]] {
+        let result = run("wordcount", args);
+        assert_eq!(result.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&result.stderr);
+        assert!(stderr.contains(&format!("{} needs a value", args[0])), "{stderr}");
+        assert!(stderr.contains("Usage: wordcount"), "{stderr}");
+        assert!(result.stdout.is_empty(), "{args:?}: {}", String::from_utf8_lossy(&result.stdout));
+    }
+}
+
+#[test]
+fn every_example_prints_its_usage_on_help() {
+    let examples = [
+        "wordcount",
+        "datagen_keyed_sum",
+        "event_time_windows",
+        "fraud_detection",
+        "socket_window_wordcount",
+        "stream_filter",
+    ];
+    for name in examples {
+        for help in ["--help", "-h"] {
+            let result = run(name, &[help]);
+            assert!(result.status.success(), "{name} {help}: {}", String::from_utf8_lossy(&result.stderr));
+            let stdout = String::from_utf8(result.stdout).unwrap();
+            assert!(stdout.contains(&format!("Usage: {name} ")), "{stdout}");
+            assert!(stdout.contains("--plan ") && stdout.contains("-p, --parallelism N"), "{stdout}");
+            assert!(result.stderr.is_empty(), "{name} {help}: {}", String::from_utf8_lossy(&result.stderr));
+        }
+    }
+    let stdout = String::from_utf8(run("wordcount", &["--help"]).stdout).unwrap();
+    assert!(
+        stdout.contains("--input FILE_OR_DIR  a text file, or a directory of them, to count (repeatable)"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn other_examples_reject_wrong_flags() {
+    let result = run("stream_filter", &["--word", "10"]);
+    assert_eq!(result.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(stderr.contains("unknown parameter --word (did you mean --words?)"), "{stderr}");
+    assert!(stderr.contains("Usage: stream_filter") && stderr.contains("--rate N"), "{stderr}");
+    assert!(result.stdout.is_empty(), "no job ran: {}", String::from_utf8_lossy(&result.stdout));
+
+    let result = run("fraud_detection", &["--plan=yes"]);
+    assert_eq!(result.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(stderr.contains("--plan takes no value, but was given 'yes'"), "{stderr}");
+    assert!(result.stdout.is_empty(), "no job ran: {}", String::from_utf8_lossy(&result.stdout));
+
+    let result = run("event_time_windows", &["--events", "10", "--events", "20"]);
+    assert_eq!(result.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&result.stderr).contains("--events was given more than once"));
+
+    let result = run("socket_window_wordcount", &["--hostname", "localhost"]);
+    assert_eq!(result.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(stderr.contains("missing required parameter --port"), "{stderr}");
+    assert!(stderr.contains("--port PORT") && stderr.contains("(required)"), "{stderr}");
+}
