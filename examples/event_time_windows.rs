@@ -179,7 +179,7 @@ fn main() -> spate::Result<()> {
         .window(SlidingEventTimeWindows::of(Duration::from_secs(10), Duration::from_secs(5)))
         .allowed_lateness(Duration::from_secs(15))
         .side_output_late_data(&late)
-        .aggregate_with(Mean, ToAverage)
+        .aggregate_with_function(Mean, ToAverage)
         .name("averages")
         .uid("averages");
     averages.print();

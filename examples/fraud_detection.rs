@@ -143,7 +143,7 @@ fn main() -> spate::Result<()> {
         )
         .set_parallelism(1)
         .key_by(|t: &Transaction| t.account)
-        .process(FraudDetector::default())
+        .process_function(FraudDetector::default())
         .name("fraud-detector")
         .uid("fraud-detector")
         .print();

@@ -79,7 +79,7 @@ fn main() -> spate::Result<()> {
     }
     .uid("lines");
     let counts = lines
-        .flat_map(Tokenizer)
+        .flat_map_function(Tokenizer)
         .name("tokenizer")
         .key_by_ref(|(word, _): &(String, u64)| word)
         .sum(|(_, count): &mut (String, u64)| count)

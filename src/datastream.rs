@@ -5,12 +5,14 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use spate_core::{Data, Key};
-use spate_runtime::functions::{FilterFunction, FlatMapFunction, MapFunction, ProcessFunction, SinkFunction};
+use spate_runtime::functions::{
+    FilterFunction, FlatMapFunction, FnResult, MapFunction, ProcessContext, ProcessFunction, SinkFunction,
+};
 use spate_runtime::key_selector::{ComputedKey, FieldKey, KeySelector};
 use spate_runtime::operator::{
     FilterOperator, FlatMapOperator, MapOperator, OneInputOperator, ProcessOperator, TimestampsAndWatermarksOperator,
 };
-use spate_runtime::output::OutputTag;
+use spate_runtime::output::{Collector, OutputTag};
 use spate_runtime::sink::{CollectSink, FunctionSink, PrintSink, Sink};
 use spate_runtime::watermark::WatermarkStrategy;
 
@@ -126,16 +128,46 @@ impl<T: Data> DataStream<T> {
         DataStreamSink { env: self.env.clone(), node: id }
     }
 
-    /// Transforms every record.
+    /// Transforms every record. The closure's argument type is inferred, as with
+    /// `Iterator::map`; a struct implementing [`MapFunction`] (a rich function, with
+    /// `open`, `close` and the runtime context) goes to [`map_function`](Self::map_function).
     ///
     /// ```
     /// # use spate::prelude::*;
     /// let env = StreamEnv::local().unwrap();
     /// env.set_parallelism(1);
-    /// let out = env.from_iter(vec!["a".to_string(), "bb".into()]).map(|s: String| s.len()).execute_and_collect().unwrap();
+    /// let out = env.from_iter(vec!["a".to_string(), "bb".into()]).map(|s| s.len()).execute_and_collect().unwrap();
     /// assert_eq!(out, vec![1, 2]);
     /// ```
     pub fn map<O, F>(&self, function: F) -> DataStream<O>
+    where
+        O: Data,
+        F: FnMut(T) -> O + Clone + Send + 'static,
+    {
+        self.map_function(function)
+    }
+
+    /// Transforms every record with a [`MapFunction`].
+    ///
+    /// ```
+    /// # use spate::prelude::*;
+    /// #[derive(Clone)]
+    /// struct Tagged(u32);
+    /// impl MapFunction<i64, (u32, i64)> for Tagged {
+    ///     fn open(&mut self, ctx: &mut RuntimeContext) -> FnResult {
+    ///         self.0 = ctx.subtask_index();
+    ///         Ok(())
+    ///     }
+    ///     fn map(&mut self, value: i64) -> FnResult<(u32, i64)> {
+    ///         Ok((self.0, value))
+    ///     }
+    /// }
+    /// let env = StreamEnv::local().unwrap();
+    /// env.set_parallelism(1);
+    /// let out = env.from_sequence(0..2).map_function(Tagged(9)).execute_and_collect().unwrap();
+    /// assert_eq!(out, vec![(0, 0), (0, 1)]);
+    /// ```
+    pub fn map_function<O, F>(&self, function: F) -> DataStream<O>
     where
         O: Data,
         F: MapFunction<T, O> + Clone,
@@ -143,7 +175,9 @@ impl<T: Data> DataStream<T> {
         self.apply("Map", "Map", function, MapOperator::new)
     }
 
-    /// Turns every record into any number of records; a closure returns an iterable.
+    /// Turns every record into any number of records: the closure returns an iterable.
+    /// Structs implementing [`FlatMapFunction`] go to
+    /// [`flat_map_function`](Self::flat_map_function).
     ///
     /// ```
     /// # use spate::prelude::*;
@@ -151,12 +185,39 @@ impl<T: Data> DataStream<T> {
     /// env.set_parallelism(1);
     /// let words = env
     ///     .from_iter(vec!["to be".to_string(), "or".to_string()])
-    ///     .flat_map(|line: String| line.split(' ').map(str::to_string).collect::<Vec<_>>())
+    ///     .flat_map(|line| line.split(' ').map(str::to_string).collect::<Vec<_>>())
     ///     .execute_and_collect()
     ///     .unwrap();
     /// assert_eq!(words, vec!["to", "be", "or"]);
     /// ```
-    pub fn flat_map<O, F>(&self, function: F) -> DataStream<O>
+    pub fn flat_map<O, It, F>(&self, function: F) -> DataStream<O>
+    where
+        O: Data,
+        It: IntoIterator<Item = O>,
+        F: FnMut(T) -> It + Clone + Send + 'static,
+    {
+        self.flat_map_function(function)
+    }
+
+    /// Turns every record into any number of records with a [`FlatMapFunction`], which
+    /// emits through a collector (no collection per record).
+    ///
+    /// ```
+    /// # use spate::prelude::*;
+    /// #[derive(Clone)]
+    /// struct Words;
+    /// impl FlatMapFunction<String, String> for Words {
+    ///     fn flat_map(&mut self, line: String, out: &mut Collector<'_, String>) -> FnResult {
+    ///         line.split(' ').for_each(|w| out.collect(w.to_string()));
+    ///         Ok(())
+    ///     }
+    /// }
+    /// let env = StreamEnv::local().unwrap();
+    /// env.set_parallelism(1);
+    /// let words = env.from_iter(vec!["to be".to_string()]).flat_map_function(Words).execute_and_collect().unwrap();
+    /// assert_eq!(words, vec!["to", "be"]);
+    /// ```
+    pub fn flat_map_function<O, F>(&self, function: F) -> DataStream<O>
     where
         O: Data,
         F: FlatMapFunction<T, O> + Clone,
@@ -164,23 +225,48 @@ impl<T: Data> DataStream<T> {
         self.apply("FlatMap", "Flat Map", function, FlatMapOperator::new)
     }
 
-    /// Keeps the records for which `function` returns `true`.
+    /// Keeps the records for which the closure returns `true`. Structs implementing
+    /// [`FilterFunction`] go to [`filter_function`](Self::filter_function).
     ///
     /// ```
     /// # use spate::prelude::*;
     /// let env = StreamEnv::local().unwrap();
     /// env.set_parallelism(1);
-    /// let even = env.from_sequence(0..6).filter(|x: &i64| x % 2 == 0).execute_and_collect().unwrap();
+    /// let even = env.from_sequence(0..6).filter(|x| x % 2 == 0).execute_and_collect().unwrap();
     /// assert_eq!(even, vec![0, 2, 4]);
     /// ```
     pub fn filter<F>(&self, function: F) -> DataStream<T>
+    where
+        F: FnMut(&T) -> bool + Clone + Send + 'static,
+    {
+        self.filter_function(function)
+    }
+
+    /// Keeps the records for which a [`FilterFunction`] returns `true`.
+    ///
+    /// ```
+    /// # use spate::prelude::*;
+    /// #[derive(Clone)]
+    /// struct Below(i64);
+    /// impl FilterFunction<i64> for Below {
+    ///     fn filter(&mut self, value: &i64) -> FnResult<bool> {
+    ///         Ok(*value < self.0)
+    ///     }
+    /// }
+    /// let env = StreamEnv::local().unwrap();
+    /// env.set_parallelism(1);
+    /// assert_eq!(env.from_sequence(0..6).filter_function(Below(2)).execute_and_collect().unwrap(), vec![0, 1]);
+    /// ```
+    pub fn filter_function<F>(&self, function: F) -> DataStream<T>
     where
         F: FilterFunction<T> + Clone,
     {
         self.apply("Filter", "Filter", function, FilterOperator::new)
     }
 
-    /// Applies a [`ProcessFunction`]: any output, with access to timestamps and time.
+    /// Processes every record with a closure that sees its context (timestamp,
+    /// watermark, side outputs) and emits any number of records. Structs implementing
+    /// [`ProcessFunction`] go to [`process_function`](Self::process_function).
     ///
     /// ```
     /// # use spate::prelude::*;
@@ -188,7 +274,7 @@ impl<T: Data> DataStream<T> {
     /// env.set_parallelism(1);
     /// let out = env
     ///     .from_iter(vec![3u32, 1])
-    ///     .process(|x: u32, _ctx: &mut ProcessContext<'_>, out: &mut Collector<'_, u32>| {
+    ///     .process(|x, _ctx, out| {
     ///         for i in 0..x {
     ///             out.collect(i);
     ///         }
@@ -199,6 +285,35 @@ impl<T: Data> DataStream<T> {
     /// assert_eq!(out, vec![0, 1, 2, 0]);
     /// ```
     pub fn process<O, F>(&self, function: F) -> DataStream<O>
+    where
+        O: Data,
+        F: FnMut(T, &mut ProcessContext<'_>, &mut Collector<'_, O>) -> FnResult + Clone + Send + 'static,
+    {
+        self.process_function(function)
+    }
+
+    /// Applies a [`ProcessFunction`]: any output, with access to timestamps and time.
+    ///
+    /// ```
+    /// # use spate::prelude::*;
+    /// #[derive(Clone)]
+    /// struct Stamped;
+    /// impl ProcessFunction<u32, (u32, Option<i64>)> for Stamped {
+    ///     fn process_element(
+    ///         &mut self,
+    ///         x: u32,
+    ///         ctx: &mut ProcessContext<'_>,
+    ///         out: &mut Collector<'_, (u32, Option<i64>)>,
+    ///     ) -> FnResult {
+    ///         out.collect((x, ctx.timestamp()));
+    ///         Ok(())
+    ///     }
+    /// }
+    /// let env = StreamEnv::local().unwrap();
+    /// env.set_parallelism(1);
+    /// assert_eq!(env.from_iter(vec![7u32]).process_function(Stamped).execute_and_collect().unwrap(), vec![(7, None)]);
+    /// ```
+    pub fn process_function<O, F>(&self, function: F) -> DataStream<O>
     where
         O: Data,
         F: ProcessFunction<T, O> + Clone,
@@ -215,11 +330,11 @@ impl<T: Data> DataStream<T> {
     /// env.set_parallelism(1);
     /// let odd = OutputTag::<i64>::new("odd");
     /// let tag = odd.clone();
-    /// let even = env.from_sequence(0..6).process(move |x: i64, ctx: &mut ProcessContext<'_>, out: &mut Collector<'_, i64>| {
+    /// let even = env.from_sequence(0..6).process(move |x, ctx, out| {
     ///     if x % 2 == 0 { out.collect(x) } else { ctx.output(&tag, x) }
     ///     Ok(())
     /// });
-    /// even.side_output(&odd).map(|x: i64| -x).print();
+    /// even.side_output(&odd).map(|x| -x).print();
     /// assert_eq!(even.execute_and_collect().unwrap(), vec![0, 2, 4]);
     /// ```
     pub fn side_output<X: Data>(&self, tag: &OutputTag<X>) -> DataStream<X> {
@@ -457,8 +572,27 @@ impl<T: Data> DataStream<T> {
         self.add_sink_node(Arc::new(sink))
     }
 
-    /// Consumes the stream with a [`SinkFunction`]; a closure `FnMut(T)` is one.
+    /// Consumes every record with a closure.
+    ///
+    /// ```
+    /// # use spate::prelude::*;
+    /// # use std::sync::{Arc, Mutex};
+    /// let env = StreamEnv::local().unwrap();
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let into = seen.clone();
+    /// env.from_iter(vec![(1, "a".to_string())]).add_sink(move |r| into.lock().unwrap().push(r.1.len()));
+    /// env.execute("sink").unwrap();
+    /// assert_eq!(*seen.lock().unwrap(), vec![1]);
+    /// ```
     pub fn add_sink<F>(&self, function: F) -> DataStreamSink
+    where
+        F: FnMut(T) + Clone + Send + 'static,
+    {
+        self.add_sink_function(function)
+    }
+
+    /// Consumes the stream with a [`SinkFunction`] (with `open`, `finish` and `close`).
+    pub fn add_sink_function<F>(&self, function: F) -> DataStreamSink
     where
         F: SinkFunction<T> + Clone,
     {

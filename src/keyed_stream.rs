@@ -60,7 +60,9 @@ impl<T: Data, K: Key> KeyedStream<T, K> {
         EdgePartitioner::Hash(Arc::new(KeyGroupSelectorFactory(self.key_selector.clone())))
     }
 
-    /// Combines the records of each key with `function`.
+    /// Combines the records of each key with a closure of the value so far and the new
+    /// record (Flink's `reduce`). Structs implementing [`ReduceFunction`] go to
+    /// [`reduce_function`](Self::reduce_function).
     ///
     /// ```
     /// # use spate::prelude::*;
@@ -68,14 +70,22 @@ impl<T: Data, K: Key> KeyedStream<T, K> {
     /// env.set_runtime_mode(RuntimeMode::Batch);
     /// let mut counts = env
     ///     .from_iter(vec![("a".to_string(), 1u64), ("b".into(), 1), ("a".into(), 1)])
-    ///     .key_by(|(word, _): &(String, u64)| word.clone())
-    ///     .reduce(|a: (String, u64), b: (String, u64)| (a.0, a.1 + b.1))
+    ///     .key_by(|(word, _)| word.clone())
+    ///     .reduce(|a, b| (a.0, a.1 + b.1))
     ///     .execute_and_collect()
     ///     .unwrap();
     /// counts.sort();
     /// assert_eq!(counts, vec![("a".to_string(), 2), ("b".to_string(), 1)]);
     /// ```
     pub fn reduce<F>(&self, function: F) -> DataStream<T>
+    where
+        F: FnMut(T, T) -> T + Clone + Send + 'static,
+    {
+        self.reduce_function(function)
+    }
+
+    /// Combines the records of each key with a [`ReduceFunction`].
+    pub fn reduce_function<F>(&self, function: F) -> DataStream<T>
     where
         F: ReduceFunction<T> + Clone,
     {
@@ -202,9 +212,37 @@ impl<T: Data, K: Key> KeyedStream<T, K> {
         })
     }
 
+    /// Processes every record with a closure that sees the current key's context (its
+    /// timers, side outputs) and emits any number of records. A struct implementing
+    /// [`KeyedProcessFunction`] — with keyed state from `open`, and `on_timer` — goes
+    /// to [`process_function`](Self::process_function).
+    ///
+    /// ```
+    /// # use spate::prelude::*;
+    /// let env = StreamEnv::local().unwrap();
+    /// env.set_parallelism(1);
+    /// let out = env
+    ///     .from_iter(vec![(1u8, 10i64), (2, 20)])
+    ///     .key_by(|r| r.0)
+    ///     .process(|r, ctx, out| {
+    ///         out.collect((*ctx.current_key(), r.1 * 2));
+    ///         Ok(())
+    ///     })
+    ///     .execute_and_collect()
+    ///     .unwrap();
+    /// assert_eq!(out, vec![(1, 20), (2, 40)]);
+    /// ```
+    pub fn process<O, F>(&self, function: F) -> DataStream<O>
+    where
+        O: Data,
+        F: FnMut(T, &mut KeyedContext<'_, K>, &mut Collector<'_, O>) -> FnResult + Clone + Send + 'static,
+    {
+        self.process_function(function)
+    }
+
     /// Applies a [`KeyedProcessFunction`]: keyed state, event- and processing-time timers,
     /// side outputs.
-    pub fn process<O, F>(&self, function: F) -> DataStream<O>
+    pub fn process_function<O, F>(&self, function: F) -> DataStream<O>
     where
         O: Data,
         F: KeyedProcessFunction<K, T, O> + Clone,
@@ -224,9 +262,26 @@ impl<T: Data, K: Key> KeyedStream<T, K> {
         self.input.add_operator(kind, name, factory, Some(self.partitioner()))
     }
 
-    /// Transforms every record, with keyed state available to a rich function (state
-    /// handles obtained in `open` are scoped to the record's key).
+    /// Transforms every record of the keyed stream (the result is not keyed).
+    ///
+    /// ```
+    /// # use spate::prelude::*;
+    /// let env = StreamEnv::local().unwrap();
+    /// env.set_parallelism(1);
+    /// let out = env.from_iter(vec![(1u8, 2i64)]).key_by(|r| r.0).map(|r| r.1 + 1).execute_and_collect().unwrap();
+    /// assert_eq!(out, vec![3]);
+    /// ```
     pub fn map<O, F>(&self, function: F) -> DataStream<O>
+    where
+        O: Data,
+        F: FnMut(T) -> O + Clone + Send + 'static,
+    {
+        self.map_function(function)
+    }
+
+    /// Transforms every record with a [`MapFunction`], whose keyed state (handles
+    /// obtained in `open`) is scoped to the record's key.
+    pub fn map_function<O, F>(&self, function: F) -> DataStream<O>
     where
         O: Data,
         F: MapFunction<T, O> + Clone,
@@ -234,8 +289,20 @@ impl<T: Data, K: Key> KeyedStream<T, K> {
         self.keyed("KeyedMap", "Map", KeyedMap(function))
     }
 
-    /// Turns every record into any number of records, with keyed state.
-    pub fn flat_map<O, F>(&self, function: F) -> DataStream<O>
+    /// Turns every record into any number of records (the closure returns an
+    /// iterable).
+    pub fn flat_map<O, It, F>(&self, function: F) -> DataStream<O>
+    where
+        O: Data,
+        It: IntoIterator<Item = O>,
+        F: FnMut(T) -> It + Clone + Send + 'static,
+    {
+        self.flat_map_function(function)
+    }
+
+    /// Turns every record into any number of records with a [`FlatMapFunction`], with
+    /// keyed state.
+    pub fn flat_map_function<O, F>(&self, function: F) -> DataStream<O>
     where
         O: Data,
         F: FlatMapFunction<T, O> + Clone,
@@ -243,8 +310,17 @@ impl<T: Data, K: Key> KeyedStream<T, K> {
         self.keyed("KeyedFlatMap", "Flat Map", KeyedFlatMap(function))
     }
 
-    /// Keeps the records for which `function` returns `true`, with keyed state.
+    /// Keeps the records for which the closure returns `true`.
     pub fn filter<F>(&self, function: F) -> DataStream<T>
+    where
+        F: FnMut(&T) -> bool + Clone + Send + 'static,
+    {
+        self.filter_function(function)
+    }
+
+    /// Keeps the records for which a [`FilterFunction`] returns `true`, with keyed
+    /// state.
+    pub fn filter_function<F>(&self, function: F) -> DataStream<T>
     where
         F: FilterFunction<T> + Clone,
     {

@@ -12,11 +12,11 @@
 //!     let params = Params::from_args();
 //!     let env = StreamEnv::from_params(&params)?;
 //!     env.read_text_file(params.required("input")?)
-//!         .flat_map(|line: String| line.split_whitespace().map(str::to_lowercase).collect::<Vec<_>>())
-//!         .map(|word: String| (word, 1u64))
-//!         .key_by(|(word, _): &(String, u64)| word.clone())
-//!         .reduce(|a: (String, u64), b: (String, u64)| (a.0, a.1 + b.1))
-//!         .map(|(word, count): (String, u64)| format!("{word} {count}"))
+//!         .flat_map(|line| line.split_whitespace().map(str::to_lowercase).collect::<Vec<_>>())
+//!         .map(|word| (word, 1u64))
+//!         .key_by(|(word, _)| word.clone())
+//!         .reduce(|a, b| (a.0, a.1 + b.1))
+//!         .map(|(word, count)| format!("{word} {count}"))
 //!         .sink_to(FileSink::text(params.required("output")?));
 //!     env.execute("WordCount")?;
 //!     Ok(())

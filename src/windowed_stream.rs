@@ -32,10 +32,10 @@ use crate::keyed_stream::KeyedStream;
 ///     .assign_timestamps_and_watermarks(
 ///         WatermarkStrategy::for_monotonous_timestamps().with_timestamp_assigner(|e: &(char, i64), _| e.1),
 ///     )
-///     .map(|(word, _): (char, i64)| (word.to_string(), 1u64))
-///     .key_by(|(word, _): &(String, u64)| word.clone())
+///     .map(|(word, _)| (word.to_string(), 1u64))
+///     .key_by(|(word, _)| word.clone())
 ///     .window(TumblingEventTimeWindows::of(Duration::from_secs(5)))
-///     .reduce(|a: (String, u64), b: (String, u64)| (a.0, a.1 + b.1))
+///     .reduce(|a, b| (a.0, a.1 + b.1))
 ///     .execute_and_collect()
 ///     .unwrap();
 /// counts.sort();
@@ -93,8 +93,41 @@ where
         self
     }
 
-    /// Reduces each window's records to one as they arrive, and emits it.
+    /// Reduces each window's records to one as they arrive (in arrival order, as in
+    /// Flink), and emits it. The closure's argument types are inferred; structs go to
+    /// [`reduce_function`](Self::reduce_function), which is also the way to declare a
+    /// function [`Commutative`](spate_runtime::functions::Commutative) so that sliding
+    /// windows share pre-aggregated slices.
     pub fn reduce<F>(&self, function: F) -> DataStream<T>
+    where
+        F: FnMut(T, T) -> T + Clone + Send + 'static,
+    {
+        self.reduce_function(function)
+    }
+
+    /// Reduces each window's records with a [`ReduceFunction`].
+    ///
+    /// ```
+    /// # use spate::prelude::*;
+    /// # use std::time::Duration;
+    /// let env = StreamEnv::local().unwrap();
+    /// env.set_parallelism(1);
+    /// let mut sums = env
+    ///     .from_iter(vec![(1u8, 500i64, 2u64), (1, 1_500, 3)])
+    ///     .assign_timestamps_and_watermarks(
+    ///         WatermarkStrategy::<(u8, i64, u64)>::for_monotonous_timestamps().with_timestamp_assigner(|r, _| r.1),
+    ///     )
+    ///     .key_by(|r| r.0)
+    ///     .window(SlidingEventTimeWindows::of(Duration::from_secs(2), Duration::from_secs(1)))
+    ///     // A sum does not depend on the order of its input: declared so, sliding windows
+    ///     // add each record to one slice instead of to every window that holds it.
+    ///     .reduce_function(Commutative(|a: (u8, i64, u64), b: (u8, i64, u64)| (a.0, a.1.max(b.1), a.2 + b.2)))
+    ///     .execute_and_collect()
+    ///     .unwrap();
+    /// sums.sort();
+    /// assert_eq!(sums, vec![(1, 500, 2), (1, 1_500, 3), (1, 1_500, 5)]);
+    /// ```
+    pub fn reduce_function<F>(&self, function: F) -> DataStream<T>
     where
         F: ReduceFunction<T> + Clone,
     {
@@ -118,8 +151,42 @@ where
         )
     }
 
-    /// Keeps each window's records and hands them to `function` when the window fires.
+    /// Keeps each window's records and hands them, in arrival order, to a closure of the
+    /// key, the window's context, the records and a collector when the window fires.
+    /// Structs implementing [`ProcessWindowFunction`] go to
+    /// [`process_function`](Self::process_function).
+    ///
+    /// ```
+    /// # use spate::prelude::*;
+    /// # use std::time::Duration;
+    /// let env = StreamEnv::local().unwrap();
+    /// env.set_parallelism(1);
+    /// let out = env
+    ///     .from_iter(vec![('a', 1_000i64), ('a', 2_000)])
+    ///     .assign_timestamps_and_watermarks(
+    ///         WatermarkStrategy::<(char, i64)>::for_monotonous_timestamps().with_timestamp_assigner(|e, _| e.1),
+    ///     )
+    ///     .key_by(|e| e.0)
+    ///     .window(TumblingEventTimeWindows::of(Duration::from_secs(5)))
+    ///     .process(|key, ctx, events, out| {
+    ///         out.collect(format!("{key} {} {}", ctx.window().start, events.len()));
+    ///         Ok(())
+    ///     })
+    ///     .execute_and_collect()
+    ///     .unwrap();
+    /// assert_eq!(out, vec!["a 0 2"]);
+    /// ```
     pub fn process<OUT, F>(&self, function: F) -> DataStream<OUT>
+    where
+        OUT: Data,
+        F: FnMut(&K, &mut WindowContext<'_, A::W>, &[T], &mut Collector<'_, OUT>) -> FnResult + Clone + Send + 'static,
+    {
+        self.process_function(function)
+    }
+
+    /// Keeps each window's records and hands them to a [`ProcessWindowFunction`] when
+    /// the window fires.
+    pub fn process_function<OUT, F>(&self, function: F) -> DataStream<OUT>
     where
         OUT: Data,
         F: ProcessWindowFunction<T, OUT, K, A::W> + Clone,
@@ -128,9 +195,41 @@ where
         self.build("WindowProcess", "Window(Process)", ListContents::default, move || EmitWith(prototype.instance()))
     }
 
-    /// Reduces each window's records as they arrive, and hands the result to `function`
-    /// (which sees the window) when the window fires.
+    /// Reduces each window's records as they arrive, and hands the result to a closure
+    /// (which sees the window) when the window fires (Flink's two-argument `reduce`).
+    ///
+    /// ```
+    /// # use spate::prelude::*;
+    /// # use std::time::Duration;
+    /// let env = StreamEnv::local().unwrap();
+    /// env.set_parallelism(1);
+    /// let out = env
+    ///     .from_iter(vec![('a', 1_000i64), ('a', 2_000)])
+    ///     .assign_timestamps_and_watermarks(
+    ///         WatermarkStrategy::<(char, i64)>::for_monotonous_timestamps().with_timestamp_assigner(|e, _| e.1),
+    ///     )
+    ///     .key_by(|e| e.0)
+    ///     .window(TumblingEventTimeWindows::of(Duration::from_secs(5)))
+    ///     .reduce_with(|a, b| (a.0, a.1.max(b.1)), |_, ctx, latest, out| {
+    ///         out.collect((ctx.window().end, latest[0].1));
+    ///         Ok(())
+    ///     })
+    ///     .execute_and_collect()
+    ///     .unwrap();
+    /// assert_eq!(out, vec![(5_000, 2_000)]);
+    /// ```
     pub fn reduce_with<OUT, R, F>(&self, reduce: R, function: F) -> DataStream<OUT>
+    where
+        OUT: Data,
+        R: FnMut(T, T) -> T + Clone + Send + 'static,
+        F: FnMut(&K, &mut WindowContext<'_, A::W>, &[T], &mut Collector<'_, OUT>) -> FnResult + Clone + Send + 'static,
+    {
+        self.reduce_with_function(reduce, function)
+    }
+
+    /// Reduces each window's records as they arrive, and hands the result to a
+    /// [`ProcessWindowFunction`] when the window fires.
+    pub fn reduce_with_function<OUT, R, F>(&self, reduce: R, function: F) -> DataStream<OUT>
     where
         OUT: Data,
         R: ReduceFunction<T> + Clone,
@@ -145,9 +244,23 @@ where
         )
     }
 
-    /// Aggregates each window's records as they arrive, and hands the result to
-    /// `function` (which sees the window) when the window fires.
+    /// Aggregates each window's records as they arrive, and hands the result to a
+    /// closure (which sees the window) when the window fires (Flink's two-argument
+    /// `aggregate`).
     pub fn aggregate_with<ACC, V, OUT, AF, F>(&self, aggregate: AF, function: F) -> DataStream<OUT>
+    where
+        ACC: spate_core::StateValue + Send,
+        V: 'static,
+        OUT: Data,
+        AF: AggregateFunction<T, ACC, V> + Clone,
+        F: FnMut(&K, &mut WindowContext<'_, A::W>, &[V], &mut Collector<'_, OUT>) -> FnResult + Clone + Send + 'static,
+    {
+        self.aggregate_with_function(aggregate, function)
+    }
+
+    /// Aggregates each window's records as they arrive, and hands the result to a
+    /// [`ProcessWindowFunction`] when the window fires.
+    pub fn aggregate_with_function<ACC, V, OUT, AF, F>(&self, aggregate: AF, function: F) -> DataStream<OUT>
     where
         ACC: spate_core::StateValue + Send,
         V: 'static,
@@ -311,8 +424,16 @@ where
     }
 
     /// See [`WindowedStream::reduce`].
-    pub fn reduce<F: ReduceFunction<T> + Clone>(&self, function: F) -> DataStream<T> {
-        self.windows.reduce(function).set_parallelism(1)
+    pub fn reduce<F>(&self, function: F) -> DataStream<T>
+    where
+        F: FnMut(T, T) -> T + Clone + Send + 'static,
+    {
+        self.reduce_function(function)
+    }
+
+    /// See [`WindowedStream::reduce_function`].
+    pub fn reduce_function<F: ReduceFunction<T> + Clone>(&self, function: F) -> DataStream<T> {
+        self.windows.reduce_function(function).set_parallelism(1)
     }
 
     /// See [`WindowedStream::aggregate`].
@@ -325,12 +446,43 @@ where
         self.windows.aggregate(function).set_parallelism(1)
     }
 
-    /// Keeps each window's records and hands them to `function` when it fires.
+    /// Keeps each window's records and hands them to a closure of the window's context,
+    /// the records and a collector when it fires.
+    ///
+    /// ```
+    /// # use spate::prelude::*;
+    /// # use std::time::Duration;
+    /// let env = StreamEnv::local().unwrap();
+    /// let mut counts = env
+    ///     .from_iter(vec![1_000i64, 2_000, 7_000])
+    ///     .assign_timestamps_and_watermarks(
+    ///         WatermarkStrategy::<i64>::for_monotonous_timestamps().with_timestamp_assigner(|t, _| *t),
+    ///     )
+    ///     .window_all(TumblingEventTimeWindows::of(Duration::from_secs(5)))
+    ///     .process(|ctx, events, out| {
+    ///         out.collect((ctx.window().start, events.len()));
+    ///         Ok(())
+    ///     })
+    ///     .execute_and_collect()
+    ///     .unwrap();
+    /// counts.sort();
+    /// assert_eq!(counts, vec![(0, 2), (5_000, 1)]);
+    /// ```
     pub fn process<OUT, F>(&self, function: F) -> DataStream<OUT>
+    where
+        OUT: Data,
+        F: FnMut(&mut WindowContext<'_, A::W>, &[T], &mut Collector<'_, OUT>) -> FnResult + Clone + Send + 'static,
+    {
+        self.process_function(function)
+    }
+
+    /// Keeps each window's records and hands them to a [`ProcessAllWindowFunction`]
+    /// when it fires.
+    pub fn process_function<OUT, F>(&self, function: F) -> DataStream<OUT>
     where
         OUT: Data,
         F: ProcessAllWindowFunction<T, OUT, A::W> + Clone,
     {
-        self.windows.process(AllWindows(function)).set_parallelism(1)
+        self.windows.process_function(AllWindows(function)).set_parallelism(1)
     }
 }

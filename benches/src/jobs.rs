@@ -38,7 +38,7 @@ pub fn wordcount(input: &Path, output: &Path, parallelism: u32, settings: &[&str
     let env = environment(parallelism, settings)?;
     env.set_runtime_mode(RuntimeMode::Batch);
     env.read_text_file(input)
-        .flat_map(Tokenizer)
+        .flat_map_function(Tokenizer)
         .key_by_ref(|(word, _): &(String, u64)| word)
         .sum(|(_, count): &mut (String, u64)| count)
         .map(|(word, count): (String, u64)| format!("{word} {count}"))
@@ -93,7 +93,7 @@ pub fn keyed_state(records: u64, keys: u64, parallelism: u32, settings: &[&str])
     env.set_runtime_mode(RuntimeMode::Streaming);
     env.from_generator(move |j| keyed_record(j, keys), Some(records))
         .key_by(|r: &(u64, u64)| r.0)
-        .process(StateSum::default())
+        .process_function(StateSum::default())
         .sink_to(DiscardingSink);
     let started = Instant::now();
     env.execute("keyed_state")?;
@@ -248,7 +248,7 @@ pub fn snapshot_cost(keys: u64, parallelism: u32, dir: &Path, settings: &[&str])
         env.from_generator(move |j| keyed_record(j, keys), None)
             .uid("generator")
             .key_by(|r: &(u64, u64)| r.0)
-            .process(StateSum::default())
+            .process_function(StateSum::default())
             .uid("sums")
             .sink_to(DiscardingSink);
         env.execute_async("keyed_state")

@@ -45,7 +45,7 @@ fn retained_checkpoints(dir: &Path, out: &Path) -> Vec<PathBuf> {
 fn pipeline(env: &StreamEnv, out: &Path) {
     env.from_sequence(0..200_000)
         .uid("numbers")
-        .map(Throttle(20, 0))
+        .map_function(Throttle(20, 0))
         .key_by(|i: &i64| i % 10)
         .reduce(|a: i64, b: i64| a + b)
         .uid("sums")

@@ -82,13 +82,13 @@ fn word_count(p: u32, lines: i64, plan: &FailurePlan, at: Where, dir: &std::path
     };
     env.from_sequence(0..lines)
         .uid("lines")
-        .map(Throttle(20, 0))
-        .flat_map(SplitLine(before))
+        .map_function(Throttle(20, 0))
+        .flat_map_function(SplitLine(before))
         .key_by(|(w, _): &(String, u64)| w.clone())
         .sum(|(_, n): &mut (String, u64)| n)
         .uid("counts")
         .map(|(w, n): (String, u64)| format!("{w} {n}"))
-        .map(Checked(after))
+        .map_function(Checked(after))
         .sink_to(TextFileSink::new(&out))
         .uid("files");
     env.execute_async("word count")
@@ -131,7 +131,7 @@ fn without_checkpoints_a_restart_begins_again_and_still_commits_once() {
     let out = dir.join("out");
     let env = env(2, 0, &dir.join("checkpoints"));
     env.from_sequence(0..lines)
-        .flat_map(SplitLine(Some(plan.clone())))
+        .flat_map_function(SplitLine(Some(plan.clone())))
         .key_by(|(w, _): &(String, u64)| w.clone())
         .sum(|(_, n): &mut (String, u64)| n)
         .map(|(w, n): (String, u64)| format!("{w} {n}"))
@@ -193,7 +193,7 @@ fn expected_buckets(n: i64) -> BTreeMap<String, u32> {
 }
 
 fn timestamped(env: &StreamEnv, n: i64) -> DataStream<(u32, i64, i64)> {
-    env.from_sequence(0..n).uid("events").map(Throttle(40, 0)).map(event).assign_timestamps_and_watermarks(
+    env.from_sequence(0..n).uid("events").map_function(Throttle(40, 0)).map(event).assign_timestamps_and_watermarks(
         WatermarkStrategy::for_monotonous_timestamps().with_timestamp_assigner(|e: &(u32, i64, i64), _| e.1),
     )
 }
@@ -209,7 +209,7 @@ fn keyed_timers_and_state_survive_failures_exactly_once() {
         env.set_auto_watermark_interval(Duration::from_millis(5));
         timestamped(&env, n)
             .key_by(|e: &(u32, i64, i64)| e.0)
-            .process(BucketSums { sums: None, plan: plan.clone() })
+            .process_function(BucketSums { sums: None, plan: plan.clone() })
             .uid("buckets")
             .sink_to(TextFileSink::new(dir.join("out")))
             .uid("files");
@@ -230,7 +230,7 @@ fn event_time_windows_survive_failures_exactly_once() {
         let env = env(2, 15, &dir.join("checkpoints"));
         env.set_auto_watermark_interval(Duration::from_millis(5));
         timestamped(&env, n)
-            .map(Checked(Some(plan.clone())))
+            .map_function(Checked(Some(plan.clone())))
             .key_by(|e: &(u32, i64, i64)| e.0)
             .window(TumblingEventTimeWindows::of(Duration::from_millis(100)))
             .process(
@@ -303,8 +303,8 @@ fn a_sink_failing_while_it_snapshots_loses_and_duplicates_nothing() {
         let env = env(2, 15, &dir.join("checkpoints"));
         env.from_sequence(0..lines)
             .uid("lines")
-            .map(Throttle(20, 0))
-            .flat_map(SplitLine(None))
+            .map_function(Throttle(20, 0))
+            .flat_map_function(SplitLine(None))
             .key_by(|(w, _): &(String, u64)| w.clone())
             .sum(|(_, n): &mut (String, u64)| n)
             .uid("counts")

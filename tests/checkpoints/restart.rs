@@ -13,7 +13,9 @@ use spate::{Error, JobStatus};
 fn failing_job(env: &StreamEnv, failures: u32) -> Arc<AtomicU32> {
     let attempts = Arc::new(AtomicU32::new(0));
     let seen = attempts.clone();
-    env.from_sequence(0..10).map(FailFirst { failures, attempts: seen, opened_attempt: 0 }).add_sink(|_: i64| {});
+    env.from_sequence(0..10)
+        .map_function(FailFirst { failures, attempts: seen, opened_attempt: 0 })
+        .add_sink(|_: i64| {});
     attempts
 }
 

@@ -56,7 +56,7 @@ fn start(job: Job<'_>, out: &Path) -> spate::Result<JobClient> {
     }
     env.from_sequence(0..RECORDS)
         .uid("numbers")
-        .map(Throttle(25, 0))
+        .map_function(Throttle(25, 0))
         .map(|i: i64| (i % KEYS, i))
         .key_by(|(k, _): &(i64, i64)| *k)
         .reduce(|a: (i64, i64), b: (i64, i64)| (a.0, a.1 + b.1))

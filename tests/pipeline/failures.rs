@@ -60,7 +60,7 @@ impl MapFunction<i64, i64> for Picky {
 #[test]
 fn an_error_fails_the_job() {
     let env = env(1);
-    env.from_sequence(0..100).map(Picky).name("picky").add_sink(|_: i64| {});
+    env.from_sequence(0..100).map_function(Picky).name("picky").add_sink(|_: i64| {});
     let text = env.execute("erroring job").unwrap_err().to_string();
     assert!(text.contains("operator 'picky' failed: bad record 7"), "{text}");
     assert!(text.contains("(1/1)"), "{text}");
@@ -82,7 +82,7 @@ impl MapFunction<i64, i64> for NeverOpens {
 #[test]
 fn a_failure_in_open_fails_the_job() {
     let env = env(2);
-    env.from_sequence(0..100).map(NeverOpens).name("lookup").add_sink(|_: i64| {});
+    env.from_sequence(0..100).map_function(NeverOpens).name("lookup").add_sink(|_: i64| {});
     let text = env.execute("cannot open").unwrap_err().to_string();
     assert!(text.contains("operator 'lookup' failed: no connection to the database"), "{text}");
 }

@@ -48,8 +48,8 @@ fn route(
     partition: impl Fn(&DataStream<(u32, i64)>) -> DataStream<(u32, i64)>,
 ) -> Vec<(u32, u32, i64)> {
     let env = env(p_up);
-    let tagged = env.from_sequence(0..1200).map(Where::default());
-    partition(&tagged).map(Where2::default()).set_parallelism(p_down).execute_and_collect().unwrap()
+    let tagged = env.from_sequence(0..1200).map_function(Where::default());
+    partition(&tagged).map_function(Where2::default()).set_parallelism(p_down).execute_and_collect().unwrap()
 }
 
 #[test]
@@ -139,7 +139,7 @@ fn key_by_sends_each_key_to_the_owner_of_its_key_group() {
             .key_by(|v: &i64| v % 97)
             .reduce(|a: i64, _b: i64| a)
             .set_parallelism(p)
-            .map(Where::default())
+            .map_function(Where::default())
             .set_parallelism(p)
             .execute_and_collect()
             .unwrap();

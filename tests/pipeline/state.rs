@@ -56,7 +56,7 @@ fn value_state_keeps_one_value_per_key() {
         let out = env(p)
             .from_iter(keyed_input())
             .key_by(|r: &(u32, i64)| r.0)
-            .process(RunningSum::default())
+            .process_function(RunningSum::default())
             .execute_and_collect()
             .unwrap();
         assert!(sorted(out) == sorted(running_sums(&keyed_input())), "parallelism {p}");
@@ -196,7 +196,7 @@ fn list_map_reducing_and_aggregating_state() {
         let out = env(p)
             .from_iter(input.clone())
             .key_by(|r: &(u32, i64)| r.0)
-            .process(AllStates::default())
+            .process_function(AllStates::default())
             .execute_and_collect()
             .unwrap();
         assert_eq!(out.len(), input.len());
@@ -210,9 +210,9 @@ fn operators_and_keys_do_not_share_state() {
     let out = env(2)
         .from_iter(input.clone())
         .key_by(|r: &(u32, i64)| r.0)
-        .process(RunningSum::default())
+        .process_function(RunningSum::default())
         .key_by(|r: &(u32, i64)| r.0)
-        .process(RunningSum::default())
+        .process_function(RunningSum::default())
         .execute_and_collect()
         .unwrap();
     // The second operator's "sum" state is its own: it sums the first one's sums (per
@@ -251,7 +251,7 @@ fn rich_functions_on_keyed_streams_use_keyed_state() {
     let out = env(3)
         .from_iter(keyed_input())
         .key_by(|r: &(u32, i64)| r.0)
-        .map(CountingMap::default())
+        .map_function(CountingMap::default())
         .execute_and_collect()
         .unwrap();
     let mut per_key: BTreeMap<u32, Vec<u64>> = BTreeMap::new();
@@ -270,7 +270,7 @@ fn keyed_state_on_a_stream_that_is_not_keyed_is_an_error() {
     let env = env(1);
     env.from_sequence(0..10)
         .map(|x: i64| (x as u32, x))
-        .map(CountingMap::default())
+        .map_function(CountingMap::default())
         .name("counter")
         .add_sink(|_: (u32, u64)| {});
     let text = env.execute("not keyed").unwrap_err().to_string();
@@ -295,7 +295,7 @@ impl KeyedProcessFunction<u32, (u32, i64), ()> for Confused {
 #[test]
 fn one_name_for_two_types_fails_in_open() {
     let env = env(1);
-    env.from_iter(keyed_input()).key_by(|r: &(u32, i64)| r.0).process(Confused).add_sink(|_: ()| {});
+    env.from_iter(keyed_input()).key_by(|r: &(u32, i64)| r.0).process_function(Confused).add_sink(|_: ()| {});
     let text = env.execute("confused").unwrap_err().to_string();
     assert!(text.contains("the state 'x' was registered twice with different kinds or types"), "{text}");
 }
@@ -327,7 +327,7 @@ impl MapFunction<i64, (usize, i64)> for Remember {
 
 #[test]
 fn operator_list_state_is_per_subtask() {
-    let out = env(1).from_sequence(0..30).map(Remember::default()).execute_and_collect().unwrap();
+    let out = env(1).from_sequence(0..30).map_function(Remember::default()).execute_and_collect().unwrap();
     let mut model: Vec<i64> = Vec::new();
     let expected: Vec<(usize, i64)> = (0..30)
         .map(|v| {
@@ -378,7 +378,7 @@ fn ttl_run(ttl: StateTtlConfig, steps: &[(i64, bool)]) -> Vec<(i64, Option<i64>)
     env.set_processing_time_clock(clock.clone());
     env.from_iter(steps.iter().map(|&(t, w)| (7u32, t, w)).collect::<Vec<_>>())
         .key_by(|r: &(u32, i64, bool)| r.0)
-        .process(TtlProbe { clock, ttl, state: None })
+        .process_function(TtlProbe { clock, ttl, state: None })
         .execute_and_collect()
         .unwrap()
 }

@@ -61,7 +61,7 @@ fn event_time_timers_fire_once_in_order_unless_deleted() {
             WatermarkStrategy::for_monotonous_timestamps().with_timestamp_assigner(|r: &(u32, i64, bool), _| r.1),
         )
         .key_by(|r: &(u32, i64, bool)| r.0)
-        .process(EventTimers { early: early.clone() });
+        .process_function(EventTimers { early: early.clone() });
     let (sender, receiver) = std::sync::mpsc::channel();
     fired.side_output(&early).add_sink(move |r: (u32, i64)| sender.send(r).unwrap());
     let fired = fired.execute_and_collect().unwrap();
@@ -113,7 +113,8 @@ fn processing_time_timers_fire_from_the_task_loop() {
     let env = env(1);
     env.set_processing_time_clock(clock.clone());
     let function = ProcessingTimers { clock: clock.clone(), busy: Arc::default() };
-    let fired = env.from_iter(vec![1u32, 2, 3]).key_by(|k: &u32| *k).process(function).execute_and_collect().unwrap();
+    let fired =
+        env.from_iter(vec![1u32, 2, 3]).key_by(|k: &u32| *k).process_function(function).execute_and_collect().unwrap();
     assert_eq!(fired.len(), 3, "{fired:?}");
     assert!(fired.iter().all(|(_, _, during)| !during), "never concurrently with a record");
     assert!(fired.windows(2).all(|w| w[0].1 <= w[1].1), "in timestamp order: {fired:?}");
@@ -132,7 +133,7 @@ fn periodic_watermarks_follow_the_auto_watermark_interval() {
             WatermarkStrategy::for_monotonous_timestamps().with_timestamp_assigner(|r: &(u32, i64, bool), _| r.1),
         )
         .key_by(|r: &(u32, i64, bool)| r.0)
-        .process(EventTimers { early })
+        .process_function(EventTimers { early })
         .execute_and_collect()
         .unwrap();
     assert_eq!(fired, vec![(1, 15, i64::MAX), (1, 510, i64::MAX)]);

@@ -233,7 +233,7 @@ fn rich_functions_open_and_close_once_per_subtask() {
     for p in PARALLELISMS {
         let (opened, closed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
         let tagger = Tagger { subtask: None, opened: opened.clone(), closed: closed.clone() };
-        let out = env(p).from_sequence(0..90).map(tagger).name("tagger").execute_and_collect().unwrap();
+        let out = env(p).from_sequence(0..90).map_function(tagger).name("tagger").execute_and_collect().unwrap();
         assert_eq!(out.len(), 90);
         assert_eq!(opened.load(Ordering::SeqCst), p as usize);
         assert_eq!(closed.load(Ordering::SeqCst), p as usize);

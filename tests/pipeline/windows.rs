@@ -297,7 +297,7 @@ fn process_window_functions_see_every_element_and_keep_window_and_key_state() {
         .key_by(|e: &Event| e.0)
         .window(TumblingEventTimeWindows::of(Duration::from_secs(1)))
         .allowed_lateness(Duration::from_secs(2))
-        .process(CountingFirings)
+        .process_function(CountingFirings)
         .execute_and_collect()
         .unwrap();
     let got = sorted(out.iter().map(|&(k, s, e, sum, _, _)| (k, s, e, sum)).collect::<Vec<_>>());

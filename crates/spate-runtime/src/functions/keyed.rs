@@ -35,6 +35,18 @@ pub trait KeyedProcessFunction<K, I, O>: Send + 'static {
     }
 }
 
+/// A closure of the record, its key's context and a collector is a keyed process
+/// function without state or timers of its own.
+impl<F, K, I, O> KeyedProcessFunction<K, I, O> for F
+where
+    F: FnMut(I, &mut KeyedContext<'_, K>, &mut Collector<'_, O>) -> FnResult + Send + 'static,
+{
+    #[inline]
+    fn process_element(&mut self, value: I, ctx: &mut KeyedContext<'_, K>, out: &mut Collector<'_, O>) -> FnResult {
+        self(value, ctx, out)
+    }
+}
+
 /// Registers and deletes the timers of the current key (Flink's `TimerService`).
 pub struct TimerService<'a, K> {
     timers: &'a mut Timers<K>,
