@@ -138,6 +138,9 @@ pub enum Error {
     /// The process was started in a role this build cannot play.
     #[error("{0}")]
     Unsupported(String),
+    /// An accumulator could not be registered or read.
+    #[error(transparent)]
+    Accumulator(#[from] spate_runtime::accumulator::AccumulatorError),
     /// A broken invariant of Spate itself (a thread of the job panicked).
     #[error("internal error: {0}")]
     Internal(String),

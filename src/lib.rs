@@ -53,6 +53,10 @@ pub use spate_core::config::{Configuration, RuntimeMode};
 pub use spate_core::job_graph::JobGraph;
 pub use spate_core::job_id::JobId;
 pub use spate_core::{BoxError, Data, Key, StreamRecord, Timestamp};
+pub use spate_runtime::accumulator::{
+    Accumulator, AccumulatorError, AccumulatorResults, AccumulatorValue, DoubleCounter, Histogram, IntCounter,
+    LongCounter,
+};
 pub use spate_runtime::checkpoint::{
     CheckpointKind, CheckpointStats, CheckpointStatus, CheckpointingMode, OperatorSnapshot,
 };
@@ -102,6 +106,7 @@ impl FileSink {
 
 /// Everything a typical program needs, in one `use`.
 pub mod prelude {
+    pub use crate::{Accumulator, DoubleCounter, IntCounter, LongCounter};
     pub use crate::{
         AggregateFunction, AggregatingState, AggregatingStateDescriptor, BroadcastContext, BroadcastProcessFunction,
         BroadcastStream, CoFlatMapFunction, CoMapFunction, CoProcessFunction, Collector, Commutative, Count,

@@ -6,6 +6,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use spate_core::job_id::JobId;
+use spate_runtime::accumulator::{Accumulator, AccumulatorResults};
 use spate_runtime::checkpoint::{CheckpointHistory, CheckpointStats, CheckpointStatus};
 use spate_runtime::metrics::{TaskMetrics, TaskMetricsSnapshot};
 
@@ -69,9 +70,38 @@ pub struct JobExecutionResult {
     pub net_runtime: Duration,
     /// Counters per vertex.
     pub vertices: Vec<VertexMetrics>,
+    /// The accumulators' values, per subtask.
+    pub accumulators: AccumulatorResults,
 }
 
 impl JobExecutionResult {
+    /// The value of accumulator `name` over all subtasks, as an `A` (Flink's
+    /// `getAccumulatorResult`); `None` if no function registered it.
+    ///
+    /// ```
+    /// # use spate::prelude::*;
+    /// #[derive(Clone, Default)]
+    /// struct CountLines(IntCounter);
+    /// impl MapFunction<String, usize> for CountLines {
+    ///     fn open(&mut self, ctx: &mut RuntimeContext) -> FnResult {
+    ///         ctx.add_accumulator("lines", &mut self.0)?;
+    ///         Ok(())
+    ///     }
+    ///     fn map(&mut self, line: String) -> FnResult<usize> {
+    ///         self.0.add(1);
+    ///         Ok(line.len())
+    ///     }
+    /// }
+    /// let env = StreamEnv::local().unwrap();
+    /// env.set_parallelism(2);
+    /// env.from_iter(vec!["a".to_string(), "bb".into(), "ccc".into()]).rebalance().map_function(CountLines::default()).print();
+    /// let result = env.execute("lines").unwrap();
+    /// assert_eq!(result.accumulator_result::<IntCounter>("lines").unwrap(), Some(3));
+    /// ```
+    pub fn accumulator_result<A: Accumulator>(&self, name: &str) -> Result<Option<A::Result>> {
+        Ok(self.accumulators.get::<A>(name)?)
+    }
+
     /// The first vertex whose name contains `part`.
     pub fn vertex(&self, part: &str) -> Option<&VertexMetrics> {
         self.vertices.iter().find(|v| v.name.contains(part))
@@ -107,6 +137,15 @@ pub(crate) struct JobShared {
 }
 
 impl JobShared {
+    /// The accumulators' current values, per subtask.
+    pub(crate) fn accumulators(&self) -> Result<AccumulatorResults> {
+        let mut results = AccumulatorResults::default();
+        for task in &self.tasks {
+            results.add(task.metrics.accumulators.values()?);
+        }
+        Ok(results)
+    }
+
     pub(crate) fn vertex_metrics(&self) -> Vec<VertexMetrics> {
         let mut sums = vec![TaskMetricsSnapshot::default(); self.vertices.len()];
         for task in &self.tasks {
@@ -213,6 +252,12 @@ impl JobClient {
         let request = super::mini_cluster::MasterEvent::Savepoint { dir: dir.to_path_buf(), stop, reply };
         self.shared.inbox.send(request).map_err(|_| ended())?;
         answer.recv().map_err(|_| ended())?
+    }
+
+    /// The accumulators' values now (Flink's `JobClient.getAccumulators`), read with
+    /// [`AccumulatorResults::get`].
+    pub fn accumulators(&self) -> Result<AccumulatorResults> {
+        self.shared.accumulators()
     }
 
     /// The I/O counters of each vertex, now.

@@ -324,6 +324,10 @@ impl JobMaster {
         let exec = self.exec.clone();
         let job = &exec.plan.job_graph;
         let (cancel_handle, cancel) = cancellation();
+        // Accumulators are not checkpointed: each attempt counts from zero (as in Flink).
+        for task in &self.shared.tasks {
+            task.metrics.accumulators.clear();
+        }
         let blueprints = exec.wire();
         let n = blueprints.len();
         let mut restored = restore.map(|r| r.tasks).unwrap_or_default().into_iter();
@@ -519,15 +523,19 @@ impl JobMaster {
         let job = self.shared.job_name.clone();
         let stopped = matches!(end, Ok(AttemptEnd::Stopped));
         let (status, result) = match end {
-            Ok(AttemptEnd::Finished) | Ok(AttemptEnd::Stopped) => (
-                JobStatus::Finished,
-                Ok(JobExecutionResult {
-                    job_id: self.shared.job_id,
-                    job_name: job,
-                    net_runtime: self.shared.started.elapsed(),
-                    vertices: self.shared.vertex_metrics(),
-                }),
-            ),
+            Ok(AttemptEnd::Finished) | Ok(AttemptEnd::Stopped) => match self.shared.accumulators() {
+                Ok(accumulators) => (
+                    JobStatus::Finished,
+                    Ok(JobExecutionResult {
+                        job_id: self.shared.job_id,
+                        job_name: job,
+                        net_runtime: self.shared.started.elapsed(),
+                        vertices: self.shared.vertex_metrics(),
+                        accumulators,
+                    }),
+                ),
+                Err(e) => (JobStatus::Failed, Err(e)),
+            },
             Ok(AttemptEnd::Cancelled) => (JobStatus::Canceled, Err(Error::JobCancelled { job })),
             Ok(AttemptEnd::Failed(Failure::Task { task, error })) => {
                 (JobStatus::Failed, Err(Error::JobFailed { job, task, cause: error }))

@@ -1,6 +1,7 @@
 //! End-to-end tests of the DataStream API on the embedded mini-cluster. Every expected
 //! result is computed independently, in the test, from the input.
 
+mod accumulators;
 mod backpressure;
 mod connected;
 mod failures;

@@ -246,6 +246,20 @@ impl RuntimeContext {
         self.operator_list(descriptor, Redistribution::Union)
     }
 
+    /// Registers an accumulator under `name` (Flink's `addAccumulator`): what the
+    /// function adds to it is combined over every subtask and read from the job's
+    /// result, `JobExecutionResult::accumulator_result`. The handle is replaced by a
+    /// fresh one, so that each subtask (and each attempt of the job) counts on its own.
+    ///
+    /// (An example is on `JobExecutionResult::accumulator_result` in the `spate` crate.)
+    pub fn add_accumulator<A: crate::accumulator::Accumulator>(
+        &mut self,
+        name: &str,
+        accumulator: &mut A,
+    ) -> Result<(), crate::accumulator::AccumulatorError> {
+        self.metrics.accumulators.add(name, accumulator)
+    }
+
     /// The counters of the task this function runs in.
     pub fn metrics(&self) -> &Arc<TaskMetrics> {
         &self.metrics

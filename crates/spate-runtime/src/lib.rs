@@ -6,6 +6,7 @@
 //! [`partitioner`] onto [`channel`]s; the next task's input gate takes them; at the end,
 //! a [`sink`] writes them out. Keyed operators keep their values in [`state`].
 
+pub mod accumulator;
 pub mod channel;
 pub mod checkpoint;
 pub mod context;

@@ -13,6 +13,8 @@ pub struct TaskMetrics {
     records_in_errors: AtomicU64,
     back_pressured_nanos: AtomicU64,
     late_records_dropped: AtomicU64,
+    /// The accumulators the task's functions registered.
+    pub accumulators: crate::accumulator::TaskAccumulators,
 }
 
 /// A point-in-time copy of [`TaskMetrics`].
