@@ -687,3 +687,19 @@ fn other_examples_reject_wrong_flags() {
     assert!(stderr.contains("missing required parameter --port"), "{stderr}");
     assert!(stderr.contains("--port PORT") && stderr.contains("(required)"), "{stderr}");
 }
+
+#[test]
+fn the_uid_warning_names_only_operators_that_really_have_state() {
+    // The generator source records its position in every checkpoint, the keyed sum
+    // its sums; only the keyed sum is named (a source's generated uid is stable).
+    let out = run(
+        "datagen_keyed_sum",
+        &["--seconds", "2", "--keys", "100", "--rate", "20000", "-D", "execution.checkpointing.interval=100ms"],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("without an explicit uid")).collect();
+    assert_eq!(warnings.len(), 1, "warned once: {stderr}");
+    assert!(warnings[0].contains("keyed-sum"), "{}", warnings[0]);
+    assert!(!warnings[0].contains("generator"), "{}", warnings[0]);
+}

@@ -7,6 +7,7 @@
 //! completed checkpoint (global failover). The job's result is published only after
 //! every thread of the job has ended.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -64,7 +65,6 @@ pub(crate) fn submit(mut exec: ExecutionPlan) -> Result<JobClient> {
     let job = &exec.plan.job_graph;
     let job_id = JobId::generate();
     let settings = &exec.settings;
-    warn_about_missing_uids(&exec);
 
     // State to start from: read and checked before anything runs.
     let initial = match &settings.savepoint_path {
@@ -137,6 +137,7 @@ pub(crate) fn submit(mut exec: ExecutionPlan) -> Result<JobClient> {
         coordinator,
         restarts: RestartTracker::new(settings.restart.clone()),
         initial,
+        warned_uids: BTreeSet::new(),
     };
     let handle = std::thread::Builder::new()
         .name("spate-job-master".into())
@@ -148,28 +149,28 @@ pub(crate) fn submit(mut exec: ExecutionPlan) -> Result<JobClient> {
     Ok(JobClient { shared })
 }
 
-/// Warns, when state is checkpointed, about stateful operators whose uid is generated:
-/// a changed pipeline changes their uid and their state would not be found.
-fn warn_about_missing_uids(exec: &ExecutionPlan) {
-    let s = &exec.settings;
-    if s.checkpoint.interval.is_none() && s.savepoint_path.is_none() {
-        return;
-    }
-    let stateful = |kind: &str| {
-        kind.starts_with("Keyed") || kind.contains("Window") || kind.contains("Broadcast") || kind == "Source"
-    };
+/// Warns about operators whose state a checkpoint holds under a generated uid: a
+/// changed pipeline changes their uid, and their state would not be found. Derived from
+/// what the checkpoint really holds, once per operator; a source's positions are left
+/// out (every source records them, and its generated uid changes only when sources are
+/// added before it).
+fn warn_about_missing_uids(exec: &ExecutionPlan, with_state: &[String], warned: &mut BTreeSet<String>) {
     let missing: Vec<String> = exec
         .graph
         .nodes
         .iter()
-        .filter(|n| n.uid.is_none() && stateful(n.kind))
+        .filter(|n| n.uid.is_none() && !matches!(n.operator, NodeOperator::Source(_)))
+        .filter(|n| {
+            let uid = exec.plan.uid(n.id);
+            with_state.iter().any(|s| s == uid) && warned.insert(uid.to_string())
+        })
         .map(|n| format!("'{}'", n.display_name()))
         .collect();
     if !missing.is_empty() {
         tracing::warn!(
             operators = %missing.join(", "),
-            "stateful operators without an explicit uid: their state is matched by a generated uid that changes \
-             when the pipeline changes; set .uid(..) to keep restoring it"
+            "operators with state but without an explicit uid: their state is matched by a generated uid that \
+             changes when the pipeline changes; set .uid(..) to keep restoring it"
         );
     }
 }
@@ -217,6 +218,8 @@ struct JobMaster {
     coordinator: CheckpointCoordinator,
     restarts: RestartTracker,
     initial: Option<Restore>,
+    /// Operators already warned about for lacking a uid.
+    warned_uids: BTreeSet<String>,
 }
 
 /// Reaches the tasks of one attempt through their mailboxes.
@@ -445,6 +448,8 @@ impl JobMaster {
                 MasterEvent::Storage(message) => {
                     self.coordinator.handle(message);
                     self.check_checkpoint_failures(&mut failure, &cancel_handle, stopping || cancelled);
+                    let with_state = self.coordinator.operators_with_state();
+                    warn_about_missing_uids(&self.exec, with_state, &mut self.warned_uids);
                 }
                 MasterEvent::Cancel => {
                     cancelled = true;

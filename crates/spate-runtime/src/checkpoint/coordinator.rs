@@ -188,6 +188,8 @@ struct Pending {
     sync: Duration,
     /// `_metadata` is being written.
     finishing: bool,
+    /// The operators (uids) that wrote state.
+    operators: Vec<String>,
     reply: Option<SavepointReply>,
 }
 
@@ -209,6 +211,8 @@ pub struct CheckpointCoordinator {
     last_completion: Option<Instant>,
     history: CheckpointHistory,
     failures: FailureCounter,
+    /// The operators whose state the last completed checkpoint holds, by uid.
+    operators_with_state: Vec<String>,
     /// Set when failed checkpoints must fail the job; taken by the job master.
     job_failure: Option<TooManyFailedCheckpoints>,
 }
@@ -247,6 +251,7 @@ impl CheckpointCoordinator {
             last_completion: None,
             history: Arc::new(Mutex::new(VecDeque::new())),
             failures: FailureCounter::new(settings_tolerable),
+            operators_with_state: Vec::new(),
             job_failure: None,
         })
     }
@@ -360,6 +365,7 @@ impl CheckpointCoordinator {
                 alignment: Duration::ZERO,
                 sync: Duration::ZERO,
                 finishing: false,
+                operators: Vec::new(),
                 reply,
             },
         );
@@ -479,6 +485,7 @@ impl CheckpointCoordinator {
                     .push(StateFile { subtask: d.subtask, name: file.name.clone(), size: file.size });
             }
         }
+        p.operators = operators.keys().cloned().collect();
         let metadata = CheckpointMetadata {
             job_id: self.job_id.clone(),
             checkpoint_id: id,
@@ -496,6 +503,7 @@ impl CheckpointCoordinator {
 
     fn complete(&mut self, id: CheckpointId) {
         let Some(p) = self.pending.remove(&id) else { return };
+        self.operators_with_state = p.operators.clone();
         let completed = CompletedCheckpoint { id, storage: p.storage.clone(), dir: p.dir.clone() };
         let path = completed.path();
         let size: u64 = p.written.iter().flatten().flatten().map(|f| f.size).sum();
@@ -562,6 +570,12 @@ impl CheckpointCoordinator {
             reply(Err(reason));
         }
         self.resume_periodic(Instant::now());
+    }
+
+    /// The uids of the operators whose state the latest completed checkpoint or
+    /// savepoint holds: the operators that really have state.
+    pub fn operators_with_state(&self) -> &[String] {
+        &self.operators_with_state
     }
 
     /// Whether failed checkpoints must fail the running attempt (more than
