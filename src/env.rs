@@ -416,7 +416,7 @@ impl StreamEnv {
 
     fn plan_current(&self, job_name: &str) -> Result<Plan> {
         let (settings, _) = self.planning()?;
-        plan(&self.state.borrow().graph, job_name, &settings).map_err(Error::InvalidPipeline)
+        plan(&self.state.borrow().graph, job_name, &settings).map_err(Error::from)
     }
 
     /// The JobGraph the pipeline defined so far would run as, in JSON: vertices with
@@ -440,7 +440,7 @@ impl StreamEnv {
             state.jobs_submitted += 1;
             (std::mem::take(&mut state.graph), state.role)
         };
-        let plan = plan(&graph, job_name, &plan_settings).map_err(Error::InvalidPipeline)?;
+        let plan = plan(&graph, job_name, &plan_settings).map_err(Error::from)?;
         match role {
             Role::Local => mini_cluster::submit(ExecutionPlan { graph, plan, settings: runtime }),
             other => Err(Error::Unsupported(format!(

@@ -84,6 +84,9 @@ pub enum Error {
     /// The pipeline cannot run as defined.
     #[error("invalid pipeline: {0}")]
     InvalidPipeline(String),
+    /// The pipeline cannot be planned into a job.
+    #[error("invalid pipeline: {0}")]
+    Plan(#[from] crate::graph::planner::PlanError),
     /// A subtask failed, and with it the job.
     #[error("job '{job}' failed: {task}: {cause}")]
     JobFailed {

@@ -47,6 +47,7 @@ pub use env::{ROLE_ENV, Role, StreamEnv};
 pub use error::{Error, Result};
 pub use execution::job_client::{JobClient, JobExecutionResult, JobStatus, VertexMetrics};
 pub use execution::restore::RestoreError;
+pub use graph::planner::PlanError;
 pub use keyed_stream::KeyedStream;
 pub use params::{Flag, Params, Usage};
 pub use spate_core::config::{Configuration, RuntimeMode};

@@ -280,7 +280,7 @@ where
     /// Why this windowed stream cannot run, if it cannot.
     fn problem(&self) -> Option<String> {
         if let Err(e) = self.spec.assigner.check() {
-            return Some(e);
+            return Some(e.to_string());
         }
         if self.spec.assigner.is_merging() && !self.spec.trigger.can_merge() {
             return Some("the trigger cannot be used with merging (session) windows".into());

@@ -140,14 +140,14 @@ impl ExecutionPlan {
                 let ctx = builder.context(head);
                 let mut inputs = blueprint.receivers.into_iter();
                 let receivers = [inputs.next().unwrap_or_default(), inputs.next().unwrap_or_default()];
-                factory.head(ctx, receivers, output, task.display_name(), metrics).map_err(TaskError::Internal)?
+                factory.head(ctx, receivers, output, task.display_name(), metrics)?
             }
             NodeOperator::Operator(_) | NodeOperator::Sink(_) => {
                 let chain = builder.node(head)?;
                 let port = node.input.as_ref().ok_or_else(|| internal("an operator without an input type"))?;
                 let receivers = blueprint.receivers.into_iter().next().unwrap_or_default();
                 port.one_input_head(receivers, chain, task.display_name(), task.checkpointing_mode, metrics)
-                    .map_err(TaskError::Internal)?
+                    ?
             }
         };
         Ok(StreamTask::new(task.display_name(), task_head, cancel, self.settings.flush, self.settings.clock.clone()))
@@ -185,7 +185,7 @@ impl ChainBuilder<'_> {
             NodeOperator::Sink(sink) => Ok(sink.create(self.context(id), self.metrics.clone())),
             NodeOperator::Operator(operator) => {
                 let output = self.output_of(id)?;
-                operator.create(self.context(id), output).map_err(TaskError::Internal)
+                operator.create(self.context(id), output)
             }
             NodeOperator::Source(_) => Err(internal("a source cannot be chained after another operator")),
             NodeOperator::TwoInput(_) => Err(internal("a two-input operator cannot be chained after another operator")),
@@ -223,7 +223,7 @@ impl ChainBuilder<'_> {
                 metrics: self.metrics.clone(),
                 edge_name: format!("partitioner to {}", target.name),
             };
-            targets.push(port.writer(senders, &plan.partitioners[edge_index], settings).map_err(TaskError::Internal)?);
+            targets.push(port.writer(senders, &plan.partitioners[edge_index], settings)?);
         }
         Ok(targets)
     }
@@ -236,17 +236,17 @@ impl ChainBuilder<'_> {
             self.exec.graph.nodes[id].side_outputs.iter().map(|s| (s.id, s.port.clone())).collect();
         for (tag, port) in tags {
             let targets = self.targets(id, Some(tag))?;
-            side.add(tag, port.side_output(targets, batch_size).map_err(TaskError::Internal)?);
+            side.add(tag, port.side_output(targets, batch_size)?);
         }
         let targets = self.targets(id, None)?;
         let port = self.exec.graph.nodes[id].output.clone().ok_or_else(|| internal("an output without a type"))?;
-        port.output(targets, batch_size, side).map_err(TaskError::Internal)
+        port.output(targets, batch_size, side)
     }
 
     /// The node's successors as one `Box<dyn Downstream<OUT>>`.
     fn downstream_of(&mut self, id: NodeId) -> Result<Box<dyn Any>, TaskError> {
         let targets = self.targets(id, None)?;
         let port = self.exec.graph.nodes[id].output.clone().ok_or_else(|| internal("an output without a type"))?;
-        port.downstream(targets).map_err(TaskError::Internal)
+        port.downstream(targets)
     }
 }

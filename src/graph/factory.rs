@@ -78,7 +78,7 @@ impl<T: Send + 'static> SourceFactory for SourceFactoryOf<T> {
         batch_size: usize,
         metrics: Arc<TaskMetrics>,
     ) -> Result<Box<dyn TaskHead>, TaskError> {
-        let mut chain = downcast::<Box<dyn Downstream<T>>>(chain, "a source's output").map_err(TaskError::Internal)?;
+        let mut chain = downcast::<Box<dyn Downstream<T>>>(chain, "a source's output")?;
         if let Some(strategy) = &self.strategy {
             // The strategy runs in the source's task as an operator of its own at the
             // head of the chain, under the source's name.
@@ -101,7 +101,7 @@ impl<T: Send + 'static> SourceFactory for SourceFactoryOf<T> {
 /// Makes the chain node of a one-input operator.
 pub(crate) trait OperatorFactory: Send + Sync {
     /// `output` is the operator's `Output<OUT>`; returns its `Box<dyn Downstream<IN>>`.
-    fn create(&self, ctx: RuntimeContext, output: Box<dyn Any>) -> Result<Box<dyn Any>, String>;
+    fn create(&self, ctx: RuntimeContext, output: Box<dyn Any>) -> Result<Box<dyn Any>, TaskError>;
 }
 
 pub(crate) struct OperatorFactoryOf<IN, OUT, Op, F> {
@@ -128,7 +128,7 @@ where
     Op: OneInputOperator<IN, OUT>,
     F: Fn() -> Op + Send + Sync + 'static,
 {
-    fn create(&self, ctx: RuntimeContext, output: Box<dyn Any>) -> Result<Box<dyn Any>, String> {
+    fn create(&self, ctx: RuntimeContext, output: Box<dyn Any>) -> Result<Box<dyn Any>, TaskError> {
         let output = downcast::<Output<OUT>>(output, "an operator's output")?;
         let node = ChainedOperator::new((self.make)(), output, ctx);
         Ok(Box::new(Box::new(node) as Box<dyn Downstream<IN>>))
@@ -146,7 +146,7 @@ pub(crate) trait TwoInputFactory: Send + Sync {
         output: Box<dyn Any>,
         task_name: String,
         metrics: Arc<TaskMetrics>,
-    ) -> Result<Box<dyn TaskHead>, String>;
+    ) -> Result<Box<dyn TaskHead>, TaskError>;
 }
 
 pub(crate) struct TwoInputFactoryOf<IN1, IN2, OUT, Op, F> {
@@ -167,13 +167,13 @@ where
     }
 }
 
-fn receivers<T: 'static>(ends: Vec<AnyEnd>) -> Result<Vec<ChannelReceiver<T>>, String> {
+fn receivers<T: 'static>(ends: Vec<AnyEnd>) -> Result<Vec<ChannelReceiver<T>>, TaskError> {
     ends.into_iter()
         .map(|end| {
             (end as Box<dyn Any>)
                 .downcast::<ChannelReceiver<T>>()
                 .map(|b| *b)
-                .map_err(|_| "internal error: a channel has the wrong record type".to_string())
+                .map_err(|_| TaskError::Internal("a channel has the wrong record type".into()))
         })
         .collect()
 }
@@ -193,7 +193,7 @@ where
         output: Box<dyn Any>,
         task_name: String,
         metrics: Arc<TaskMetrics>,
-    ) -> Result<Box<dyn TaskHead>, String> {
+    ) -> Result<Box<dyn TaskHead>, TaskError> {
         let output = downcast::<Output<OUT>>(output, "an operator's output")?;
         let mode = ctx.task_info().checkpointing_mode;
         let gate1 = InputGate::new(receivers::<IN1>(first)?, task_name.clone()).with_mode(mode);

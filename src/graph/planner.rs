@@ -46,10 +46,59 @@ impl Plan {
     }
 }
 
+/// Why a pipeline cannot be planned.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// Nothing was defined.
+    #[error("no operators were defined: there is nothing to execute")]
+    Empty,
+    /// A non-parallel source was given more subtasks than it supports.
+    #[error("'{operator}' is a non-parallel source: its parallelism can be at most {bound}, not {parallelism}")]
+    SourceParallelism {
+        /// The source.
+        operator: String,
+        /// Its bound.
+        bound: u32,
+        /// What was asked.
+        parallelism: u32,
+    },
+    /// An operator's parallelism exceeds its number of key groups.
+    #[error(
+        "the parallelism of '{operator}' ({parallelism}) exceeds its max parallelism ({max}); raise \
+         pipeline.max-parallelism"
+    )]
+    AboveMaxParallelism {
+        /// The operator.
+        operator: String,
+        /// Its parallelism.
+        parallelism: u32,
+        /// Its max parallelism.
+        max: u32,
+    },
+    /// BATCH mode with an unbounded source.
+    #[error("execution.runtime-mode is BATCH, but '{0}' is unbounded; BATCH needs bounded sources")]
+    UnboundedInBatch(String),
+    /// A forward edge between operators of different parallelism.
+    #[error("forward partitioning needs equal parallelism, but '{from}' has {from_parallelism} and '{to}' has {to_parallelism}")]
+    ForwardParallelism {
+        /// The upstream operator.
+        from: String,
+        /// Its parallelism.
+        from_parallelism: u32,
+        /// The downstream operator.
+        to: String,
+        /// Its parallelism.
+        to_parallelism: u32,
+    },
+    /// A graph the API should not have built.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
 /// Plans `graph` as job `job_name`.
-pub(crate) fn plan(graph: &StreamGraph, job_name: &str, settings: &PlanSettings) -> Result<Plan, String> {
+pub(crate) fn plan(graph: &StreamGraph, job_name: &str, settings: &PlanSettings) -> Result<Plan, PlanError> {
     if graph.nodes.is_empty() {
-        return Err("no operators were defined: there is nothing to execute".into());
+        return Err(PlanError::Empty);
     }
     let n = graph.nodes.len();
 
@@ -61,19 +110,17 @@ pub(crate) fn plan(graph: &StreamGraph, job_name: &str, settings: &PlanSettings)
         if let NodeOperator::Source(source) = &node.operator {
             if let Some(bound) = source.max_parallelism() {
                 if p > bound {
-                    return Err(format!(
-                        "'{}' is a non-parallel source: its parallelism can be at most {bound}, not {p}",
-                        node.display_name()
-                    ));
+                    return Err(PlanError::SourceParallelism {
+                        operator: node.display_name(),
+                        bound,
+                        parallelism: p,
+                    });
                 }
             }
         }
         let max = node.max_parallelism.or(settings.max_parallelism).unwrap_or_else(|| default_max_parallelism(p));
         if p > max {
-            return Err(format!(
-                "the parallelism of '{}' ({p}) exceeds its max parallelism ({max}); raise pipeline.max-parallelism",
-                node.display_name()
-            ));
+            return Err(PlanError::AboveMaxParallelism { operator: node.display_name(), parallelism: p, max });
         }
         parallelism[node.id] = p;
         max_parallelism[node.id] = max;
@@ -85,12 +132,7 @@ pub(crate) fn plan(graph: &StreamGraph, job_name: &str, settings: &PlanSettings)
     );
     let execution_mode = match (settings.runtime_mode, unbounded) {
         (RuntimeMode::Streaming, _) => ExecutionMode::Streaming,
-        (RuntimeMode::Batch, Some(source)) => {
-            return Err(format!(
-                "execution.runtime-mode is BATCH, but '{}' is unbounded; BATCH needs bounded sources",
-                source.display_name()
-            ));
-        }
+        (RuntimeMode::Batch, Some(source)) => return Err(PlanError::UnboundedInBatch(source.display_name())),
         (RuntimeMode::Batch, None) | (RuntimeMode::Automatic, None) => ExecutionMode::Batch,
         (RuntimeMode::Automatic, Some(_)) => ExecutionMode::Streaming,
     };
@@ -104,13 +146,12 @@ pub(crate) fn plan(graph: &StreamGraph, job_name: &str, settings: &PlanSettings)
             None if same => EdgePartitioner::Forward,
             None => EdgePartitioner::Rebalance,
             Some(EdgePartitioner::Forward) if !same => {
-                return Err(format!(
-                    "forward partitioning needs equal parallelism, but '{}' has {} and '{}' has {}",
-                    src.display_name(),
-                    parallelism[edge.source],
-                    tgt.display_name(),
-                    parallelism[edge.target]
-                ));
+                return Err(PlanError::ForwardParallelism {
+                    from: src.display_name(),
+                    from_parallelism: parallelism[edge.source],
+                    to: tgt.display_name(),
+                    to_parallelism: parallelism[edge.target],
+                });
             }
             Some(p) => p.clone(),
         };
@@ -137,7 +178,7 @@ pub(crate) fn plan(graph: &StreamGraph, job_name: &str, settings: &PlanSettings)
     for node in &graph.nodes {
         let inputs: Vec<usize> = graph.inputs(node.id).map(|(i, _)| i).collect();
         if inputs.iter().any(|&i| graph.edges[i].source >= node.id) {
-            return Err(format!("internal error: '{}' consumes a later operator", node.display_name()));
+            return Err(PlanError::Internal(format!("'{}' consumes a later operator", node.display_name())));
         }
         match inputs.as_slice() {
             [only] if chainable(*only) => {
@@ -148,7 +189,7 @@ pub(crate) fn plan(graph: &StreamGraph, job_name: &str, settings: &PlanSettings)
             }
             _ => {
                 if !matches!(node.operator, NodeOperator::Source(_)) && inputs.is_empty() {
-                    return Err(format!("internal error: '{}' has no input", node.display_name()));
+                    return Err(PlanError::Internal(format!("'{}' has no input", node.display_name())));
                 }
                 vertex_of[node.id] = heads.len() as u32;
                 heads.push(node.id);

@@ -40,18 +40,18 @@ pub(crate) trait DataPort: Send + Sync {
         senders: Vec<AnyEnd>,
         partitioner: &EdgePartitioner,
         settings: WriterSettings,
-    ) -> Result<Box<dyn Any>, String>;
+    ) -> Result<Box<dyn Any>, TaskError>;
 
     /// One `Box<dyn Downstream<T>>` feeding all `targets` (each a `Box<dyn
     /// Downstream<T>>`): the target itself, a fan-out, or nothing for an unconsumed
     /// stream.
-    fn downstream(&self, targets: Vec<Box<dyn Any>>) -> Result<Box<dyn Any>, String>;
+    fn downstream(&self, targets: Vec<Box<dyn Any>>) -> Result<Box<dyn Any>, TaskError>;
 
     /// An `Output<T>` in front of `targets`, with side outputs `side`.
-    fn output(&self, targets: Vec<Box<dyn Any>>, batch_size: usize, side: SideOutputs) -> Result<Box<dyn Any>, String>;
+    fn output(&self, targets: Vec<Box<dyn Any>>, batch_size: usize, side: SideOutputs) -> Result<Box<dyn Any>, TaskError>;
 
     /// A side output of records of this type, in front of `targets`.
-    fn side_output(&self, targets: Vec<Box<dyn Any>>, batch_size: usize) -> Result<Box<dyn AnySideOutput>, String>;
+    fn side_output(&self, targets: Vec<Box<dyn Any>>, batch_size: usize) -> Result<Box<dyn AnySideOutput>, TaskError>;
 
     /// The head of a task whose first operator (`chain`, a `Box<dyn Downstream<T>>`)
     /// reads these channels.
@@ -62,7 +62,7 @@ pub(crate) trait DataPort: Send + Sync {
         task_name: String,
         mode: spate_runtime::checkpoint::CheckpointingMode,
         metrics: Arc<TaskMetrics>,
-    ) -> Result<Box<dyn TaskHead>, String>;
+    ) -> Result<Box<dyn TaskHead>, TaskError>;
 }
 
 /// The [`DataPort`] of `T`.
@@ -74,15 +74,15 @@ impl<T: Data> Port<T> {
     }
 }
 
-pub(crate) fn downcast<X: 'static>(value: Box<dyn Any>, what: &str) -> Result<X, String> {
-    value.downcast::<X>().map(|b| *b).map_err(|_| format!("internal error: {what} has the wrong record type"))
+pub(crate) fn downcast<X: 'static>(value: Box<dyn Any>, what: &str) -> Result<X, TaskError> {
+    value.downcast::<X>().map(|b| *b).map_err(|_| TaskError::Internal(format!("{what} has the wrong record type")))
 }
 
-fn downcast_end<X: 'static>(value: AnyEnd, what: &str) -> Result<X, String> {
+fn downcast_end<X: 'static>(value: AnyEnd, what: &str) -> Result<X, TaskError> {
     (value as Box<dyn Any>)
         .downcast::<X>()
         .map(|b| *b)
-        .map_err(|_| format!("internal error: {what} has the wrong record type"))
+        .map_err(|_| TaskError::Internal(format!("{what} has the wrong record type")))
 }
 
 impl<T: Data> DataPort for Port<T> {
@@ -96,7 +96,7 @@ impl<T: Data> DataPort for Port<T> {
         senders: Vec<AnyEnd>,
         partitioner: &EdgePartitioner,
         settings: WriterSettings,
-    ) -> Result<Box<dyn Any>, String> {
+    ) -> Result<Box<dyn Any>, TaskError> {
         let senders = senders
             .into_iter()
             .map(|s| downcast_end::<ChannelSender<T>>(s, "a channel"))
@@ -128,7 +128,7 @@ impl<T: Data> DataPort for Port<T> {
         Ok(Box::new(Box::new(writer) as Box<dyn Downstream<T>>))
     }
 
-    fn downstream(&self, targets: Vec<Box<dyn Any>>) -> Result<Box<dyn Any>, String> {
+    fn downstream(&self, targets: Vec<Box<dyn Any>>) -> Result<Box<dyn Any>, TaskError> {
         let mut targets = targets
             .into_iter()
             .map(|t| downcast::<Box<dyn Downstream<T>>>(t, "a chained operator"))
@@ -141,12 +141,12 @@ impl<T: Data> DataPort for Port<T> {
         Ok(Box::new(next))
     }
 
-    fn output(&self, targets: Vec<Box<dyn Any>>, batch_size: usize, side: SideOutputs) -> Result<Box<dyn Any>, String> {
+    fn output(&self, targets: Vec<Box<dyn Any>>, batch_size: usize, side: SideOutputs) -> Result<Box<dyn Any>, TaskError> {
         let next = downcast::<Box<dyn Downstream<T>>>(self.downstream(targets)?, "an output")?;
         Ok(Box::new(Output::with_side_outputs(next, batch_size, side)))
     }
 
-    fn side_output(&self, targets: Vec<Box<dyn Any>>, batch_size: usize) -> Result<Box<dyn AnySideOutput>, String> {
+    fn side_output(&self, targets: Vec<Box<dyn Any>>, batch_size: usize) -> Result<Box<dyn AnySideOutput>, TaskError> {
         let next = downcast::<Box<dyn Downstream<T>>>(self.downstream(targets)?, "a side output")?;
         Ok(Box::new(Emitter::new(next, batch_size)))
     }
@@ -158,7 +158,7 @@ impl<T: Data> DataPort for Port<T> {
         task_name: String,
         mode: spate_runtime::checkpoint::CheckpointingMode,
         metrics: Arc<TaskMetrics>,
-    ) -> Result<Box<dyn TaskHead>, String> {
+    ) -> Result<Box<dyn TaskHead>, TaskError> {
         let receivers = receivers
             .into_iter()
             .map(|r| downcast_end::<ChannelReceiver<T>>(r, "a channel"))

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use spate_core::config::CheckpointRetention;
 
 use super::failure::{CheckpointFailure, FailureCounter, TooManyFailedCheckpoints};
+use super::storage::StorageError;
 use super::writer::{StorageWriter, WriteJob};
 use super::{
     CheckpointBarrier, CheckpointId, CheckpointKind, CheckpointMetadata, CheckpointStorage, CheckpointingMode,
@@ -92,14 +93,14 @@ pub enum CoordinatorMessage {
         /// The task.
         task: usize,
         /// The file, or why it failed.
-        result: Result<WrittenFile, String>,
+        result: Result<WrittenFile, StorageError>,
     },
     /// The writer stored `_metadata`.
     MetadataWritten {
         /// The checkpoint.
         id: CheckpointId,
         /// Whether it worked.
-        result: Result<(), String>,
+        result: Result<(), StorageError>,
     },
 }
 
@@ -449,14 +450,15 @@ impl CheckpointCoordinator {
                         self.try_complete(id);
                     }
                 }
-                Err(reason) => {
+                Err(error) => {
                     let d = &self.tasks[task];
+                    let reason = error.to_string();
                     self.abort(id, CheckpointFailure::StateWrite { vertex: d.vertex, subtask: d.subtask, reason });
                 }
             },
             CoordinatorMessage::MetadataWritten { id, result } => match result {
                 Ok(()) => self.complete(id),
-                Err(reason) => self.abort(id, CheckpointFailure::Metadata(reason)),
+                Err(error) => self.abort(id, CheckpointFailure::Metadata(error.to_string())),
             },
         }
     }

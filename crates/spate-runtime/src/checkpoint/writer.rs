@@ -45,12 +45,11 @@ impl StorageWriter {
                         let uids = snapshot.operators.iter().map(|(uid, _)| uid.clone()).collect();
                         let result = storage
                             .write_state(&dir, &name, &snapshot)
-                            .map(|size| WrittenFile { name, size, uids })
-                            .map_err(|e| e.to_string());
+                            .map(|size| WrittenFile { name, size, uids });
                         post(CoordinatorMessage::StateWritten { id, task, result });
                     }
                     WriteJob::Metadata { id, storage, dir, metadata } => {
-                        let result = storage.write_metadata(&dir, &metadata).map_err(|e| e.to_string());
+                        let result = storage.write_metadata(&dir, &metadata);
                         post(CoordinatorMessage::MetadataWritten { id, result });
                     }
                     WriteJob::Delete { storage, dir } => {

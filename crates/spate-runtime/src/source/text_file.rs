@@ -34,7 +34,7 @@ pub struct FileSplit {
 pub struct TextFileSource {
     paths: Vec<PathBuf>,
     split_size: Option<u64>,
-    splits: OnceLock<Result<Arc<Vec<FileSplit>>, String>>,
+    splits: OnceLock<Result<Arc<Vec<FileSplit>>, FileSourceError>>,
 }
 
 /// Smallest split the automatic sizing makes.
@@ -55,12 +55,12 @@ impl TextFileSource {
     }
 
     /// The files to read, in a fixed order, with their sizes.
-    pub fn list_files(&self) -> Result<Vec<(PathBuf, u64)>, String> {
+    pub fn list_files(&self) -> Result<Vec<(PathBuf, u64)>, FileSourceError> {
         let mut files = Vec::new();
         for path in &self.paths {
             let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => format!("input path {} does not exist", path.display()),
-                _ => format!("cannot read input path {}: {e}", path.display()),
+                std::io::ErrorKind::NotFound => FileSourceError::Missing(path.clone()),
+                _ => FileSourceError::io("read input path", path, e),
             })?;
             if meta.is_dir() {
                 list_dir(path, &mut files)?;
@@ -72,7 +72,7 @@ impl TextFileSource {
     }
 
     /// The splits of the input for `parallelism` readers; computed once per source.
-    pub fn splits(&self, parallelism: u32) -> Result<Arc<Vec<FileSplit>>, String> {
+    pub fn splits(&self, parallelism: u32) -> Result<Arc<Vec<FileSplit>>, FileSourceError> {
         self.splits
             .get_or_init(|| {
                 let files = self.list_files()?;
@@ -94,11 +94,36 @@ impl TextFileSource {
     }
 }
 
-fn list_dir(dir: &Path, files: &mut Vec<(PathBuf, u64)>) -> Result<(), String> {
-    let entries = std::fs::read_dir(dir).map_err(|e| format!("cannot list directory {}: {e}", dir.display()))?;
+/// Why the text file source cannot read its input.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum FileSourceError {
+    /// An input path given does not exist.
+    #[error("input path {} does not exist", .0.display())]
+    Missing(PathBuf),
+    /// A file or directory could not be read.
+    #[error("cannot {action} {}: {source}", path.display())]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The OS error (shared: every subtask reports the same listing).
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+}
+
+impl FileSourceError {
+    fn io(action: &'static str, path: &Path, source: std::io::Error) -> Self {
+        FileSourceError::Io { action, path: path.to_path_buf(), source: Arc::new(source) }
+    }
+}
+
+fn list_dir(dir: &Path, files: &mut Vec<(PathBuf, u64)>) -> Result<(), FileSourceError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| FileSourceError::io("list directory", dir, e))?;
     let mut paths = Vec::new();
     for entry in entries {
-        let entry = entry.map_err(|e| format!("cannot list directory {}: {e}", dir.display()))?;
+        let entry = entry.map_err(|e| FileSourceError::io("list directory", dir, e))?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
         if name.starts_with('.') || name.starts_with('_') {
@@ -108,7 +133,7 @@ fn list_dir(dir: &Path, files: &mut Vec<(PathBuf, u64)>) -> Result<(), String> {
     }
     paths.sort();
     for path in paths {
-        let meta = std::fs::metadata(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let meta = std::fs::metadata(&path).map_err(|e| FileSourceError::io("read", &path, e))?;
         if meta.is_dir() {
             list_dir(&path, files)?;
         } else {
@@ -214,8 +239,8 @@ struct SplitReader {
 impl SplitReader {
     /// Opens `split`, at line offset `resume` if given (a position from a snapshot,
     /// always at the start of a line).
-    fn open(split: FileSplit, resume: Option<u64>) -> Result<Self, String> {
-        let describe = |e: std::io::Error| format!("cannot read {}: {e}", split.path.display());
+    fn open(split: FileSplit, resume: Option<u64>) -> Result<Self, FileSourceError> {
+        let describe = |e: std::io::Error| FileSourceError::io("read", &split.path, e);
         let file = File::open(&split.path).map_err(describe)?;
         let mut reader = BufReader::with_capacity(1 << 20, file);
         let mut position = 0;
@@ -234,7 +259,7 @@ impl SplitReader {
 
     /// The next line: `Ok(text)`, `Err(offset)` for a line that is not UTF-8, or `None`
     /// at the end of the split.
-    fn next_line(&mut self) -> Result<Option<Result<String, u64>>, String> {
+    fn next_line(&mut self) -> Result<Option<Result<String, u64>>, FileSourceError> {
         if self.position >= self.split.end {
             return Ok(None);
         }
@@ -242,7 +267,7 @@ impl SplitReader {
         let read = self
             .reader
             .read_until(b'\n', &mut self.line)
-            .map_err(|e| format!("cannot read {}: {e}", self.split.path.display()))?;
+            .map_err(|e| FileSourceError::io("read", &self.split.path, e))?;
         if read == 0 {
             return Ok(None);
         }
@@ -347,6 +372,6 @@ mod tests {
     #[test]
     fn missing_paths_are_named() {
         let err = TextFileSource::new(vec![PathBuf::from("/no/such/input")]).splits(1).unwrap_err();
-        assert_eq!(err, "input path /no/such/input does not exist");
+        assert_eq!(err.to_string(), "input path /no/such/input does not exist");
     }
 }

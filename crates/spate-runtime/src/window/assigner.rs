@@ -44,7 +44,7 @@ pub trait WindowAssigner<T>: Clone + Send + Sync + 'static {
 
     /// Why the assigner cannot work (e.g. a window size of zero), checked when the
     /// pipeline is built.
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), InvalidWindows> {
         Ok(())
     }
 }
@@ -81,8 +81,19 @@ fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-fn check_positive(value: i64, what: &str) -> Result<(), String> {
-    if value > 0 { Ok(()) } else { Err(format!("{what} must be at least 1 ms")) }
+/// Why an assigner's windows cannot exist.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidWindows {
+    /// A size, slide or gap under a millisecond.
+    #[error("{what} must be at least 1 ms")]
+    TooShort {
+        /// Which: `a window size`, `a window slide`, `a session gap`.
+        what: &'static str,
+    },
+}
+
+fn check_positive(value: i64, what: &'static str) -> Result<(), InvalidWindows> {
+    if value > 0 { Ok(()) } else { Err(InvalidWindows::TooShort { what }) }
 }
 
 fn tumbling(timestamp: Timestamp, size: i64, offset: i64) -> TimeWindow {
@@ -145,7 +156,7 @@ macro_rules! time_windows {
                 Some(Slicing { size: self.size, slide: self.size, offset: self.offset, event_time: $event_time })
             }
 
-            fn check(&self) -> Result<(), String> {
+            fn check(&self) -> Result<(), InvalidWindows> {
                 check_positive(self.size, "a window size")
             }
         }
@@ -192,7 +203,7 @@ macro_rules! time_windows {
                 Some(Slicing { size: self.size, slide: self.slide, offset: self.offset, event_time: $event_time })
             }
 
-            fn check(&self) -> Result<(), String> {
+            fn check(&self) -> Result<(), InvalidWindows> {
                 check_positive(self.size, "a window size")?;
                 check_positive(self.slide, "a window slide")
             }
@@ -309,7 +320,7 @@ macro_rules! session_windows {
                 merge_sessions(windows)
             }
 
-            fn check(&self) -> Result<(), String> {
+            fn check(&self) -> Result<(), InvalidWindows> {
                 match &self.gap {
                     Gap::Static(gap) => check_positive(*gap, "a session gap"),
                     Gap::Dynamic(_) => Ok(()),

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use spate_core::Timestamp;
 
 pub use assigner::{
-    DynamicGap, EventTimeSessionWindows, GlobalWindows, ProcessingTimeSessionWindows, Slicing, SlidingEventTimeWindows,
+    DynamicGap, EventTimeSessionWindows, GlobalWindows, InvalidWindows, ProcessingTimeSessionWindows, Slicing, SlidingEventTimeWindows,
     SlidingProcessingTimeWindows, TumblingEventTimeWindows, TumblingProcessingTimeWindows, WindowAssigner,
 };
 pub use function::{
