@@ -166,12 +166,12 @@ fn an_unrecoverable_error_fails_the_job_without_a_restart_an_ordinary_one_is_res
         let err = result.expect_err("the job fails");
         let text = err.to_string();
         assert!(matches!(err, Error::JobFailed { .. }), "{how:?}: {text}");
+        assert_eq!((restarts, opened), (0, 1), "{how:?}: the strategy's 20 restarts are not used: {text}");
         let cause = match how {
             Rejection::WrappingUnrecoverable => "input rejected",
             _ => "record 0 rejected in attempt 0",
         };
         assert!(text.contains(cause), "{how:?}: the cause is reported: {text}");
-        assert_eq!((restarts, opened), (0, 1), "{how:?}: the strategy's 20 restarts are not used: {text}");
     }
 }
 

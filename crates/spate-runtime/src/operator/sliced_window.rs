@@ -676,15 +676,26 @@ mod tests {
         /// Allowed lateness of the windows below, ms.
         const LATENESS: i64 = 5;
 
+        /// What the operator below emits: a key and its count in a window.
+        type Counted = (u32, u64);
+        /// The operator under test, named so that a helper can build and return it.
+        type Counting = SlicedWindowOperator<
+            u32,
+            (u32, i64),
+            TimeWindow,
+            AggregateContents<Count, Counted, Counted>,
+            EmitElements,
+            Counted,
+        >;
+
         /// An opened operator counting records per key in tumbling event-time windows of
         /// 10 ms, restored from `snapshot` if given; with its output and metrics (late
         /// records are dropped and counted, there is no late-data side output).
         fn tumbling(
             snapshot: Option<&OperatorSnapshot>,
-        ) -> (impl OneInputOperator<(u32, i64), (u32, u64)>, Output<(u32, u64)>, Shared<(u32, u64)>, Arc<TaskMetrics>)
-        {
+        ) -> (Counting, Output<Counted>, Shared<Counted>, Arc<TaskMetrics>) {
             let slicing = Slicing { size: 10, slide: 10, offset: 0, event_time: true };
-            let mut op = SlicedWindowOperator::<u32, (u32, i64), TimeWindow, _, _, (u32, u64)>::new(
+            let mut op = Counting::new(
                 Arc::new(ComputedKey(|r: &(u32, i64)| r.0)),
                 slicing,
                 LATENESS,
