@@ -5,6 +5,7 @@
 
 mod corruption;
 mod failover;
+mod failure_handling;
 mod restart;
 mod savepoints;
 
