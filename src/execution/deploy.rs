@@ -146,8 +146,7 @@ impl ExecutionPlan {
                 let chain = builder.node(head)?;
                 let port = node.input.as_ref().ok_or_else(|| internal("an operator without an input type"))?;
                 let receivers = blueprint.receivers.into_iter().next().unwrap_or_default();
-                port.one_input_head(receivers, chain, task.display_name(), task.checkpointing_mode, metrics)
-                    ?
+                port.one_input_head(receivers, chain, task.display_name(), task.checkpointing_mode, metrics)?
             }
         };
         Ok(StreamTask::new(task.display_name(), task_head, cancel, self.settings.flush, self.settings.clock.clone()))

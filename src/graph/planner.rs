@@ -79,7 +79,9 @@ pub enum PlanError {
     #[error("execution.runtime-mode is BATCH, but '{0}' is unbounded; BATCH needs bounded sources")]
     UnboundedInBatch(String),
     /// A forward edge between operators of different parallelism.
-    #[error("forward partitioning needs equal parallelism, but '{from}' has {from_parallelism} and '{to}' has {to_parallelism}")]
+    #[error(
+        "forward partitioning needs equal parallelism, but '{from}' has {from_parallelism} and '{to}' has {to_parallelism}"
+    )]
     ForwardParallelism {
         /// The upstream operator.
         from: String,
@@ -110,11 +112,7 @@ pub(crate) fn plan(graph: &StreamGraph, job_name: &str, settings: &PlanSettings)
         if let NodeOperator::Source(source) = &node.operator {
             if let Some(bound) = source.max_parallelism() {
                 if p > bound {
-                    return Err(PlanError::SourceParallelism {
-                        operator: node.display_name(),
-                        bound,
-                        parallelism: p,
-                    });
+                    return Err(PlanError::SourceParallelism { operator: node.display_name(), bound, parallelism: p });
                 }
             }
         }

@@ -48,7 +48,12 @@ pub(crate) trait DataPort: Send + Sync {
     fn downstream(&self, targets: Vec<Box<dyn Any>>) -> Result<Box<dyn Any>, TaskError>;
 
     /// An `Output<T>` in front of `targets`, with side outputs `side`.
-    fn output(&self, targets: Vec<Box<dyn Any>>, batch_size: usize, side: SideOutputs) -> Result<Box<dyn Any>, TaskError>;
+    fn output(
+        &self,
+        targets: Vec<Box<dyn Any>>,
+        batch_size: usize,
+        side: SideOutputs,
+    ) -> Result<Box<dyn Any>, TaskError>;
 
     /// A side output of records of this type, in front of `targets`.
     fn side_output(&self, targets: Vec<Box<dyn Any>>, batch_size: usize) -> Result<Box<dyn AnySideOutput>, TaskError>;
@@ -141,7 +146,12 @@ impl<T: Data> DataPort for Port<T> {
         Ok(Box::new(next))
     }
 
-    fn output(&self, targets: Vec<Box<dyn Any>>, batch_size: usize, side: SideOutputs) -> Result<Box<dyn Any>, TaskError> {
+    fn output(
+        &self,
+        targets: Vec<Box<dyn Any>>,
+        batch_size: usize,
+        side: SideOutputs,
+    ) -> Result<Box<dyn Any>, TaskError> {
         let next = downcast::<Box<dyn Downstream<T>>>(self.downstream(targets)?, "an output")?;
         Ok(Box::new(Output::with_side_outputs(next, batch_size, side)))
     }

@@ -35,7 +35,7 @@ fn wait_for(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
 fn numbers_into_files(env: &StreamEnv, out: &Path) {
     env.from_sequence(0..10_000_000)
         .uid("numbers")
-        .map(Throttle(10, 0))
+        .map_function(Throttle(10, 0))
         .map(|i: i64| i.to_string())
         .sink_to(TextFileSink::new(out))
         .uid("files");
@@ -148,7 +148,9 @@ fn run_rejecting(how: Rejection, failures: u32) -> (spate::Result<spate::JobExec
     env.set_config("restart-strategy.fixed-delay.attempts", "20").unwrap();
     env.set_config("restart-strategy.fixed-delay.delay", "0 ms").unwrap();
     let opened = Arc::new(AtomicU32::new(0));
-    env.from_sequence(0..10).map(Rejecting { how, failures, opened: opened.clone(), attempt: 0 }).add_sink(|_: i64| {});
+    env.from_sequence(0..10)
+        .map_function(Rejecting { how, failures, opened: opened.clone(), attempt: 0 })
+        .add_sink(|_: i64| {});
     let job = env.execute_async("rejecting").unwrap();
     assert!(job.wait_timeout(Duration::from_secs(60)), "{how:?}: the job ends");
     let restarts = job.restarts();
@@ -269,9 +271,9 @@ fn remember<S: spate_core::StateValue + Send + From<i64>>(env: &StreamEnv, recor
     let seen = Arc::new(AtomicU64::new(0));
     env.from_sequence(0..records)
         .uid("numbers")
-        .map(Throttle(10, 0))
+        .map_function(Throttle(10, 0))
         .key_by(|i: &i64| i % 16)
-        .process(Remember::<S> { state: None, seen: seen.clone() })
+        .process_function(Remember::<S> { state: None, seen: seen.clone() })
         .name(OPERATOR)
         .uid("shapes")
         .add_sink(|_: i64| {});
@@ -430,7 +432,7 @@ fn sums(env: &StreamEnv) -> Arc<AtomicU64> {
     let counter = seen.clone();
     env.from_sequence(0..10_000_000)
         .uid("numbers")
-        .map(Throttle(10, 0))
+        .map_function(Throttle(10, 0))
         .key_by(|i: &i64| i % 2000)
         .reduce(|a: i64, b: i64| a + b)
         .uid("sums")

@@ -43,9 +43,8 @@ impl StorageWriter {
                 match job {
                     WriteJob::State { id, task, storage, dir, name, snapshot } => {
                         let uids = snapshot.operators.iter().map(|(uid, _)| uid.clone()).collect();
-                        let result = storage
-                            .write_state(&dir, &name, &snapshot)
-                            .map(|size| WrittenFile { name, size, uids });
+                        let result =
+                            storage.write_state(&dir, &name, &snapshot).map(|size| WrittenFile { name, size, uids });
                         post(CoordinatorMessage::StateWritten { id, task, result });
                     }
                     WriteJob::Metadata { id, storage, dir, metadata } => {

@@ -19,8 +19,9 @@ use serde::{Deserialize, Serialize};
 use spate_core::Timestamp;
 
 pub use assigner::{
-    DynamicGap, EventTimeSessionWindows, GlobalWindows, InvalidWindows, ProcessingTimeSessionWindows, Slicing, SlidingEventTimeWindows,
-    SlidingProcessingTimeWindows, TumblingEventTimeWindows, TumblingProcessingTimeWindows, WindowAssigner,
+    DynamicGap, EventTimeSessionWindows, GlobalWindows, InvalidWindows, ProcessingTimeSessionWindows, Slicing,
+    SlidingEventTimeWindows, SlidingProcessingTimeWindows, TumblingEventTimeWindows, TumblingProcessingTimeWindows,
+    WindowAssigner,
 };
 pub use function::{
     AggregateContents, EmitElements, EmitWith, ListContents, ProcessWindowFunction, ReduceContents, WindowContents,
