@@ -53,7 +53,7 @@ pub use params::{Flag, Params, Usage};
 pub use spate_core::config::{Configuration, RuntimeMode};
 pub use spate_core::job_graph::JobGraph;
 pub use spate_core::job_id::JobId;
-pub use spate_core::{BoxError, Data, Key, StreamRecord, Timestamp};
+pub use spate_core::{BoxError, Data, Key, StreamRecord, Timestamp, Unrecoverable};
 pub use spate_runtime::accumulator::{
     Accumulator, AccumulatorError, AccumulatorResults, AccumulatorValue, DoubleCounter, Histogram, IntCounter,
     LongCounter,

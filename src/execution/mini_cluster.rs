@@ -175,6 +175,10 @@ fn warn_about_missing_uids(exec: &ExecutionPlan, with_state: &[String], warned: 
     }
 }
 
+/// How long tasks of a job stopped with a savepoint get to close on their own before
+/// they are cancelled.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Why an attempt failed.
 enum Failure {
     /// A task failed (the first root cause).
@@ -388,11 +392,20 @@ impl JobMaster {
         let mut failure: Option<Failure> = None;
         let mut stopping = false;
         let mut cancelled = false;
+        let mut stop_deadline: Option<Instant> = None;
         while ended < n {
-            let event = match self.coordinator.next_deadline() {
+            let deadline = match (self.coordinator.next_deadline(), stop_deadline) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let event = match deadline {
                 Some(deadline) => match self.inbox.recv_deadline(deadline) {
                     Ok(event) => event,
                     Err(RecvTimeoutError::Timeout) => {
+                        if stop_deadline.is_some_and(|d| Instant::now() >= d) {
+                            stop_deadline = None;
+                            cancel_handle.cancel();
+                        }
                         self.coordinator.tick(Instant::now());
                         self.check_checkpoint_failures(&mut failure, &cancel_handle, stopping || cancelled);
                         continue;
@@ -478,9 +491,16 @@ impl JobMaster {
                         let path = done.path();
                         tracing::info!(path = %path, "savepoint completed");
                         if stop && failure.is_none() {
+                            // Every task took the notification that commits what the
+                            // savepoint covers before this mail; then it closes. A task
+                            // that cannot read its mail (blocked on a full channel) is
+                            // cancelled after a grace period.
                             stopping = true;
                             self.shared.set_status(JobStatus::Cancelling);
-                            cancel_handle.cancel();
+                            for mailbox in &mailboxes {
+                                let _ = mailbox.send(TaskMail::Stop);
+                            }
+                            stop_deadline = Some(Instant::now() + STOP_GRACE);
                         }
                         let _ = reply.send(Ok(path));
                     }

@@ -542,3 +542,40 @@ fn a_corrupt_savepoint_given_explicitly_is_refused_without_an_older_one_to_try()
     assert!(!logged.contains("trying an older one"), "{logged}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn stop_with_savepoint_commits_everything_the_savepoint_covers() {
+    // Stopped with a savepoint, the job's visible output is exactly the records before
+    // the savepoint's barrier: the savepoint's own staged part file is committed before
+    // the tasks close (as Flink's stop-with-savepoint does), and nothing after it is.
+    let dir = temp_dir("stop-commits");
+    let (out, savepoints) = (dir.join("out"), dir.join("savepoints"));
+    let first = env(1, 50, &dir.join("checkpoints"));
+    numbers_into_files(&first, &out);
+    let job = first.execute_async("files").unwrap();
+    wait_for("a checkpoint committed a part file", 60, || !committed_lines(&out).is_empty());
+    let savepoint = job.stop_with_savepoint(&savepoints).expect("savepoint");
+    job.wait().expect("a job stopped with a savepoint finishes");
+    let visible: Vec<i64> = committed_lines(&out).keys().map(|l| l.parse().unwrap()).collect();
+
+    // Where the savepoint's source position is: the first record a job restored from it
+    // reads (its file sink left out: the rest of the numbers are collected here).
+    let rest = StreamEnv::local().unwrap();
+    rest.set_parallelism(1);
+    rest.set_config("execution.savepoint.path", &savepoint).unwrap();
+    rest.set_config("execution.savepoint.ignore-unclaimed-state", "true").unwrap();
+    let first_after = Arc::new(AtomicU64::new(u64::MAX));
+    let seen = first_after.clone();
+    rest.from_sequence(0..10_000_000).uid("numbers").add_sink(move |i| {
+        seen.fetch_min(i as u64, Ordering::Relaxed);
+    });
+    let restored = rest.execute_async("rest").unwrap();
+    wait_for("the restored job read a record", 60, || first_after.load(Ordering::Relaxed) != u64::MAX);
+    restored.cancel();
+    let _ = restored.wait();
+    let position = first_after.load(Ordering::Relaxed) as i64;
+    let mut sorted = visible.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, (0..position).collect::<Vec<_>>(), "exactly the records before the savepoint are visible");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -13,9 +13,18 @@ fn config() -> bincode::config::Configuration {
 
 /// Appends the encoding of `value` to `out`.
 pub fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<(), CoreError> {
-    bincode::serde::encode_into_std_write(value, out, config())
-        .map(|_| ())
-        .map_err(|e| CoreError::Encode { type_name: std::any::type_name::<T>(), reason: e.to_string() })
+    use bincode::error::EncodeError;
+    bincode::serde::encode_into_std_write(value, out, config()).map(|_| ()).map_err(|e| {
+        let type_name = std::any::type_name::<T>();
+        match e {
+            // `flatten` and maps of unknown length need a self-describing format too:
+            // say so, as for values that do not decode back.
+            EncodeError::Serde(bincode::serde::EncodeError::SequenceMustHaveLength) => {
+                CoreError::RoundTrip { type_name, reason: e.to_string() }
+            }
+            other => CoreError::Encode { type_name, reason: other.to_string() },
+        }
+    })
 }
 
 /// Checks that `bytes`, the encoding of a `T` just written, decode back as a `T`: a

@@ -29,6 +29,10 @@ pub enum TaskMail {
     },
     /// Every task of the job finished: commit what is still staged, then close.
     FinishJob,
+    /// The job stops (after the savepoint that stops it completed, whose notification
+    /// came before this mail): close without processing more; what was staged after
+    /// the savepoint stays uncommitted, for a job restored from it to produce again.
+    Stop,
 }
 
 /// What a task took a snapshot for, with how long it took.

@@ -538,7 +538,7 @@ where
         if s.geometry.event_time {
             s.fire_until(s.watermark, out)?;
         }
-        out.emit_watermark(watermark);
+        out.emit_watermark(self.slices.watermark);
         Ok(())
     }
 

@@ -561,7 +561,7 @@ where
         // from; event time never goes back.
         self.watermark = self.watermark.max(watermark);
         self.fire_timers(TimeDomain::EventTime, self.watermark, out)?;
-        out.emit_watermark(watermark);
+        out.emit_watermark(self.watermark);
         Ok(())
     }
 

@@ -107,7 +107,9 @@ impl StreamTask {
                     self.head.on_processing_time(now)?;
                 }
             }
-            self.take_mail()?;
+            if self.take_mail()? {
+                return Ok(());
+            }
             let status = self.head.step()?;
             next_timer = self.head.next_processing_time();
             match status {
@@ -156,16 +158,19 @@ impl StreamTask {
         }
     }
 
-    /// Handles the mail that arrived since the last step.
-    fn take_mail(&mut self) -> Result<(), TaskError> {
+    /// Handles the mail that arrived since the last step; true when the job stops.
+    fn take_mail(&mut self) -> Result<bool, TaskError> {
         loop {
-            let Some(mailbox) = &self.mailbox else { return Ok(()) };
+            let Some(mailbox) = &self.mailbox else { return Ok(false) };
             let mail = match mailbox.mail.try_recv() {
                 Ok(mail) => mail,
-                Err(TryRecvError::Empty) => return Ok(()),
+                Err(TryRecvError::Empty) => return Ok(false),
                 // The master is gone: the job is being torn down.
                 Err(TryRecvError::Disconnected) => return Err(TaskError::Cancelled),
             };
+            if mail == TaskMail::Stop {
+                return Ok(true);
+            }
             self.handle_mail(mail)?;
         }
     }
@@ -186,6 +191,7 @@ impl StreamTask {
             }
             TaskMail::NotifyCheckpoint { id, complete } => self.head.notify_checkpoint(id, complete)?,
             TaskMail::FinishJob => self.head.notify_checkpoint(FINAL_CHECKPOINT, true)?,
+            TaskMail::Stop => {}
         }
         Ok(())
     }
@@ -228,6 +234,7 @@ impl StreamTask {
                     return Ok(());
                 }
                 Ok(TaskMail::NotifyCheckpoint { id, complete }) => self.head.notify_checkpoint(id, complete)?,
+                Ok(TaskMail::Stop) => return Ok(()),
                 Ok(TaskMail::TriggerCheckpoint(barrier)) => {
                     let started = Instant::now();
                     let snapshot = self.head.final_snapshot(&barrier);
