@@ -38,7 +38,7 @@ pub enum CoreError {
         /// The value as given.
         value: String,
         /// What was expected.
-        reason: String,
+        reason: crate::config::InvalidValue,
     },
     /// The configuration file could not be read or parsed.
     #[error("configuration file {path}: {problem}")]

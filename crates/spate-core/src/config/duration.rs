@@ -3,13 +3,15 @@
 
 use std::time::Duration;
 
+use super::InvalidValue;
+
 /// Parses a duration in Flink's syntax (`TimeUtils.parseDuration`).
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, InvalidValue> {
     let text = text.trim();
     let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     if number.is_empty() {
-        return Err(format!("'{text}' does not start with a number (examples: 500 ms, 10 s, 1 min)"));
+        return Err(format!("'{text}' does not start with a number (examples: 500 ms, 10 s, 1 min)").into());
     }
     let amount: u64 = number.parse().map_err(|_| format!("'{number}' is too large"))?;
     let unit = unit.trim().to_ascii_lowercase();
@@ -22,7 +24,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "h" | "hour" | "hours" => 3_600_000_000_000,
         "d" | "day" | "days" => 86_400_000_000_000,
         other => {
-            return Err(format!("unknown time unit '{other}' (use ns, us, ms, s, min, h or d)"));
+            return Err(format!("unknown time unit '{other}' (use ns, us, ms, s, min, h or d)").into());
         }
     };
     let nanos = amount.checked_mul(nanos_per_unit).ok_or_else(|| format!("'{text}' is too large"))?;
@@ -59,8 +61,8 @@ mod tests {
 
     #[test]
     fn rejects_bad_durations() {
-        assert!(parse_duration("fast").unwrap_err().contains("does not start with a number"));
-        assert!(parse_duration("10 parsecs").unwrap_err().contains("unknown time unit"));
+        assert!(parse_duration("fast").unwrap_err().expected().contains("does not start with a number"));
+        assert!(parse_duration("10 parsecs").unwrap_err().expected().contains("unknown time unit"));
         assert!(parse_duration("-5 s").is_err());
         assert!(parse_duration("99999999999999999999 d").is_err());
     }

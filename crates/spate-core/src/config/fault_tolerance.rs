@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::InvalidValue;
 use super::duration::{format_duration, parse_duration};
 use super::options::{ConfigOption, parse_bool, parse_positive, show};
 
@@ -52,7 +53,7 @@ pub enum StateBackendType {
     HashMap,
 }
 
-fn parse_state_backend(raw: &str) -> Result<StateBackendType, String> {
+fn parse_state_backend(raw: &str) -> Result<StateBackendType, InvalidValue> {
     match raw.to_ascii_lowercase().as_str() {
         // `jobmanager` and `filesystem` are Flink 1.x's older names of heap backends
         // (they differed only in where checkpoints went, which Spate sets with
@@ -64,7 +65,7 @@ fn parse_state_backend(raw: &str) -> Result<StateBackendType, String> {
     }
 }
 
-fn parse_interval(raw: &str) -> Result<Option<Duration>, String> {
+fn parse_interval(raw: &str) -> Result<Option<Duration>, InvalidValue> {
     if raw.eq_ignore_ascii_case("none") || raw.eq_ignore_ascii_case("off") {
         return Ok(None);
     }
@@ -75,7 +76,7 @@ fn parse_interval(raw: &str) -> Result<Option<Duration>, String> {
     Ok(Some(d))
 }
 
-fn parse_mode(raw: &str) -> Result<CheckpointingMode, String> {
+fn parse_mode(raw: &str) -> Result<CheckpointingMode, InvalidValue> {
     match raw.to_ascii_uppercase().replace('-', "_").as_str() {
         "EXACTLY_ONCE" => Ok(CheckpointingMode::ExactlyOnce),
         "AT_LEAST_ONCE" => Ok(CheckpointingMode::AtLeastOnce),
@@ -83,7 +84,7 @@ fn parse_mode(raw: &str) -> Result<CheckpointingMode, String> {
     }
 }
 
-fn parse_retention(raw: &str) -> Result<CheckpointRetention, String> {
+fn parse_retention(raw: &str) -> Result<CheckpointRetention, InvalidValue> {
     match raw.to_ascii_uppercase().replace('-', "_").as_str() {
         "RETAIN_ON_CANCELLATION" => Ok(CheckpointRetention::RetainOnCancellation),
         "DELETE_ON_CANCELLATION" => Ok(CheckpointRetention::DeleteOnCancellation),
@@ -92,7 +93,7 @@ fn parse_retention(raw: &str) -> Result<CheckpointRetention, String> {
     }
 }
 
-fn parse_strategy(raw: &str) -> Result<Option<RestartStrategyType>, String> {
+fn parse_strategy(raw: &str) -> Result<Option<RestartStrategyType>, InvalidValue> {
     match raw.to_ascii_lowercase().as_str() {
         "none" | "off" | "disable" => Ok(Some(RestartStrategyType::None)),
         "fixed-delay" | "fixeddelay" => Ok(Some(RestartStrategyType::FixedDelay)),
@@ -102,18 +103,18 @@ fn parse_strategy(raw: &str) -> Result<Option<RestartStrategyType>, String> {
     }
 }
 
-fn parse_count(raw: &str) -> Result<u32, String> {
-    raw.parse::<u32>().map_err(|_| "expected a non-negative integer".to_string())
+fn parse_count(raw: &str) -> Result<u32, InvalidValue> {
+    raw.parse::<u32>().map_err(|_| "expected a non-negative integer".into())
 }
 
-fn parse_factor(min: f64, max: f64) -> impl Fn(&str) -> Result<f64, String> {
+fn parse_factor(min: f64, max: f64) -> impl Fn(&str) -> Result<f64, InvalidValue> {
     move |raw| match raw.parse::<f64>() {
         Ok(f) if f.is_finite() && f >= min && f <= max => Ok(f),
-        _ => Err(format!("expected a number in {min}..={max}")),
+        _ => Err(format!("expected a number in {min}..={max}").into()),
     }
 }
 
-fn parse_path(raw: &str) -> Result<Option<String>, String> {
+fn parse_path(raw: &str) -> Result<Option<String>, InvalidValue> {
     if raw.is_empty() {
         return Err("expected a path".into());
     }

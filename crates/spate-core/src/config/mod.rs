@@ -22,6 +22,30 @@ pub use options::{ConfigOption, RuntimeMode};
 use crate::CoreError;
 use crate::error::ConfigFileError;
 
+/// Why a configuration value was refused: what was expected instead.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidValue(String);
+
+impl InvalidValue {
+    /// What was expected.
+    pub fn expected(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for InvalidValue {
+    fn from(expected: String) -> Self {
+        InvalidValue(expected)
+    }
+}
+
+impl From<&str> for InvalidValue {
+    fn from(expected: &str) -> Self {
+        InvalidValue(expected.to_string())
+    }
+}
+
 /// The environment variable naming the directory that holds `config.yaml`.
 pub const CONF_DIR_ENV: &str = "SPATE_CONF_DIR";
 
@@ -148,7 +172,7 @@ impl Configuration {
                     reason: if key == option.key() {
                         reason
                     } else {
-                        format!("{reason} ('{key}' is Flink's deprecated name of '{}')", option.key())
+                        format!("{reason} ('{key}' is Flink's deprecated name of '{}')", option.key()).into()
                     },
                 })?,
                 None => unknown.push(key.clone()),

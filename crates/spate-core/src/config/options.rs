@@ -9,6 +9,7 @@
 
 use std::time::Duration;
 
+use super::InvalidValue;
 use super::duration::{format_duration, parse_duration};
 use super::fault_tolerance as ft;
 
@@ -21,7 +22,7 @@ pub struct ConfigOption<T: 'static> {
     /// Flink's older spellings of the key, read in this order when the key itself is not
     /// set (Flink's deprecated keys).
     pub deprecated_keys: &'static [&'static str],
-    parse: fn(&str) -> Result<T, String>,
+    parse: fn(&str) -> Result<T, InvalidValue>,
     default: fn() -> T,
     display: fn(&T) -> String,
 }
@@ -31,7 +32,7 @@ impl<T: 'static> ConfigOption<T> {
     pub const fn new(
         key: &'static str,
         description: &'static str,
-        parse: fn(&str) -> Result<T, String>,
+        parse: fn(&str) -> Result<T, InvalidValue>,
         default: fn() -> T,
         display: fn(&T) -> String,
     ) -> Self {
@@ -46,7 +47,7 @@ impl<T: 'static> ConfigOption<T> {
     }
 
     /// Parses a raw value; the error says what was expected.
-    pub fn parse(&self, raw: &str) -> Result<T, String> {
+    pub fn parse(&self, raw: &str) -> Result<T, InvalidValue> {
         (self.parse)(raw.trim())
     }
 
@@ -70,7 +71,7 @@ pub trait AnyOption: Sync {
     /// Flink's deprecated spellings of the key.
     fn deprecated_keys(&self) -> &'static [&'static str];
     /// Checks a raw value.
-    fn validate(&self, raw: &str) -> Result<(), String>;
+    fn validate(&self, raw: &str) -> Result<(), InvalidValue>;
     /// The default, formatted.
     fn default_text(&self) -> String;
 }
@@ -85,7 +86,7 @@ impl<T: 'static> AnyOption for ConfigOption<T> {
     fn deprecated_keys(&self) -> &'static [&'static str] {
         self.deprecated_keys
     }
-    fn validate(&self, raw: &str) -> Result<(), String> {
+    fn validate(&self, raw: &str) -> Result<(), InvalidValue> {
         self.parse(raw).map(|_| ())
     }
     fn default_text(&self) -> String {
@@ -104,7 +105,7 @@ pub enum RuntimeMode {
     Automatic,
 }
 
-fn parse_runtime_mode(raw: &str) -> Result<RuntimeMode, String> {
+fn parse_runtime_mode(raw: &str) -> Result<RuntimeMode, InvalidValue> {
     match raw.to_ascii_uppercase().as_str() {
         "STREAMING" => Ok(RuntimeMode::Streaming),
         "BATCH" => Ok(RuntimeMode::Batch),
@@ -113,14 +114,14 @@ fn parse_runtime_mode(raw: &str) -> Result<RuntimeMode, String> {
     }
 }
 
-pub(super) fn parse_positive(raw: &str) -> Result<u32, String> {
+pub(super) fn parse_positive(raw: &str) -> Result<u32, InvalidValue> {
     match raw.parse::<u32>() {
         Ok(0) | Err(_) => Err("expected a positive integer".into()),
         Ok(n) => Ok(n),
     }
 }
 
-fn parse_max_parallelism(raw: &str) -> Result<Option<u32>, String> {
+fn parse_max_parallelism(raw: &str) -> Result<Option<u32>, InvalidValue> {
     if raw == "-1" {
         return Ok(None);
     }
@@ -129,11 +130,12 @@ fn parse_max_parallelism(raw: &str) -> Result<Option<u32>, String> {
         _ => Err(format!(
             "expected an integer in 1..={} (or -1 for the default)",
             super::super::key_group::UPPER_BOUND_MAX_PARALLELISM
-        )),
+        )
+        .into()),
     }
 }
 
-pub(super) fn parse_bool(raw: &str) -> Result<bool, String> {
+pub(super) fn parse_bool(raw: &str) -> Result<bool, InvalidValue> {
     match raw.to_ascii_lowercase().as_str() {
         "true" => Ok(true),
         "false" => Ok(false),

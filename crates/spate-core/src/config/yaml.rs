@@ -11,6 +11,7 @@
 //! null value, a key that is not a scalar or a top level that is not a mapping is a
 //! [`YamlError`] naming the line and column, never a silent misreading.
 
+use super::InvalidValue;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -133,18 +134,18 @@ pub fn parse(text: &str) -> Result<Vec<(String, String)>, YamlError> {
 
 /// Reads a list value: the YAML flow form that `config.yaml` lists become (`[a, b]`), or
 /// Flink's legacy `a;b` form (as written with `-D`). For list-typed options.
-pub fn parse_list(raw: &str) -> Result<Vec<String>, String> {
+pub fn parse_list(raw: &str) -> Result<Vec<String>, InvalidValue> {
     let raw = raw.trim();
     if !raw.starts_with('[') {
         return Ok(raw.split(';').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect());
     }
-    let node = load(raw).map_err(|e| format!("not a YAML list: {}", e.kind))?;
+    let node = load(raw).map_err(|e| InvalidValue::from(format!("not a YAML list: {}", e.kind)))?;
     match node.map(|n| n.value) {
         Some(Value::Seq(items)) => items
             .into_iter()
             .map(|item| match item.value {
                 Value::Scalar(s) if !s.is_null() => Ok(s.text),
-                other => Err(format!("expected a list of scalars, found {} in it", other.describe())),
+                other => Err(format!("expected a list of scalars, found {} in it", other.describe()).into()),
             })
             .collect(),
         _ => Err("not a YAML list".into()),
