@@ -18,7 +18,7 @@ use spate_core::job_id::JobId;
 use spate_runtime::TaskError;
 use spate_runtime::channel::cancellation;
 use spate_runtime::checkpoint::{
-    CheckpointCoordinator, CheckpointFailure, CheckpointStorage, CompletedCheckpoint, CoordinatorMessage,
+    CheckpointCoordinator, CheckpointFailure, CheckpointStorage, CompletedCheckpoint, CoordinatorMessage, Decline,
     SnapshotReport, TaskDescriptor, TaskGateway, TaskMail, TaskReporter, TooManyFailedCheckpoints,
 };
 use spate_runtime::context::TaskInfo;
@@ -192,7 +192,7 @@ impl Failure {
     fn is_recoverable(&self) -> bool {
         match self {
             Failure::Task { error, .. } => error.is_recoverable(),
-            Failure::Checkpoints(_) => true,
+            Failure::Checkpoints(too_many) => too_many.latest.is_recoverable(),
         }
     }
 }
@@ -252,8 +252,8 @@ impl TaskReporter for InboxReporter {
         let _ = self.inbox.send(MasterEvent::Task { attempt: self.attempt, message });
     }
 
-    fn declined(&self, id: u64, reason: String) {
-        let message = CoordinatorMessage::Declined { task: self.task, id, reason };
+    fn declined(&self, id: u64, decline: Decline) {
+        let message = CoordinatorMessage::Declined { task: self.task, id, decline };
         let _ = self.inbox.send(MasterEvent::Task { attempt: self.attempt, message });
     }
 
@@ -481,6 +481,7 @@ impl JobMaster {
                     self.coordinator.trigger_savepoint(
                         Instant::now(),
                         storage,
+                        stop,
                         Box::new(move |result| {
                             let _ = inbox.send(MasterEvent::SavepointDone { result, stop, reply });
                         }),

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use spate::prelude::*;
-use spate::{CheckpointKind, CheckpointStatus, Error, JobStatus, TextFileSink};
+use spate::{CheckpointKind, CheckpointStatus, Error, JobStatus, Sink, SinkWriter, TextFileSink};
 use spate_core::Unrecoverable;
 
 use crate::{Throttle, committed_lines, env, temp_dir};
@@ -346,11 +346,11 @@ fn a_savepoint_of_state_that_round_trips_succeeds_and_restores() {
 }
 
 /// An environment checkpointing every 50 ms into `dir`, tolerating `tolerable` failed
-/// checkpoints in a row, with no restarts (so that a failover fails the job).
+/// checkpoints in a row, with 20 immediate restarts allowed (which a state that cannot
+/// be written must not use: every attempt would fail the same way).
 fn tolerating(dir: &Path, tolerable: u32) -> StreamEnv {
     let env = env(1, 50, dir);
     env.set_config("execution.checkpointing.tolerable-failed-checkpoints", &tolerable.to_string()).unwrap();
-    env.set_config("restart-strategy.type", "none").unwrap();
     env
 }
 
@@ -382,7 +382,7 @@ fn checkpoints_fail_the_job<S: spate_core::StateValue + Send + From<i64>>(name: 
         "the threshold is named: {text}"
     );
     names_state_and_type::<S>(&text);
-    assert_eq!(restarts, 0, "restart-strategy.type: none");
+    assert_eq!(restarts, 0, "a state that cannot be written fails the job without restarts");
     assert!(failed_checkpoints(&stats).len() >= 3, "more than two failed: {stats:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -577,5 +577,104 @@ fn stop_with_savepoint_commits_everything_the_savepoint_covers() {
     let mut sorted = visible.clone();
     sorted.sort_unstable();
     assert_eq!(sorted, (0..position).collect::<Vec<_>>(), "exactly the records before the savepoint are visible");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A transaction of [`MemoryTransactions`]: its name and the records it holds.
+#[derive(Serialize, Deserialize)]
+struct MemoryTransaction {
+    key: (u32, u64),
+    records: Vec<i64>,
+}
+
+/// Two-phase commit into a shared map (committing a transaction twice writes the same
+/// entry), whose pre-commit fails once, at the `fail_at`-th pre-commit of the job.
+struct MemoryTransactions {
+    committed: Arc<Mutex<std::collections::BTreeMap<(u32, u64), Vec<i64>>>>,
+    subtask: u32,
+    next: u64,
+    pre_commits: Arc<AtomicU32>,
+    fail_at: u32,
+}
+
+impl spate::TwoPhaseCommitWriter<i64> for MemoryTransactions {
+    type Transaction = MemoryTransaction;
+    fn begin(&mut self) -> Result<MemoryTransaction, spate::BoxError> {
+        self.next += 1;
+        Ok(MemoryTransaction { key: (self.subtask, self.next), records: Vec::new() })
+    }
+    fn write(&mut self, transaction: &mut MemoryTransaction, batch: &mut Vec<spate::StreamRecord<i64>>) -> FnResult {
+        transaction.records.extend(batch.drain(..).map(|r| r.value));
+        Ok(())
+    }
+    fn pre_commit(&mut self, _: &mut MemoryTransaction) -> FnResult {
+        if self.pre_commits.fetch_add(1, Ordering::SeqCst) + 1 == self.fail_at {
+            return Err("the pre-commit failed (disk full)".into());
+        }
+        Ok(())
+    }
+    fn commit(&mut self, transaction: MemoryTransaction) -> FnResult {
+        self.committed.lock().unwrap().insert(transaction.key, transaction.records);
+        Ok(())
+    }
+    fn abort(&mut self, _: MemoryTransaction) -> FnResult {
+        Ok(())
+    }
+    fn writer_state(&self) -> Result<Option<Vec<u8>>, spate::BoxError> {
+        Ok(Some(spate_core::codec::encode(&(self.subtask, self.next))?))
+    }
+    fn restore_writer_state(&mut self, states: &[Vec<u8>]) -> FnResult {
+        for bytes in states {
+            let (subtask, next): (u32, u64) = spate_core::codec::decode(bytes)?;
+            if subtask == self.subtask {
+                self.next = next;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The sink of [`MemoryTransactions`].
+#[derive(Clone)]
+struct MemorySink {
+    committed: Arc<Mutex<std::collections::BTreeMap<(u32, u64), Vec<i64>>>>,
+    pre_commits: Arc<AtomicU32>,
+    fail_at: u32,
+}
+
+impl Sink<i64> for MemorySink {
+    fn create_writer(&self, ctx: &mut RuntimeContext) -> Result<Box<dyn SinkWriter<i64>>, spate::BoxError> {
+        let writer = MemoryTransactions {
+            committed: self.committed.clone(),
+            subtask: ctx.subtask_index(),
+            next: 0,
+            pre_commits: self.pre_commits.clone(),
+            fail_at: self.fail_at,
+        };
+        Ok(Box::new(spate::TwoPhaseCommitSinkWriter::new(writer, ctx)?))
+    }
+}
+
+#[test]
+fn a_failed_pre_commit_loses_nothing_even_when_checkpoint_failures_are_tolerated() {
+    // The failing pre-commit declines its checkpoint; tolerated, the job would go on
+    // and the next checkpoint would move the source past that transaction's records.
+    // The sink instead fails its task at the next step: the job restarts from the last
+    // checkpoint and the records are written again.
+    let n = 20_000;
+    let dir = temp_dir("failed-pre-commit");
+    let env = env(1, 20, &dir.join("checkpoints"));
+    env.set_config("execution.checkpointing.tolerable-failed-checkpoints", "100").unwrap();
+    let sink = MemorySink { committed: Arc::default(), pre_commits: Arc::default(), fail_at: 3 };
+    env.from_sequence(0..n).uid("numbers").map_function(Throttle(20, 0)).sink_to(sink.clone()).uid("memory");
+    let job = env.execute_async("pre-commit").unwrap();
+    assert!(job.wait_timeout(Duration::from_secs(120)), "the job ends");
+    let restarts = job.restarts();
+    job.wait().unwrap();
+    assert!(sink.pre_commits.load(Ordering::SeqCst) >= 3, "the failing pre-commit happened");
+    assert!(restarts >= 1, "the sink's task failed after the declined checkpoint");
+    let mut all: Vec<i64> = sink.committed.lock().unwrap().values().flatten().copied().collect();
+    all.sort_unstable();
+    assert_eq!(all, (0..n).collect::<Vec<_>>(), "every record committed exactly once");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -103,7 +103,7 @@ mod tests {
         assert!(failed("connection refused".into()).is_recoverable());
         assert!(!failed(Box::new(Unrecoverable::new("the pending file is gone"))).is_recoverable());
         let decode = CoreError::Decode { type_name: "u64", reason: "unexpected end".into() };
-        assert!(!failed(Box::new(StateError::Key(decode))).is_recoverable());
+        assert!(!failed(Box::new(StateError::from(decode))).is_recoverable());
         assert!(!failed(Box::new(StateError::Restore(Box::new("bad".into())))).is_recoverable());
         assert!(failed(Box::new(StateError::KeyGroupFull { keys: 1 })).is_recoverable());
         let round_trip = CoreError::RoundTrip { type_name: "E", reason: "any".into() };

@@ -16,7 +16,7 @@ use super::failure::{CheckpointFailure, FailureCounter, TooManyFailedCheckpoints
 use super::storage::StorageError;
 use super::writer::{StorageWriter, WriteJob};
 use super::{
-    CheckpointBarrier, CheckpointId, CheckpointKind, CheckpointMetadata, CheckpointStorage, CheckpointingMode,
+    CheckpointBarrier, CheckpointId, CheckpointKind, CheckpointMetadata, CheckpointStorage, CheckpointingMode, Decline,
     OperatorMetadata, SnapshotReport, StateFile, TaskMail, TaskSnapshot,
 };
 
@@ -79,7 +79,7 @@ pub enum CoordinatorMessage {
         /// The checkpoint.
         id: CheckpointId,
         /// Why.
-        reason: String,
+        decline: Decline,
     },
     /// A task processed all its input.
     Finished {
@@ -191,6 +191,8 @@ struct Pending {
     finishing: bool,
     /// The operators (uids) that wrote state.
     operators: Vec<String>,
+    /// A savepoint that stops the job.
+    stops: bool,
     reply: Option<SavepointReply>,
 }
 
@@ -214,6 +216,8 @@ pub struct CheckpointCoordinator {
     failures: FailureCounter,
     /// The operators whose state the last completed checkpoint holds, by uid.
     operators_with_state: Vec<String>,
+    /// A savepoint that stops the job is under way: no periodic checkpoint starts.
+    stopping: bool,
     /// Set when failed checkpoints must fail the job; taken by the job master.
     job_failure: Option<TooManyFailedCheckpoints>,
 }
@@ -253,6 +257,7 @@ impl CheckpointCoordinator {
             history: Arc::new(Mutex::new(VecDeque::new())),
             failures: FailureCounter::new(settings_tolerable),
             operators_with_state: Vec::new(),
+            stopping: false,
             job_failure: None,
         })
     }
@@ -273,6 +278,7 @@ impl CheckpointCoordinator {
         self.gateway = Some(gateway);
         self.failures.reset();
         self.job_failure = None;
+        self.stopping = false;
         self.finished = vec![false; self.tasks.len()];
         self.next_trigger = self.settings.interval.map(|i| now + i);
     }
@@ -305,7 +311,7 @@ impl CheckpointCoordinator {
             self.abort(id, CheckpointFailure::Expired);
         }
         let Some(due) = self.next_trigger else { return };
-        if now < due || self.gateway.is_none() {
+        if now < due || self.gateway.is_none() || self.stopping {
             return;
         }
         let running = self.pending.values().filter(|p| p.barrier.kind == CheckpointKind::Checkpoint).count();
@@ -331,15 +337,25 @@ impl CheckpointCoordinator {
     }
 
     /// Takes a savepoint into `storage`/`dir`; `reply` is called when it completes or
-    /// fails.
-    pub fn trigger_savepoint(&mut self, now: Instant, storage: CheckpointStorage, reply: SavepointReply) {
+    /// fails. A savepoint that `stops` the job pauses periodic checkpoints (none may
+    /// commit output after it) and, once complete, tells the tasks to commit what it
+    /// holds; any other savepoint commits nothing (Flink's rule: a failover may restore
+    /// an older checkpoint, and output a savepoint committed would be produced again).
+    pub fn trigger_savepoint(&mut self, now: Instant, storage: CheckpointStorage, stops: bool, reply: SavepointReply) {
         if self.gateway.is_none() {
             reply(Err(CheckpointFailure::Stopped("the job is not running".into())));
             return;
         }
         let short: String = self.job_id.chars().take(6).collect();
         let dir = format!("savepoint-{short}-{}", self.next_id);
+        if stops {
+            self.stopping = true;
+        }
+        let id = self.next_id;
         self.trigger(now, CheckpointKind::Savepoint, storage, dir, Some(reply));
+        if let Some(p) = self.pending.get_mut(&id) {
+            p.stops = stops;
+        }
     }
 
     fn trigger(
@@ -367,6 +383,7 @@ impl CheckpointCoordinator {
                 sync: Duration::ZERO,
                 finishing: false,
                 operators: Vec::new(),
+                stops: false,
                 reply,
             },
         );
@@ -425,9 +442,9 @@ impl CheckpointCoordinator {
                     self.queue_write(id, task, report.snapshot);
                 }
             }
-            CoordinatorMessage::Declined { id, reason, .. } => {
+            CoordinatorMessage::Declined { id, decline, .. } => {
                 if self.pending.contains_key(&id) {
-                    self.abort(id, CheckpointFailure::Declined { reason });
+                    self.abort(id, CheckpointFailure::Declined(decline));
                 }
             }
             CoordinatorMessage::Finished { task } => {
@@ -519,7 +536,8 @@ impl CheckpointCoordinator {
             s.path = Some(path.clone());
         });
         tracing::info!(checkpoint = id, path = %path, bytes = size, took = ?(now - p.started), "completed checkpoint");
-        if let Some(gateway) = &self.gateway {
+        let commits = p.barrier.kind == CheckpointKind::Checkpoint || p.stops;
+        if let Some(gateway) = self.gateway.as_ref().filter(|_| commits) {
             for task in 0..self.tasks.len() {
                 gateway.send(task, TaskMail::NotifyCheckpoint { id, complete: true });
             }
@@ -561,6 +579,10 @@ impl CheckpointCoordinator {
         });
         if p.barrier.kind == CheckpointKind::Checkpoint && self.job_failure.is_none() {
             self.job_failure = self.failures.on_failure(&reason);
+        }
+        if p.stops {
+            // The job goes on: periodic checkpoints resume.
+            self.stopping = false;
         }
         self.writer.submit(WriteJob::Delete { storage: p.storage.clone(), dir: p.dir.clone() });
         if let Some(gateway) = &self.gateway {

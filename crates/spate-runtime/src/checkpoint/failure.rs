@@ -3,6 +3,8 @@
 
 use thiserror::Error;
 
+use super::Decline;
+
 /// Why a checkpoint or savepoint was aborted.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum CheckpointFailure {
@@ -10,11 +12,8 @@ pub enum CheckpointFailure {
     #[error("the checkpoint timed out (execution.checkpointing.timeout)")]
     Expired,
     /// A task could not take its snapshot.
-    #[error("a task declined it: {reason}")]
-    Declined {
-        /// What the task said (its name, and why).
-        reason: String,
-    },
+    #[error("a task declined it: {}", .0.reason)]
+    Declined(Decline),
     /// A task's state file could not be stored.
     #[error("writing the state of subtask {subtask} of vertex {vertex} failed: {reason}")]
     StateWrite {
@@ -37,10 +36,20 @@ pub enum CheckpointFailure {
 }
 
 impl CheckpointFailure {
-    /// Whether the failure counts against the tolerable number: as in Flink, failures of
-    /// the checkpoint itself do; being subsumed or ending with the attempt do not.
+    /// Whether the failure counts against the tolerable number: as in Flink's
+    /// `CheckpointFailureManager`, declines, timeouts and failed state writes do;
+    /// finalizing (`_metadata`), being subsumed or ending with the attempt do not.
     pub fn counts(&self) -> bool {
-        !matches!(self, CheckpointFailure::Subsumed | CheckpointFailure::Stopped(_))
+        !matches!(self, CheckpointFailure::Subsumed | CheckpointFailure::Stopped(_) | CheckpointFailure::Metadata(_))
+    }
+
+    /// Whether a restarted job could take this checkpoint: not when a task's state
+    /// cannot be written whatever the attempt.
+    pub fn is_recoverable(&self) -> bool {
+        match self {
+            CheckpointFailure::Declined(decline) => decline.recoverable,
+            _ => true,
+        }
     }
 }
 
@@ -106,7 +115,9 @@ mod tests {
         c.on_success();
         assert!(c.on_failure(&expired).is_none());
         assert!(c.on_failure(&expired).is_none());
-        let failed = c.on_failure(&CheckpointFailure::Metadata("disk full".into())).unwrap();
+        assert!(c.on_failure(&CheckpointFailure::Metadata("disk full".into())).is_none(), "finalizing does not count");
+        let write = CheckpointFailure::StateWrite { vertex: 0, subtask: 1, reason: "disk full".into() };
+        let failed = c.on_failure(&write).unwrap();
         assert!(failed.to_string().contains("disk full") && failed.to_string().contains("(2,"), "{failed}");
         assert!(!CheckpointFailure::Stopped("the job ended".into()).counts());
         assert!(FailureCounter::new(0).on_failure(&expired).is_some(), "Flink's default: none tolerated");

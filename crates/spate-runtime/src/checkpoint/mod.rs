@@ -21,7 +21,7 @@ pub use coordinator::{
 };
 pub use failure::{CheckpointFailure, FailureCounter, TooManyFailedCheckpoints};
 pub use format::{CheckpointMetadata, FormatError, OperatorMetadata, StateFile};
-pub use protocol::{FINAL_CHECKPOINT, SnapshotReport, TaskMail, TaskReporter};
+pub use protocol::{Decline, FINAL_CHECKPOINT, SnapshotReport, TaskMail, TaskReporter};
 pub use storage::{CheckpointStorage, METADATA_FILE, StorageError, join};
 
 pub use snapshot::{ListSnapshot, OperatorSnapshot, RestoredState, Verification};

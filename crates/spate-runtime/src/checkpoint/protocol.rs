@@ -48,6 +48,16 @@ pub struct SnapshotReport {
     pub sync: Duration,
 }
 
+/// Why a task could not take its snapshot.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decline {
+    /// The task and the error, for people.
+    pub reason: String,
+    /// Whether another attempt could succeed (see `TaskError::is_recoverable`): a
+    /// state that cannot be encoded fails every checkpoint, and restarting cannot help.
+    pub recoverable: bool,
+}
+
 /// Where a task reports to the job master. Implementations only queue messages: they
 /// never block the task thread.
 pub trait TaskReporter: Send {
@@ -55,7 +65,7 @@ pub trait TaskReporter: Send {
     fn checkpointed(&self, report: SnapshotReport);
     /// The task could not take its snapshot for checkpoint `id` (it goes on running;
     /// the checkpoint fails).
-    fn declined(&self, id: CheckpointId, reason: String);
+    fn declined(&self, id: CheckpointId, decline: Decline);
     /// The task processed all its input; it now answers checkpoint triggers directly.
     fn finished(&self);
 }

@@ -21,13 +21,25 @@ pub struct SinkOperator<T> {
     context: RuntimeContext,
     metrics: Arc<TaskMetrics>,
     uid: String,
+    /// A snapshot of the writer failed: a sink's snapshot has side effects (a
+    /// transaction is pre-committed), so the writer cannot go on as if nothing happened.
+    /// The checkpoint is declined at once, and the task fails with this error at its
+    /// next step, to restart from the last checkpoint rather than lose what the failed
+    /// transaction held.
+    failed: Option<TaskError>,
 }
 
 impl<T: 'static> SinkOperator<T> {
     /// A sink operator; the writer is created in `open`.
     pub fn new(sink: Arc<dyn Sink<T>>, context: RuntimeContext, metrics: Arc<TaskMetrics>) -> Self {
         let uid = context.operator_uid().to_string();
-        SinkOperator { name: context.operator_name().to_string(), uid, sink, writer: None, context, metrics }
+        let name = context.operator_name().to_string();
+        SinkOperator { name, uid, sink, writer: None, context, metrics, failed: None }
+    }
+
+    /// The error of a failed snapshot, once, to fail the task with.
+    fn check(&mut self) -> Result<(), TaskError> {
+        self.failed.take().map_or(Ok(()), Err)
     }
 }
 
@@ -43,12 +55,14 @@ impl<T: 'static> Downstream<T> for SinkOperator<T> {
     }
 
     fn process_batch(&mut self, batch: &mut Vec<StreamRecord<T>>) -> Result<(), TaskError> {
+        self.check()?;
         self.metrics.add_records_out(batch.len() as u64);
         let writer = self.writer.as_mut().ok_or_else(|| not_open(&self.name))?;
         guard(&self.name, || writer.write_batch(batch))
     }
 
     fn process_control(&mut self, event: &ControlEvent) -> Result<(), TaskError> {
+        self.check()?;
         if *event == ControlEvent::EndOfInput {
             let writer = self.writer.as_mut().ok_or_else(|| not_open(&self.name))?;
             guard(&self.name, || writer.flush(true))?;
@@ -58,13 +72,23 @@ impl<T: 'static> Downstream<T> for SinkOperator<T> {
 
     fn snapshot_state(&mut self, barrier: &CheckpointBarrier, snapshot: &mut TaskSnapshot) -> Result<(), TaskError> {
         let writer = self.writer.as_mut().ok_or_else(|| not_open(&self.name))?;
+        if let Some(error) = &self.failed {
+            // No later checkpoint may complete over the transaction that was lost.
+            let cause = format!("an earlier snapshot of this sink failed: {error}").into();
+            return Err(TaskError::Operator { operator: self.name.clone(), cause });
+        }
         let mut state = OperatorSnapshot::for_barrier(barrier);
-        guard(&self.name, || writer.snapshot_state(barrier.id, &mut state))?;
+        if let Err(error) = guard(&self.name, || writer.snapshot_state(barrier.id, &mut state)) {
+            let declined = TaskError::Operator { operator: self.name.clone(), cause: error.to_string().into() };
+            self.failed = Some(error);
+            return Err(declined);
+        }
         snapshot.add(&self.uid, state);
         Ok(())
     }
 
     fn notify_checkpoint(&mut self, id: CheckpointId, complete: bool) -> Result<(), TaskError> {
+        self.check()?;
         let writer = self.writer.as_mut().ok_or_else(|| not_open(&self.name))?;
         guard(&self.name, || if complete { writer.notify_checkpoint_complete(id) } else { Ok(()) })
     }

@@ -48,6 +48,12 @@ pub use store::StateKind;
 use spate_core::KeyGroupRange;
 use thiserror::Error;
 
+impl From<spate_core::CoreError> for StateError {
+    fn from(e: spate_core::CoreError) -> Self {
+        StateError::Key(Box::new(e))
+    }
+}
+
 impl StateError {
     /// Whether the error would happen again after a restart from the same checkpoint:
     /// state that cannot be read back, state declared inconsistently, a pipeline that
@@ -119,9 +125,10 @@ pub enum StateError {
     /// Restored state could not be read back.
     #[error("cannot restore {0}")]
     Restore(Box<String>),
-    /// A key could not be hashed.
+    /// A key or value could not be encoded or decoded (boxed: state calls return this
+    /// error type, and a small one keeps their results cheap to pass).
     #[error(transparent)]
-    Key(#[from] spate_core::CoreError),
+    Key(Box<spate_core::CoreError>),
     /// The sliced window operator was given windows that are not time windows: a bug in
     /// the API that chose it.
     #[error("internal error: sliced windows need time windows")]

@@ -26,7 +26,7 @@ use spate_core::Timestamp;
 
 use crate::TaskError;
 use crate::channel::CancelToken;
-use crate::checkpoint::{CheckpointBarrier, FINAL_CHECKPOINT, SnapshotReport, TaskMail};
+use crate::checkpoint::{CheckpointBarrier, Decline, FINAL_CHECKPOINT, SnapshotReport, TaskMail};
 use crate::time::Clock;
 
 /// How often a task looks for due timers when its clock is manual (tests).
@@ -183,7 +183,8 @@ impl StreamTask {
                     Ok(snapshot) => self.report_snapshot(barrier, snapshot, started.elapsed()),
                     Err(e) => {
                         if let Some(m) = &self.mailbox {
-                            m.reporter.declined(barrier.id, e.to_string());
+                            let reason = format!("{}: {e}", self.name);
+                            m.reporter.declined(barrier.id, Decline { reason, recoverable: e.is_recoverable() });
                         }
                         return Err(e);
                     }
@@ -207,7 +208,8 @@ impl StreamTask {
             }
             Err(error) => {
                 tracing::warn!(task = %self.name, checkpoint = barrier.id, %error, "cannot take a snapshot");
-                m.reporter.declined(barrier.id, format!("{}: {error}", self.name));
+                let reason = format!("{}: {error}", self.name);
+                m.reporter.declined(barrier.id, Decline { reason, recoverable: error.is_recoverable() });
             }
         }
     }
