@@ -379,6 +379,25 @@ impl<T: Data> DataStream<T> {
         self.add_operator("Timestamps/Watermarks", "Timestamps/Watermarks", factory, None)
     }
 
+    /// [`assign_timestamps_and_watermarks`](Self::assign_timestamps_and_watermarks) with
+    /// the timestamp assigner given on its own, so that its argument types are inferred
+    /// from the stream.
+    ///
+    /// ```
+    /// # use spate::prelude::*;
+    /// let env = StreamEnv::local().unwrap();
+    /// let stamped = env
+    ///     .from_iter(vec![('a', 1_000i64), ('b', 2_000)])
+    ///     .assign_timestamps(WatermarkStrategy::for_monotonous_timestamps(), |e, _| e.1);
+    /// # let _ = stamped;
+    /// ```
+    pub fn assign_timestamps<F>(&self, strategy: WatermarkStrategy<T>, assigner: F) -> DataStream<T>
+    where
+        F: Fn(&T, spate_core::Timestamp) -> spate_core::Timestamp + Send + Sync + 'static,
+    {
+        self.assign_timestamps_and_watermarks(strategy.with_timestamp_assigner(assigner))
+    }
+
     /// Partitions the stream by a key computed from each record: records with equal
     /// keys go to the same subtask, and keyed operators on the result keep state per
     /// key.

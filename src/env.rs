@@ -330,6 +330,36 @@ impl StreamEnv {
         self.add_source_with(Arc::new(source), default, strategy)
     }
 
+    /// [`from_source`](Self::from_source) with the timestamp assigner given on its own,
+    /// so that its argument types are inferred from the source (in
+    /// `strategy.with_timestamp_assigner(..)` they cannot be: the strategy does not know
+    /// its record type yet).
+    ///
+    /// ```
+    /// # use spate::prelude::*;
+    /// # use std::time::Duration;
+    /// let env = StreamEnv::local().unwrap();
+    /// let events = env.from_source_with_timestamps(
+    ///     GeneratorSource::new(|j| (j, j as i64 * 1_000), Some(100)),
+    ///     WatermarkStrategy::for_bounded_out_of_orderness(Duration::from_secs(5)),
+    ///     |event, _| event.1,
+    /// );
+    /// # let _ = events;
+    /// ```
+    pub fn from_source_with_timestamps<T, S, F>(
+        &self,
+        source: S,
+        strategy: WatermarkStrategy<T>,
+        assigner: F,
+    ) -> DataStream<T>
+    where
+        T: Data,
+        S: Source<T>,
+        F: Fn(&T, spate_core::Timestamp) -> spate_core::Timestamp + Send + Sync + 'static,
+    {
+        self.from_source(source, strategy.with_timestamp_assigner(assigner))
+    }
+
     /// A stream of the given elements, in order (a source of parallelism 1 unless set
     /// otherwise; with `p` subtasks, subtask `k` emits elements `k, k + p, ...`).
     pub fn from_iter<T, I>(&self, items: I) -> DataStream<T>

@@ -175,6 +175,17 @@ fn warn_about_missing_uids(exec: &ExecutionPlan, with_state: &[String], warned: 
     }
 }
 
+/// Tells whoever asked for a savepoint how it ended.
+fn answer_savepoint(
+    result: std::result::Result<CompletedCheckpoint, CheckpointFailure>,
+    reply: &Sender<Result<String>>,
+) {
+    let _ = reply.send(match result {
+        Ok(done) => Ok(done.path()),
+        Err(reason) => Err(Error::SavepointFailed(reason)),
+    });
+}
+
 /// How long tasks of a job stopped with a savepoint get to close on their own before
 /// they are cancelled.
 const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
@@ -320,6 +331,7 @@ impl JobMaster {
                     let _ = reply.send(Err(Error::JobNotRunning { job, state: "is restarting" }));
                 }
                 Ok(MasterEvent::Storage(m)) => self.coordinator.handle(m),
+                Ok(MasterEvent::SavepointDone { result, reply, .. }) => answer_savepoint(result, &reply),
                 Ok(_) => {}
                 Err(RecvTimeoutError::Timeout) => return true,
                 Err(RecvTimeoutError::Disconnected) => return true,
@@ -547,6 +559,16 @@ impl JobMaster {
 
     fn publish(mut self, end: Result<AttemptEnd>) {
         let job = self.shared.job_name.clone();
+        // Savepoints the last attempt took with it, and requests that came too late.
+        while let Ok(event) = self.inbox.try_recv() {
+            match event {
+                MasterEvent::SavepointDone { result, reply, .. } => answer_savepoint(result, &reply),
+                MasterEvent::Savepoint { reply, .. } => {
+                    let _ = reply.send(Err(Error::JobNotRunning { job: job.clone(), state: "has ended" }));
+                }
+                _ => {}
+            }
+        }
         let stopped = matches!(end, Ok(AttemptEnd::Stopped));
         let (status, result) = match end {
             Ok(AttemptEnd::Finished) | Ok(AttemptEnd::Stopped) => match self.shared.accumulators() {

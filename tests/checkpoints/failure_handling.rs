@@ -580,6 +580,9 @@ fn stop_with_savepoint_commits_everything_the_savepoint_covers() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The transactions [`MemoryTransactions`] committed, by name.
+type Committed = Arc<Mutex<std::collections::BTreeMap<(u32, u64), Vec<i64>>>>;
+
 /// A transaction of [`MemoryTransactions`]: its name and the records it holds.
 #[derive(Serialize, Deserialize)]
 struct MemoryTransaction {
@@ -590,7 +593,7 @@ struct MemoryTransaction {
 /// Two-phase commit into a shared map (committing a transaction twice writes the same
 /// entry), whose pre-commit fails once, at the `fail_at`-th pre-commit of the job.
 struct MemoryTransactions {
-    committed: Arc<Mutex<std::collections::BTreeMap<(u32, u64), Vec<i64>>>>,
+    committed: Committed,
     subtask: u32,
     next: u64,
     pre_commits: Arc<AtomicU32>,
@@ -637,7 +640,7 @@ impl spate::TwoPhaseCommitWriter<i64> for MemoryTransactions {
 /// The sink of [`MemoryTransactions`].
 #[derive(Clone)]
 struct MemorySink {
-    committed: Arc<Mutex<std::collections::BTreeMap<(u32, u64), Vec<i64>>>>,
+    committed: Committed,
     pre_commits: Arc<AtomicU32>,
     fail_at: u32,
 }
@@ -676,5 +679,19 @@ fn a_failed_pre_commit_loses_nothing_even_when_checkpoint_failures_are_tolerated
     let mut all: Vec<i64> = sink.committed.lock().unwrap().values().flatten().copied().collect();
     all.sort_unstable();
     assert_eq!(all, (0..n).collect::<Vec<_>>(), "every record committed exactly once");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_missing_input_path_fails_the_job_without_restarts() {
+    let dir = temp_dir("missing-input");
+    let env = env(1, 50, &dir.join("checkpoints"));
+    env.read_text_file(dir.join("no-such-file.txt")).add_sink(|_| {});
+    let job = env.execute_async("missing").unwrap();
+    assert!(job.wait_timeout(Duration::from_secs(60)), "the job ends");
+    let restarts = job.restarts();
+    let err = job.wait().expect_err("the input does not exist").to_string();
+    assert!(err.contains("no-such-file.txt") && err.contains("does not exist"), "{err}");
+    assert_eq!(restarts, 0, "the listing is made once per job: a restart cannot find the file");
     let _ = std::fs::remove_dir_all(&dir);
 }

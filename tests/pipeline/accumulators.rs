@@ -105,8 +105,6 @@ fn a_restarted_job_counts_from_zero() {
     let failed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     env.from_sequence(0..1_000).map_function(FailOnce(IntCounter::new(), failed)).add_sink(|_| {});
     let job = env.execute_async("restarts").unwrap();
-    let live: AccumulatorResults = job.accumulators().unwrap();
-    assert!(live.get::<IntCounter>("seen").unwrap().unwrap_or(0) <= 1_000, "readable while it runs");
     let result = job.wait().unwrap();
     assert_eq!(result.accumulator_result::<IntCounter>("seen").unwrap(), Some(1_000));
 }
@@ -129,4 +127,33 @@ fn the_same_name_with_two_types_fails_the_job() {
     env.from_sequence(0..10).map_function(Twice).add_sink(|_| {});
     let err = env.execute("twice").unwrap_err().to_string();
     assert!(err.contains("accumulator 'n'") && err.contains("twice"), "{err}");
+}
+
+#[test]
+fn accumulators_are_readable_while_the_job_runs() {
+    #[derive(Clone, Default)]
+    struct Counting(IntCounter);
+    impl MapFunction<i64, i64> for Counting {
+        fn open(&mut self, ctx: &mut RuntimeContext) -> FnResult {
+            ctx.add_accumulator("so-far", &mut self.0)?;
+            Ok(())
+        }
+        fn map(&mut self, x: i64) -> FnResult<i64> {
+            self.0.add(1);
+            Ok(x)
+        }
+    }
+    let env = env(1);
+    env.from_generator(|j| j as i64, None).map_function(Counting::default()).add_sink(|_| {});
+    let job = env.execute_async("live").unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut seen = 0;
+    while seen < 10_000 {
+        assert!(std::time::Instant::now() < deadline, "the live count grows: {seen}");
+        let live: AccumulatorResults = job.accumulators().unwrap();
+        seen = live.get::<IntCounter>("so-far").unwrap().unwrap_or(0);
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    job.cancel();
+    assert!(job.wait().is_err());
 }

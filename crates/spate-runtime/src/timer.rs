@@ -154,11 +154,13 @@ impl<K: Hash + Eq + Clone + serde::Serialize + serde::de::DeserializeOwned> Time
                 let bytes = spate_core::codec::encode(&timers)?;
                 // The keys are those of the state, checked there; timers of keys
                 // without state (or of windows) are checked here, once per group.
-                let first = match out.verification {
-                    crate::checkpoint::Verification::Every => bytes.clone(),
-                    crate::checkpoint::Verification::Sample => spate_core::codec::encode(&timers[..1])?,
-                };
-                spate_core::codec::verify::<Vec<(Timestamp, K)>>(&first)?;
+                match out.verification {
+                    crate::checkpoint::Verification::Every => spate_core::codec::verify::<Vec<(Timestamp, K)>>(&bytes)?,
+                    crate::checkpoint::Verification::Sample => {
+                        let first = spate_core::codec::encode(&timers[..1])?;
+                        spate_core::codec::verify::<Vec<(Timestamp, K)>>(&first)?
+                    }
+                }
                 out.add_keyed(group, &part, bytes);
             }
         }

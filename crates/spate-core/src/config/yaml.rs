@@ -206,26 +206,24 @@ fn load(text: &str) -> Result<Option<Node>, YamlError> {
     let mut text = Cow::Borrowed(text);
     loop {
         match build(&text) {
-            Err(Failure::Scan(e)) if e.info() == "':' must be followed by a valid YAML whitespace" => {
-                match untab_before(&text, e.marker().index()) {
-                    Some(fixed) => text = Cow::Owned(fixed),
-                    None => return Err(scan_error(&e)),
-                }
-            }
-            Err(Failure::Scan(e)) => return Err(scan_error(&e)),
+            Err(Failure::Scan(e)) => match untab_after_colon(&text, e.marker().index()) {
+                Some(fixed) => text = Cow::Owned(fixed),
+                None => return Err(scan_error(&e)),
+            },
             Err(Failure::Refused(e)) => return Err(e),
             Ok(root) => return Ok(root),
         }
     }
 }
 
-/// The text with the tabs just before character `index` (back to the previous non-blank
-/// character) made spaces; `None` if there are none (so `load` cannot loop).
-fn untab_before(text: &str, index: usize) -> Option<String> {
+/// The text with the tabs just before character `index` made spaces, when they follow
+/// a `:` (a key's separator: anywhere else, such as in indentation, a tab stays an
+/// error); `None` if there are none (so `load` cannot loop).
+fn untab_after_colon(text: &str, index: usize) -> Option<String> {
     let chars: Vec<char> = text.chars().collect();
     let mut i = index.min(chars.len());
-    let mut changed = false;
     let mut fixed = chars.clone();
+    let mut changed = false;
     while i > 0 && matches!(chars[i - 1], ' ' | '\t') {
         if chars[i - 1] == '\t' {
             fixed[i - 1] = ' ';
@@ -233,7 +231,7 @@ fn untab_before(text: &str, index: usize) -> Option<String> {
         }
         i -= 1;
     }
-    changed.then(|| fixed.into_iter().collect())
+    (changed && i > 0 && chars[i - 1] == ':').then(|| fixed.into_iter().collect())
 }
 
 fn scan_error(e: &ScanError) -> YamlError {

@@ -36,8 +36,10 @@ impl ListSnapshot {
 /// restore needs it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Verification {
-    /// The first value of each state in each key group (checkpoints: cheap, and a type
-    /// that cannot round-trip fails on any value).
+    /// The first value of each state in each key group (checkpoints: cheap, and finds
+    /// types whose every value fails, such as untagged enums; a value that fails only
+    /// in some shapes, e.g. `Option<Untagged>` holding `None` first, is found by the
+    /// next savepoint).
     #[default]
     Sample,
     /// Every value (savepoints: taken rarely, kept long, restored elsewhere).

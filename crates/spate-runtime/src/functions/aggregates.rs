@@ -123,9 +123,24 @@ impl<F> Sum<F> {
     }
 }
 
+/// A number [`Sum`] adds up, and whether its addition is exact: integers add the same
+/// in any order and grouping, floating-point numbers round differently, so their sums
+/// are not declared commutative (sliding windows keep them per window, in arrival
+/// order, as Flink does).
+pub trait Summable: Copy + Default + Add<Output = Self> + 'static {
+    /// Whether `(a + b) + c == a + (b + c)` always holds.
+    const EXACT: bool;
+}
+
+macro_rules! summable {
+    ($exact:expr => $($t:ty),*) => { $(impl Summable for $t { const EXACT: bool = $exact; })* };
+}
+summable!(true => i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize);
+summable!(false => f32, f64);
+
 impl<T, N, F> AggregateFunction<T, N, N> for Sum<F>
 where
-    N: Copy + Default + Add<Output = N> + 'static,
+    N: Summable,
     F: Fn(&T) -> N + Send + 'static,
 {
     #[inline]
@@ -144,7 +159,7 @@ where
         a + b
     }
     fn is_commutative(&self) -> bool {
-        true
+        N::EXACT
     }
 }
 
@@ -165,7 +180,9 @@ macro_rules! extremum {
         }
 
         /// The accumulator is empty only before the first record: windows and keyed
-        /// aggregations never emit it, and it reads as `N::default()`.
+        /// aggregations never emit it, and it reads as `N::default()`. Declared
+        /// commutative: the extreme does not depend on the order (but a NaN, which
+        /// compares with nothing, keeps whichever value came first).
         impl<T, N, F> AggregateFunction<T, Option<N>, N> for $name<F>
         where
             N: Copy + Default + PartialOrd + 'static,
@@ -264,6 +281,9 @@ mod tests {
         let merged = max.merge(c, d);
         assert_eq!(max.get_result(&merged), 8);
         assert_eq!(sum.merge(e, f), 18);
+        assert!(AggregateFunction::<i64, i64, i64>::is_commutative(&sum));
+        let float_sum = Sum::of(|x: &f64| *x);
+        assert!(!AggregateFunction::<f64, f64, f64>::is_commutative(&float_sum), "float sums round by order");
         assert_eq!(min.merge(None, Some(4)), Some(4));
         let mut count = Count;
         let mut n = AggregateFunction::<(), _, _>::create_accumulator(&mut count);

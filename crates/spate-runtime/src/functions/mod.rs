@@ -14,7 +14,7 @@ mod broadcast;
 mod co;
 mod keyed;
 
-pub use aggregates::{Commutative, Count, Max, Min, Sum};
+pub use aggregates::{Commutative, Count, Max, Min, Sum, Summable};
 pub use broadcast::{
     BroadcastContext, BroadcastProcessFunction, KeyedBroadcastContext, KeyedBroadcastProcessFunction,
     KeyedReadOnlyContext, ReadOnlyBroadcastContext,

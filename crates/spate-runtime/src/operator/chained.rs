@@ -61,12 +61,6 @@ where
         drop(scope);
         self.settle(result)
     }
-
-    /// Passes a control event on as it is.
-    fn forward(&mut self, event: &ControlEvent) -> Result<(), TaskError> {
-        self.output.emit_control(event);
-        self.output.take_error()
-    }
 }
 
 impl<IN, OUT, Op> Downstream<IN> for ChainedOperator<IN, OUT, Op>
@@ -86,16 +80,7 @@ where
     }
 
     fn process_control(&mut self, event: &ControlEvent) -> Result<(), TaskError> {
-        match event {
-            ControlEvent::Watermark(w) => self.call(|op, out| op.process_watermark(*w, out)),
-            ControlEvent::Status(status) => self.call(|op, out| op.process_watermark_status(*status, out)),
-            ControlEvent::EndOfInput => {
-                self.call(|op, out| op.end_input(out))?;
-                self.forward(event)
-            }
-            // State is written by `snapshot_state`, called by the task for the barrier.
-            ControlEvent::Barrier(_) => self.forward(event),
-        }
+        self.call(|op, out| op.process_control(event, out))
     }
 
     fn snapshot_state(&mut self, barrier: &CheckpointBarrier, snapshot: &mut TaskSnapshot) -> Result<(), TaskError> {

@@ -45,6 +45,7 @@ pub use timestamps::TimestampsAndWatermarksOperator;
 pub use window::{WindowOperator, WindowSpec};
 
 use crate::checkpoint::{CheckpointId, OperatorSnapshot};
+use crate::event::ControlEvent;
 use crate::watermark::WatermarkStatus;
 use spate_core::{StreamRecord, Timestamp};
 
@@ -69,6 +70,27 @@ pub trait OneInputOperator<IN, OUT>: 'static {
 
     /// Processes and drains a batch of records.
     fn process_batch(&mut self, batch: &mut Vec<StreamRecord<IN>>, out: &mut Output<OUT>) -> FnResult;
+
+    /// A control event, after every record before it. The one place every kind of
+    /// event arrives: by default watermarks and idleness go to their hooks below, the
+    /// end of input to [`end_input`](Self::end_input), and every event (a kind added
+    /// later too) is passed on. Barriers pass through; the task asks for state with
+    /// [`snapshot_state`](Self::snapshot_state).
+    fn process_control(&mut self, event: &ControlEvent, out: &mut Output<OUT>) -> FnResult {
+        match event {
+            ControlEvent::Watermark(w) => self.process_watermark(*w, out),
+            ControlEvent::Status(status) => self.process_watermark_status(*status, out),
+            ControlEvent::EndOfInput => {
+                self.end_input(out)?;
+                out.emit_control(event);
+                Ok(())
+            }
+            ControlEvent::Barrier(_) => {
+                out.emit_control(event);
+                Ok(())
+            }
+        }
+    }
 
     /// Handles an advanced watermark; by default passes it on.
     fn process_watermark(&mut self, watermark: Timestamp, out: &mut Output<OUT>) -> FnResult {

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use spate_core::{Key, KeyGroupRange, NO_TIMESTAMP, StreamRecord, Timestamp};
 
 use super::OneInputOperator;
-use super::window::route_late;
+use super::window::{restored_time, route_late};
 use super::window_state::WindowFunctionState;
 use crate::context::RuntimeContext;
 use crate::functions::FnResult;
@@ -40,7 +40,10 @@ use crate::window::{Slicing, TimeWindow, Window, WindowContents, WindowContext, 
 const SLICE_PART: &str = "slice/";
 /// The operator list holding the time up to which windows have fired (for event time
 /// also the watermark, which a restored operator resumes from).
-const FIRED_UNTIL: &str = "fired-until";
+const FIRED_UNTIL: &str = "window/fired-until";
+/// The list of earlier versions: the end of the last window fired (read as the time
+/// just before it, so that snapshots taken by them restore without firing again).
+const LEGACY_FIRED_THROUGH: &str = "fired-through";
 
 /// The operator for tumbling and sliding windows that fire when time passes their end.
 pub struct SlicedWindowOperator<K, T, W, C, E, OUT>
@@ -476,11 +479,10 @@ where
                 table.restore_from(&format!("{SLICE_PART}{end}"), restored, task.max_parallelism)?;
                 s.slices.push_back((end, table));
             }
-            // Every subtask saw the same watermarks before the barrier; the largest
-            // progress recorded is where firing stopped.
-            for bytes in restored.list(FIRED_UNTIL).unwrap_or_default() {
-                let fired: Timestamp = spate_core::codec::decode(bytes)?;
-                s.fired_until = s.fired_until.max(fired);
+            if let Some(fired) = restored_time(restored, FIRED_UNTIL)? {
+                s.fired_until = fired;
+            } else if let Some(end) = restored_time(restored, LEGACY_FIRED_THROUGH)? {
+                s.fired_until = end.saturating_sub(1);
             }
             if s.geometry.event_time {
                 // Resuming from the watermark reached (Flink forgets it) treats records
@@ -533,25 +535,30 @@ where
     fn process_watermark(&mut self, watermark: Timestamp, out: &mut Output<OUT>) -> FnResult {
         let s = &mut self.slices;
         // A restored operator may see its inputs start below the watermark it resumed
-        // from; event time never goes back.
-        s.watermark = s.watermark.max(watermark);
-        if s.geometry.event_time {
-            s.fire_until(s.watermark, out)?;
+        // from; event time never goes back, and only an advance is passed on.
+        if watermark <= s.watermark {
+            return Ok(());
         }
-        out.emit_watermark(self.slices.watermark);
+        s.watermark = watermark;
+        if s.geometry.event_time {
+            s.fire_until(watermark, out)?;
+        }
+        out.emit_watermark(watermark);
         Ok(())
     }
 
     fn on_processing_time(&mut self, now: Timestamp, out: &mut Output<OUT>) -> FnResult {
         if !self.slices.geometry.event_time {
-            self.slices.fire_until(now, out)?;
+            // A window fires once the clock passed its end: until then, a record of its
+            // last millisecond may still arrive (records take the clock of their batch).
+            self.slices.fire_until(now.saturating_sub(1), out)?;
         }
         Ok(())
     }
 
     fn next_processing_time(&self) -> Option<Timestamp> {
         let s = &self.slices;
-        if s.geometry.event_time { None } else { s.next_window_end().map(|end| end - 1) }
+        if s.geometry.event_time { None } else { s.next_window_end() }
     }
 
     fn close(&mut self) -> FnResult {
@@ -611,8 +618,12 @@ mod tests {
         op.process_batch(&mut batch(&[(1, -99), (2, 12_345)]), &mut out).unwrap();
         clock.set(1_600);
         op.process_batch(&mut batch(&[(1, 0)]), &mut out).unwrap();
-        assert_eq!(op.next_processing_time(), Some(1_499), "window [500, 1500) holds the first two");
+        assert_eq!(op.next_processing_time(), Some(1_500), "window [500, 1500) holds the first two");
         op.on_processing_time(1_499, &mut out).unwrap();
+        out.flush_batch();
+        assert!(seen.lock().unwrap().records.is_empty(), "a record of the window's last millisecond may still come");
+        op.process_batch(&mut batch(&[]), &mut out).unwrap();
+        op.on_processing_time(1_500, &mut out).unwrap();
         out.flush_batch();
         let first: Vec<(u32, u64)> = seen.lock().unwrap().records.iter().map(|r| r.value).collect();
         assert_eq!(
@@ -623,7 +634,7 @@ mod tests {
             },
             vec![(1, 1), (2, 1)]
         );
-        assert_eq!(op.next_processing_time(), Some(1_999));
+        assert_eq!(op.next_processing_time(), Some(2_000));
         op.on_processing_time(2_500, &mut out).unwrap();
         out.flush_batch();
         let mut fired: Vec<((u32, u64), i64)> =
@@ -632,6 +643,33 @@ mod tests {
         // [1000, 2000) holds all three; [1500, 2500) the last one.
         assert_eq!(fired, vec![((1, 1), 1_499), ((1, 1), 2_499), ((1, 2), 1_999), ((2, 1), 1_499), ((2, 1), 1_999)]);
         assert_eq!(op.next_processing_time(), None, "nothing is left");
+    }
+
+    #[test]
+    fn a_processing_time_window_takes_records_until_its_last_millisecond_is_over() {
+        let clock = ManualClock::new(1_999);
+        let assigner = crate::window::TumblingProcessingTimeWindows::of(Duration::from_secs(1));
+        let slicing = WindowAssigner::<(u32, i64)>::slicing(&assigner).unwrap();
+        let mut op = SlicedWindowOperator::<u32, (u32, i64), TimeWindow, _, _, (u32, u64)>::new(
+            Arc::new(ComputedKey(|r: &(u32, i64)| r.0)),
+            slicing,
+            0,
+            None,
+            AggregateContents::new(Count),
+            EmitElements,
+        );
+        let (sink, seen) = recorder::<(u32, u64)>();
+        let mut out = Output::new(sink, 16);
+        op.open(&mut test_context(clock.clone(), true)).unwrap();
+        op.process_batch(&mut vec![StreamRecord::new((1, 0))], &mut out).unwrap();
+        // The task fires timers due at `now`: 1999 is the last millisecond of [1000, 2000).
+        op.on_processing_time(1_999, &mut out).unwrap();
+        op.process_batch(&mut vec![StreamRecord::new((1, 0))], &mut out).unwrap();
+        clock.set(2_000);
+        op.on_processing_time(2_000, &mut out).unwrap();
+        out.flush_batch();
+        let fired: Vec<(u32, u64)> = seen.lock().unwrap().records.iter().map(|r| r.value).collect();
+        assert_eq!(fired, vec![(1, 2)], "both records of its last millisecond are in the window");
     }
 
     fn geometry(size: i64, slide: i64, offset: i64) -> Geometry {

@@ -96,13 +96,30 @@ pub(crate) fn route_late<T: 'static, OUT>(
     }
 }
 
+/// The event time a restored window operator resumes from: the smallest of the values
+/// its subtasks wrote under the union list `name`. With aligned barriers every subtask
+/// wrote the same (it saw the same watermarks before the barrier); without alignment
+/// (at-least-once) a subtask that was behind must not take a peer's time and drop as
+/// late what it replays.
+pub(crate) fn restored_time(
+    restored: &crate::checkpoint::RestoredState,
+    name: &str,
+) -> Result<Option<Timestamp>, spate_core::CoreError> {
+    let mut least: Option<Timestamp> = None;
+    for bytes in restored.list(name).unwrap_or_default() {
+        let time: Timestamp = spate_core::codec::decode(bytes)?;
+        least = Some(least.map_or(time, |l| l.min(time)));
+    }
+    Ok(least)
+}
+
 /// The part holding each key's open windows.
 const PANES: &str = "panes";
 /// The prefix of the parts holding the timers of windows (`event`, `processing`).
 const TIMERS_PART: &str = "window-timers/";
 /// The operator list holding the watermark reached, which a restored operator resumes
 /// from.
-const WATERMARK: &str = "watermark";
+const WATERMARK: &str = "window/watermark";
 
 /// One open window of one key.
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -513,12 +530,11 @@ where
         self.metrics = Some(ctx.metrics().clone());
         self.state = Some(WindowFunctionState::open(ctx)?);
         if let Some(restored) = ctx.restored() {
-            // Every subtask saw the same watermarks before the barrier. Resuming from it
-            // (Flink forgets it) treats records replayed after the barrier exactly as
-            // the first run did: late ones stay late instead of reopening windows.
-            for bytes in restored.list(WATERMARK).unwrap_or_default() {
-                let watermark: Timestamp = spate_core::codec::decode(bytes)?;
-                self.watermark = self.watermark.max(watermark);
+            // Resuming from the watermark reached (Flink forgets it) treats records
+            // replayed after the barrier as the first run did: late ones stay late
+            // instead of reopening windows that were already dropped.
+            if let Some(watermark) = restored_time(restored, WATERMARK)? {
+                self.watermark = watermark;
             }
             self.panes.restore_from(PANES, restored, task.max_parallelism)?;
             let (hasher, key_groups) = (&mut self.hasher, &self.key_groups);
@@ -558,10 +574,13 @@ where
 
     fn process_watermark(&mut self, watermark: Timestamp, out: &mut Output<OUT>) -> FnResult {
         // A restored operator may see its inputs start below the watermark it resumed
-        // from; event time never goes back.
-        self.watermark = self.watermark.max(watermark);
-        self.fire_timers(TimeDomain::EventTime, self.watermark, out)?;
-        out.emit_watermark(self.watermark);
+        // from; event time never goes back, and only an advance is passed on.
+        if watermark <= self.watermark {
+            return Ok(());
+        }
+        self.watermark = watermark;
+        self.fire_timers(TimeDomain::EventTime, watermark, out)?;
+        out.emit_watermark(watermark);
         Ok(())
     }
 

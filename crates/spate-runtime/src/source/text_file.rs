@@ -154,7 +154,9 @@ impl Source<String> for TextFileSource {
 
     fn create_reader(&self, ctx: &mut RuntimeContext) -> Result<Box<dyn SourceReader<String>>, BoxError> {
         let (index, parallelism) = (ctx.subtask_index() as usize, ctx.parallelism() as usize);
-        let splits = self.splits(ctx.parallelism())?;
+        // The input is listed once per job (a restart reads the same splits), so a
+        // listing that failed fails every attempt: no restart can help.
+        let splits = self.splits(ctx.parallelism()).map_err(spate_core::Unrecoverable::new)?;
         let mine = splits.iter().skip(index).step_by(parallelism).map(|s| (s.clone(), None)).collect();
         Ok(Box::new(TextFileReader { pending: mine, current: None, metrics: ctx.metrics().clone() }))
     }

@@ -80,9 +80,11 @@ pub trait TaskHead {
     }
     /// Checkpoint `id` completed or was aborted: tells the chain.
     fn notify_checkpoint(&mut self, id: CheckpointId, complete: bool) -> Result<(), TaskError>;
-    /// Snapshots a finished chain (its outputs have ended, so no barrier is sent): the
-    /// state that every later checkpoint records for this subtask.
-    fn final_snapshot(&mut self, barrier: &CheckpointBarrier) -> SnapshotResult;
+    /// Writes the state of the head and its chain for the checkpoint of `barrier`,
+    /// sending nothing: after the barrier went down (a running task), or instead of it
+    /// (a finished task, whose outputs have ended and whose final state every later
+    /// checkpoint records).
+    fn snapshot_chain(&mut self, barrier: &CheckpointBarrier) -> SnapshotResult;
     /// How long the last barrier alignment held inputs back.
     fn last_alignment(&self) -> Duration {
         Duration::ZERO
@@ -165,7 +167,7 @@ impl<T> TaskHead for SourceHead<T> {
         self.chain.next_processing_time()
     }
 
-    fn final_snapshot(&mut self, barrier: &CheckpointBarrier) -> SnapshotResult {
+    fn snapshot_chain(&mut self, barrier: &CheckpointBarrier) -> SnapshotResult {
         let mut snapshot = TaskSnapshot::default();
         let reader = &mut self.reader;
         let splits = guard(&self.name, || reader.snapshot())?;
@@ -180,7 +182,7 @@ impl<T> TaskHead for SourceHead<T> {
         // The barrier goes first (as in Flink): downstream tasks start aligning while
         // this one writes its state; nothing is read in between.
         self.chain.process_control(&ControlEvent::Barrier(barrier.clone()))?;
-        Ok(self.final_snapshot(barrier))
+        Ok(self.snapshot_chain(barrier))
     }
 
     fn notify_checkpoint(&mut self, id: CheckpointId, complete: bool) -> Result<(), TaskError> {
@@ -219,7 +221,7 @@ impl<T> TaskHead for OneInputHead<T> {
                 match event {
                     ControlEvent::Barrier(barrier) => {
                         let started = std::time::Instant::now();
-                        let snapshot = self.final_snapshot(&barrier);
+                        let snapshot = self.snapshot_chain(&barrier);
                         HeadStatus::Checkpointed(Box::new(Checkpointed { barrier, snapshot, sync: started.elapsed() }))
                     }
                     ControlEvent::EndOfInput => HeadStatus::Finished,
@@ -262,7 +264,7 @@ impl<T> TaskHead for OneInputHead<T> {
         self.gate.last_alignment()
     }
 
-    fn final_snapshot(&mut self, barrier: &CheckpointBarrier) -> SnapshotResult {
+    fn snapshot_chain(&mut self, barrier: &CheckpointBarrier) -> SnapshotResult {
         let mut snapshot = TaskSnapshot::default();
         self.chain.snapshot_state(barrier, &mut snapshot)?;
         Ok(snapshot)

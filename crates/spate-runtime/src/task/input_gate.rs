@@ -6,7 +6,7 @@ use crossbeam_channel::Select;
 use spate_core::Timestamp;
 
 use super::alignment::BarrierAligner;
-use super::valve::WatermarkValve;
+use super::valve::{Combination, WatermarkValve};
 use crate::TaskError;
 use crate::channel::{ChannelReceiver, Event, Received};
 use crate::checkpoint::CheckpointingMode;
@@ -38,7 +38,7 @@ impl<T> InputGate<T> {
         let n = channels.len();
         InputGate {
             channels,
-            valve: WatermarkValve::new(n, true),
+            valve: WatermarkValve::new(n, Combination::Channels),
             aligner: BarrierAligner::new(n),
             pending: VecDeque::new(),
             next: 0,
@@ -226,6 +226,7 @@ mod tests {
         assert_eq!(next(), "w60");
         tx0.send(Event::Control(ControlEvent::Status(Active)), &cancel).unwrap();
         tx0.send(Event::Control(ControlEvent::Watermark(70)), &cancel).unwrap();
+        assert_eq!(next(), "-", "channel 0 caught up with 60: it counts again, and holds at 60 with channel 1");
         tx1.send(Event::Control(ControlEvent::Watermark(80)), &cancel).unwrap();
         assert_eq!(next(), "w70");
         tx1.send(Event::Control(ControlEvent::Status(Idle)), &cancel).unwrap();

@@ -16,7 +16,7 @@ pub use head::{Checkpointed, HeadStatus, OneInputHead, SnapshotResult, SourceHea
 pub use input_gate::InputGate;
 pub use mailbox::Mailbox;
 pub use two_input::TwoInputHead;
-pub use valve::WatermarkValve;
+pub use valve::{Combination, WatermarkValve};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -110,7 +110,18 @@ impl StreamTask {
             if self.take_mail()? {
                 return Ok(());
             }
-            let status = self.head.step()?;
+            let status = match self.head.step() {
+                Err(e @ TaskError::PeerGone(_)) => {
+                    // A peer that went away may have stopped on a Stop mail, after the
+                    // notification that commits what the savepoint holds; this task's own
+                    // notification may be waiting still: take it first.
+                    if self.take_mail()? {
+                        return Ok(());
+                    }
+                    return Err(e);
+                }
+                status => status?,
+            };
             next_timer = self.head.next_processing_time();
             match status {
                 HeadStatus::Checkpointed(done) => {
@@ -239,7 +250,7 @@ impl StreamTask {
                 Ok(TaskMail::Stop) => return Ok(()),
                 Ok(TaskMail::TriggerCheckpoint(barrier)) => {
                     let started = Instant::now();
-                    let snapshot = self.head.final_snapshot(&barrier);
+                    let snapshot = self.head.snapshot_chain(&barrier);
                     self.report_snapshot(barrier, snapshot, started.elapsed());
                 }
                 Err(TryRecvError::Empty) => {}

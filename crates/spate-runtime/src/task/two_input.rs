@@ -10,7 +10,7 @@ use spate_core::Timestamp;
 use super::alignment::BarrierAligner;
 use super::head::{Checkpointed, HeadStatus, SnapshotResult, TaskHead};
 use super::input_gate::InputGate;
-use super::valve::WatermarkValve;
+use super::valve::{Combination, WatermarkValve};
 use crate::TaskError;
 use crate::channel::Event;
 use crate::checkpoint::{CheckpointBarrier, CheckpointId, CheckpointingMode, OperatorSnapshot, TaskSnapshot};
@@ -68,7 +68,7 @@ where
             scope,
             gate1,
             gate2,
-            valve: WatermarkValve::new(2, false),
+            valve: WatermarkValve::new(2, Combination::Inputs),
             aligner: BarrierAligner::new(2),
             decided: VecDeque::new(),
             pending_checkpoint: None,
@@ -140,22 +140,22 @@ where
         self.output.emit_control(&ControlEvent::Barrier(barrier.clone()));
         self.output.take_error()?;
         let started = std::time::Instant::now();
-        let snapshot = self.final_snapshot(&barrier);
+        let snapshot = self.snapshot_chain(&barrier);
         Ok(HeadStatus::Checkpointed(Box::new(Checkpointed { barrier, snapshot, sync: started.elapsed() })))
     }
 
     fn end(&mut self, i: usize) -> Result<HeadStatus, TaskError> {
-        self.call(|op, out| op.end_input(i as u8 + 1, out))?;
         let valve = &self.valve;
-        let aligned = self.aligner.complete(|j| j == i || valve.is_ended(j));
-        let decided = &mut self.decided;
-        self.valve.on_end(i, &mut |e| decided.push_back(e));
-        if let Some(barrier) = aligned {
-            // The ended input no longer holds the checkpoint; the end follows it.
+        if let Some(barrier) = self.aligner.complete(|j| j == i || valve.is_ended(j)) {
+            // The ended input no longer holds the checkpoint, which comes before the end
+            // (as in Flink): the snapshot is of the state before `end_input`.
             if let HeadStatus::Checkpointed(done) = self.checkpoint(barrier)? {
                 self.pending_checkpoint = Some(done);
             }
         }
+        self.call(|op, out| op.end_input(i as u8 + 1, out))?;
+        let decided = &mut self.decided;
+        self.valve.on_end(i, &mut |e| decided.push_back(e));
         self.apply_decided()?;
         if self.valve.live() == 0 {
             self.output.emit_control(&ControlEvent::EndOfInput);
@@ -231,7 +231,7 @@ where
         self.gate1.last_alignment().max(self.gate2.last_alignment()).max(self.aligner.last_alignment())
     }
 
-    fn final_snapshot(&mut self, barrier: &CheckpointBarrier) -> SnapshotResult {
+    fn snapshot_chain(&mut self, barrier: &CheckpointBarrier) -> SnapshotResult {
         let mut state = OperatorSnapshot::for_barrier(barrier);
         let scope = self.scope.enter();
         let operator = &mut self.operator;
