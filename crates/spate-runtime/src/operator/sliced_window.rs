@@ -70,6 +70,9 @@ where
     /// nothing when time passed it): the watermark, or processing time, fired up to.
     fired_until: Timestamp,
     watermark: Timestamp,
+    /// The slice of the latest record, `(start, end)`: records of a stream in order
+    /// mostly fall into it, and skip the division that finds a slice.
+    recent_slice: std::cell::Cell<(Timestamp, Timestamp)>,
     range: KeyGroupRange,
     clock: Option<Arc<dyn Clock>>,
     state: Option<WindowFunctionState<K, W>>,
@@ -85,6 +88,8 @@ struct Geometry {
     offset: i64,
     slice: i64,
     event_time: bool,
+    /// Whether some times belong to no window (a slide longer than the size).
+    gaps: bool,
 }
 
 impl Geometry {
@@ -95,6 +100,7 @@ impl Geometry {
             offset: slicing.offset,
             slice: slicing.slice(),
             event_time: slicing.event_time,
+            gaps: slicing.slide > slicing.size,
         }
     }
 
@@ -171,6 +177,7 @@ where
                 slices: VecDeque::new(),
                 fired_until: Timestamp::MIN,
                 watermark: Timestamp::MIN,
+                recent_slice: std::cell::Cell::new((0, 0)),
                 range: KeyGroupRange { start: 0, end: 0 },
                 clock: None,
                 state: None,
@@ -199,6 +206,20 @@ where
     /// When the window ending at `end` is dropped.
     fn cleanup_time(&self, end: Timestamp) -> Timestamp {
         (end - 1).saturating_add(self.allowed_lateness)
+    }
+
+    /// The end of the slice holding `timestamp` (see `recent_slice`).
+    #[inline]
+    fn slice_end(&self, timestamp: Timestamp) -> Timestamp {
+        let (start, end) = self.recent_slice.get();
+        if start <= timestamp && timestamp < end {
+            return end;
+        }
+        let end = self.geometry.slice_end(timestamp);
+        if end < Timestamp::MAX {
+            self.recent_slice.set((end - self.geometry.slice, end));
+        }
+        end
     }
 
     /// Whether the window ending at `end` has fired (or passed while empty).
@@ -391,21 +412,26 @@ where
             now
         };
         let (key_group, hash) = (placed.key_group, placed.hash);
-        let last_end = g.last_start(timestamp).saturating_add(g.size);
-        if timestamp >= last_end {
-            // Between two windows (a slide longer than the size): no window holds it.
-            // As in Flink, it counts as late only if it is later than the lateness.
-            if g.event_time && timestamp.saturating_add(self.allowed_lateness) <= self.watermark {
-                route_late(&self.late_tag, self.metrics.as_ref(), placed.record.value, timestamp, out);
+        // Only a record behind event time can be late; in-order records skip the window
+        // arithmetic below (each of its windows ends after it).
+        let behind = g.event_time && timestamp <= self.watermark.max(self.fired_until);
+        if g.gaps || behind {
+            let last_end = g.last_start(timestamp).saturating_add(g.size);
+            if timestamp >= last_end {
+                // Between two windows (a slide longer than the size): no window holds
+                // it. As in Flink, it counts as late only if later than the lateness.
+                if g.event_time && timestamp.saturating_add(self.allowed_lateness) <= self.watermark {
+                    route_late(&self.late_tag, self.metrics.as_ref(), placed.record.value, timestamp, out);
+                }
+                return Ok(());
             }
-            return Ok(());
+            if behind && self.cleanup_time(last_end) <= self.watermark {
+                route_late(&self.late_tag, self.metrics.as_ref(), placed.record.value, timestamp, out);
+                return Ok(());
+            }
         }
-        if g.event_time && self.cleanup_time(last_end) <= self.watermark {
-            route_late(&self.late_tag, self.metrics.as_ref(), placed.record.value, timestamp, out);
-            return Ok(());
-        }
-        let late = g.event_time && self.has_fired(g.first_end(timestamp));
-        let slice_end = g.slice_end(timestamp);
+        let late = behind && self.has_fired(g.first_end(timestamp));
+        let slice_end = self.slice_end(timestamp);
         let Some(key) = key_of(key_selector, &placed) else { return Err(StateError::MissingKey.into()) };
         let late_key = late.then(|| key.clone());
         let contents = &mut self.contents;
@@ -427,6 +453,7 @@ where
 }
 
 /// The slice table for records ending at `slice_end`, created if needed.
+#[inline]
 fn slice_mut<K: Key, A>(
     slices: &mut VecDeque<(Timestamp, KeyGroupTable<K, A>)>,
     slice_end: Timestamp,
@@ -523,7 +550,7 @@ where
                     if timestamp == NO_TIMESTAMP {
                         return;
                     }
-                    if let Some(slice) = find_slice(&this.slices, g.slice_end(timestamp)) {
+                    if let Some(slice) = find_slice(&this.slices, this.slice_end(timestamp)) {
                         slice.prefetch(placed.key_group, placed.hash);
                     }
                 }
