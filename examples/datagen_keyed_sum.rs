@@ -44,8 +44,8 @@ fn main() -> spate::Result<()> {
     };
     records
         .name("generator")
-        .key_by(|r: &(u64, u64)| r.0)
-        .reduce(|a: (u64, u64), b: (u64, u64)| (a.0, a.1.wrapping_add(b.1)))
+        .key_by(|r| r.0)
+        .reduce(|a, b| (a.0, a.1.wrapping_add(b.1)))
         .name("keyed-sum")
         .sink_to(DiscardingSink);
 

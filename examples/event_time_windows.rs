@@ -167,15 +167,15 @@ fn main() -> spate::Result<()> {
 
     let late = OutputTag::<Reading>::new("late-readings");
     let averages = env
-        .from_source(
+        .from_source_with_timestamps(
             GeneratorSource::new(reading, Some(events)),
-            WatermarkStrategy::for_generator(|| AfterEveryReading { newest: i64::MIN / 2 })
-                .with_timestamp_assigner(|r: &Reading, _| r.timestamp),
+            WatermarkStrategy::for_generator(|| AfterEveryReading { newest: i64::MIN / 2 }),
+            |r, _| r.timestamp,
         )
         .name("readings")
         // One source subtask, so that readings keep the order the generator gives them.
         .set_parallelism(1)
-        .key_by(|r: &Reading| r.sensor)
+        .key_by(|r| r.sensor)
         .window(SlidingEventTimeWindows::of(Duration::from_secs(10), Duration::from_secs(5)))
         .allowed_lateness(Duration::from_secs(15))
         .side_output_late_data(&late)

@@ -137,12 +137,12 @@ fn main() -> spate::Result<()> {
     env.from_generator(transaction, Some(count))
         .name("transactions")
         .set_parallelism(1)
-        .assign_timestamps_and_watermarks(
-            WatermarkStrategy::for_bounded_out_of_orderness(std::time::Duration::from_secs(5))
-                .with_timestamp_assigner(|t: &Transaction, _| t.timestamp),
+        .assign_timestamps(
+            WatermarkStrategy::for_bounded_out_of_orderness(std::time::Duration::from_secs(5)),
+            |t, _| t.timestamp,
         )
         .set_parallelism(1)
-        .key_by(|t: &Transaction| t.account)
+        .key_by(|t| t.account)
         .process_function(FraudDetector::default())
         .name("fraud-detector")
         .uid("fraud-detector")

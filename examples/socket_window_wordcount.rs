@@ -43,12 +43,12 @@ fn main() -> spate::Result<()> {
     let window: u64 = params.parsed("window-secs")?.unwrap_or(5);
 
     env.socket_text_stream(&hostname, port)
-        .flat_map(|line: String| {
+        .flat_map(|line| {
             line.split_whitespace().map(|word| WordWithCount { word: word.to_string(), count: 1 }).collect::<Vec<_>>()
         })
-        .key_by(|w: &WordWithCount| w.word.clone())
+        .key_by(|w| w.word.clone())
         .window(TumblingProcessingTimeWindows::of(Duration::from_secs(window)))
-        .reduce(|a: WordWithCount, b: WordWithCount| WordWithCount { word: a.word, count: a.count + b.count })
+        .reduce(|a, b| WordWithCount { word: a.word, count: a.count + b.count })
         .print()
         .set_parallelism(1);
 

@@ -60,7 +60,7 @@ fn main() -> spate::Result<()> {
         )
         .name("control")
         .set_parallelism(1)
-        .key_by(|word: &String| word.clone());
+        .key_by(|word| word.clone());
     let data = env
         .from_source(
             GeneratorSource::new(|j| WORDS[j as usize % WORDS.len()].to_string(), Some(words)).with_rate(rate),
@@ -68,7 +68,7 @@ fn main() -> spate::Result<()> {
         )
         .name("words")
         .set_parallelism(1)
-        .key_by(|word: &String| word.clone());
+        .key_by(|word| word.clone());
     control.connect(&data).flat_map(ControlFunction::default()).name("filter").uid("filter").print();
 
     if params.has("plan") {

@@ -88,7 +88,7 @@ fn main() -> spate::Result<()> {
     match params.get("output") {
         Some(dir) => {
             counts
-                .map(|(word, count): (String, u64)| format!("{word} {count}"))
+                .map(|(word, count)| format!("{word} {count}"))
                 .name("format")
                 .sink_to(FileSink::text(dir))
                 .uid("files");

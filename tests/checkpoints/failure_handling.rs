@@ -695,3 +695,54 @@ fn a_missing_input_path_fails_the_job_without_restarts() {
     assert_eq!(restarts, 0, "the listing is made once per job: a restart cannot find the file");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A source whose reader keeps the default `snapshot`: it cannot say where it is.
+struct Forgetful;
+
+struct ForgetfulReader(i64);
+
+impl spate::SourceReader<i64> for ForgetfulReader {
+    fn poll_next(
+        &mut self,
+        batch: &mut Vec<spate::StreamRecord<i64>>,
+        _max: usize,
+    ) -> Result<spate::SourcePoll, spate::BoxError> {
+        self.0 += 1;
+        batch.push(spate::StreamRecord::new(self.0));
+        Ok(spate::SourcePoll::Idle(Duration::from_millis(1)))
+    }
+}
+
+impl spate::Source<i64> for Forgetful {
+    fn name(&self) -> String {
+        "Forgetful".into()
+    }
+
+    fn boundedness(&self) -> spate::Boundedness {
+        spate::Boundedness::ContinuousUnbounded
+    }
+
+    fn create_reader(
+        &self,
+        _ctx: &mut spate::RuntimeContext,
+    ) -> Result<Box<dyn spate::SourceReader<i64>>, spate::BoxError> {
+        Ok(Box::new(ForgetfulReader(0)))
+    }
+}
+
+#[test]
+fn a_source_that_cannot_record_its_position_fails_the_first_checkpoint_and_the_job_without_restarts() {
+    let dir = temp_dir("forgetful-source");
+    // `env` allows 20 immediate restarts and tolerates no failed checkpoint; a restart
+    // would only fail the same way at the next checkpoint, forever.
+    let env = env(1, 50, &dir.join("checkpoints"));
+    env.from_source(Forgetful, WatermarkStrategy::no_watermarks()).add_sink(|_| {});
+    let job = env.execute_async("forgetful").unwrap();
+    assert!(job.wait_timeout(Duration::from_secs(60)), "the job ends");
+    let restarts = job.restarts();
+    let err = job.wait().expect_err("no checkpoint can be taken").to_string();
+    assert!(err.contains("Forgetful") && err.contains("cannot record its position"), "{err}");
+    assert!(err.contains("SourceReader::snapshot"), "the way out is named: {err}");
+    assert_eq!(restarts, 0, "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use spate_core::StreamRecord;
+use spate_core::{BoxError, StreamRecord, Unrecoverable};
 
 use crate::TaskError;
 use crate::checkpoint::{CheckpointBarrier, CheckpointId, OperatorSnapshot, TaskSnapshot};
@@ -43,6 +43,15 @@ impl<T: 'static> SinkOperator<T> {
     }
 }
 
+/// What went wrong in an operator, without the operator's name (which the caller adds).
+fn cause_of(error: &TaskError) -> String {
+    match error {
+        TaskError::Operator { cause, .. } => cause.to_string(),
+        TaskError::Panic { message, .. } => format!("panicked: {message}"),
+        other => other.to_string(),
+    }
+}
+
 fn not_open(name: &str) -> TaskError {
     TaskError::Internal(format!("sink '{name}' used before open"))
 }
@@ -74,14 +83,18 @@ impl<T: 'static> Downstream<T> for SinkOperator<T> {
         let writer = self.writer.as_mut().ok_or_else(|| not_open(&self.name))?;
         if let Some(error) = &self.failed {
             // No later checkpoint may complete over the transaction that was lost.
-            let cause = format!("an earlier snapshot of this sink failed: {error}").into();
+            let cause = format!("an earlier snapshot of this sink failed ({})", cause_of(error)).into();
             return Err(TaskError::Operator { operator: self.name.clone(), cause });
         }
         let mut state = OperatorSnapshot::for_barrier(barrier);
         if let Err(error) = guard(&self.name, || writer.snapshot_state(barrier.id, &mut state)) {
-            let declined = TaskError::Operator { operator: self.name.clone(), cause: error.to_string().into() };
-            self.failed = Some(error);
-            return Err(declined);
+            // The decline carries the error itself (whether a restart can fix it
+            // included); the task fails later with the same cause.
+            let cause: BoxError =
+                format!("its snapshot for checkpoint {} failed: {}", barrier.id, cause_of(&error)).into();
+            let cause = if error.is_recoverable() { cause } else { Unrecoverable(cause).into() };
+            self.failed = Some(TaskError::Operator { operator: self.name.clone(), cause });
+            return Err(error);
         }
         snapshot.add(&self.uid, state);
         Ok(())

@@ -19,7 +19,7 @@ pub use text_file::{FileSplit, TextFileSource};
 
 use std::time::Duration;
 
-use spate_core::{BoxError, StreamRecord};
+use spate_core::{BoxError, StreamRecord, Unrecoverable};
 
 use crate::context::RuntimeContext;
 use crate::functions::FnResult;
@@ -89,8 +89,14 @@ pub trait SourceReader<T> {
     /// The reader's position for a checkpoint: one encoded element per split it reads
     /// (what is left of it), for [`Source::restore_reader`]. Records handed out before
     /// this call are before the position. A reader that cannot say keeps the default,
-    /// and jobs reading it cannot take checkpoints.
+    /// and jobs reading it cannot take checkpoints: the first one fails the job at once
+    /// (restarting would only fail the same way after every backoff), telling the user to
+    /// turn checkpointing off or implement this method.
     fn snapshot(&mut self) -> Result<Vec<Vec<u8>>, BoxError> {
-        Err("this source cannot record its position, so the job cannot take checkpoints".into())
+        Err(Unrecoverable::new(
+            "this source cannot record its position (its SourceReader does not implement snapshot), \
+             so the job cannot take checkpoints: disable checkpointing or implement SourceReader::snapshot",
+        )
+        .into())
     }
 }
