@@ -2,7 +2,7 @@
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashSet};
-use std::hash::Hash;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use spate_core::Timestamp;
 
@@ -47,42 +47,94 @@ impl<K> Ord for Timer<K> {
     }
 }
 
+/// A registered timer as the deduplicating set holds it: hashed by its time and the key's
+/// stable hash, which the caller has already computed, so that registering a timer (once
+/// per record in window operators) does not hash the key again with SipHash.
+#[derive(Debug)]
+struct TimerId<K> {
+    timestamp: Timestamp,
+    hash: u64,
+    key: K,
+}
+
+impl<K: PartialEq> PartialEq for TimerId<K> {
+    fn eq(&self, other: &Self) -> bool {
+        self.timestamp == other.timestamp && self.key == other.key
+    }
+}
+impl<K: Eq> Eq for TimerId<K> {}
+
+impl<K> Hash for TimerId<K> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash ^ (self.timestamp as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    }
+}
+
+/// Finishes the one `u64` a [`TimerId`] writes with a full 64-bit mix (murmur3's
+/// finalizer): the set's buckets take the low bits and its control bytes the high ones.
+#[derive(Default)]
+struct TimerIdHasher(u64);
+
+impl Hasher for TimerIdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 ^= n;
+    }
+
+    fn finish(&self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        x ^ (x >> 33)
+    }
+}
+
 /// The timers of one time domain: at most one per key and timestamp, fired in timestamp
 /// order. A deleted timer stays in the heap until it would fire and is skipped then.
+///
+/// `hash` arguments are the key's stable hash (as for its state); a key must come with
+/// the same hash every time.
 #[derive(Debug)]
 pub struct TimerQueue<K> {
     heap: BinaryHeap<Reverse<Timer<K>>>,
-    registered: HashSet<(Timestamp, K)>,
+    registered: HashSet<TimerId<K>, BuildHasherDefault<TimerIdHasher>>,
     seq: u64,
 }
 
 impl<K> Default for TimerQueue<K> {
     fn default() -> Self {
-        TimerQueue { heap: BinaryHeap::new(), registered: HashSet::new(), seq: 0 }
+        TimerQueue { heap: BinaryHeap::new(), registered: HashSet::default(), seq: 0 }
     }
 }
 
 impl<K: Hash + Eq + Clone> TimerQueue<K> {
     /// Registers a timer; a second one for the same key and time is ignored.
     pub fn register(&mut self, timestamp: Timestamp, key: &K, key_group: u32, hash: u64) {
-        if self.registered.insert((timestamp, key.clone())) {
+        if self.registered.insert(TimerId { timestamp, hash, key: key.clone() }) {
             self.seq += 1;
             self.heap.push(Reverse(Timer { timestamp, seq: self.seq, key: key.clone(), key_group, hash }));
         }
     }
 
     /// Deletes a timer, if registered.
-    pub fn delete(&mut self, timestamp: Timestamp, key: &K) {
-        self.registered.remove(&(timestamp, key.clone()));
+    pub fn delete(&mut self, timestamp: Timestamp, key: &K, hash: u64) {
+        self.registered.remove(&TimerId { timestamp, hash, key: key.clone() });
     }
 
     /// The next registered timer due at or before `time`, removed.
     pub fn pop_due(&mut self, time: Timestamp) -> Option<Timer<K>> {
         while self.heap.peek().is_some_and(|Reverse(t)| t.timestamp <= time) {
             let Reverse(timer) = self.heap.pop()?;
-            let probe = (timer.timestamp, timer.key);
+            let probe = TimerId { timestamp: timer.timestamp, hash: timer.hash, key: timer.key };
             if self.registered.remove(&probe) {
-                return Some(Timer { timestamp: probe.0, key: probe.1, ..timer });
+                return Some(Timer { timestamp: probe.timestamp, key: probe.key, ..timer });
             }
         }
         None
@@ -95,7 +147,7 @@ impl<K: Hash + Eq + Clone> TimerQueue<K> {
             .heap
             .iter()
             .map(|Reverse(t)| t)
-            .filter(|t| self.registered.contains(&(t.timestamp, t.key.clone())))
+            .filter(|t| self.registered.contains(&TimerId { timestamp: t.timestamp, hash: t.hash, key: t.key.clone() }))
             .collect();
         live.sort_by_key(|t| (t.timestamp, t.seq));
         let mut groups: std::collections::BTreeMap<u32, Vec<(Timestamp, &K)>> = std::collections::BTreeMap::new();
@@ -200,7 +252,7 @@ mod tests {
         q.register(10, &"b", 0, 0);
         q.register(20, &"a", 0, 0);
         q.register(10, &"c", 0, 0);
-        q.delete(20, &"a");
+        q.delete(20, &"a", 0);
         assert_eq!(q.len(), 3);
         assert!(q.pop_due(5).is_none());
         let fired: Vec<(Timestamp, &str)> =
@@ -210,6 +262,30 @@ mod tests {
         assert_eq!(q.pop_due(100).map(|t| (t.timestamp, t.key)), Some((20, "a")), "re-registered after delete");
         assert_eq!(q.pop_due(100).map(|t| (t.timestamp, t.key)), Some((30, "a")));
         assert!(q.pop_due(100).is_none());
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn many_keys_deduplicate_by_key_and_time_whatever_their_hashes() {
+        let mut q = TimerQueue::<u64>::default();
+        // Keys 0..1000 at times 0..3, each registered twice; keys share hashes
+        // in pairs (a collision must not merge two keys' timers).
+        for _ in 0..2 {
+            for key in 0..1000u64 {
+                for at in 0..3 {
+                    q.register(at, &key, 0, key / 2 * 0x9E37_79B9);
+                }
+            }
+        }
+        assert_eq!(q.len(), 3000);
+        for key in (0..1000u64).step_by(2) {
+            q.delete(1, &key, key / 2 * 0x9E37_79B9);
+        }
+        assert_eq!(q.len(), 2500);
+        let fired: Vec<(Timestamp, u64)> = std::iter::from_fn(|| q.pop_due(2)).map(|t| (t.timestamp, t.key)).collect();
+        let expected: Vec<(Timestamp, u64)> =
+            (0..3).flat_map(|at| (0..1000u64).filter(move |k| at != 1 || k % 2 == 1).map(move |k| (at, k))).collect();
+        assert_eq!(fired, expected, "in time, then registration order");
         assert!(q.is_empty());
     }
 }

@@ -84,12 +84,12 @@ impl<K: std::hash::Hash + Eq + Clone> TimerService<'_, K> {
 
     /// Deletes an event-time timer of the current key.
     pub fn delete_event_time_timer(&mut self, timestamp: Timestamp) {
-        self.timers.event.delete(timestamp, self.key);
+        self.timers.event.delete(timestamp, self.key, self.hash);
     }
 
     /// Deletes a processing-time timer of the current key.
     pub fn delete_processing_time_timer(&mut self, timestamp: Timestamp) {
-        self.timers.processing.delete(timestamp, self.key);
+        self.timers.processing.delete(timestamp, self.key, self.hash);
     }
 
     /// The current processing time.

@@ -17,7 +17,7 @@ use crate::source::{SPLITS, SourcePoll, SourceReader};
 use crate::state::Redistribution;
 
 /// What one step of a head did.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum HeadStatus {
     /// It processed something; step again.
     Busy,
@@ -46,13 +46,6 @@ pub struct Checkpointed {
     /// How long the task stopped processing for it (the synchronous part).
     pub sync: Duration,
 }
-
-impl PartialEq for Checkpointed {
-    fn eq(&self, other: &Self) -> bool {
-        self.barrier == other.barrier
-    }
-}
-impl Eq for Checkpointed {}
 
 /// The input side of a task, behind which its chain of operators runs.
 pub trait TaskHead {

@@ -355,11 +355,11 @@ mod tests {
         tx2.send(Event::Control(ControlEvent::Watermark(40)), &cancel).unwrap();
         tx2.send(Event::Control(ControlEvent::EndOfInput), &cancel).unwrap();
         // Phase one: everything but the end of input 1.
-        while head.step().unwrap() == HeadStatus::Busy {}
+        while matches!(head.step().unwrap(), HeadStatus::Busy) {}
         assert!(!seen.lock().unwrap().ended, "input 1 has not ended");
         tx1.send(Event::Control(ControlEvent::EndOfInput), &cancel).unwrap();
         let mut steps = 0;
-        while head.step().unwrap() != HeadStatus::Finished {
+        while !matches!(head.step().unwrap(), HeadStatus::Finished) {
             steps += 1;
             assert!(steps < 100, "the head does not finish");
         }
