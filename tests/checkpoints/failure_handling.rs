@@ -523,12 +523,18 @@ fn a_corrupt_savepoint_given_explicitly_is_refused_without_an_older_one_to_try()
         .with_ansi(false)
         .with_max_level(tracing::Level::WARN)
         .finish();
-    let restored = tracing::subscriber::with_default(subscriber, || {
+    // A second dispatcher alive and a rebuild, so that no callsite's interest stays cached
+    // as "never" from a thread without a subscriber (`tracing` caches it process-wide).
+    let anchor = tracing::Dispatch::new(tracing_subscriber::fmt().with_writer(std::io::sink).finish());
+    let subscriber = tracing::Dispatch::new(subscriber);
+    tracing::callsite::rebuild_interest_cache();
+    let restored = tracing::dispatcher::with_default(&subscriber, || {
         let env = crate::env(1, 0, &dir.join("checkpoints-2"));
         env.set_config("execution.savepoint.path", &path).unwrap();
         sums(&env);
         env.execute_async("sums")
     });
+    drop(anchor);
     let err = restored.err().expect("a corrupt savepoint is refused");
     let text = err.to_string();
     assert!(matches!(err, Error::Restore(_)), "{text}");

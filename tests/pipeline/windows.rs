@@ -571,3 +571,38 @@ fn extreme_timestamps_do_not_break_windows() {
         assert!(fired.iter().any(|f| f.3 == 8 || f.3 == 12), "the largest timestamp lands somewhere: {fired:?}");
     }
 }
+
+#[test]
+fn records_at_both_ends_of_time_land_in_the_same_windows_sliced_and_per_window() {
+    // Near i64::MIN the first slice (and window) is clamped at MIN and shorter than the
+    // others; records just after it belong to the next one. Near MAX the last is clamped.
+    let min = i64::MIN;
+    let max = i64::MAX;
+    let input: Vec<Event> = vec![
+        (1, min + 3, 1),
+        (1, min + 900, 2),
+        (1, min + 5_900, 4),
+        (1, min + 6_000, 8),
+        (1, min + 12_000, 16),
+        (1, 0, 32),
+        (1, max - 9_000, 64),
+        (1, max - 900, 128),
+        (1, max - 3, 256),
+    ];
+    let run = |commutative: bool| {
+        let (mut fired, late) = run_windows(1, input.clone(), 0, |keyed, _| {
+            let windows = keyed.window(SlidingEventTimeWindows::of(Duration::from_secs(10), Duration::from_secs(5)));
+            if commutative {
+                windows.aggregate_with(Commutative(SumOf), describe_any)
+            } else {
+                windows.aggregate_with(SumOf, describe_any)
+            }
+        });
+        fired.sort_unstable();
+        (fired, late)
+    };
+    let (sliced, per_window) = (run(true), run(false));
+    assert_eq!(sliced, per_window, "sliced (left) and per-window (right) operators agree");
+    let total: i64 = sliced.0.iter().map(|f| f.3).sum();
+    assert!(total > 0, "{sliced:?}");
+}

@@ -488,8 +488,18 @@ mod tests {
             fn exit(&self, _: &Id) {}
         }
 
+        // `tracing` caches each callsite's interest for the whole process, and while at
+        // most one dispatcher exists it computes it against the default of whichever
+        // thread reaches the callsite first: a test logging the same warning on another
+        // thread, without a subscriber, would cache "never" and this capture would see
+        // nothing. A second dispatcher kept alive meanwhile makes the interest the union
+        // over all dispatchers, and the rebuild clears what was cached before.
         let capture = Capture::default();
-        tracing::subscriber::with_default(capture.clone(), f);
+        let anchor = tracing::Dispatch::new(Capture::default());
+        let dispatch = tracing::Dispatch::new(capture.clone());
+        tracing::callsite::rebuild_interest_cache();
+        tracing::dispatcher::with_default(&dispatch, f);
+        drop(anchor);
         capture.0.lock().unwrap().clone()
     }
 }

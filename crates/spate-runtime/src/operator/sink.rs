@@ -26,7 +26,25 @@ pub struct SinkOperator<T> {
     /// The checkpoint is declined at once, and the task fails with this error at its
     /// next step, to restart from the last checkpoint rather than lose what the failed
     /// transaction held.
-    failed: Option<TaskError>,
+    failed: Option<FailedSnapshot>,
+}
+
+/// A snapshot of a sink's writer that failed, kept to fail the task (and any later
+/// checkpoint) with.
+struct FailedSnapshot {
+    checkpoint: CheckpointId,
+    /// The cause, without the operator's name (which the error adds).
+    cause: String,
+    /// Whether a restart can fix it.
+    recoverable: bool,
+}
+
+impl FailedSnapshot {
+    fn error(&self, operator: &str) -> TaskError {
+        let cause: BoxError = format!("its snapshot for checkpoint {} failed: {}", self.checkpoint, self.cause).into();
+        let cause = if self.recoverable { cause } else { Unrecoverable(cause).into() };
+        TaskError::Operator { operator: operator.to_string(), cause }
+    }
 }
 
 impl<T: 'static> SinkOperator<T> {
@@ -39,7 +57,7 @@ impl<T: 'static> SinkOperator<T> {
 
     /// The error of a failed snapshot, once, to fail the task with.
     fn check(&mut self) -> Result<(), TaskError> {
-        self.failed.take().map_or(Ok(()), Err)
+        self.failed.take().map_or(Ok(()), |failed| Err(failed.error(&self.name)))
     }
 }
 
@@ -81,19 +99,16 @@ impl<T: 'static> Downstream<T> for SinkOperator<T> {
 
     fn snapshot_state(&mut self, barrier: &CheckpointBarrier, snapshot: &mut TaskSnapshot) -> Result<(), TaskError> {
         let writer = self.writer.as_mut().ok_or_else(|| not_open(&self.name))?;
-        if let Some(error) = &self.failed {
+        if let Some(failed) = &self.failed {
             // No later checkpoint may complete over the transaction that was lost.
-            let cause = format!("an earlier snapshot of this sink failed ({})", cause_of(error)).into();
-            return Err(TaskError::Operator { operator: self.name.clone(), cause });
+            return Err(failed.error(&self.name));
         }
         let mut state = OperatorSnapshot::for_barrier(barrier);
         if let Err(error) = guard(&self.name, || writer.snapshot_state(barrier.id, &mut state)) {
             // The decline carries the error itself (whether a restart can fix it
             // included); the task fails later with the same cause.
-            let cause: BoxError =
-                format!("its snapshot for checkpoint {} failed: {}", barrier.id, cause_of(&error)).into();
-            let cause = if error.is_recoverable() { cause } else { Unrecoverable(cause).into() };
-            self.failed = Some(TaskError::Operator { operator: self.name.clone(), cause });
+            let (cause, recoverable) = (cause_of(&error), error.is_recoverable());
+            self.failed = Some(FailedSnapshot { checkpoint: barrier.id, cause, recoverable });
             return Err(error);
         }
         snapshot.add(&self.uid, state);
@@ -118,6 +133,67 @@ impl<T: 'static> Downstream<T> for SinkOperator<T> {
         match self.writer.as_mut() {
             Some(writer) => guard(&self.name, || writer.close()),
             None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkpoint::CheckpointKind;
+    use crate::context::test_context;
+    use crate::functions::FnResult;
+    use crate::time::ManualClock;
+
+    /// A writer whose snapshots fail, as `unrecoverable` says.
+    struct FailingSnapshots {
+        unrecoverable: bool,
+    }
+
+    impl SinkWriter<u32> for FailingSnapshots {
+        fn write_batch(&mut self, batch: &mut Vec<StreamRecord<u32>>) -> FnResult {
+            batch.clear();
+            Ok(())
+        }
+        fn flush(&mut self, _: bool) -> FnResult {
+            Ok(())
+        }
+        fn snapshot_state(&mut self, _: CheckpointId, _: &mut OperatorSnapshot) -> FnResult {
+            let cause = "disk full";
+            Err(if self.unrecoverable { Box::new(Unrecoverable::new(cause)) } else { cause.into() })
+        }
+    }
+
+    struct FailingSink(bool);
+
+    impl Sink<u32> for FailingSink {
+        fn create_writer(&self, _: &mut RuntimeContext) -> Result<Box<dyn SinkWriter<u32>>, BoxError> {
+            Ok(Box::new(FailingSnapshots { unrecoverable: self.0 }))
+        }
+    }
+
+    fn barrier(id: CheckpointId) -> CheckpointBarrier {
+        CheckpointBarrier { id, timestamp: 0, kind: CheckpointKind::Checkpoint }
+    }
+
+    #[test]
+    fn a_failed_snapshot_declines_then_fails_later_checkpoints_and_the_task_with_its_cause() {
+        for unrecoverable in [false, true] {
+            let context = test_context(ManualClock::new(0), false);
+            let mut sink = SinkOperator::new(Arc::new(FailingSink(unrecoverable)), context, Arc::default());
+            sink.open().unwrap();
+            let declined = sink.snapshot_state(&barrier(1), &mut TaskSnapshot::default()).unwrap_err();
+            assert_eq!(declined.to_string(), "operator 'op' failed: disk full");
+            assert_eq!(declined.is_recoverable(), !unrecoverable);
+            // A later checkpoint may not complete over the lost transaction.
+            let later = sink.snapshot_state(&barrier(2), &mut TaskSnapshot::default()).unwrap_err();
+            assert_eq!(later.to_string(), "operator 'op' failed: its snapshot for checkpoint 1 failed: disk full");
+            assert_eq!(later.is_recoverable(), !unrecoverable, "the cause's kind is kept");
+            // The task fails at its next step, with the same cause, once.
+            let failed = sink.process_batch(&mut vec![StreamRecord::new(1)]).unwrap_err();
+            assert_eq!(failed.to_string(), later.to_string());
+            assert_eq!(failed.is_recoverable(), !unrecoverable);
+            assert!(sink.process_batch(&mut vec![StreamRecord::new(2)]).is_ok());
         }
     }
 }

@@ -34,7 +34,7 @@ use crate::metrics::TaskMetrics;
 use crate::output::{Collector, Output, OutputTag};
 use crate::state::{KeyGroupTable, KeyedLookahead, Lookup, Placed, StateError, Warm, key_of};
 use crate::time::Clock;
-use crate::window::{Slicing, TimeWindow, Window, WindowContents, WindowContext, WindowEmit};
+use crate::window::{Slicing, TimeWindow, Window, WindowContents, WindowContext, WindowEmit, clamp_time, grid_start};
 
 /// The prefix of the parts holding slices (followed by the slice's end).
 const SLICE_PART: &str = "slice/";
@@ -104,36 +104,57 @@ impl Geometry {
         }
     }
 
-    /// The end of the slice holding `timestamp`.
+    /// The end of the slice holding `timestamp` (exact also for the first slice of time,
+    /// which begins before `Timestamp::MIN`; saturating at `Timestamp::MAX`).
     fn slice_end(&self, timestamp: Timestamp) -> Timestamp {
-        TimeWindow::start_of(timestamp, self.offset, self.slice).saturating_add(self.slice)
+        TimeWindow::end_of(timestamp, self.offset, self.slice)
     }
 
-    /// The start of the latest window holding `timestamp`.
-    fn last_start(&self, timestamp: Timestamp) -> Timestamp {
-        TimeWindow::start_of(timestamp, self.offset, self.slide)
+    /// The end of the latest window holding `timestamp`.
+    fn last_end(&self, timestamp: Timestamp) -> Timestamp {
+        self.last_end_at(i128::from(timestamp))
+    }
+
+    /// The end of the latest window holding time `t` (which may lie before
+    /// `Timestamp::MIN`: the start of the first slice).
+    fn last_end_at(&self, t: i128) -> Timestamp {
+        let (size, slide) = (i128::from(self.size), i128::from(self.slide));
+        let start = t - (t - i128::from(self.offset)).rem_euclid(slide);
+        clamp_time(start + size)
     }
 
     /// The end of the earliest window holding `timestamp`.
     fn first_end(&self, timestamp: Timestamp) -> Timestamp {
-        let last = self.last_start(timestamp);
-        let earliest = timestamp.checked_sub(self.size - 1).and_then(|from| {
-            let back = (last.checked_sub(from)? / self.slide).checked_mul(self.slide)?;
-            last.checked_sub(back)?.checked_add(self.size)
-        });
-        earliest.unwrap_or_else(|| {
-            let (last, ts) = (i128::from(last), i128::from(timestamp));
-            let (size, slide) = (i128::from(self.size), i128::from(self.slide));
-            let first_end = last - slide * ((last - (ts - size + 1)) / slide) + size;
-            first_end.clamp(i128::from(Timestamp::MIN), i128::from(Timestamp::MAX)) as Timestamp
-        })
+        // The earliest window holding `timestamp` is the first whose end is after it.
+        self.window_end_at_or_after(timestamp.saturating_add(1))
     }
 
     /// The smallest window end at or after `t`.
     fn window_end_at_or_after(&self, t: Timestamp) -> Timestamp {
-        let start = TimeWindow::start_of(t.saturating_sub(self.size), self.offset, self.slide);
-        let end = start.saturating_add(self.size);
-        if end >= t { end } else { end.saturating_add(self.slide) }
+        let t = i128::from(t);
+        let ends = i128::from(self.offset) + i128::from(self.size);
+        clamp_time(t + (ends - t).rem_euclid(i128::from(self.slide)))
+    }
+
+    /// The starts of the windows that end at `Timestamp::MAX` (their ends clamped there,
+    /// or exactly there), earliest first: each fires as a window of its own, as the
+    /// per-window operator fires them.
+    fn starts_ending_at_max(&self) -> impl Iterator<Item = Timestamp> {
+        let slide = i128::from(self.slide);
+        let earliest = i128::from(Timestamp::MAX - self.size);
+        let first = earliest + (i128::from(self.offset) - earliest).rem_euclid(slide);
+        let last = grid_start(Timestamp::MAX, self.offset, self.slide);
+        (0..)
+            .map(move |k: i128| first + k * slide)
+            .take_while(move |&start| start <= last)
+            .map(|start| start as Timestamp)
+    }
+
+    /// The largest window end at or before `t`.
+    fn window_end_at_or_before(&self, t: Timestamp) -> Timestamp {
+        let t = i128::from(t);
+        let ends = i128::from(self.offset) + i128::from(self.size);
+        clamp_time(t - (t - ends).rem_euclid(i128::from(self.slide)))
     }
 
     /// The end of the last window holding the slice that ends at `slice_end`.
@@ -143,7 +164,7 @@ impl Geometry {
             // windows after it saturate too.
             return Timestamp::MAX;
         }
-        self.last_start(slice_end.saturating_sub(self.slice)).saturating_add(self.size)
+        self.last_end_at(i128::from(slice_end) - i128::from(self.slice))
     }
 }
 
@@ -216,8 +237,12 @@ where
             return end;
         }
         let end = self.geometry.slice_end(timestamp);
+        // Not cached at either end of time, where a slice is clamped and shorter: its
+        // nominal bounds would claim timestamps of its neighbour.
         if end < Timestamp::MAX {
-            self.recent_slice.set((end - self.geometry.slice, end));
+            if let Some(start) = end.checked_sub(self.geometry.slice) {
+                self.recent_slice.set((start, end));
+            }
         }
         end
     }
@@ -246,7 +271,14 @@ where
             if end - 1 > time {
                 break;
             }
-            self.fire_window(end, time, out)?;
+            if end == Timestamp::MAX {
+                let starts: Vec<Timestamp> = self.geometry.starts_ending_at_max().collect();
+                for (i, &start) in starts.iter().enumerate() {
+                    self.fire_window(TimeWindow::new(start, end), i + 1 == starts.len(), time, out)?;
+                }
+            } else {
+                self.fire_window(TimeWindow::new(end.saturating_sub(self.geometry.size), end), true, time, out)?;
+            }
             // Strictly increasing, so the loop ends even where window ends saturate.
             self.fired_until = end - 1;
         }
@@ -264,10 +296,11 @@ where
         Ok(())
     }
 
-    /// Emits the window ending at `end` for every key that has records in it.
-    fn fire_window(&mut self, end: Timestamp, time: Timestamp, out: &mut Output<OUT>) -> FnResult {
+    /// Emits the window `bounds` for every key that has records in it; `is_last` when no
+    /// later window ends where it does (at the end of time several do).
+    fn fire_window(&mut self, bounds: TimeWindow, is_last: bool, time: Timestamp, out: &mut Output<OUT>) -> FnResult {
         let g = self.geometry;
-        let bounds = TimeWindow::new(end.saturating_sub(g.size), end);
+        let end = bounds.end;
         let window = W::from_time_window(bounds).ok_or(StateError::NotTimeWindows)?;
         let first = self.slices.partition_point(|(slice_end, _)| *slice_end <= bounds.start);
         let last = self.slices.partition_point(|(slice_end, _)| *slice_end <= end);
@@ -275,7 +308,7 @@ where
         if last == first + 1 {
             // One slice: emit straight from it, taking it if nothing needs it after.
             let slice_end = self.slices[first].0;
-            let done = g.last_end_of_slice(slice_end) <= end && self.cleanup_time(end) <= time;
+            let done = is_last && g.last_end_of_slice(slice_end) <= end && self.cleanup_time(end) <= time;
             if done && first == 0 {
                 let (_, mut table) = self.slices.pop_front().ok_or(StateError::MissingKey)?;
                 for group in self.range.iter() {
@@ -364,14 +397,17 @@ where
     ) -> FnResult {
         let g = self.geometry;
         let times = (self.watermark, self.now());
-        let mut start = g.last_start(timestamp);
-        while start > timestamp.saturating_sub(g.size) {
-            let end = start.saturating_add(g.size);
+        // Latest window first, by end (a window's start is clamped at the beginning of
+        // time, its end at the end of time: windows ending after `Timestamp::MAX` are
+        // one, as when they fire).
+        let mut end = g.last_end(timestamp);
+        loop {
+            let start = end.saturating_sub(g.size);
             if self.has_fired(end) && self.cleanup_time(end) > self.watermark {
                 let window = W::from_time_window(TimeWindow::new(start, end)).ok_or(StateError::NotTimeWindows)?;
                 let mut acc: Option<C::Acc> = None;
                 for (slice_end, slice) in &self.slices {
-                    if *slice_end <= end.saturating_sub(g.size) || *slice_end > end {
+                    if *slice_end <= start || *slice_end > end {
                         continue;
                     }
                     if let Some(part) = slice.get(key_group, hash, key)? {
@@ -385,10 +421,12 @@ where
                     self.emit_one(key, key_group, hash, &window, &acc, times, out)?;
                 }
             }
-            match start.checked_sub(g.slide) {
-                Some(earlier) => start = earlier,
-                None => break,
+            // The window before (below saturated ends, the last exact one).
+            let earlier = g.window_end_at_or_before(end - 1);
+            if earlier <= timestamp {
+                break;
             }
+            end = earlier;
         }
         Ok(())
     }
@@ -416,7 +454,7 @@ where
         // arithmetic below (each of its windows ends after it).
         let behind = g.event_time && timestamp <= self.watermark.max(self.fired_until);
         if g.gaps || behind {
-            let last_end = g.last_start(timestamp).saturating_add(g.size);
+            let last_end = g.last_end(timestamp);
             if timestamp >= last_end {
                 // Between two windows (a slide longer than the size): no window holds
                 // it. As in Flink, it counts as late only if later than the lateness.
@@ -719,13 +757,30 @@ mod tests {
                 let first = windows.iter().map(|w| w.end).min().unwrap();
                 let last = windows.iter().map(|w| w.end).max().unwrap();
                 assert_eq!(g.first_end(ts), first, "first end of {ts} in {size}/{slide}+{offset}");
-                assert_eq!(g.last_start(ts) + size, last, "last end of {ts}");
+                assert_eq!(g.last_end(ts), last, "last end of {ts}");
                 let slice_end = g.slice_end(ts);
                 assert!(slice_end - g.slice <= ts && ts < slice_end);
                 assert!(windows.iter().all(|w| w.start <= slice_end - g.slice && slice_end <= w.end));
                 assert_eq!(g.last_end_of_slice(slice_end), last);
                 assert_eq!(g.window_end_at_or_after(first), first);
                 assert_eq!(g.window_end_at_or_after(first - slide + 1), first);
+                assert_eq!(g.window_end_at_or_before(first + slide - 1), first);
+            }
+            // At both ends of time, where windows are clamped: the first slice and
+            // windows of time begin before `Timestamp::MIN`, the last end after MAX.
+            let extremes = (Timestamp::MIN..Timestamp::MIN + 50).chain(Timestamp::MAX - 50..=Timestamp::MAX);
+            for ts in extremes {
+                let mut windows = Vec::new();
+                WindowAssigner::<()>::assign_windows(&assigner, &(), ts, &mut windows);
+                assert!(!windows.is_empty(), "{ts} is in a window of {size}/{slide}+{offset}");
+                let first = windows.iter().map(|w| w.end).min().unwrap();
+                let last = windows.iter().map(|w| w.end).max().unwrap();
+                assert_eq!(g.first_end(ts), first, "first end of {ts} in {size}/{slide}+{offset}");
+                assert_eq!(g.last_end(ts), last, "last end of {ts} in {size}/{slide}+{offset}");
+                let slice_end = g.slice_end(ts);
+                assert!(ts < slice_end || slice_end == Timestamp::MAX, "{ts} before its slice's end {slice_end}");
+                assert!(windows.iter().all(|w| w.start <= ts && slice_end <= w.end), "{ts}: {windows:?}");
+                assert_eq!(g.last_end_of_slice(slice_end), last, "last end of the slice of {ts}");
             }
         }
     }

@@ -89,13 +89,15 @@ pub trait SourceReader<T> {
     /// The reader's position for a checkpoint: one encoded element per split it reads
     /// (what is left of it), for [`Source::restore_reader`]. Records handed out before
     /// this call are before the position. A reader that cannot say keeps the default,
-    /// and jobs reading it cannot take checkpoints: the first one fails the job at once
-    /// (restarting would only fail the same way after every backoff), telling the user to
-    /// turn checkpointing off or implement this method.
+    /// and jobs reading it cannot take checkpoints: every one fails, and once more have
+    /// failed than `execution.checkpointing.tolerable-failed-checkpoints` allows (by
+    /// default none) the job fails without restarts (a restart would only fail the same
+    /// way after every backoff), telling the user to turn checkpointing off or implement
+    /// this method.
     fn snapshot(&mut self) -> Result<Vec<Vec<u8>>, BoxError> {
         Err(Unrecoverable::new(
-            "this source cannot record its position (its SourceReader does not implement snapshot), \
-             so the job cannot take checkpoints: disable checkpointing or implement SourceReader::snapshot",
+            "this source cannot record its position (SourceReader::snapshot is not implemented), \
+             so the job cannot take checkpoints: disable checkpointing or implement it",
         )
         .into())
     }

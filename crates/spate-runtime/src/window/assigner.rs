@@ -6,7 +6,7 @@ use std::time::Duration;
 use spate_core::Timestamp;
 
 use super::trigger::{EventTimeTrigger, NeverTrigger, ProcessingTimeTrigger, Trigger};
-use super::{GlobalWindow, TimeWindow, Window};
+use super::{GlobalWindow, TimeWindow, Window, clamp_time, grid_start};
 
 /// Assigns each record to windows.
 pub trait WindowAssigner<T>: Clone + Send + Sync + 'static {
@@ -96,20 +96,22 @@ fn check_positive(value: i64, what: &'static str) -> Result<(), InvalidWindows> 
     if value > 0 { Ok(()) } else { Err(InvalidWindows::TooShort { what }) }
 }
 
+/// The window of `timestamp`. Windows are exact at both ends of time but for their
+/// bounds, which are clamped: the first begins at `Timestamp::MIN` (and ends where it
+/// should), the last ends at `Timestamp::MAX`.
 fn tumbling(timestamp: Timestamp, size: i64, offset: i64) -> TimeWindow {
-    let start = TimeWindow::start_of(timestamp, offset, size);
-    TimeWindow::new(start, start.saturating_add(size))
+    TimeWindow::new(TimeWindow::start_of(timestamp, offset, size), TimeWindow::end_of(timestamp, offset, size))
 }
 
+/// The windows of `timestamp`, latest first, counted in `i128` so that windows beginning
+/// before `Timestamp::MIN` are there too (with their start clamped).
 fn sliding(timestamp: Timestamp, size: i64, slide: i64, offset: i64, windows: &mut Vec<TimeWindow>) {
-    let last_start = TimeWindow::start_of(timestamp, offset, slide);
-    let mut start = last_start;
-    while start > timestamp.saturating_sub(size) {
-        windows.push(TimeWindow::new(start, start.saturating_add(size)));
-        match start.checked_sub(slide) {
-            Some(earlier) => start = earlier,
-            None => break,
-        }
+    let mut start = grid_start(timestamp, offset, slide);
+    let (earliest, size, slide) =
+        (i128::from(timestamp) - i128::from(size), i128::from(size), i128::from(slide.max(1)));
+    while start > earliest {
+        windows.push(TimeWindow::new(clamp_time(start), clamp_time(start + size)));
+        start -= slide;
     }
 }
 

@@ -83,10 +83,34 @@ impl TimeWindow {
                 return start;
             }
         }
-        let t = i128::from(timestamp);
-        let start = t - (t - i128::from(offset)).rem_euclid(i128::from(size));
-        start.clamp(i128::from(Timestamp::MIN), i128::from(Timestamp::MAX)) as Timestamp
+        clamp_time(grid_start(timestamp, offset, size))
     }
+
+    /// The end of the window of `size` (shifted by `offset`) that holds `timestamp`:
+    /// exact also for a window that begins before `Timestamp::MIN` (whose start
+    /// [`start_of`](Self::start_of) clamps), saturating at `Timestamp::MAX`.
+    #[inline]
+    pub fn end_of(timestamp: Timestamp, offset: i64, size: i64) -> Timestamp {
+        let size = size.max(1);
+        if let Some(shifted) = timestamp.checked_sub(offset) {
+            if let Some(start) = timestamp.checked_sub(shifted.rem_euclid(size)) {
+                return start.saturating_add(size);
+            }
+        }
+        clamp_time(grid_start(timestamp, offset, size) + i128::from(size))
+    }
+}
+
+/// The start of the cell of `size` (shifted by `offset`) that holds `timestamp`, without
+/// overflow: below `Timestamp::MIN` for the first cells of time.
+pub(crate) fn grid_start(timestamp: Timestamp, offset: i64, size: i64) -> i128 {
+    let (t, size) = (i128::from(timestamp), i128::from(size.max(1)));
+    t - (t - i128::from(offset)).rem_euclid(size)
+}
+
+/// A time computed in `i128`, clamped to the range of [`Timestamp`].
+pub(crate) fn clamp_time(t: i128) -> Timestamp {
+    t.clamp(i128::from(Timestamp::MIN), i128::from(Timestamp::MAX)) as Timestamp
 }
 
 impl Window for TimeWindow {
