@@ -31,41 +31,13 @@ pub fn env(p: u32, interval_ms: u64, dir: &Path) -> StreamEnv {
     env
 }
 
-/// A fresh directory for one test, removed when the test ends, also when it fails
-/// (the guard is dropped while the panic unwinds).
-pub struct TempDir(std::path::PathBuf);
+#[path = "../common/temp_dir.rs"]
+mod temp;
+pub use temp::TempDir;
 
-impl std::ops::Deref for TempDir {
-    type Target = std::path::PathBuf;
-    fn deref(&self) -> &std::path::PathBuf {
-        &self.0
-    }
-}
-
-impl AsRef<std::path::Path> for TempDir {
-    fn as_ref(&self) -> &std::path::Path {
-        &self.0
-    }
-}
-
-impl AsRef<std::ffi::OsStr> for TempDir {
-    fn as_ref(&self) -> &std::ffi::OsStr {
-        self.0.as_os_str()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A fresh directory named after `name` and this process, removed when dropped.
+/// A fresh directory for one test (`spate-ft-NAME-PID`), removed when dropped.
 pub fn temp_dir(name: &str) -> TempDir {
-    let dir = std::env::temp_dir().join(format!("spate-ft-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    TempDir(dir)
+    TempDir::new(&format!("ft-{name}"))
 }
 
 /// The lines of the visible part files in `dir`, counted (a multiset).
