@@ -574,11 +574,11 @@ fn extreme_timestamps_do_not_break_windows() {
 
 #[test]
 fn records_at_both_ends_of_time_land_in_the_same_windows_sliced_and_per_window() {
-    // Near i64::MIN the first slice (and window) is clamped at MIN and shorter than the
-    // others; records just after it belong to the next one. Near MAX the last is clamped.
-    let min = i64::MIN;
-    let max = i64::MAX;
-    let input: Vec<Event> = vec![
+    // Near i64::MIN the first slices and windows begin before MIN (their starts are
+    // clamped); records just after the first slice belong to the next one. Near MAX
+    // several windows end after MAX, each a window of its own.
+    let (min, max) = (i64::MIN, i64::MAX);
+    let everywhere: Vec<Event> = vec![
         (1, min + 3, 1),
         (1, min + 900, 2),
         (1, min + 5_900, 4),
@@ -589,20 +589,27 @@ fn records_at_both_ends_of_time_land_in_the_same_windows_sliced_and_per_window()
         (1, max - 900, 128),
         (1, max - 3, 256),
     ];
-    let run = |commutative: bool| {
-        let (mut fired, late) = run_windows(1, input.clone(), 0, |keyed, _| {
-            let windows = keyed.window(SlidingEventTimeWindows::of(Duration::from_secs(10), Duration::from_secs(5)));
-            if commutative {
-                windows.aggregate_with(Commutative(SumOf), describe_any)
-            } else {
-                windows.aggregate_with(SumOf, describe_any)
-            }
-        });
-        fired.sort_unstable();
-        (fired, late)
-    };
-    let (sliced, per_window) = (run(true), run(false));
-    assert_eq!(sliced, per_window, "sliced (left) and per-window (right) operators agree");
-    let total: i64 = sliced.0.iter().map(|f| f.3).sum();
-    assert!(total > 0, "{sliced:?}");
+    // Only the last slice of time holds records: the two windows ending at MAX both
+    // read it, so the first may not take it.
+    let last_slice_only: Vec<Event> = vec![(1, max - 3, 256), (2, max, 512)];
+    for input in [everywhere, last_slice_only] {
+        let run = |commutative: bool| {
+            let (mut fired, late) = run_windows(1, input.clone(), 0, |keyed, _| {
+                let windows =
+                    keyed.window(SlidingEventTimeWindows::of(Duration::from_secs(10), Duration::from_secs(5)));
+                if commutative {
+                    windows.aggregate_with(Commutative(SumOf), describe_any)
+                } else {
+                    windows.aggregate_with(SumOf, describe_any)
+                }
+            });
+            fired.sort_unstable();
+            (fired, late)
+        };
+        let (sliced, per_window) = (run(true), run(false));
+        assert_eq!(sliced, per_window, "sliced (left) and per-window (right) operators agree");
+        // Every record is in two windows of 10 s every 5 s.
+        let total: i64 = sliced.0.iter().map(|f| f.3).sum();
+        assert_eq!(total, 2 * input.iter().map(|e| e.2).sum::<i64>(), "{sliced:?}");
+    }
 }

@@ -34,7 +34,9 @@ use crate::metrics::TaskMetrics;
 use crate::output::{Collector, Output, OutputTag};
 use crate::state::{KeyGroupTable, KeyedLookahead, Lookup, Placed, StateError, Warm, key_of};
 use crate::time::Clock;
-use crate::window::{Slicing, TimeWindow, Window, WindowContents, WindowContext, WindowEmit, clamp_time, grid_start};
+use crate::window::{
+    Slicing, TimeWindow, Window, WindowContents, WindowContext, WindowEmit, clamp_time, grid_start, sliding_windows,
+};
 
 /// The prefix of the parts holding slices (followed by the slice's end).
 const SLICE_PART: &str = "slice/";
@@ -90,6 +92,8 @@ struct Geometry {
     event_time: bool,
     /// Whether some times belong to no window (a slide longer than the size).
     gaps: bool,
+    /// Where window ends fall on the slide grid: `(offset + size) mod slide`.
+    ends: i64,
 }
 
 impl Geometry {
@@ -101,6 +105,8 @@ impl Geometry {
             slice: slicing.slice(),
             event_time: slicing.event_time,
             gaps: slicing.slide > slicing.size,
+            ends: ((i128::from(slicing.offset) + i128::from(slicing.size)).rem_euclid(i128::from(slicing.slide.max(1))))
+                as i64,
         }
     }
 
@@ -117,10 +123,19 @@ impl Geometry {
 
     /// The end of the latest window holding time `t` (which may lie before
     /// `Timestamp::MIN`: the start of the first slice).
+    #[inline]
     fn last_end_at(&self, t: i128) -> Timestamp {
-        let (size, slide) = (i128::from(self.size), i128::from(self.slide));
-        let start = t - (t - i128::from(self.offset)).rem_euclid(slide);
-        clamp_time(start + size)
+        let latest_start = Timestamp::try_from(t).ok().and_then(|t| {
+            let shifted = t.checked_sub(self.offset)?;
+            t.checked_sub(shifted.rem_euclid(self.slide))
+        });
+        match latest_start {
+            Some(start) => start.saturating_add(self.size),
+            None => {
+                let (size, slide) = (i128::from(self.size), i128::from(self.slide));
+                clamp_time(t - (t - i128::from(self.offset)).rem_euclid(slide) + size)
+            }
+        }
     }
 
     /// The end of the earliest window holding `timestamp`.
@@ -131,9 +146,8 @@ impl Geometry {
 
     /// The smallest window end at or after `t`.
     fn window_end_at_or_after(&self, t: Timestamp) -> Timestamp {
-        let t = i128::from(t);
-        let ends = i128::from(self.offset) + i128::from(self.size);
-        clamp_time(t + (ends - t).rem_euclid(i128::from(self.slide)))
+        let ahead = (self.ends - t.rem_euclid(self.slide)).rem_euclid(self.slide);
+        t.saturating_add(ahead)
     }
 
     /// The starts of the windows that end at `Timestamp::MAX` (their ends clamped there,
@@ -148,13 +162,6 @@ impl Geometry {
             .map(move |k: i128| first + k * slide)
             .take_while(move |&start| start <= last)
             .map(|start| start as Timestamp)
-    }
-
-    /// The largest window end at or before `t`.
-    fn window_end_at_or_before(&self, t: Timestamp) -> Timestamp {
-        let t = i128::from(t);
-        let ends = i128::from(self.offset) + i128::from(self.size);
-        clamp_time(t - (t - ends).rem_euclid(i128::from(self.slide)))
     }
 
     /// The end of the last window holding the slice that ends at `slice_end`.
@@ -272,9 +279,10 @@ where
                 break;
             }
             if end == Timestamp::MAX {
-                let starts: Vec<Timestamp> = self.geometry.starts_ending_at_max().collect();
-                for (i, &start) in starts.iter().enumerate() {
-                    self.fire_window(TimeWindow::new(start, end), i + 1 == starts.len(), time, out)?;
+                let g = self.geometry;
+                let mut starts = g.starts_ending_at_max().peekable();
+                while let Some(start) = starts.next() {
+                    self.fire_window(TimeWindow::new(start, end), starts.peek().is_none(), time, out)?;
                 }
             } else {
                 self.fire_window(TimeWindow::new(end.saturating_sub(self.geometry.size), end), true, time, out)?;
@@ -397,36 +405,28 @@ where
     ) -> FnResult {
         let g = self.geometry;
         let times = (self.watermark, self.now());
-        // Latest window first, by end (a window's start is clamped at the beginning of
-        // time, its end at the end of time: windows ending after `Timestamp::MAX` are
-        // one, as when they fire).
-        let mut end = g.last_end(timestamp);
-        loop {
-            let start = end.saturating_sub(g.size);
-            if self.has_fired(end) && self.cleanup_time(end) > self.watermark {
-                let window = W::from_time_window(TimeWindow::new(start, end)).ok_or(StateError::NotTimeWindows)?;
-                let mut acc: Option<C::Acc> = None;
-                for (slice_end, slice) in &self.slices {
-                    if *slice_end <= start || *slice_end > end {
-                        continue;
-                    }
-                    if let Some(part) = slice.get(key_group, hash, key)? {
-                        match acc.as_mut() {
-                            Some(acc) => self.contents.merge(acc, part.clone())?,
-                            None => acc = Some(part.clone()),
-                        }
+        // Its windows, latest first (as the per-window operator lists them).
+        for bounds in sliding_windows(timestamp, g.size, g.slide, g.offset) {
+            let (start, end) = (bounds.start, bounds.end);
+            if !self.has_fired(end) || self.cleanup_time(end) <= self.watermark {
+                continue;
+            }
+            let window = W::from_time_window(bounds).ok_or(StateError::NotTimeWindows)?;
+            let mut acc: Option<C::Acc> = None;
+            for (slice_end, slice) in &self.slices {
+                if *slice_end <= start || *slice_end > end {
+                    continue;
+                }
+                if let Some(part) = slice.get(key_group, hash, key)? {
+                    match acc.as_mut() {
+                        Some(acc) => self.contents.merge(acc, part.clone())?,
+                        None => acc = Some(part.clone()),
                     }
                 }
-                if let Some(acc) = acc {
-                    self.emit_one(key, key_group, hash, &window, &acc, times, out)?;
-                }
             }
-            // The window before (below saturated ends, the last exact one).
-            let earlier = g.window_end_at_or_before(end - 1);
-            if earlier <= timestamp {
-                break;
+            if let Some(acc) = acc {
+                self.emit_one(key, key_group, hash, &window, &acc, times, out)?;
             }
-            end = earlier;
         }
         Ok(())
     }
@@ -744,7 +744,7 @@ mod tests {
     #[test]
     fn window_arithmetic_matches_the_assigner() {
         use crate::window::{SlidingEventTimeWindows, WindowAssigner};
-        for (size, slide, offset) in [(10, 5, 0), (10, 4, 0), (10, 10, 3), (60, 1, 0), (7, 3, 2)] {
+        for (size, slide, offset) in [(10, 5, 0), (10, 4, 0), (10, 10, 3), (60, 1, 0), (7, 3, 2), (3, 5, 1)] {
             let g = geometry(size, slide, offset);
             let assigner = SlidingEventTimeWindows::of(
                 std::time::Duration::from_millis(size as u64),
@@ -754,6 +754,11 @@ mod tests {
             for ts in -50..50 {
                 let mut windows = Vec::new();
                 WindowAssigner::<()>::assign_windows(&assigner, &(), ts, &mut windows);
+                if windows.is_empty() {
+                    // Between two windows (a slide longer than the size).
+                    assert!(g.gaps && ts >= g.last_end(ts), "{ts} is in no window of {size}/{slide}+{offset}");
+                    continue;
+                }
                 let first = windows.iter().map(|w| w.end).min().unwrap();
                 let last = windows.iter().map(|w| w.end).max().unwrap();
                 assert_eq!(g.first_end(ts), first, "first end of {ts} in {size}/{slide}+{offset}");
@@ -764,15 +769,19 @@ mod tests {
                 assert_eq!(g.last_end_of_slice(slice_end), last);
                 assert_eq!(g.window_end_at_or_after(first), first);
                 assert_eq!(g.window_end_at_or_after(first - slide + 1), first);
-                assert_eq!(g.window_end_at_or_before(first + slide - 1), first);
             }
             // At both ends of time, where windows are clamped: the first slice and
             // windows of time begin before `Timestamp::MIN`, the last end after MAX.
-            let extremes = (Timestamp::MIN..Timestamp::MIN + 50).chain(Timestamp::MAX - 50..=Timestamp::MAX);
+            let extremes = (Timestamp::MIN..Timestamp::MIN + 100).chain(Timestamp::MAX - 100..=Timestamp::MAX);
+            let mut ending_at_max = std::collections::BTreeSet::new();
             for ts in extremes {
                 let mut windows = Vec::new();
                 WindowAssigner::<()>::assign_windows(&assigner, &(), ts, &mut windows);
-                assert!(!windows.is_empty(), "{ts} is in a window of {size}/{slide}+{offset}");
+                ending_at_max.extend(windows.iter().filter(|w| w.end == Timestamp::MAX).map(|w| w.start));
+                if windows.is_empty() {
+                    assert!(g.gaps, "{ts} is in a window of {size}/{slide}+{offset}");
+                    continue;
+                }
                 let first = windows.iter().map(|w| w.end).min().unwrap();
                 let last = windows.iter().map(|w| w.end).max().unwrap();
                 assert_eq!(g.first_end(ts), first, "first end of {ts} in {size}/{slide}+{offset}");
@@ -782,6 +791,8 @@ mod tests {
                 assert!(windows.iter().all(|w| w.start <= ts && slice_end <= w.end), "{ts}: {windows:?}");
                 assert_eq!(g.last_end_of_slice(slice_end), last, "last end of the slice of {ts}");
             }
+            let starts: Vec<Timestamp> = g.starts_ending_at_max().collect();
+            assert_eq!(starts, ending_at_max.into_iter().collect::<Vec<_>>(), "windows ending at MAX, {size}/{slide}");
         }
     }
 

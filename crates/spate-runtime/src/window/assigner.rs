@@ -6,7 +6,7 @@ use std::time::Duration;
 use spate_core::Timestamp;
 
 use super::trigger::{EventTimeTrigger, NeverTrigger, ProcessingTimeTrigger, Trigger};
-use super::{GlobalWindow, TimeWindow, Window, clamp_time, grid_start};
+use super::{GlobalWindow, TimeWindow, Window, sliding_windows};
 
 /// Assigns each record to windows.
 pub trait WindowAssigner<T>: Clone + Send + Sync + 'static {
@@ -103,16 +103,9 @@ fn tumbling(timestamp: Timestamp, size: i64, offset: i64) -> TimeWindow {
     TimeWindow::new(TimeWindow::start_of(timestamp, offset, size), TimeWindow::end_of(timestamp, offset, size))
 }
 
-/// The windows of `timestamp`, latest first, counted in `i128` so that windows beginning
-/// before `Timestamp::MIN` are there too (with their start clamped).
+/// The windows of `timestamp`, latest first (see [`sliding_windows`]).
 fn sliding(timestamp: Timestamp, size: i64, slide: i64, offset: i64, windows: &mut Vec<TimeWindow>) {
-    let mut start = grid_start(timestamp, offset, slide);
-    let (earliest, size, slide) =
-        (i128::from(timestamp) - i128::from(size), i128::from(size), i128::from(slide.max(1)));
-    while start > earliest {
-        windows.push(TimeWindow::new(clamp_time(start), clamp_time(start + size)));
-        start -= slide;
-    }
+    windows.extend(sliding_windows(timestamp, size, slide, offset));
 }
 
 macro_rules! time_windows {

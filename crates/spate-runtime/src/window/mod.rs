@@ -104,8 +104,32 @@ impl TimeWindow {
 /// The start of the cell of `size` (shifted by `offset`) that holds `timestamp`, without
 /// overflow: below `Timestamp::MIN` for the first cells of time.
 pub(crate) fn grid_start(timestamp: Timestamp, offset: i64, size: i64) -> i128 {
-    let (t, size) = (i128::from(timestamp), i128::from(size.max(1)));
+    let size = size.max(1);
+    if let Some(start) =
+        timestamp.checked_sub(offset).and_then(|shifted| timestamp.checked_sub(shifted.rem_euclid(size)))
+    {
+        return i128::from(start);
+    }
+    let (t, size) = (i128::from(timestamp), i128::from(size));
     t - (t - i128::from(offset)).rem_euclid(size)
+}
+
+/// The sliding windows of `size` every `slide` (shifted by `offset`) that hold
+/// `timestamp`, latest first: all of them also at both ends of time, where their bounds
+/// are clamped (the first windows begin before `Timestamp::MIN`, the last end after MAX).
+pub(crate) fn sliding_windows(
+    timestamp: Timestamp,
+    size: i64,
+    slide: i64,
+    offset: i64,
+) -> impl Iterator<Item = TimeWindow> {
+    let latest = grid_start(timestamp, offset, slide);
+    let (earliest, size, slide) =
+        (i128::from(timestamp) - i128::from(size), i128::from(size), i128::from(slide.max(1)));
+    (0..)
+        .map(move |k: i128| latest - k * slide)
+        .take_while(move |&start| start > earliest)
+        .map(move |start| TimeWindow::new(clamp_time(start), clamp_time(start + size)))
 }
 
 /// A time computed in `i128`, clamped to the range of [`Timestamp`].
