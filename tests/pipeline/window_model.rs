@@ -25,6 +25,26 @@ pub type Event = (u32, i64, i64);
 /// A window as `(start, end)`.
 pub type Span = (i64, i64);
 
+/// Sums the values of events. It does not declare itself commutative, so sliding
+/// windows keep it per window; wrapped in `Commutative(..)` it goes on slices.
+#[derive(Clone)]
+pub struct SumOf;
+
+impl AggregateFunction<Event, i64, i64> for SumOf {
+    fn create_accumulator(&mut self) -> i64 {
+        0
+    }
+    fn add(&mut self, value: Event, acc: &mut i64) {
+        *acc += value.2;
+    }
+    fn get_result(&mut self, acc: &i64) -> i64 {
+        *acc
+    }
+    fn merge(&mut self, a: i64, b: i64) -> i64 {
+        a + b
+    }
+}
+
 /// A watermark after every record: the largest timestamp minus `delay`, minus one.
 #[derive(Clone)]
 pub struct EveryRecord {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use spate::prelude::*;
 use spate::{Data, EventTimeTrigger, WindowAssigner};
 
-use crate::window_model::{Event, Modelled, Span, flink, random_events, sliding, strategy, sum_of, tumbling};
+use crate::window_model::{Event, Modelled, Span, SumOf, flink, random_events, sliding, strategy, sum_of, tumbling};
 use crate::{Collected, env};
 
 /// What a window emits in these tests: its key, bounds and a value.
@@ -86,26 +86,6 @@ fn describe<V: Clone + 'static>(
     Ok(())
 }
 
-/// Sums the values; does not declare itself commutative, so sliding windows keep it
-/// per window.
-#[derive(Clone)]
-struct PlainSum;
-
-impl AggregateFunction<Event, i64, i64> for PlainSum {
-    fn create_accumulator(&mut self) -> i64 {
-        0
-    }
-    fn add(&mut self, value: Event, acc: &mut i64) {
-        *acc += value.2;
-    }
-    fn get_result(&mut self, acc: &i64) -> i64 {
-        *acc
-    }
-    fn merge(&mut self, a: i64, b: i64) -> i64 {
-        a + b
-    }
-}
-
 /// The first and the last value a window saw, as `first * 1000 + last`: depends on the
 /// arrival order, and must never be merged (Flink merges accumulators only for merging
 /// windows).
@@ -172,7 +152,7 @@ where
             let model = flink(input, delay, windows_of, lateness, sum_of);
             let got = run(parallelism, input_vec, delay, |keyed, late| match function {
                 Function::BuiltInSum => windowed(keyed, late).aggregate_with(Sum::of(|e: &Event| e.2), describe),
-                _ => windowed(keyed, late).aggregate_with(PlainSum, describe),
+                _ => windowed(keyed, late).aggregate_with(SumOf, describe),
             });
             assert_matches(&got, &model, &what);
             model.len()
@@ -319,7 +299,7 @@ fn windows_at_the_end_of_time_finish() {
                             keyed.window(SlidingEventTimeWindows::of(ms(size), ms(slide))).side_output_late_data(late);
                         match function {
                             Function::BuiltInSum => windows.aggregate_with(Sum::of(|e: &Event| e.2), describe),
-                            Function::PlainSum => windows.aggregate_with(PlainSum, describe),
+                            Function::PlainSum => windows.aggregate_with(SumOf, describe),
                             _ => windows.process(
                                 |k: &u32,
                                  ctx: &mut WindowContext<'_, TimeWindow>,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use spate::prelude::*;
 
-use crate::window_model::{Event, flink, sliding, strategy, sum_of, tumbling};
+use crate::window_model::{Event, SumOf, flink, sliding, strategy, sum_of, tumbling};
 use crate::{Collected, env, sorted};
 
 /// `(key, window start, window end, sum of values)`.
@@ -107,25 +107,6 @@ fn tumbling_event_time_windows_match_the_model_at_any_parallelism() {
         });
         assert_eq!(fired, expected, "parallelism {p}");
         assert_eq!(late, expected_late, "parallelism {p}");
-    }
-}
-
-/// Sums the values of events.
-#[derive(Clone)]
-struct SumOf;
-
-impl AggregateFunction<Event, i64, i64> for SumOf {
-    fn create_accumulator(&mut self) -> i64 {
-        0
-    }
-    fn add(&mut self, value: Event, acc: &mut i64) {
-        *acc += value.2;
-    }
-    fn get_result(&mut self, acc: &i64) -> i64 {
-        *acc
-    }
-    fn merge(&mut self, a: i64, b: i64) -> i64 {
-        a + b
     }
 }
 

@@ -662,12 +662,24 @@ mod tests {
         }
     }
 
-    #[test]
-    fn processing_time_windows_fire_when_the_clock_passes_their_end() {
-        let clock = ManualClock::new(1_000);
-        let assigner = SlidingProcessingTimeWindows::of(Duration::from_secs(1), Duration::from_millis(500));
-        let slicing = WindowAssigner::<(u32, i64)>::slicing(&assigner).unwrap();
-        let mut op = SlicedWindowOperator::<u32, (u32, i64), TimeWindow, _, _, (u32, u64)>::new(
+    /// Counts records of `(key, _)` per window.
+    type Counting = SlicedWindowOperator<
+        u32,
+        (u32, i64),
+        TimeWindow,
+        AggregateContents<Count, (u32, u64), (u32, u64)>,
+        EmitElements,
+        (u32, u64),
+    >;
+
+    /// An opened operator counting records per window of `assigner` on `clock`, its
+    /// output and what it emitted.
+    fn counting<A: WindowAssigner<(u32, i64)>>(
+        assigner: &A,
+        clock: &Arc<ManualClock>,
+    ) -> (Counting, Output<(u32, u64)>, crate::output::testing::Shared<(u32, u64)>) {
+        let slicing = assigner.slicing().unwrap();
+        let mut op = SlicedWindowOperator::new(
             Arc::new(ComputedKey(|r: &(u32, i64)| r.0)),
             slicing,
             0,
@@ -676,8 +688,16 @@ mod tests {
             EmitElements,
         );
         let (sink, seen) = recorder::<(u32, u64)>();
-        let mut out = Output::new(sink, 16);
+        let out = Output::new(sink, 16);
         op.open(&mut test_context(clock.clone(), true)).unwrap();
+        (op, out, seen)
+    }
+
+    #[test]
+    fn processing_time_windows_fire_when_the_clock_passes_their_end() {
+        let clock = ManualClock::new(1_000);
+        let assigner = SlidingProcessingTimeWindows::of(Duration::from_secs(1), Duration::from_millis(500));
+        let (mut op, mut out, seen) = counting(&assigner, &clock);
         let batch = |records: &[(u32, i64)]| records.iter().map(|r| StreamRecord::new(*r)).collect::<Vec<_>>();
         // Record timestamps are ignored: processing time decides.
         op.process_batch(&mut batch(&[(1, -99), (2, 12_345)]), &mut out).unwrap();
@@ -714,18 +734,7 @@ mod tests {
     fn a_processing_time_window_takes_records_until_its_last_millisecond_is_over() {
         let clock = ManualClock::new(1_999);
         let assigner = crate::window::TumblingProcessingTimeWindows::of(Duration::from_secs(1));
-        let slicing = WindowAssigner::<(u32, i64)>::slicing(&assigner).unwrap();
-        let mut op = SlicedWindowOperator::<u32, (u32, i64), TimeWindow, _, _, (u32, u64)>::new(
-            Arc::new(ComputedKey(|r: &(u32, i64)| r.0)),
-            slicing,
-            0,
-            None,
-            AggregateContents::new(Count),
-            EmitElements,
-        );
-        let (sink, seen) = recorder::<(u32, u64)>();
-        let mut out = Output::new(sink, 16);
-        op.open(&mut test_context(clock.clone(), true)).unwrap();
+        let (mut op, mut out, seen) = counting(&assigner, &clock);
         op.process_batch(&mut vec![StreamRecord::new((1, 0))], &mut out).unwrap();
         // The task fires timers due at `now`: 1999 is the last millisecond of [1000, 2000).
         op.on_processing_time(1_999, &mut out).unwrap();
