@@ -672,12 +672,15 @@ mod tests {
         (u32, u64),
     >;
 
+    /// What a counting operator emitted.
+    type Seen = crate::output::testing::Shared<(u32, u64)>;
+
     /// An opened operator counting records per window of `assigner` on `clock`, its
     /// output and what it emitted.
     fn counting<A: WindowAssigner<(u32, i64)>>(
         assigner: &A,
         clock: &Arc<ManualClock>,
-    ) -> (Counting, Output<(u32, u64)>, crate::output::testing::Shared<(u32, u64)>) {
+    ) -> (Counting, Output<(u32, u64)>, Seen) {
         let slicing = assigner.slicing().unwrap();
         let mut op = SlicedWindowOperator::new(
             Arc::new(ComputedKey(|r: &(u32, i64)| r.0)),
