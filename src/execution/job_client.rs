@@ -1,5 +1,6 @@
 //! The handle of a running job, and what it reports when done.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -7,36 +8,13 @@ use std::time::{Duration, Instant};
 
 use spate_core::job_id::JobId;
 use spate_runtime::accumulator::{Accumulator, AccumulatorResults};
-use spate_runtime::checkpoint::{CheckpointHistory, CheckpointStats, CheckpointStatus};
+use spate_runtime::checkpoint::{CheckpointHistory, CheckpointStats, CheckpointStatus, CheckpointStorage};
+use spate_runtime::job_master::JobMessage;
 use spate_runtime::metrics::{TaskMetrics, TaskMetricsSnapshot};
 
 use crate::error::{Error, Result};
 
-/// A job's state, in Flink's names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum JobStatus {
-    /// Subtasks are running.
-    Running,
-    /// A subtask failed; the others are being stopped.
-    Failing,
-    /// The job failed and waits to be restarted (restart strategy).
-    Restarting,
-    /// Cancellation was requested; subtasks are stopping.
-    Cancelling,
-    /// Every subtask finished.
-    Finished,
-    /// The job failed.
-    Failed,
-    /// The job was cancelled.
-    Canceled,
-}
-
-impl JobStatus {
-    /// Whether the job has ended.
-    pub fn is_terminal(self) -> bool {
-        matches!(self, JobStatus::Finished | JobStatus::Failed | JobStatus::Canceled)
-    }
-}
+pub use spate_runtime::job_master::JobStatus;
 
 /// The I/O counters of one vertex, summed over its subtasks.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -108,6 +86,48 @@ impl JobExecutionResult {
     }
 }
 
+/// Savepoint requests waiting for the job master's answer, by request token.
+#[derive(Default)]
+pub(crate) struct SavepointRequests {
+    inner: Mutex<SavepointRequestsInner>,
+}
+
+#[derive(Default)]
+struct SavepointRequestsInner {
+    next: u64,
+    /// Once the job ended, no request is taken (nothing would answer it).
+    closed: bool,
+    waiting: HashMap<u64, crossbeam_channel::Sender<Result<String>>>,
+}
+
+impl SavepointRequests {
+    /// A token for a new request answered on `reply`; `None` once the job ended.
+    pub fn register(&self, reply: crossbeam_channel::Sender<Result<String>>) -> Option<u64> {
+        let mut inner = self.inner.lock().ok()?;
+        if inner.closed {
+            return None;
+        }
+        inner.next += 1;
+        let token = inner.next;
+        inner.waiting.insert(token, reply);
+        Some(token)
+    }
+
+    /// Where the answer to request `token` goes.
+    pub fn take(&self, token: u64) -> Option<crossbeam_channel::Sender<Result<String>>> {
+        self.inner.lock().ok()?.waiting.remove(&token)
+    }
+
+    /// The job ended: every waiting request is dropped (its caller hears that the job
+    /// ended), and no new one is taken.
+    pub fn close(&self) {
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.closed = true;
+            inner.waiting.clear();
+        }
+    }
+}
+
 pub(crate) struct TaskEntry {
     pub vertex: u32,
     pub metrics: Arc<TaskMetrics>,
@@ -124,7 +144,9 @@ pub(crate) struct JobShared {
     pub job_id: JobId,
     pub job_name: String,
     /// The job master's inbox.
-    pub inbox: crossbeam_channel::Sender<super::mini_cluster::MasterEvent>,
+    pub inbox: crossbeam_channel::Sender<JobMessage>,
+    /// Savepoint requests waiting for their answers.
+    pub savepoints: SavepointRequests,
     pub user_cancelled: AtomicBool,
     /// Restarts so far (the attempt number of the running attempt).
     pub restarts: AtomicU32,
@@ -204,7 +226,7 @@ impl JobClient {
         if !self.status().is_terminal() {
             self.shared.user_cancelled.store(true, Ordering::Release);
             self.shared.set_status(JobStatus::Cancelling);
-            let _ = self.shared.inbox.send(super::mini_cluster::MasterEvent::Cancel);
+            let _ = self.shared.inbox.send(JobMessage::Cancel);
         }
     }
 
@@ -248,9 +270,13 @@ impl JobClient {
         if self.status().is_terminal() {
             return Err(ended());
         }
+        let storage = CheckpointStorage::local(dir).map_err(|source| Error::Storage {
+            setting: format!("savepoint directory {}", dir.display()),
+            source: Box::new(source),
+        })?;
         let (reply, answer) = crossbeam_channel::bounded(1);
-        let request = super::mini_cluster::MasterEvent::Savepoint { dir: dir.to_path_buf(), stop, reply };
-        self.shared.inbox.send(request).map_err(|_| ended())?;
+        let request = self.shared.savepoints.register(reply).ok_or_else(ended)?;
+        self.shared.inbox.send(JobMessage::TriggerSavepoint { request, storage, stop }).map_err(|_| ended())?;
         answer.recv().map_err(|_| ended())?
     }
 

@@ -13,6 +13,7 @@ pub mod context;
 pub mod error;
 pub mod event;
 pub mod functions;
+pub mod job_master;
 pub mod key_selector;
 pub mod metrics;
 pub mod operator;

@@ -297,7 +297,9 @@ impl CheckpointCoordinator {
     /// When [`tick`](Self::tick) should run next.
     pub fn next_deadline(&self) -> Option<Instant> {
         let timeouts = self.pending.values().map(|p| p.started + self.settings.timeout).min();
-        match (self.next_trigger, timeouts) {
+        // While no checkpoint may start, the trigger time waits (it is not a deadline).
+        let trigger = self.next_trigger.filter(|_| self.gateway.is_some() && !self.stopping);
+        match (trigger, timeouts) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }

@@ -1,0 +1,99 @@
+//! How a job ends, and why it failed.
+
+use crate::TaskError;
+use crate::checkpoint::{CheckpointFailure, TooManyFailedCheckpoints};
+
+use super::status::JobStatus;
+
+/// A deployer could not start an attempt (e.g. the checkpoint to restore is unusable).
+/// The error stays typed, so the caller that produced it can recover its own type.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot deploy attempt {attempt}: {source}")]
+pub struct DeployError {
+    /// The attempt.
+    pub attempt: u32,
+    /// Why.
+    #[source]
+    pub source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+/// Why an attempt, and maybe the job, failed.
+#[derive(Debug, thiserror::Error)]
+pub enum JobFailure {
+    /// A subtask failed: the first root cause (not the cancellations it caused).
+    #[error("{task}: {error}")]
+    Task {
+        /// The subtask's display name.
+        task: String,
+        /// Its error.
+        error: TaskError,
+    },
+    /// Too many checkpoints failed in a row.
+    #[error("{0}")]
+    Checkpoints(TooManyFailedCheckpoints),
+    /// An attempt could not be deployed.
+    #[error("{0}")]
+    Deployment(DeployError),
+}
+
+impl JobFailure {
+    /// Whether a restart could help (see [`TaskError::is_recoverable`]); a failed
+    /// deployment is not retried.
+    pub fn is_recoverable(&self) -> bool {
+        match self {
+            JobFailure::Task { error, .. } => error.is_recoverable(),
+            JobFailure::Checkpoints(too_many) => too_many.latest.is_recoverable(),
+            JobFailure::Deployment(_) => false,
+        }
+    }
+
+    /// Whether `error` of another subtask is a better root cause than this failure:
+    /// a real error wins over the cancellations and lost peers it caused.
+    pub(crate) fn is_replaced_by(&self, error: &TaskError) -> bool {
+        match self {
+            JobFailure::Task { error: current, .. } => current.is_consequence() && !error.is_consequence(),
+            JobFailure::Checkpoints(_) | JobFailure::Deployment(_) => false,
+        }
+    }
+}
+
+/// How a job ended.
+#[derive(Debug)]
+pub enum JobOutcome {
+    /// Every subtask processed all its input.
+    Finished,
+    /// Stopped after a savepoint (`stop-with-savepoint`): FINISHED, as in Flink.
+    Stopped,
+    /// Cancelled by the user.
+    Cancelled,
+    /// Its job master stopped without ending it.
+    Suspended,
+    /// Failed, and not restarted.
+    Failed(JobFailure),
+}
+
+impl JobOutcome {
+    /// The terminal status this outcome is reported as.
+    pub fn status(&self) -> JobStatus {
+        match self {
+            JobOutcome::Finished | JobOutcome::Stopped => JobStatus::Finished,
+            JobOutcome::Cancelled => JobStatus::Canceled,
+            JobOutcome::Suspended => JobStatus::Suspended,
+            JobOutcome::Failed(_) => JobStatus::Failed,
+        }
+    }
+}
+
+/// Why a savepoint request got no savepoint.
+#[derive(Debug, thiserror::Error)]
+pub enum SavepointError {
+    /// The job is not running (restarting, failing, stopping or ended).
+    #[error("the job is {status}")]
+    NotRunning {
+        /// Its status when the request arrived.
+        status: JobStatus,
+    },
+    /// The savepoint was started and failed.
+    #[error("{0}")]
+    Failed(CheckpointFailure),
+}
