@@ -6,6 +6,7 @@
 //! assembled, so that a bad value is an error at start naming the key, not a surprise
 //! in the middle of a run.
 
+pub mod cluster;
 pub mod duration;
 pub mod fault_tolerance;
 pub mod options;

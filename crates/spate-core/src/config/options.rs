@@ -10,6 +10,7 @@
 use std::time::Duration;
 
 use super::InvalidValue;
+use super::cluster as cl;
 use super::duration::{format_duration, parse_duration};
 use super::fault_tolerance as ft;
 
@@ -272,6 +273,27 @@ pub static ALL_OPTIONS: &[&dyn AnyOption] = &[
     &ft::EXPONENTIAL_RESET,
     &ft::EXPONENTIAL_JITTER,
     &ft::EXPONENTIAL_ATTEMPTS,
+    &cl::JOBMANAGER_RPC_ADDRESS,
+    &cl::JOBMANAGER_RPC_PORT,
+    &cl::JOBMANAGER_BIND_HOST,
+    &cl::REST_ADDRESS,
+    &cl::REST_PORT,
+    &cl::REST_BIND_ADDRESS,
+    &cl::REST_MAX_CONTENT_LENGTH,
+    &cl::TASK_SLOTS,
+    &cl::TASKMANAGER_HOST,
+    &cl::TASKMANAGER_BIND_HOST,
+    &cl::TASKMANAGER_RPC_PORT,
+    &cl::TASKMANAGER_DATA_PORT,
+    &cl::REGISTRATION_TIMEOUT,
+    &cl::HEARTBEAT_INTERVAL,
+    &cl::HEARTBEAT_TIMEOUT,
+    &cl::SLOT_REQUEST_TIMEOUT,
+    &cl::LOAD_BALANCE_MODE,
+    &cl::EVENLY_SPREAD_OUT_SLOTS,
+    &cl::JOBSTORE_EXPIRATION,
+    &cl::TASK_CANCELLATION_TIMEOUT,
+    &cl::AUTH_TOKEN,
 ];
 
 /// The registered option with this key, as its own key or as one of its deprecated

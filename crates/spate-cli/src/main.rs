@@ -1,0 +1,92 @@
+//! `spate`: the cluster's processes (`jobmanager`, `taskmanager`), the scripts that
+//! start and stop a standalone cluster (`cluster start|stop`), in Flink's conventions.
+
+mod conf_dir;
+mod daemon;
+mod pid_file;
+mod standalone;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+/// Spate: a distributed, stateful stream processor in the model of Apache Flink.
+#[derive(Parser)]
+#[command(name = "spate", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every command that reads the configuration takes.
+#[derive(clap::Args, Clone, Debug)]
+struct ConfArgs {
+    /// The directory holding config.yaml and workers [default: $SPATE_CONF_DIR, else ./conf].
+    #[arg(long, value_name = "DIR")]
+    conf_dir: Option<PathBuf>,
+    /// Sets a configuration key, over config.yaml (repeatable).
+    #[arg(short = 'D', value_name = "key=value")]
+    dynamic: Vec<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs a JobManager in the foreground (containers, systemd).
+    Jobmanager(ConfArgs),
+    /// Runs a TaskManager in the foreground.
+    Taskmanager(ConfArgs),
+    /// Starts or stops a standalone cluster: a JobManager here and the TaskManagers of
+    /// the `workers` file.
+    Cluster {
+        #[command(subcommand)]
+        action: ClusterAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClusterAction {
+    /// Starts the JobManager and the TaskManagers in the background; returns once the
+    /// REST endpoint answers and every TaskManager registered.
+    Start(ConfArgs),
+    /// Stops what the pid files name.
+    Stop(ConfArgs),
+    /// Starts one TaskManager in the background on this host (what `cluster start`
+    /// runs here, and over ssh on other hosts).
+    #[command(hide = true)]
+    StartTaskmanager(ConfArgs),
+    /// Stops the TaskManagers this host's pid file names (run over ssh by `cluster stop`).
+    #[command(hide = true)]
+    StopTaskmanagers(ConfArgs),
+}
+
+fn main() {
+    init_logging();
+    if let Err(error) = run(Cli::parse()) {
+        eprintln!("Error: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Jobmanager(args) => daemon::jobmanager(conf_dir::load(&args)?),
+        Command::Taskmanager(args) => daemon::taskmanager(conf_dir::load(&args)?),
+        Command::Cluster { action } => match action {
+            ClusterAction::Start(args) => standalone::start(&args),
+            ClusterAction::Stop(args) => standalone::stop(&args),
+            ClusterAction::StartTaskmanager(args) => standalone::start_taskmanager(&args).map(|_| ()),
+            ClusterAction::StopTaskmanagers(_) => standalone::stop_taskmanagers(),
+        },
+    }
+}
+
+/// Logs go to stderr (the `.log` file of a daemon); `SPATE_LOG` sets the level.
+fn init_logging() {
+    let level = std::env::var("SPATE_LOG").ok().and_then(|l| l.parse::<tracing::Level>().ok());
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(level.unwrap_or(tracing::Level::INFO))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}

@@ -1,0 +1,343 @@
+//! A standalone cluster of real `spate` processes on 127.0.0.1, with ports the OS
+//! chooses: started and stopped with the cluster scripts, observed over REST, its
+//! TaskManagers killed and stopped with real signals. Every process a test starts is
+//! stopped by pid when the test ends, also when it fails.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const SPATE: &str = env!("CARGO_BIN_EXE_spate");
+
+/// A temporary directory with `conf/`, `pids/` and `log/`, and the cluster started
+/// in it; dropping it stops the cluster and kills whatever its pid files still name.
+struct Cluster {
+    dir: PathBuf,
+    rest: Option<String>,
+}
+
+impl Cluster {
+    /// A cluster directory whose config holds `config` (with OS-chosen ports and fast
+    /// heartbeats unless `config` sets them) and one `localhost` worker per TaskManager.
+    fn new(name: &str, taskmanagers: usize, config: &str) -> Cluster {
+        let dir = std::env::temp_dir().join(format!("spate-cluster-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("conf")).unwrap();
+        let mut yaml = String::from(config);
+        for (key, value) in [
+            ("rest.port", "0"),
+            ("jobmanager.rpc.port", "0"),
+            ("heartbeat.interval", "200 ms"),
+            ("heartbeat.timeout", "60 s"),
+            ("taskmanager.numberOfTaskSlots", "2"),
+        ] {
+            if !config.contains(key) {
+                yaml.push_str(&format!("{key}: {value}\n"));
+            }
+        }
+        std::fs::write(dir.join("conf/config.yaml"), yaml).unwrap();
+        std::fs::write(dir.join("conf/workers"), "localhost\n".repeat(taskmanagers)).unwrap();
+        Cluster { dir, rest: None }
+    }
+
+    /// `spate ARGS` with this cluster's directories.
+    fn spate(&self, args: &[&str]) -> Output {
+        Command::new(SPATE)
+            .args(args)
+            .env("SPATE_CONF_DIR", self.dir.join("conf"))
+            .env("SPATE_PID_DIR", self.dir.join("pids"))
+            .env("SPATE_LOG_DIR", self.dir.join("log"))
+            .env_remove("SPATE_LOG")
+            .output()
+            .expect("spate runs")
+    }
+
+    /// `spate cluster start`; panics with its output unless it succeeded.
+    fn start(&mut self) -> &mut Self {
+        let out = self.spate(&["cluster", "start"]);
+        assert!(out.status.success(), "cluster start failed:\n{}", text(&out));
+        let endpoints: Value = serde_json::from_slice(&std::fs::read(self.endpoint_file()).unwrap()).unwrap();
+        self.rest = Some(endpoints["rest"].as_str().unwrap().to_string());
+        self
+    }
+
+    fn endpoint_file(&self) -> PathBuf {
+        let pids = self.dir.join("pids");
+        std::fs::read_dir(&pids)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.to_string_lossy().ends_with("jobmanager.endpoints.json"))
+            .expect("the JobManager wrote its endpoint file")
+    }
+
+    fn pids(&self, role: &str) -> Vec<u32> {
+        let Ok(entries) = std::fs::read_dir(self.dir.join("pids")) else { return Vec::new() };
+        entries
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().ends_with(&format!("-{role}.pid")))
+            .flat_map(|p| {
+                std::fs::read_to_string(p).unwrap_or_default().lines().map(|l| l.parse().unwrap()).collect::<Vec<u32>>()
+            })
+            .collect()
+    }
+
+    /// `GET path` on the REST endpoint: status and JSON.
+    fn get(&self, path: &str) -> (u16, Value) {
+        request("GET", self.rest.as_deref().unwrap(), path)
+    }
+
+    fn registered(&self) -> u64 {
+        self.get("/overview").1["taskmanagers"].as_u64().unwrap()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = self.spate(&["cluster", "stop"]);
+        for pid in self.pids("jobmanager").into_iter().chain(self.pids("taskmanager")) {
+            signal(pid, "KILL");
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn text(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+fn signal(pid: u32, name: &str) {
+    let _ = Command::new("kill").arg(format!("-{name}")).arg(pid.to_string()).output();
+}
+
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| !s.rsplit_once(')').is_some_and(|(_, r)| r.trim_start().starts_with('Z')))
+}
+
+/// A minimal HTTP/1.1 client (the test must not share the code it tests).
+fn request(method: &str, host: &str, path: &str) -> (u16, Value) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(stream, "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response.split(' ').nth(1).unwrap().parse().unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    let body =
+        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_string() };
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        body = &rest[n + 2..];
+    }
+    out
+}
+
+fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The keys of a JSON object, in order.
+fn keys(v: &Value) -> Vec<String> {
+    v.as_object().unwrap().keys().cloned().collect()
+}
+
+fn sample(name: &str) -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/flink-samples").join(name);
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+#[test]
+fn cluster_start_registers_every_taskmanager_and_stop_leaves_nothing_running() {
+    let mut cluster = Cluster::new("start-stop", 2, "");
+    let started = Instant::now();
+    cluster.start();
+    eprintln!("cluster start took {} ms", started.elapsed().as_millis());
+    let (status, overview) = cluster.get("/overview");
+    assert_eq!(status, 200);
+    assert_eq!((overview["taskmanagers"].as_u64(), overview["slots-total"].as_u64()), (Some(2), Some(4)));
+    assert_eq!(overview["slots-available"].as_u64(), Some(4));
+
+    let (_, list) = cluster.get("/taskmanagers");
+    let tms = list["taskmanagers"].as_array().unwrap();
+    assert_eq!(tms.len(), 2);
+    let pids = cluster.pids("taskmanager");
+    for tm in tms {
+        assert_eq!(tm["slotsNumber"], 2);
+        // The id names the process: `host:pid-suffix`.
+        let id = tm["id"].as_str().unwrap();
+        let pid: u32 = id.split(':').nth(1).unwrap().split('-').next().unwrap().parse().unwrap();
+        assert!(pids.contains(&pid), "{id} is one of {pids:?}");
+        let (status, details) = cluster.get(&format!("/taskmanagers/{id}"));
+        assert_eq!(status, 200);
+        assert_eq!(details["id"], tm["id"]);
+        assert_eq!(details["allocatedSlots"], serde_json::json!([]));
+    }
+    let (status, missing) = cluster.get("/taskmanagers/nobody");
+    assert_eq!((status, missing["errors"][0].as_str().unwrap()), (404, "TaskManager nobody is not registered"));
+    let (status, unknown) = cluster.get("/no/such/path");
+    assert_eq!((status, unknown["errors"][0].as_str().unwrap()), (404, "Not found: /no/such/path"));
+    let (status, refused) = request("DELETE", cluster.rest.as_deref().unwrap(), "/overview");
+    assert_eq!(status, 405);
+    assert!(refused["errors"][0].as_str().unwrap().contains("DELETE"));
+
+    // A second start while it runs is refused.
+    let again = cluster.spate(&["cluster", "start"]);
+    assert!(!again.status.success());
+    assert!(text(&again).contains("already running"), "{}", text(&again));
+
+    let every: Vec<u32> = cluster.pids("jobmanager").into_iter().chain(cluster.pids("taskmanager")).collect();
+    assert_eq!(every.len(), 3);
+    let out = cluster.spate(&["cluster", "stop"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let printed = text(&out);
+    assert_eq!(printed.matches("Stopping taskmanager daemon (pid: ").count(), 2, "{printed}");
+    assert!(printed.contains("Stopping standalonesession daemon (pid: "), "{printed}");
+    wait_until("every daemon to exit", Duration::from_secs(20), || every.iter().all(|p| !alive(*p)));
+    assert!(cluster.pids("jobmanager").is_empty() && cluster.pids("taskmanager").is_empty(), "pid files removed");
+    let logs = std::fs::read_dir(cluster.dir.join("log")).unwrap().count();
+    assert_eq!(logs, 6, "a .log and a .out per daemon");
+}
+
+#[test]
+fn rest_answers_in_the_shapes_of_flinks_samples() {
+    let mut cluster = Cluster::new("shapes", 1, "security.auth.token: s3cret\n");
+    cluster.start();
+    assert_eq!(keys(&cluster.get("/overview").1), keys(&sample("overview.json")));
+    assert_eq!(keys(&cluster.get("/config").1), keys(&sample("config.json")));
+    let ours = cluster.get("/taskmanagers").1;
+    let flinks = sample("taskmanagers.json");
+    let (ours, flinks) = (&ours["taskmanagers"][0], &flinks["taskmanagers"][0]);
+    assert_eq!(keys(ours), keys(flinks));
+    for nested in ["totalResource", "freeResource", "hardware", "memoryConfiguration"] {
+        assert_eq!(keys(&ours[nested]), keys(&flinks[nested]), "{nested}");
+    }
+    let config = cluster.get("/jobmanager/config").1;
+    let entries = config.as_array().unwrap();
+    assert_eq!(keys(&entries[0]), keys(&sample("jobmanager_config.json")[0]));
+    let value_of = |key: &str| entries.iter().find(|e| e["key"] == key).map(|e| e["value"].clone());
+    assert_eq!(value_of("taskmanager.numberOfTaskSlots"), Some(Value::from("2")));
+    assert_eq!(value_of("security.auth.token"), Some(Value::from("******")), "secrets are masked");
+}
+
+#[test]
+fn a_killed_taskmanager_is_lost_at_once_and_a_stopped_one_after_the_heartbeat_timeout() {
+    let mut cluster = Cluster::new("lost", 2, "heartbeat.timeout: 1500 ms\n");
+    cluster.start();
+    let tms = cluster.pids("taskmanager");
+    // SIGKILL: its connection closes, noticed long before the heartbeat timeout.
+    let killed = Instant::now();
+    signal(tms[0], "KILL");
+    wait_until("the killed TaskManager to be lost", Duration::from_secs(10), || cluster.registered() == 1);
+    assert!(killed.elapsed() < Duration::from_millis(1500), "noticed from the closed connection");
+    let log = std::fs::read_dir(cluster.dir.join("log"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains("jobmanager") && p.extension().is_some_and(|e| e == "log"))
+        .unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains(&format!(":{}-", tms[0])) && text.contains("lost: connection closed"), "{text}");
+
+    // SIGSTOP: the connection stays open; the heartbeats stop.
+    signal(tms[1], "STOP");
+    wait_until("the stopped TaskManager to be lost", Duration::from_secs(20), || cluster.registered() == 0);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("lost: no heartbeat for 1500 ms (heartbeat.timeout)"), "{text}");
+    // Resumed, it is refused a heartbeat and registers again.
+    signal(tms[1], "CONT");
+    wait_until("the resumed TaskManager to register again", Duration::from_secs(20), || cluster.registered() == 1);
+}
+
+#[test]
+fn a_port_in_use_fails_the_start_naming_the_key_the_address_and_the_log() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let cluster = Cluster::new("port-in-use", 1, &format!("rest.port: {port}\n"));
+    let out = cluster.spate(&["cluster", "start"]);
+    assert!(!out.status.success());
+    let printed = text(&out);
+    assert!(printed.contains("rest.port") && printed.contains(&format!("127.0.0.1:{port}")), "{printed}");
+    assert!(printed.contains(&cluster.dir.join("log").display().to_string()), "names the log: {printed}");
+    for pid in cluster.pids("jobmanager") {
+        wait_until("the JobManager to exit", Duration::from_secs(10), || !alive(pid));
+    }
+}
+
+#[test]
+fn a_taskmanager_that_cannot_reach_the_jobmanager_says_where_it_looked() {
+    let cluster = Cluster::new("unreachable", 1, "");
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let out = cluster.spate(&[
+        "taskmanager",
+        "-D",
+        &format!("jobmanager.rpc.port={closed}"),
+        "-D",
+        "taskmanager.registration.timeout=500 ms",
+    ]);
+    assert!(!out.status.success());
+    let printed = text(&out);
+    assert!(printed.contains(&format!("cannot reach the JobManager at localhost:{closed}")), "{printed}");
+    assert!(printed.contains("taskmanager.registration.timeout"), "{printed}");
+}
+
+#[test]
+fn a_taskmanager_without_the_shared_secret_is_refused() {
+    let mut cluster = Cluster::new("token", 1, "security.auth.token: s3cret\n");
+    cluster.start();
+    let endpoints: Value = serde_json::from_slice(&std::fs::read(cluster.endpoint_file()).unwrap()).unwrap();
+    let port = endpoints["rpc"].as_str().unwrap().rsplit_once(':').unwrap().1.to_string();
+    for token in ["wrong", ""] {
+        let mut args = vec!["taskmanager".to_string(), "-D".into(), format!("jobmanager.rpc.port={port}")];
+        args.extend(["-D".into(), format!("security.auth.token={token}")]);
+        if token.is_empty() {
+            args.truncate(3);
+            // Without a token: a config dir of its own that sets none.
+            args.extend(["--conf-dir".into(), cluster.dir.join("none").display().to_string()]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = cluster.spate(&args);
+        assert!(!out.status.success());
+        assert!(
+            text(&out).contains("refused this TaskManager: wrong or missing security.auth.token"),
+            "{}",
+            text(&out)
+        );
+    }
+    assert_eq!(cluster.registered(), 1, "the cluster's own TaskManager stays");
+}
+
+#[test]
+fn bad_values_and_flags_are_errors_that_name_them() {
+    let cluster = Cluster::new("bad-input", 1, "");
+    let out = cluster.spate(&["jobmanager", "-D", "rest.port=eighty"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("rest.port"), "{}", text(&out));
+    let out = cluster.spate(&["jobmanager", "-D", "no-equals-sign"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("no-equals-sign"), "{}", text(&out));
+    let out = cluster.spate(&["cluster", "launch"]);
+    assert_eq!(out.status.code(), Some(2), "clap's usage error");
+    assert!(text(&out).contains("launch"), "{}", text(&out));
+    std::fs::write(cluster.dir.join("conf/config.yaml"), "taskmanager.numberOfTaskSlots: zero\n").unwrap();
+    let out = cluster.spate(&["cluster", "start"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("taskmanager.numberOfTaskSlots"), "{}", text(&out));
+    assert!(cluster.pids("jobmanager").is_empty(), "nothing was started");
+}

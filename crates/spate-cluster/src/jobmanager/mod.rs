@@ -1,0 +1,160 @@
+//! The JobManager process: the resource manager behind its RPC endpoint, and the REST
+//! endpoint. Both bind before the JobManager says it is up, so a port in use is an
+//! error at start naming the key and the address.
+
+mod resource_manager;
+mod rest;
+mod rpc_server;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use spate_core::config::Configuration;
+use spate_core::config::cluster as keys;
+
+pub use resource_manager::{LossReason, ResourceManager, TaskManagerEntry};
+
+use crate::ClusterError;
+use crate::endpoints::Endpoints;
+
+/// What the JobManager's endpoints share.
+pub(crate) struct Shared {
+    pub resources: Mutex<ResourceManager>,
+    /// The effective configuration, for `/jobmanager/config`.
+    pub config: Configuration,
+    /// When the process started (wall clock), to turn instants into timestamps.
+    pub started: (Instant, SystemTime),
+}
+
+impl Shared {
+    /// Milliseconds since the epoch at `instant`.
+    pub fn epoch_millis(&self, instant: Instant) -> i64 {
+        let (i0, s0) = self.started;
+        let at = if instant >= i0 { s0 + (instant - i0) } else { s0 - (i0 - instant) };
+        at.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    }
+}
+
+/// The resource manager's wire format: JSON frames of tarpc messages.
+type RpcCodec = tarpc::tokio_serde::formats::Json<
+    tarpc::ClientMessage<crate::rpc::ResourceManagerRequest>,
+    tarpc::Response<crate::rpc::ResourceManagerResponse>,
+>;
+
+/// The RPC endpoint's listener.
+type RpcIncoming = tarpc::serde_transport::tcp::Incoming<
+    tarpc::ClientMessage<crate::rpc::ResourceManagerRequest>,
+    tarpc::Response<crate::rpc::ResourceManagerResponse>,
+    RpcCodec,
+    fn() -> RpcCodec,
+>;
+
+/// A JobManager that listens; [`run`](Self::run) serves until shutdown.
+pub struct JobManager {
+    runtime: tokio::runtime::Runtime,
+    rest: tokio::net::TcpListener,
+    rpc: RpcIncoming,
+    shared: Arc<Shared>,
+    heartbeat_interval: Duration,
+    max_content_length: u64,
+}
+
+impl JobManager {
+    /// Binds the REST and RPC endpoints of `config`.
+    pub fn bind(config: Configuration) -> Result<Self, ClusterError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("spate-jobmanager")
+            .enable_all()
+            .build()
+            .map_err(ClusterError::Runtime)?;
+        let rest_addr = format!("{}:{}", config.get(&keys::REST_BIND_ADDRESS)?, config.get(&keys::REST_PORT)?);
+        let rpc_addr =
+            format!("{}:{}", config.get(&keys::JOBMANAGER_BIND_HOST)?, config.get(&keys::JOBMANAGER_RPC_PORT)?);
+        let token = config.get(&keys::AUTH_TOKEN)?;
+        let heartbeat_interval = config.get(&keys::HEARTBEAT_INTERVAL)?;
+        let heartbeat_timeout = config.get(&keys::HEARTBEAT_TIMEOUT)?;
+        let max_content_length = config.get(&keys::REST_MAX_CONTENT_LENGTH)?;
+        for (key, addr) in [("rest.bind-address", &rest_addr), ("jobmanager.bind-host", &rpc_addr)] {
+            if token.is_none() && !is_loopback(addr) {
+                tracing::warn!(
+                    key, address = %addr,
+                    "binding beyond loopback without security.auth.token: anyone who reaches this port can run code \
+                     on the cluster"
+                );
+            }
+        }
+        let (rest, rpc) = runtime.block_on(async {
+            let rest = tokio::net::TcpListener::bind(&rest_addr).await.map_err(|source| ClusterError::Bind {
+                endpoint: "REST endpoint (rest.bind-address, rest.port)",
+                address: rest_addr.clone(),
+                source,
+            })?;
+            let json: fn() -> _ = tarpc::tokio_serde::formats::Json::default;
+            let rpc =
+                tarpc::serde_transport::tcp::listen(&rpc_addr, json).await.map_err(|source| ClusterError::Bind {
+                    endpoint: "RPC endpoint (jobmanager.bind-host, jobmanager.rpc.port)",
+                    address: rpc_addr.clone(),
+                    source,
+                })?;
+            Ok::<_, ClusterError>((rest, rpc))
+        })?;
+        let shared = Arc::new(Shared {
+            resources: Mutex::new(ResourceManager::new(heartbeat_timeout, token)),
+            config,
+            started: (Instant::now(), SystemTime::now()),
+        });
+        Ok(JobManager { runtime, rest, rpc, shared, heartbeat_interval, max_content_length })
+    }
+
+    /// Where the endpoints listen (the ports the OS chose when configured as 0).
+    pub fn endpoints(&self) -> Endpoints {
+        let rest = self.rest.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        let rpc = self.rpc.local_addr().to_string();
+        Endpoints { rest, rpc, pid: std::process::id() }
+    }
+
+    /// Serves until `shutdown` resolves.
+    pub fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<(), ClusterError> {
+        let JobManager { runtime, rest, rpc, shared, heartbeat_interval, max_content_length } = self;
+        let endpoints = Endpoints {
+            rest: rest.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+            rpc: rpc.local_addr().to_string(),
+            pid: std::process::id(),
+        };
+        tracing::info!(rest = %endpoints.rest, rpc = %endpoints.rpc, "JobManager is up: REST endpoint listening at http://{}", endpoints.rest);
+        runtime.block_on(async move {
+            let sweeper = tokio::spawn(sweep(shared.clone(), heartbeat_interval));
+            let rpc_task = tokio::spawn(rpc_server::serve(rpc, shared.clone(), heartbeat_interval));
+            let app = rest::router(shared.clone(), max_content_length);
+            let served = axum::serve(rest, app).with_graceful_shutdown(shutdown).await;
+            sweeper.abort();
+            rpc_task.abort();
+            served.map_err(|source| ClusterError::Bind { endpoint: "REST endpoint", address: endpoints.rest, source })
+        })?;
+        tracing::info!("JobManager stopped");
+        Ok(())
+    }
+}
+
+/// Declares TaskManagers lost when their heartbeats stopped.
+async fn sweep(shared: Arc<Shared>, interval: Duration) {
+    let period = interval.clamp(Duration::from_millis(50), Duration::from_secs(1));
+    let mut ticker = tokio::time::interval(period);
+    loop {
+        ticker.tick().await;
+        let lost = shared.resources.lock().map(|mut rm| rm.expire(Instant::now())).unwrap_or_default();
+        for (entry, reason) in lost {
+            let r = &entry.registration;
+            tracing::warn!(taskmanager = %r.id, "TaskManager {} at {} lost: {reason}", r.id, r.host);
+        }
+    }
+}
+
+fn is_loopback(addr: &str) -> bool {
+    match addr.parse::<SocketAddr>() {
+        Ok(a) => a.ip().is_loopback(),
+        Err(_) => addr.starts_with("localhost:"),
+    }
+}

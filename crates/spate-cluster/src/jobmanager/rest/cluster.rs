@@ -1,0 +1,62 @@
+//! `/overview`, `/config` and `/jobmanager/config`.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use serde_json::{Value, json};
+
+use crate::jobmanager::Shared;
+use crate::version::VERSION;
+
+/// `/overview`: TaskManagers, slots and jobs by state (Flink's `ClusterOverview`).
+/// Jobs are not submitted to the cluster yet, so the job counts are of none.
+pub(super) async fn overview(State(shared): State<Arc<Shared>>) -> Json<Value> {
+    let (taskmanagers, total, free) = shared
+        .resources
+        .lock()
+        .map(|rm| (rm.taskmanagers().count(), rm.total_slots(), rm.free_slots()))
+        .unwrap_or_default();
+    Json(json!({
+        "taskmanagers": taskmanagers,
+        "slots-total": total,
+        "slots-available": free,
+        "jobs-running": 0,
+        "jobs-finished": 0,
+        "jobs-cancelled": 0,
+        "jobs-failed": 0,
+        "flink-version": VERSION,
+        "flink-commit": "",
+    }))
+}
+
+/// `/config`: what Flink's dashboard reads first. Spate reports time in UTC.
+pub(super) async fn dashboard_config() -> Json<Value> {
+    Json(json!({
+        "refresh-interval": 3000,
+        "timezone-name": "Coordinated Universal Time",
+        "timezone-offset": 0,
+        "flink-version": VERSION,
+        "flink-revision": "",
+        "features": {"web-submit": false, "web-cancel": true, "web-rescale": false, "web-history": false},
+    }))
+}
+
+/// `/jobmanager/config`: the effective configuration as `[{"key", "value"}]`, with
+/// secrets masked.
+pub(super) async fn jobmanager_config(State(shared): State<Arc<Shared>>) -> Json<Value> {
+    let entries: Vec<Value> = shared
+        .config
+        .iter()
+        .map(|(key, value)| {
+            let shown = if is_secret(key) { "******" } else { value };
+            json!({"key": key, "value": shown})
+        })
+        .collect();
+    Json(Value::Array(entries))
+}
+
+fn is_secret(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    ["password", "secret", "token", "credential"].iter().any(|s| key.contains(s))
+}

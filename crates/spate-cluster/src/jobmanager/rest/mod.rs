@@ -1,0 +1,29 @@
+//! The REST endpoint, in Flink's paths and JSON shapes (see `docs/rest.md`).
+
+mod cluster;
+mod error;
+mod taskmanagers;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+
+use super::Shared;
+
+pub(super) use error::RestError;
+
+/// Every route.
+pub(super) fn router(shared: Arc<Shared>, max_content_length: u64) -> Router {
+    Router::new()
+        .route("/overview", get(cluster::overview))
+        .route("/config", get(cluster::dashboard_config))
+        .route("/jobmanager/config", get(cluster::jobmanager_config))
+        .route("/taskmanagers", get(taskmanagers::list))
+        .route("/taskmanagers/{id}", get(taskmanagers::details))
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(DefaultBodyLimit::max(usize::try_from(max_content_length).unwrap_or(usize::MAX)))
+        .with_state(shared)
+}

@@ -1,0 +1,80 @@
+//! `/taskmanagers` and `/taskmanagers/:id`, in Flink's `TaskManagerInfo` shape. Fields
+//! that only mean something for a JVM (memory pools, JMX) are present with the
+//! placeholders listed in `docs/rest.md`.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde_json::{Value, json};
+
+use super::RestError;
+use crate::jobmanager::{Shared, TaskManagerEntry};
+
+fn resource(cpu_cores: f64) -> Value {
+    json!({
+        "cpuCores": cpu_cores,
+        "taskHeapMemory": 0,
+        "taskOffHeapMemory": 0,
+        "managedMemory": 0,
+        "networkMemory": 0,
+        "extendedResources": {},
+    })
+}
+
+fn info(shared: &Shared, entry: &TaskManagerEntry) -> Value {
+    let r = &entry.registration;
+    let free = r.slots.saturating_sub(entry.used_slots);
+    json!({
+        "id": r.id,
+        "path": format!("spate://{}/taskmanager/{}", r.host, r.id),
+        // The data plane's port comes with the workers.
+        "dataPort": -1,
+        "jmxPort": -1,
+        // Flink's field holds the time of the last heartbeat, in ms since the epoch.
+        "timeSinceLastHeartbeat": shared.epoch_millis(entry.last_heartbeat),
+        "slotsNumber": r.slots,
+        "freeSlots": free,
+        "assignedTasks": 0,
+        // One CPU core per slot, as Flink's default (taskmanager.cpu.cores unset).
+        "totalResource": resource(f64::from(r.slots)),
+        "freeResource": resource(f64::from(free)),
+        "hardware": {
+            "cpuCores": entry.hardware.cpu_cores,
+            "physicalMemory": entry.hardware.physical_memory,
+            "freeMemory": entry.hardware.free_memory,
+            "managedMemory": 0,
+        },
+        "memoryConfiguration": {
+            "frameworkHeap": 0,
+            "taskHeap": 0,
+            "frameworkOffHeap": 0,
+            "taskOffHeap": 0,
+            "networkMemory": 0,
+            "managedMemory": 0,
+            "jvmMetaspace": 0,
+            "jvmOverhead": 0,
+            "totalFlinkMemory": 0,
+            "totalProcessMemory": 0,
+        },
+    })
+}
+
+pub(super) async fn list(State(shared): State<Arc<Shared>>) -> Json<Value> {
+    let taskmanagers: Vec<Value> = match shared.resources.lock() {
+        Ok(rm) => rm.taskmanagers().map(|e| info(&shared, e)).collect(),
+        Err(_) => Vec::new(),
+    };
+    Json(json!({ "taskmanagers": taskmanagers }))
+}
+
+pub(super) async fn details(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, RestError> {
+    let rm = shared.resources.lock().map_err(|_| RestError::not_found("the resource manager failed"))?;
+    let entry = rm.get(&id).ok_or_else(|| RestError::not_found(format!("TaskManager {id} is not registered")))?;
+    let mut value = info(&shared, entry);
+    value["allocatedSlots"] = json!([]);
+    Ok(Json(value))
+}

@@ -1,0 +1,42 @@
+//! REGISTERED: heartbeat every `heartbeat.interval`. A heartbeat that fails (the
+//! JobManager went away, or declared this TaskManager lost) goes back to connecting.
+
+use std::time::Duration;
+
+use tarpc::context;
+
+use super::{Connecting, State};
+use crate::rpc::ResourceManagerClient;
+use crate::taskmanager::{TaskManagerSettings, hardware};
+
+pub(crate) struct Registered {
+    client: ResourceManagerClient,
+    interval: Duration,
+}
+
+impl Registered {
+    pub fn new(client: ResourceManagerClient, interval: Duration) -> Self {
+        Registered { client, interval }
+    }
+
+    pub async fn run(self, settings: &TaskManagerSettings) -> State {
+        let mut ticker = tokio::time::interval(self.interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticker.tick().await;
+        loop {
+            ticker.tick().await;
+            let id = settings.registration.id.clone();
+            match self.client.heartbeat(context::current(), id, hardware::probe()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(refusal)) => {
+                    tracing::warn!(%refusal, "the JobManager refused a heartbeat; registering again");
+                    return State::Connecting(Connecting::again());
+                }
+                Err(error) => {
+                    tracing::warn!(%error, jobmanager = %settings.jobmanager, "lost the JobManager; registering again");
+                    return State::Connecting(Connecting::again());
+                }
+            }
+        }
+    }
+}
