@@ -31,9 +31,7 @@ use crate::graph::stream_graph::{
 };
 use crate::params::Params;
 
-/// The environment variable through which a launcher tells the application binary which
-/// role it plays (DESIGN.md section 2). Unset: `local`.
-pub const ROLE_ENV: &str = "SPATE_ROLE";
+pub use spate_core::launch::ROLE_ENV;
 
 /// What this process of the application is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,18 +44,38 @@ pub enum Role {
     Driver,
     /// Started by a TaskManager to run some subtasks of one job.
     Worker,
+    /// Started by `spate info`: the first job is planned and its JobGraph reported
+    /// instead of run; then the process exits.
+    Info,
 }
 
 impl Role {
-    /// The role given by [`ROLE_ENV`].
+    /// The role given by [`ROLE_ENV`]. A launcher of another Spate version than this
+    /// binary's is refused: the processes of a job must agree on every protocol.
     pub fn from_env() -> Result<Role> {
+        let role = Self::named_in_env()?;
+        if role != Role::Local {
+            let launcher = std::env::var(spate_core::launch::LAUNCHER_VERSION_ENV).unwrap_or_default();
+            if launcher != spate_core::launch::VERSION {
+                return Err(Error::Unsupported(format!(
+                    "this program was built with Spate {}, and the launcher that started it ({ROLE_ENV}={role:?}) is                      Spate {}: rebuild the program against the cluster's version",
+                    spate_core::launch::VERSION,
+                    if launcher.is_empty() { "of an unknown version" } else { &launcher },
+                )));
+            }
+        }
+        Ok(role)
+    }
+
+    fn named_in_env() -> Result<Role> {
         match std::env::var(ROLE_ENV).as_deref() {
             Err(_) | Ok("") | Ok("local") => Ok(Role::Local),
             Ok("client") => Ok(Role::Client),
             Ok("driver") => Ok(Role::Driver),
             Ok("worker") => Ok(Role::Worker),
+            Ok("info") => Ok(Role::Info),
             Ok(other) => Err(Error::Arguments(format!(
-                "{ROLE_ENV}={other} is not a role (expected local, client, driver or worker)"
+                "{ROLE_ENV}={other} is not a role (expected local, client, driver, worker or info)"
             ))),
         }
     }
@@ -65,7 +83,7 @@ impl Role {
     /// Whether `main` really runs here (so side effects such as creating topics or
     /// printing results belong here), rather than being replayed to rebuild a pipeline.
     pub fn is_coordinator(self) -> bool {
-        !matches!(self, Role::Worker)
+        !matches!(self, Role::Worker | Role::Info)
     }
 }
 
@@ -473,6 +491,7 @@ impl StreamEnv {
         let plan = plan(&graph, job_name, &plan_settings).map_err(Error::from)?;
         match role {
             Role::Local => mini_cluster::submit(ExecutionPlan { graph, plan, settings: runtime }),
+            Role::Info => crate::execution::plan_report::report_and_exit(plan.job_graph),
             other => Err(Error::Unsupported(format!(
                 "this process was started in the {other:?} role ({ROLE_ENV}), which needs a Spate cluster; \
                  this build runs jobs on the embedded mini-cluster only (unset {ROLE_ENV})"

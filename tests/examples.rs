@@ -180,9 +180,18 @@ fn bad_input_gives_clear_errors() {
     assert!(!result.status.success());
     assert!(String::from_utf8_lossy(&result.stderr).contains("execution.buffer-timeout.interval"));
 
-    let result = Command::new(example("wordcount")).env("SPATE_ROLE", "worker").output().unwrap();
+    let worker = || {
+        let mut command = Command::new(example("wordcount"));
+        command.env("SPATE_ROLE", "worker");
+        command
+    };
+    let result = worker().env("SPATE_LAUNCHER_VERSION", env!("CARGO_PKG_VERSION")).output().unwrap();
     assert!(!result.status.success());
     assert!(String::from_utf8_lossy(&result.stderr).contains("Worker role"));
+    // A launcher that does not say its version (or says another) is refused.
+    let result = worker().output().unwrap();
+    assert!(!result.status.success());
+    assert!(String::from_utf8_lossy(&result.stderr).contains("rebuild the program against the cluster's version"));
 }
 
 #[test]

@@ -5,4 +5,5 @@ pub(crate) mod client_observer;
 pub(crate) mod deploy;
 pub(crate) mod job_client;
 pub(crate) mod mini_cluster;
+pub(crate) mod plan_report;
 pub(crate) mod restore;

@@ -1,8 +1,10 @@
 //! `spate`: the cluster's processes (`jobmanager`, `taskmanager`), the scripts that
 //! start and stop a standalone cluster (`cluster start|stop`), in Flink's conventions.
 
+mod app;
 mod conf_dir;
 mod daemon;
+mod info;
 mod pid_file;
 mod standalone;
 
@@ -36,6 +38,17 @@ enum Command {
     Jobmanager(ConfArgs),
     /// Runs a TaskManager in the foreground.
     Taskmanager(ConfArgs),
+    /// Prints the first job of APP as planned: its JobGraph as JSON (Flink's `info`).
+    Info {
+        /// A Graphviz DOT picture instead of JSON.
+        #[arg(long)]
+        dot: bool,
+        /// The application binary.
+        app: PathBuf,
+        /// Its arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Starts or stops a standalone cluster: a JobManager here and the TaskManagers of
     /// the `workers` file.
     Cluster {
@@ -72,6 +85,7 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Jobmanager(args) => daemon::jobmanager(conf_dir::load(&args)?),
         Command::Taskmanager(args) => daemon::taskmanager(conf_dir::load(&args)?),
+        Command::Info { dot, app, args } => info::run(&app, &args, dot),
         Command::Cluster { action } => match action {
             ClusterAction::Start(args) => standalone::start(&args),
             ClusterAction::Stop(args) => standalone::stop(&args),

@@ -16,6 +16,7 @@ pub mod job_graph;
 pub mod job_id;
 pub mod key;
 pub mod key_group;
+pub mod launch;
 pub mod record;
 
 pub use error::{BoxError, CoreError, Unrecoverable};
