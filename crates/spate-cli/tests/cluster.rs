@@ -124,18 +124,50 @@ fn alive(pid: u32) -> bool {
 
 /// A minimal HTTP/1.1 client (the test must not share the code it tests).
 fn request(method: &str, host: &str, path: &str) -> (u16, Value) {
+    let (status, body) = raw_request(method, host, path, &[], b"");
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+/// `method path` with extra `headers` and `body`: the status and the body's bytes.
+fn raw_request(method: &str, host: &str, path: &str, headers: &[&str], body: &[u8]) -> (u16, Vec<u8>) {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(host).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(stream, "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
+    let mut head =
+        format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    for h in headers {
+        head.push_str(h);
+        head.push_str("\r\n");
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).unwrap();
+    // The server may answer (413) before reading a large body: a failed write is fine.
+    let _ = stream.write_all(body);
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&response[..split]).to_string();
+    let body = &response[split + 4..];
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        dechunk(&String::from_utf8_lossy(body)).into_bytes()
+    } else {
+        body.to_vec()
+    };
+    (status, body)
+}
+
+/// The SHA-256 of `bytes`, from coreutils.
+fn sha256sum(bytes: &[u8]) -> String {
+    use std::io::Write;
+    let mut child = Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response.split(' ').nth(1).unwrap().parse().unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap();
-    let body =
-        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_string() };
-    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+    child.stdin.take().unwrap().write_all(bytes).unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8(out.stdout).unwrap().split_whitespace().next().unwrap().to_string()
 }
 
 fn dechunk(mut body: &str) -> String {
@@ -352,4 +384,55 @@ fn bad_values_and_flags_are_errors_that_name_them() {
     assert!(!out.status.success());
     assert!(text(&out).contains("taskmanager.numberOfTaskSlots"), "{}", text(&out));
     assert!(cluster.pids("jobmanager").is_empty(), "nothing was started");
+}
+
+#[test]
+fn artifacts_are_stored_by_their_hash_checked_bounded_and_guarded_by_the_secret() {
+    let config = "security.auth.token: s3cret\nrest.server.max-content-length: 64kb\n";
+    let mut cluster = Cluster::new("artifacts", 1, config);
+    let store = cluster.dir.join("artifacts");
+    std::fs::write(
+        cluster.dir.join("conf/config.yaml"),
+        format!(
+            "{}blob.storage.directory: {}\n",
+            std::fs::read_to_string(cluster.dir.join("conf/config.yaml")).unwrap(),
+            store.display()
+        ),
+    )
+    .unwrap();
+    cluster.start();
+    let host = cluster.rest.clone().unwrap();
+    let auth = "Authorization: Bearer s3cret";
+    let app = b"#!/bin/sh\necho an application\n".repeat(100);
+    let hash = sha256sum(&app);
+    let path = format!("/artifacts/{hash}");
+
+    assert_eq!(raw_request("HEAD", &host, &path, &[auth], b"").0, 404);
+    let (status, body) = raw_request("PUT", &host, &path, &[], &app);
+    assert_eq!(status, 401, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("security.auth.token"));
+    assert_eq!(raw_request("PUT", &host, &path, &["Authorization: Bearer wrong"], &app).0, 401);
+    let (status, body) = raw_request("PUT", &host, &path, &[auth], &app);
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    let answer: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(answer["sha256"], hash.as_str());
+    assert_eq!(raw_request("HEAD", &host, &path, &[auth], b"").0, 200);
+    let (status, bytes) = raw_request("GET", &host, &path, &[auth], b"");
+    assert_eq!((status, bytes), (200, app.clone()));
+    // Stored under its hash, executable.
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(store.join(&hash)).unwrap().permissions().mode();
+    assert_eq!(mode & 0o111, 0o111);
+
+    // Bytes that do not hash to the name, names that are no hash, bodies over the limit.
+    let (status, body) = raw_request("PUT", &host, &format!("/artifacts/{}", sha256sum(b"x")), &[auth], &app);
+    assert_eq!(status, 400);
+    assert!(String::from_utf8_lossy(&body).contains(&format!("SHA-256 is {hash}")));
+    let (status, body) = raw_request("GET", &host, "/artifacts/..%2F..%2Fetc%2Fpasswd", &[auth], b"");
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
+    let big = vec![b'x'; 100 * 1024];
+    let (status, body) = raw_request("PUT", &host, &format!("/artifacts/{}", sha256sum(&big)), &[auth], &big);
+    assert_eq!(status, 413, "{}", String::from_utf8_lossy(&body));
+    let errors: Value = serde_json::from_slice(&body).unwrap();
+    assert!(errors["errors"][0].as_str().unwrap().contains("rest.server.max-content-length"), "{errors}");
 }

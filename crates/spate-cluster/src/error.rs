@@ -55,6 +55,9 @@ pub enum ClusterError {
         #[source]
         source: std::io::Error,
     },
+    /// The artifact store's directory cannot be used (`blob.storage.directory`).
+    #[error("blob.storage.directory: {0}")]
+    Artifacts(#[source] Box<crate::jobmanager::artifact_store::ArtifactError>),
     /// The async runtime could not start.
     #[error("cannot start the runtime: {0}")]
     Runtime(#[source] std::io::Error),

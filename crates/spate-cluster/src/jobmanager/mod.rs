@@ -2,6 +2,7 @@
 //! endpoint. Both bind before the JobManager says it is up, so a port in use is an
 //! error at start naming the key and the address.
 
+pub mod artifact_store;
 mod resource_manager;
 mod rest;
 mod rpc_server;
@@ -21,6 +22,10 @@ use crate::endpoints::Endpoints;
 /// What the JobManager's endpoints share.
 pub(crate) struct Shared {
     pub resources: Mutex<ResourceManager>,
+    /// Uploaded applications.
+    pub artifacts: Arc<artifact_store::ArtifactStore>,
+    /// `security.auth.token`.
+    pub token: Option<String>,
     /// The effective configuration, for `/jobmanager/config`.
     pub config: Configuration,
     /// When the process started (wall clock), to turn instants into timestamps.
@@ -100,8 +105,17 @@ impl JobManager {
                 })?;
             Ok::<_, ClusterError>((rest, rpc))
         })?;
+        let artifact_dir = match config.get(&keys::BLOB_STORAGE_DIRECTORY)? {
+            Some(dir) => std::path::PathBuf::from(dir),
+            None => std::env::temp_dir().join(format!("spate-{}-artifacts", crate::endpoints::user())),
+        };
+        let artifacts = Arc::new(
+            artifact_store::ArtifactStore::open(&artifact_dir).map_err(|e| ClusterError::Artifacts(Box::new(e)))?,
+        );
         let shared = Arc::new(Shared {
-            resources: Mutex::new(ResourceManager::new(heartbeat_timeout, token)),
+            resources: Mutex::new(ResourceManager::new(heartbeat_timeout, token.clone())),
+            artifacts,
+            token,
             config,
             started: (Instant::now(), SystemTime::now()),
         });

@@ -262,6 +262,16 @@ pub const TASK_CANCELLATION_TIMEOUT: ConfigOption<Duration> = ConfigOption::new(
     show_duration,
 );
 
+/// `blob.storage.directory`: where the JobManager keeps uploaded applications.
+pub const BLOB_STORAGE_DIRECTORY: ConfigOption<Option<String>> = ConfigOption::new(
+    "blob.storage.directory",
+    "Directory of the JobManager's artifact store (applications, by SHA-256). Default: \
+     spate-USER-artifacts in the system's temporary directory.",
+    |raw| parse_text(raw).map(Some),
+    || None,
+    |v| v.clone().unwrap_or_default(),
+);
+
 /// `security.auth.token` (Spate's own): the shared secret of a cluster.
 pub const AUTH_TOKEN: ConfigOption<Option<String>> = ConfigOption::new(
     "security.auth.token",

@@ -293,6 +293,7 @@ pub static ALL_OPTIONS: &[&dyn AnyOption] = &[
     &cl::EVENLY_SPREAD_OUT_SLOTS,
     &cl::JOBSTORE_EXPIRATION,
     &cl::TASK_CANCELLATION_TIMEOUT,
+    &cl::BLOB_STORAGE_DIRECTORY,
     &cl::AUTH_TOKEN,
 ];
 

@@ -1,5 +1,7 @@
 //! The REST endpoint, in Flink's paths and JSON shapes (see `docs/rest.md`).
 
+mod artifacts;
+mod auth;
 mod cluster;
 mod error;
 mod taskmanagers;
@@ -22,6 +24,7 @@ pub(super) fn router(shared: Arc<Shared>, max_content_length: u64) -> Router {
         .route("/jobmanager/config", get(cluster::jobmanager_config))
         .route("/taskmanagers", get(taskmanagers::list))
         .route("/taskmanagers/{id}", get(taskmanagers::details))
+        .route("/artifacts/{sha256}", get(artifacts::get).head(artifacts::head).put(artifacts::put))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(usize::try_from(max_content_length).unwrap_or(usize::MAX)))

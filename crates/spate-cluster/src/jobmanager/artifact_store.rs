@@ -1,0 +1,117 @@
+//! The JobManager's artifact store: application binaries by SHA-256, as Flink's blob
+//! server keeps JARs. A file's name is its hash, computed here — never a name or path
+//! a client gave — so an upload can neither escape the directory nor replace another
+//! application, and a second upload of the same binary is a no-op.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+/// Why an artifact was not stored or found.
+#[derive(Debug, thiserror::Error)]
+pub enum ArtifactError {
+    /// The name is not a SHA-256 in hex.
+    #[error("'{0}' is not a SHA-256 (64 lowercase hex digits)")]
+    BadHash(String),
+    /// The bytes do not hash to the name they were uploaded under.
+    #[error("the upload's SHA-256 is {actual}, not {expected}")]
+    Mismatch {
+        /// The name given.
+        expected: String,
+        /// What the bytes hash to.
+        actual: String,
+    },
+    /// The store's directory failed.
+    #[error("artifact store {path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The store, a directory.
+#[derive(Debug)]
+pub struct ArtifactStore {
+    dir: PathBuf,
+}
+
+/// The SHA-256 of `bytes`, in lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn check(hash: &str) -> Result<(), ArtifactError> {
+    if hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        Ok(())
+    } else {
+        Err(ArtifactError::BadHash(hash.chars().take(80).collect()))
+    }
+}
+
+impl ArtifactStore {
+    /// A store in `dir`, created if needed.
+    pub fn open(dir: &Path) -> Result<Self, ArtifactError> {
+        std::fs::create_dir_all(dir).map_err(|source| ArtifactError::Io { path: dir.display().to_string(), source })?;
+        Ok(ArtifactStore { dir: dir.to_path_buf() })
+    }
+
+    /// The file of artifact `hash`, if stored.
+    pub fn get(&self, hash: &str) -> Result<Option<PathBuf>, ArtifactError> {
+        check(hash)?;
+        let path = self.dir.join(hash);
+        Ok(path.is_file().then_some(path))
+    }
+
+    /// Stores `bytes` as artifact `hash`, which they must hash to; executable, written
+    /// to a temporary file first so a reader never sees half of it.
+    pub fn put(&self, hash: &str, bytes: &[u8]) -> Result<PathBuf, ArtifactError> {
+        use std::os::unix::fs::PermissionsExt as _;
+        check(hash)?;
+        let actual = sha256_hex(bytes);
+        if actual != hash {
+            return Err(ArtifactError::Mismatch { expected: hash.to_string(), actual });
+        }
+        let path = self.dir.join(hash);
+        if path.is_file() {
+            return Ok(path);
+        }
+        let tmp = self.dir.join(format!(".{hash}.{}", std::process::id()));
+        let io = |p: &Path| {
+            let p = p.display().to_string();
+            move |source| ArtifactError::Io { path: p, source }
+        };
+        let mut file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
+        file.write_all(bytes).map_err(io(&tmp))?;
+        file.sync_all().map_err(io(&tmp))?;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).map_err(io(&tmp))?;
+        std::fs::rename(&tmp, &path).map_err(io(&path))?;
+        tracing::info!(artifact = %hash, bytes = bytes.len(), "stored an application");
+        Ok(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn artifacts_are_named_by_their_hash_and_checked() {
+        let dir = std::env::temp_dir().join(format!("spate-artifacts-test-{}", std::process::id()));
+        let store = ArtifactStore::open(&dir).unwrap();
+        let bytes = b"#!/bin/sh\necho hi\n";
+        let hash = sha256_hex(bytes);
+        assert_eq!(store.get(&hash).unwrap(), None);
+        let path = store.put(&hash, bytes).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), bytes);
+        assert_eq!(store.get(&hash).unwrap(), Some(path));
+        let other = sha256_hex(b"other");
+        assert!(matches!(store.put(&other, bytes), Err(ArtifactError::Mismatch { .. })));
+        assert!(matches!(store.get("../../etc/passwd"), Err(ArtifactError::BadHash(_))));
+        assert!(matches!(store.put(&hash.to_uppercase(), bytes), Err(ArtifactError::BadHash(_))));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,78 @@
+//! `PUT`, `HEAD` and `GET /artifacts/:sha256`: Spate's own endpoints for the
+//! application binaries `spate run` uploads and TaskManagers download. Every call needs
+//! `security.auth.token` when the cluster has one.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::RestError;
+use super::auth::authorize;
+use crate::jobmanager::Shared;
+use crate::jobmanager::artifact_store::ArtifactError;
+
+fn failed(error: ArtifactError) -> RestError {
+    let status = match error {
+        ArtifactError::BadHash(_) | ArtifactError::Mismatch { .. } => StatusCode::BAD_REQUEST,
+        ArtifactError::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    RestError { status, message: error.to_string() }
+}
+
+/// Stores the body as artifact `hash` (which it must hash to).
+pub(super) async fn put(
+    State(shared): State<Arc<Shared>>,
+    Path(hash): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, RestError> {
+    authorize(&shared, &headers)?;
+    let body = body.map_err(|rejection| RestError {
+        status: rejection.status(),
+        message: format!("{} (rest.server.max-content-length)", rejection.body_text()),
+    })?;
+    let store = shared.artifacts.clone();
+    let stored = tokio::task::spawn_blocking(move || store.put(&hash, &body).map(|_| hash))
+        .await
+        .map_err(|e| RestError { status: StatusCode::INTERNAL_SERVER_ERROR, message: e.to_string() })?
+        .map_err(failed)?;
+    Ok((StatusCode::CREATED, Json(json!({ "sha256": stored }))).into_response())
+}
+
+/// 200 if artifact `hash` is stored, 404 if not.
+pub(super) async fn head(
+    State(shared): State<Arc<Shared>>,
+    Path(hash): Path<String>,
+    headers: HeaderMap,
+) -> Result<StatusCode, RestError> {
+    authorize(&shared, &headers)?;
+    match shared.artifacts.get(&hash).map_err(failed)? {
+        Some(_) => Ok(StatusCode::OK),
+        None => Err(RestError::not_found(format!("artifact {hash} is not stored"))),
+    }
+}
+
+/// The bytes of artifact `hash`.
+pub(super) async fn get(
+    State(shared): State<Arc<Shared>>,
+    Path(hash): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, RestError> {
+    authorize(&shared, &headers)?;
+    let path = shared
+        .artifacts
+        .get(&hash)
+        .map_err(failed)?
+        .ok_or_else(|| RestError::not_found(format!("artifact {hash} is not stored")))?;
+    let bytes = tokio::fs::read(&path).await.map_err(|e| RestError {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        message: format!("{}: {e}", path.display()),
+    })?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+}
