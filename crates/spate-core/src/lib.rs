@@ -11,6 +11,7 @@
 
 pub mod codec;
 pub mod config;
+pub mod determinism;
 pub mod error;
 pub mod job_graph;
 pub mod job_id;
