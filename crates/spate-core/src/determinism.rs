@@ -152,10 +152,13 @@ mod tests {
         assert_eq!(renamed.compute_fingerprint(), recorded.fingerprint);
     }
 
+    /// A change to a graph.
+    type Mutation = Box<dyn Fn(&mut JobGraph)>;
+
     #[test]
     fn a_different_fingerprint_always_has_a_first_difference() {
         let base = graph(2, "map", PartitionerKind::Rebalance);
-        let mutations: Vec<Box<dyn Fn(&mut JobGraph)>> = vec![
+        let mutations: Vec<Mutation> = vec![
             Box::new(|g| g.execution_mode = ExecutionMode::Batch),
             Box::new(|g| g.vertices[0].max_parallelism = 64),
             Box::new(|g| g.vertices[1].operators[0].kind = "Filter".into()),
