@@ -29,5 +29,6 @@ pub mod time;
 pub mod timer;
 pub mod watermark;
 pub mod window;
+pub mod worker_link;
 
 pub use error::TaskError;
