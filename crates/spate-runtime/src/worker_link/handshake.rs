@@ -88,8 +88,10 @@ mod tests {
 
     use super::*;
 
-    fn link() -> ((FrameReader<UnixStream>, FrameWriter<UnixStream>), (FrameReader<UnixStream>, FrameWriter<UnixStream>))
-    {
+    /// One end of a link: its reader and writer.
+    type End = (FrameReader<UnixStream>, FrameWriter<UnixStream>);
+
+    fn link() -> (End, End) {
         let (a, b) = UnixStream::pair().unwrap();
         let ends = |s: UnixStream| (FrameReader::new(s.try_clone().unwrap()), FrameWriter::new(s));
         (ends(a), ends(b))
