@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 use spate_core::config::Configuration;
 use spate_core::config::cluster as keys;
 
-pub use resource_manager::{LossReason, ResourceManager, TaskManagerEntry};
+pub use resource_manager::{LossReason, NotEnoughSlots, ResourceManager, TaskManagerEntry};
 
 use crate::ClusterError;
 use crate::endpoints::Endpoints;

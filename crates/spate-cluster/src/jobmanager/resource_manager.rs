@@ -7,6 +7,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use spate_core::config::cluster::LoadBalanceMode;
+
 use crate::rpc::{Hardware, Refusal, Registration};
 use crate::version::VERSION;
 
@@ -21,8 +23,32 @@ pub struct TaskManagerEntry {
     pub hardware: Hardware,
     /// Which connection it registered on (a later registration on another wins).
     pub connection: u64,
+    /// Slots given to jobs, by job.
+    pub allocations: BTreeMap<String, u32>,
+}
+
+impl TaskManagerEntry {
     /// Slots given to jobs.
-    pub used_slots: u32,
+    pub fn used_slots(&self) -> u32 {
+        self.allocations.values().sum()
+    }
+
+    /// Slots not given to a job.
+    pub fn free_slots(&self) -> u32 {
+        self.registration.slots.saturating_sub(self.used_slots())
+    }
+}
+
+/// A job asked for more slots than are free.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("needs {needed} slots, {free} free (on {taskmanagers} TaskManagers)")]
+pub struct NotEnoughSlots {
+    /// Slots asked for.
+    pub needed: u32,
+    /// Slots free.
+    pub free: u32,
+    /// TaskManagers registered.
+    pub taskmanagers: usize,
 }
 
 /// Why a TaskManager left the cluster.
@@ -73,7 +99,8 @@ impl ResourceManager {
             taskmanager = %id, slots = registration.slots, again = known,
             "registering TaskManager {} at {}", id, registration.host
         );
-        let entry = TaskManagerEntry { registration, last_heartbeat: now, hardware, connection, used_slots: 0 };
+        let entry =
+            TaskManagerEntry { registration, last_heartbeat: now, hardware, connection, allocations: BTreeMap::new() };
         self.taskmanagers.insert(id, entry);
         Ok(())
     }
@@ -126,7 +153,54 @@ impl ResourceManager {
 
     /// Slots not given to a job.
     pub fn free_slots(&self) -> u32 {
-        self.taskmanagers.values().map(|e| e.registration.slots.saturating_sub(e.used_slots)).sum()
+        self.taskmanagers.values().map(TaskManagerEntry::free_slots).sum()
+    }
+
+    /// Gives `job` `slots` slots, placed by `mode`: packed onto as few TaskManagers as
+    /// possible (`None`, Flink's default), or spread evenly (`Slots`, `Tasks`: with one
+    /// slot-sharing group a slot holds one subtask of each vertex, so both spread the
+    /// same). Returns how many slots each TaskManager gave, by id; nothing is taken
+    /// when not enough are free.
+    pub fn allocate(
+        &mut self,
+        job: &str,
+        slots: u32,
+        mode: LoadBalanceMode,
+    ) -> Result<Vec<(String, u32)>, NotEnoughSlots> {
+        let free = self.free_slots();
+        if slots > free {
+            return Err(NotEnoughSlots { needed: slots, free, taskmanagers: self.taskmanagers.len() });
+        }
+        let mut taken: BTreeMap<String, u32> = BTreeMap::new();
+        let mut left: BTreeMap<&str, u32> =
+            self.taskmanagers.iter().map(|(id, e)| (id.as_str(), e.free_slots())).collect();
+        for _ in 0..slots {
+            // Packed: the TaskManager with the fewest free slots that still has one
+            // (fills the fullest first); spread: the one with the most.
+            let candidates = left.iter().filter(|(_, n)| **n > 0);
+            let pick = match mode {
+                LoadBalanceMode::None => candidates.min_by_key(|(id, n)| (**n, *id)).map(|(id, _)| *id),
+                LoadBalanceMode::Slots | LoadBalanceMode::Tasks => {
+                    candidates.max_by_key(|(id, n)| (**n, std::cmp::Reverse(*id))).map(|(id, _)| *id)
+                }
+            };
+            let Some(id) = pick else { break };
+            *left.get_mut(id).expect("picked from the map") -= 1;
+            *taken.entry(id.to_string()).or_default() += 1;
+        }
+        for (id, n) in &taken {
+            if let Some(entry) = self.taskmanagers.get_mut(id) {
+                *entry.allocations.entry(job.to_string()).or_default() += n;
+            }
+        }
+        Ok(taken.into_iter().collect())
+    }
+
+    /// `job` ended: its slots are free again.
+    pub fn release(&mut self, job: &str) {
+        for entry in self.taskmanagers.values_mut() {
+            entry.allocations.remove(job);
+        }
     }
 }
 
@@ -163,6 +237,31 @@ mod tests {
         assert_eq!((entry.registration.id.as_str(), reason), ("a", LossReason::ConnectionClosed));
         assert!(rm.connection_closed(1).is_none());
         assert_eq!(rm.total_slots(), 0);
+    }
+
+    #[test]
+    fn slots_are_packed_or_spread_by_the_load_balance_mode_and_never_overbooked() {
+        let now = Instant::now();
+        let mut rm = ResourceManager::new(Duration::from_secs(50), None);
+        for id in ["a", "b", "c"] {
+            rm.register(registration(id, None), 1, now).unwrap();
+        }
+        // Packed: one TaskManager filled first.
+        assert_eq!(rm.allocate("j1", 2, LoadBalanceMode::None).unwrap(), [("a".to_string(), 2)]);
+        // It then fills the fullest TaskManager that still has room.
+        assert_eq!(rm.allocate("j2", 1, LoadBalanceMode::None).unwrap(), [("b".to_string(), 1)]);
+        assert_eq!(rm.free_slots(), 3);
+        let refused = rm.allocate("j3", 4, LoadBalanceMode::None).unwrap_err();
+        assert_eq!(refused.to_string(), "needs 4 slots, 3 free (on 3 TaskManagers)");
+        assert_eq!(rm.free_slots(), 3, "a refused request takes nothing");
+        rm.release("j1");
+        rm.release("j2");
+        // Spread: one slot per TaskManager before a second on any.
+        let spread = rm.allocate("j4", 3, LoadBalanceMode::Slots).unwrap();
+        assert_eq!(spread, [("a".to_string(), 1), ("b".to_string(), 1), ("c".to_string(), 1)]);
+        assert_eq!(rm.get("a").unwrap().free_slots(), 1);
+        assert_eq!(rm.allocate("j5", 3, LoadBalanceMode::Tasks).unwrap().iter().map(|(_, n)| n).sum::<u32>(), 3);
+        assert_eq!(rm.free_slots(), 0);
     }
 
     #[test]

@@ -24,7 +24,7 @@ fn resource(cpu_cores: f64) -> Value {
 
 fn info(shared: &Shared, entry: &TaskManagerEntry) -> Value {
     let r = &entry.registration;
-    let free = r.slots.saturating_sub(entry.used_slots);
+    let free = entry.free_slots();
     json!({
         "id": r.id,
         "path": format!("spate://{}/taskmanager/{}", r.host, r.id),
@@ -35,7 +35,7 @@ fn info(shared: &Shared, entry: &TaskManagerEntry) -> Value {
         "timeSinceLastHeartbeat": shared.epoch_millis(entry.last_heartbeat),
         "slotsNumber": r.slots,
         "freeSlots": free,
-        "assignedTasks": 0,
+        "assignedTasks": entry.used_slots(),
         // One CPU core per slot, as Flink's default (taskmanager.cpu.cores unset).
         "totalResource": resource(f64::from(r.slots)),
         "freeResource": resource(f64::from(free)),
