@@ -58,7 +58,7 @@ impl Role {
             let launcher = std::env::var(spate_core::launch::LAUNCHER_VERSION_ENV).unwrap_or_default();
             if launcher != spate_core::launch::VERSION {
                 return Err(Error::Unsupported(format!(
-                    "this program was built with Spate {}, and the launcher that started it ({ROLE_ENV}={role:?}) is                      Spate {}: rebuild the program against the cluster's version",
+                    "this program was built with Spate {}, and the launcher that started it ({ROLE_ENV}={role:?}) is Spate {}: rebuild the program against the cluster's version",
                     spate_core::launch::VERSION,
                     if launcher.is_empty() { "of an unknown version" } else { &launcher },
                 )));

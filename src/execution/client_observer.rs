@@ -10,9 +10,9 @@ use spate_runtime::job_master::{JobFailure, JobObserver, JobOutcome, JobStatus, 
 
 use super::deploy::ExecutionPlan;
 use super::job_client::{JobExecutionResult, JobShared};
-use super::mini_cluster::{is_source, not_running};
 use super::restore::RestoreError;
 use crate::error::{Error, Result};
+use crate::graph::stream_graph::NodeOperator;
 
 /// Publishes what the job master says into the state its [`JobClient`](super::job_client::JobClient)s read.
 pub(crate) struct ClientObserver {
@@ -117,5 +117,23 @@ impl JobObserver for ClientObserver {
             state.result = Some(result);
         }
         self.shared.done.notify_all();
+    }
+}
+
+/// Whether node `operator` reads a source (for the uid warning, sources are left out).
+fn is_source(operator: &NodeOperator) -> bool {
+    matches!(operator, NodeOperator::Source(_))
+}
+
+/// A status the client sees as "not running", in [`Error::JobNotRunning`]'s words.
+fn not_running(status: JobStatus) -> &'static str {
+    match status {
+        JobStatus::Initializing | JobStatus::Created => "is starting",
+        JobStatus::Running => "is running",
+        JobStatus::Failing => "is failing",
+        JobStatus::Restarting => "is restarting",
+        JobStatus::Cancelling => "is being cancelled",
+        JobStatus::Suspended => "was suspended",
+        JobStatus::Finished | JobStatus::Failed | JobStatus::Canceled => "has ended",
     }
 }

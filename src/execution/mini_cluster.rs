@@ -32,7 +32,6 @@ use super::deploy::ExecutionPlan;
 use super::job_client::{JobClient, JobShared, JobState, JobStatus, TaskEntry};
 use super::restore::{self, Restore, RestoreError};
 use crate::error::{Error, Result};
-use crate::graph::stream_graph::NodeOperator;
 
 /// Starts `exec` as a new job and returns its handle. The first attempt is deployed
 /// before this returns, so a job that cannot start fails here.
@@ -110,16 +109,46 @@ pub(crate) fn submit(mut exec: ExecutionPlan) -> Result<JobClient> {
     };
     let observer = ClientObserver::new(exec, shared.clone(), BTreeSet::new());
     let mut driver = Driver::new(master, deployer, observer);
-    if !driver.feed(JobMessage::Start, Instant::now()) {
-        let handle = std::thread::Builder::new()
-            .name("spate-job-master".into())
-            .spawn(move || driver.run(&inbox_rx))
-            .map_err(|source| Error::Io { context: "cannot start the job master thread".into(), source })?;
-        if let Ok(mut state) = shared.state.lock() {
-            state.master = Some(handle);
-        }
+    // The master thread deploys the first attempt before `submit` returns, so a job that
+    // cannot start fails here; if the thread cannot start, nothing was deployed.
+    let (started_tx, started_rx) = crossbeam_channel::bounded::<()>(1);
+    let guard = PublishOnPanic(shared.clone());
+    let handle = std::thread::Builder::new()
+        .name("spate-job-master".into())
+        .spawn(move || {
+            let _guard = guard;
+            let ended = driver.feed(JobMessage::Start, Instant::now());
+            let _ = started_tx.send(());
+            if !ended {
+                driver.run(&inbox_rx);
+            }
+        })
+        .map_err(|source| Error::Io { context: "cannot start the job master thread".into(), source })?;
+    let _ = started_rx.recv();
+    if let Ok(mut state) = shared.state.lock() {
+        state.master = Some(handle);
     }
     Ok(JobClient { shared })
+}
+
+/// If the job master's thread panics, its clients would wait for ever: they are told
+/// the job failed, and waiting savepoint requests are dropped.
+struct PublishOnPanic(Arc<JobShared>);
+
+impl Drop for PublishOnPanic {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        self.0.savepoints.close();
+        if let Ok(mut state) = self.0.state.lock() {
+            if state.result.is_none() {
+                state.status = JobStatus::Failed;
+                state.result = Some(Err(Error::Internal("the job master panicked".into())));
+            }
+        }
+        self.0.done.notify_all();
+    }
 }
 
 /// The subtasks of one attempt, as threads.
@@ -268,23 +297,5 @@ impl TaskReporter for InboxReporter {
 
     fn finished(&self) {
         self.post(CoordinatorMessage::Finished { task: self.task });
-    }
-}
-
-/// Whether node `operator` reads a source (for the uid warning, sources are left out).
-pub(super) fn is_source(operator: &NodeOperator) -> bool {
-    matches!(operator, NodeOperator::Source(_))
-}
-
-/// A status the client sees as "not running", in [`Error::JobNotRunning`]'s words.
-pub(super) fn not_running(status: JobStatus) -> &'static str {
-    match status {
-        JobStatus::Initializing | JobStatus::Created => "is starting",
-        JobStatus::Running => "is running",
-        JobStatus::Failing => "is failing",
-        JobStatus::Restarting => "is restarting",
-        JobStatus::Cancelling => "is being cancelled",
-        JobStatus::Suspended => "was suspended",
-        JobStatus::Finished | JobStatus::Failed | JobStatus::Canceled => "has ended",
     }
 }

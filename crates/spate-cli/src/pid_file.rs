@@ -63,8 +63,11 @@ pub fn alive(pid: u32) -> bool {
     !stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
 }
 
-/// Sends `signal` to `pid`.
+/// Sends `signal` to `pid`; a process that already exited counts as signalled.
 pub fn signal(pid: u32, signal: Signal) -> Result<()> {
     let raw = i32::try_from(pid).context("pid out of range")?;
-    kill(Pid::from_raw(raw), signal).with_context(|| format!("cannot signal pid {pid}"))
+    match kill(Pid::from_raw(raw), signal) {
+        Ok(()) | Err(nix::errno::Errno::ESRCH) => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("cannot signal pid {pid}")),
+    }
 }

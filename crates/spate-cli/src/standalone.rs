@@ -67,8 +67,17 @@ fn tail(log: &Path) -> String {
     lines.into_iter().rev().collect::<Vec<_>>().join("\n")
 }
 
-/// `cluster start`.
+/// `cluster start`; on a failure, what it started is stopped again.
 pub fn start(args: &ConfArgs) -> Result<()> {
+    let mut started = Vec::new();
+    let result = start_daemons(args, &mut started);
+    if result.is_err() && !started.is_empty() {
+        undo_start(&started);
+    }
+    result
+}
+
+fn start_daemons(args: &ConfArgs, started: &mut Vec<u32>) -> Result<()> {
     let config = conf_dir::load(args)?;
     let workers = conf_dir::workers(&conf_dir::dir(args))?;
     let running: Vec<u32> = pid_file::read(&pid_file::path(&pid_dir(), "jobmanager"))?
@@ -84,6 +93,7 @@ pub fn start(args: &ConfArgs) -> Result<()> {
     println!("Starting cluster.");
     println!("Starting standalonesession daemon on host {}.", host());
     let (jm_pid, jm_log) = spawn_daemon("jobmanager", args, &[])?;
+    started.push(jm_pid);
     let deadline = Instant::now() + START_TIMEOUT;
     let endpoints = wait_for(deadline, || {
         if !pid_file::alive(jm_pid) {
@@ -101,7 +111,9 @@ pub fn start(args: &ConfArgs) -> Result<()> {
     for worker in &workers {
         println!("Starting taskmanager daemon on host {worker}.");
         if conf_dir::is_local(worker) {
-            local.push(spawn_daemon("taskmanager", args, &extra)?);
+            let (pid, log) = spawn_daemon("taskmanager", args, &extra)?;
+            started.push(pid);
+            local.push((pid, log));
         } else {
             over_ssh(worker, "start-taskmanager", args, &extra)?;
         }
@@ -129,9 +141,13 @@ pub fn start_taskmanager(args: &ConfArgs) -> Result<u32> {
 fn over_ssh(host: &str, action: &str, args: &ConfArgs, extra: &[String]) -> Result<()> {
     let exe = std::env::current_exe().context("cannot find the spate executable")?;
     let conf = std::fs::canonicalize(conf_dir::dir(args)).unwrap_or_else(|_| conf_dir::dir(args));
-    let mut remote = format!("'{}' cluster {action} --conf-dir '{}'", exe.display(), conf.display());
+    let mut remote = format!(
+        "{} cluster {action} --conf-dir {}",
+        quote(&exe.display().to_string()),
+        quote(&conf.display().to_string())
+    );
     for d in args.dynamic.iter().chain(extra) {
-        remote.push_str(&format!(" -D '{d}'"));
+        remote.push_str(&format!(" -D {}", quote(d)));
     }
     let status = Command::new("ssh")
         .args(["-n", "-o", "BatchMode=yes", host, &remote])
@@ -141,6 +157,11 @@ fn over_ssh(host: &str, action: &str, args: &ConfArgs, extra: &[String]) -> Resu
         bail!("`spate cluster {action}` over ssh on {host} failed ({status})");
     }
     Ok(())
+}
+
+/// `text` as one word of a POSIX shell command line.
+fn quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
 }
 
 /// `GET url` as JSON.
@@ -199,14 +220,52 @@ pub fn stop_taskmanagers() -> Result<()> {
     stop_role("taskmanager", "taskmanager")
 }
 
-/// `cluster stop`: the TaskManagers (here and over ssh), then the JobManager.
+/// `cluster stop`: the TaskManagers (here and over ssh), then the JobManager. A step
+/// that fails does not keep the others from running; the failures are reported at the
+/// end.
 pub fn stop(args: &ConfArgs) -> Result<()> {
     let workers = conf_dir::workers(&conf_dir::dir(args))?;
     let mut remote: Vec<&String> = workers.iter().filter(|w| !conf_dir::is_local(w)).collect();
+    remote.sort();
     remote.dedup();
+    let mut failures = Vec::new();
     for host in remote {
-        over_ssh(host, "stop-taskmanagers", args, &[])?;
+        if let Err(e) = over_ssh(host, "stop-taskmanagers", args, &[]) {
+            failures.push(format!("{e:#}"));
+        }
     }
-    stop_taskmanagers()?;
-    stop_role("jobmanager", "standalonesession")
+    for result in [stop_taskmanagers(), stop_role("jobmanager", "standalonesession")] {
+        if let Err(e) = result {
+            failures.push(format!("{e:#}"));
+        }
+    }
+    if failures.is_empty() { Ok(()) } else { bail!("{}", failures.join("; ")) }
+}
+
+/// Stops the daemons `cluster start` started before it failed, so a failed start
+/// leaves nothing running.
+fn undo_start(started: &[u32]) {
+    for pid in started {
+        if pid_file::is_ours(*pid) {
+            let _ = pid_file::signal(*pid, Signal::SIGTERM);
+        }
+    }
+    let deadline = Instant::now() + STOP_TIMEOUT;
+    while started.iter().any(|p| pid_file::is_ours(*p)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for pid in started {
+        if pid_file::is_ours(*pid) {
+            let _ = pid_file::signal(*pid, Signal::SIGKILL);
+        }
+    }
+    for role in ["jobmanager", "taskmanager"] {
+        let file = pid_file::path(&pid_dir(), role);
+        let left: Vec<u32> =
+            pid_file::read(&file).unwrap_or_default().into_iter().filter(|p| !started.contains(p)).collect();
+        let _ = std::fs::remove_file(&file);
+        for pid in left {
+            let _ = pid_file::append(&file, pid);
+        }
+    }
 }

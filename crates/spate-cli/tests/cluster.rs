@@ -48,16 +48,17 @@ impl Cluster {
         Cluster { dir, rest: None, _one_at_a_time: guard }
     }
 
-    /// `spate ARGS` with this cluster's directories.
+    /// `spate ARGS` with this cluster's directories; killed (and the test failed) if it
+    /// does not end within a minute, so a regression cannot hang the test.
     fn spate(&self, args: &[&str]) -> Output {
-        Command::new(SPATE)
+        let mut command = Command::new(SPATE);
+        command
             .args(args)
             .env("SPATE_CONF_DIR", self.dir.join("conf"))
             .env("SPATE_PID_DIR", self.dir.join("pids"))
             .env("SPATE_LOG_DIR", self.dir.join("log"))
-            .env_remove("SPATE_LOG")
-            .output()
-            .expect("spate runs")
+            .env_remove("SPATE_LOG");
+        run_with_deadline(command, Duration::from_secs(60))
     }
 
     /// `spate cluster start`; panics with its output unless it succeeded.
@@ -107,6 +108,22 @@ impl Drop for Cluster {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Runs `command` to its end, or kills it after `timeout` and panics.
+fn run_with_deadline(mut command: Command, timeout: Duration) -> Output {
+    use std::process::Stdio;
+    let mut child = command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let deadline = Instant::now() + timeout;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!("{command:?} did not end within {timeout:?}:\n{}", text(&out));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
 }
 
 fn text(out: &Output) -> String {
@@ -435,4 +452,25 @@ fn artifacts_are_stored_by_their_hash_checked_bounded_and_guarded_by_the_secret(
     assert_eq!(status, 413, "{}", String::from_utf8_lossy(&body));
     let errors: Value = serde_json::from_slice(&body).unwrap();
     assert!(errors["errors"][0].as_str().unwrap().contains("rest.server.max-content-length"), "{errors}");
+}
+
+#[test]
+fn a_failed_start_stops_what_it_started() {
+    // The TaskManagers look for the JobManager where it does not listen.
+    let config = "jobmanager.rpc.address: 127.0.0.2\ntaskmanager.registration.timeout: 1 s\n";
+    let cluster = Cluster::new("failed-start", 1, config);
+    let out = cluster.spate(&["cluster", "start"]);
+    assert!(!out.status.success());
+    let printed = text(&out);
+    assert!(printed.contains("a TaskManager exited at start"), "{printed}");
+    assert!(printed.contains("cannot reach the JobManager at 127.0.0.2:"), "its log's tail says why: {printed}");
+    let logs: Vec<String> =
+        std::fs::read_dir(cluster.dir.join("log")).unwrap().map(|e| e.unwrap().path().display().to_string()).collect();
+    assert!(logs.iter().any(|l| printed.contains(l.as_str())), "names the log: {printed}");
+    assert!(cluster.pids("jobmanager").is_empty() && cluster.pids("taskmanager").is_empty(), "pid files emptied");
+    let jm = std::fs::read_to_string(
+        cluster.dir.join("log").join(logs.iter().find(|l| l.contains("jobmanager") && l.ends_with(".log")).unwrap()),
+    )
+    .unwrap();
+    assert!(jm.contains("JobManager stopped"), "the JobManager was stopped: {jm}");
 }

@@ -83,5 +83,6 @@ fn an_app_refuses_a_launcher_of_another_version() {
         .unwrap();
     assert!(!out.status.success());
     let printed = text(&out);
-    assert!(printed.contains("built with Spate 0.1.0") && printed.contains("Spate 9.9.9"), "{printed}");
+    let ours = format!("built with Spate {}", env!("CARGO_PKG_VERSION"));
+    assert!(printed.contains(&ours) && printed.contains("Spate 9.9.9"), "{printed}");
 }

@@ -1,7 +1,5 @@
 //! Why a cluster process cannot start or goes on without a peer.
 
-use std::net::SocketAddr;
-
 /// A cluster process's error, naming what and where.
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
@@ -30,9 +28,18 @@ pub enum ClusterError {
     /// The JobManager refused the registration.
     #[error("the JobManager at {address} refused this TaskManager: {reason}")]
     Refused {
-        /// Its address.
-        address: SocketAddr,
+        /// Its address (`jobmanager.rpc.address`:`jobmanager.rpc.port`).
+        address: String,
         /// Why.
+        #[source]
+        reason: crate::rpc::Refusal,
+    },
+    /// Settings that are valid alone but not together.
+    #[error("{keys}: {reason}")]
+    Settings {
+        /// The keys.
+        keys: &'static str,
+        /// What is wrong.
         reason: String,
     },
     /// An address does not resolve.

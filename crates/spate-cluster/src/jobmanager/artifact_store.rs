@@ -37,6 +37,12 @@ pub enum ArtifactError {
 #[derive(Debug)]
 pub struct ArtifactStore {
     dir: PathBuf,
+    /// Files found in the directory and checked against their names in this process
+    /// (a file is trusted only after that: the directory may hold what another
+    /// process put there).
+    verified: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Makes temporary names unique when one binary is uploaded twice at once.
+    uploads: std::sync::atomic::AtomicU64,
 }
 
 /// The SHA-256 of `bytes`, in lowercase hex.
@@ -53,17 +59,48 @@ fn check(hash: &str) -> Result<(), ArtifactError> {
 }
 
 impl ArtifactStore {
-    /// A store in `dir`, created if needed.
+    /// A store in `dir`, created if needed, readable by this user only. A directory of
+    /// another user is refused: whoever owns it could plant a binary under a hash that
+    /// TaskManagers would then run.
     pub fn open(dir: &Path) -> Result<Self, ArtifactError> {
-        std::fs::create_dir_all(dir).map_err(|source| ArtifactError::Io { path: dir.display().to_string(), source })?;
-        Ok(ArtifactStore { dir: dir.to_path_buf() })
+        use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, PermissionsExt as _};
+        let io = |source| ArtifactError::Io { path: dir.display().to_string(), source };
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(io)?;
+        let meta = std::fs::metadata(dir).map_err(io)?;
+        let me = std::fs::metadata("/proc/self").map(|m| m.uid()).map_err(io)?;
+        if meta.uid() != me {
+            let error = std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                format!("the directory belongs to uid {}, not to this user (uid {me})", meta.uid()),
+            );
+            return Err(io(error));
+        }
+        if meta.permissions().mode() & 0o022 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
+        }
+        Ok(ArtifactStore { dir: dir.to_path_buf(), verified: Default::default(), uploads: Default::default() })
     }
 
-    /// The file of artifact `hash`, if stored.
+    /// The file of artifact `hash`, if stored (and its bytes hash to its name).
     pub fn get(&self, hash: &str) -> Result<Option<PathBuf>, ArtifactError> {
         check(hash)?;
         let path = self.dir.join(hash);
-        Ok(path.is_file().then_some(path))
+        if !path.is_file() {
+            return Ok(None);
+        }
+        let known = self.verified.lock().map(|v| v.contains(hash)).unwrap_or(false);
+        if !known {
+            let bytes = std::fs::read(&path)
+                .map_err(|source| ArtifactError::Io { path: path.display().to_string(), source })?;
+            if sha256_hex(&bytes) != hash {
+                tracing::warn!(path = %path.display(), "a stored artifact does not match its hash: ignored");
+                return Ok(None);
+            }
+            if let Ok(mut v) = self.verified.lock() {
+                v.insert(hash.to_string());
+            }
+        }
+        Ok(Some(path))
     }
 
     /// Stores `bytes` as artifact `hash`, which they must hash to; executable, written
@@ -75,11 +112,12 @@ impl ArtifactStore {
         if actual != hash {
             return Err(ArtifactError::Mismatch { expected: hash.to_string(), actual });
         }
-        let path = self.dir.join(hash);
-        if path.is_file() {
+        if let Some(path) = self.get(hash)? {
             return Ok(path);
         }
-        let tmp = self.dir.join(format!(".{hash}.{}", std::process::id()));
+        let path = self.dir.join(hash);
+        let n = self.uploads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = self.dir.join(format!(".{hash}.{}.{n}", std::process::id()));
         let io = |p: &Path| {
             let p = p.display().to_string();
             move |source| ArtifactError::Io { path: p, source }
@@ -89,6 +127,9 @@ impl ArtifactStore {
         file.sync_all().map_err(io(&tmp))?;
         std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).map_err(io(&tmp))?;
         std::fs::rename(&tmp, &path).map_err(io(&path))?;
+        if let Ok(mut v) = self.verified.lock() {
+            v.insert(hash.to_string());
+        }
         tracing::info!(artifact = %hash, bytes = bytes.len(), "stored an application");
         Ok(path)
     }
@@ -112,6 +153,11 @@ mod tests {
         assert!(matches!(store.put(&other, bytes), Err(ArtifactError::Mismatch { .. })));
         assert!(matches!(store.get("../../etc/passwd"), Err(ArtifactError::BadHash(_))));
         assert!(matches!(store.put(&hash.to_uppercase(), bytes), Err(ArtifactError::BadHash(_))));
+        // A file planted under a hash it does not have is not served, by a new store
+        // either.
+        let planted = sha256_hex(b"what the name says");
+        std::fs::write(dir.join(&planted), b"something else").unwrap();
+        assert_eq!(ArtifactStore::open(&dir).unwrap().get(&planted).unwrap(), None);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

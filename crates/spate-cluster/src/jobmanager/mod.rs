@@ -33,6 +33,13 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// The registry. Its data stay consistent under a panic elsewhere (each change is
+    /// one map operation), so a poisoned lock is taken over rather than failing every
+    /// later call.
+    pub fn resources(&self) -> std::sync::MutexGuard<'_, ResourceManager> {
+        self.resources.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// Milliseconds since the epoch at `instant`.
     pub fn epoch_millis(&self, instant: Instant) -> i64 {
         let (i0, s0) = self.started;
@@ -81,6 +88,17 @@ impl JobManager {
         let heartbeat_interval = config.get(&keys::HEARTBEAT_INTERVAL)?;
         let heartbeat_timeout = config.get(&keys::HEARTBEAT_TIMEOUT)?;
         let max_content_length = config.get(&keys::REST_MAX_CONTENT_LENGTH)?;
+        if heartbeat_timeout <= heartbeat_interval {
+            return Err(ClusterError::Settings {
+                keys: "heartbeat.timeout, heartbeat.interval",
+                reason: format!(
+                    "the timeout ({} ms) must be longer than the interval ({} ms), or every TaskManager is lost \
+                     between two heartbeats",
+                    heartbeat_timeout.as_millis(),
+                    heartbeat_interval.as_millis()
+                ),
+            });
+        }
         for (key, addr) in [("rest.bind-address", &rest_addr), ("jobmanager.bind-host", &rpc_addr)] {
             if token.is_none() && !is_loopback(addr) {
                 tracing::warn!(
@@ -152,13 +170,18 @@ impl JobManager {
     }
 }
 
+/// Compares two secrets in constant time.
+pub(crate) fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// Declares TaskManagers lost when their heartbeats stopped.
 async fn sweep(shared: Arc<Shared>, interval: Duration) {
     let period = interval.clamp(Duration::from_millis(50), Duration::from_secs(1));
     let mut ticker = tokio::time::interval(period);
     loop {
         ticker.tick().await;
-        let lost = shared.resources.lock().map(|mut rm| rm.expire(Instant::now())).unwrap_or_default();
+        let lost = shared.resources().expire(Instant::now());
         for (entry, reason) in lost {
             let r = &entry.registration;
             tracing::warn!(taskmanager = %r.id, "TaskManager {} at {} lost: {reason}", r.id, r.host);

@@ -46,7 +46,7 @@ pub struct NotEnoughSlots {
     /// Slots asked for.
     pub needed: u32,
     /// Slots free.
-    pub free: u32,
+    pub free: u64,
     /// TaskManagers registered.
     pub taskmanagers: usize,
 }
@@ -86,7 +86,12 @@ impl ResourceManager {
 
     /// Registers (or re-registers) a TaskManager that called on `connection`.
     pub fn register(&mut self, registration: Registration, connection: u64, now: Instant) -> Result<(), Refusal> {
-        if self.token.is_some() && registration.token != self.token {
+        let token_ok = match (&self.token, &registration.token) {
+            (None, _) => true,
+            (Some(ours), Some(theirs)) => crate::jobmanager::same_secret(ours.as_bytes(), theirs.as_bytes()),
+            (Some(_), None) => false,
+        };
+        if !token_ok {
             return Err(Refusal::Unauthorized);
         }
         if registration.version != VERSION {
@@ -105,9 +110,14 @@ impl ResourceManager {
         Ok(())
     }
 
-    /// A heartbeat from TaskManager `id`.
-    pub fn heartbeat(&mut self, id: &str, hardware: Hardware, now: Instant) -> Result<(), Refusal> {
-        let entry = self.taskmanagers.get_mut(id).ok_or_else(|| Refusal::UnknownTaskManager(id.to_string()))?;
+    /// A heartbeat from TaskManager `id` on `connection`: only the connection it
+    /// registered on may keep it alive (its id is public, on `/taskmanagers`).
+    pub fn heartbeat(&mut self, id: &str, connection: u64, hardware: Hardware, now: Instant) -> Result<(), Refusal> {
+        let entry = self
+            .taskmanagers
+            .get_mut(id)
+            .filter(|e| e.connection == connection)
+            .ok_or_else(|| Refusal::UnknownTaskManager(id.to_string()))?;
         entry.last_heartbeat = now;
         entry.hardware = hardware;
         Ok(())
@@ -147,13 +157,13 @@ impl ResourceManager {
     }
 
     /// Slots of every TaskManager.
-    pub fn total_slots(&self) -> u32 {
-        self.taskmanagers.values().map(|e| e.registration.slots).sum()
+    pub fn total_slots(&self) -> u64 {
+        self.taskmanagers.values().map(|e| u64::from(e.registration.slots)).sum()
     }
 
     /// Slots not given to a job.
-    pub fn free_slots(&self) -> u32 {
-        self.taskmanagers.values().map(TaskManagerEntry::free_slots).sum()
+    pub fn free_slots(&self) -> u64 {
+        self.taskmanagers.values().map(|e| u64::from(e.free_slots())).sum()
     }
 
     /// Gives `job` `slots` slots, placed by `mode`: packed onto as few TaskManagers as
@@ -168,7 +178,7 @@ impl ResourceManager {
         mode: LoadBalanceMode,
     ) -> Result<Vec<(String, u32)>, NotEnoughSlots> {
         let free = self.free_slots();
-        if slots > free {
+        if u64::from(slots) > free {
             return Err(NotEnoughSlots { needed: slots, free, taskmanagers: self.taskmanagers.len() });
         }
         let mut taken: BTreeMap<String, u32> = BTreeMap::new();
@@ -226,13 +236,16 @@ mod tests {
         rm.register(registration("a", None), 1, t0).unwrap();
         rm.register(registration("b", None), 2, t0).unwrap();
         assert_eq!((rm.total_slots(), rm.free_slots()), (4, 4));
-        rm.heartbeat("a", Hardware::default(), t0 + Duration::from_secs(30)).unwrap();
+        rm.heartbeat("a", 1, Hardware::default(), t0 + Duration::from_secs(30)).unwrap();
+        // Another connection cannot keep it alive.
+        let spoofed = rm.heartbeat("b", 1, Hardware::default(), t0 + Duration::from_secs(30));
+        assert_eq!(spoofed, Err(Refusal::UnknownTaskManager("b".into())));
         assert!(rm.expire(t0 + Duration::from_secs(49)).is_empty());
         let lost = rm.expire(t0 + Duration::from_secs(50));
         assert_eq!(lost.len(), 1);
         assert_eq!(lost[0].0.registration.id, "b");
         assert_eq!(lost[0].1, LossReason::HeartbeatTimeout(Duration::from_secs(50)));
-        assert_eq!(rm.heartbeat("b", Hardware::default(), t0), Err(Refusal::UnknownTaskManager("b".into())));
+        assert_eq!(rm.heartbeat("b", 2, Hardware::default(), t0), Err(Refusal::UnknownTaskManager("b".into())));
         let (entry, reason) = rm.connection_closed(1).unwrap();
         assert_eq!((entry.registration.id.as_str(), reason), ("a", LossReason::ConnectionClosed));
         assert!(rm.connection_closed(1).is_none());

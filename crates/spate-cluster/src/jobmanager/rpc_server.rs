@@ -22,11 +22,7 @@ struct Connection {
 
 impl ResourceManager for Connection {
     async fn register(self, _: Context, registration: Registration) -> Result<Duration, Refusal> {
-        let result = self.shared.resources.lock().map_err(|_| Refusal::Unauthorized)?.register(
-            registration.clone(),
-            self.id,
-            Instant::now(),
-        );
+        let result = self.shared.resources().register(registration.clone(), self.id, Instant::now());
         if let Err(refusal) = &result {
             tracing::warn!(taskmanager = %registration.id, %refusal, "refused a TaskManager");
         }
@@ -34,8 +30,7 @@ impl ResourceManager for Connection {
     }
 
     async fn heartbeat(self, _: Context, id: String, hardware: Hardware) -> Result<(), Refusal> {
-        let mut rm = self.shared.resources.lock().map_err(|_| Refusal::UnknownTaskManager(id.clone()))?;
-        rm.heartbeat(&id, hardware, Instant::now())
+        self.shared.resources().heartbeat(&id, self.id, hardware, Instant::now())
     }
 }
 
@@ -66,7 +61,7 @@ where
                     tokio::spawn(response);
                 })
                 .await;
-            let lost = shared.resources.lock().ok().and_then(|mut rm| rm.connection_closed(id));
+            let lost = shared.resources().connection_closed(id);
             if let Some((entry, reason)) = lost {
                 let r = &entry.registration;
                 tracing::warn!(taskmanager = %r.id, ?peer, "TaskManager {} at {} lost: {reason}", r.id, r.host);

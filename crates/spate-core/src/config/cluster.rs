@@ -81,6 +81,13 @@ fn parse_load_balance(raw: &str) -> Result<LoadBalanceMode, InvalidValue> {
     }
 }
 
+fn parse_positive_duration(raw: &str) -> Result<Duration, InvalidValue> {
+    match parse_duration(raw)? {
+        d if d.is_zero() => Err("expected a duration above zero (examples: 500 ms, 10 s)".into()),
+        d => Ok(d),
+    }
+}
+
 fn show_duration(d: &Duration) -> String {
     format_duration(*d)
 }
@@ -191,8 +198,9 @@ pub const TASKMANAGER_DATA_PORT: ConfigOption<PortRange> = ConfigOption::new(
 /// `taskmanager.registration.timeout`.
 pub const REGISTRATION_TIMEOUT: ConfigOption<Duration> = ConfigOption::new(
     "taskmanager.registration.timeout",
-    "How long a TaskManager keeps trying to reach and register with the JobManager      before it gives up and exits.",
-    parse_duration,
+    "How long a TaskManager keeps trying to reach and register with the JobManager \
+     before it gives up and exits.",
+    parse_positive_duration,
     || Duration::from_secs(300),
     show_duration,
 );
@@ -201,7 +209,7 @@ pub const REGISTRATION_TIMEOUT: ConfigOption<Duration> = ConfigOption::new(
 pub const HEARTBEAT_INTERVAL: ConfigOption<Duration> = ConfigOption::new(
     "heartbeat.interval",
     "Time between heartbeats of a TaskManager to the JobManager.",
-    parse_duration,
+    parse_positive_duration,
     || Duration::from_secs(10),
     show_duration,
 );
@@ -211,7 +219,7 @@ pub const HEARTBEAT_TIMEOUT: ConfigOption<Duration> = ConfigOption::new(
     "heartbeat.timeout",
     "Time without a heartbeat after which a TaskManager is declared lost (a closed \
      connection is noticed at once).",
-    parse_duration,
+    parse_positive_duration,
     || Duration::from_secs(50),
     show_duration,
 );

@@ -101,7 +101,13 @@ impl JobMaster {
             }
         }
         self.state = state;
-        self.ctx.take_actions()
+        let mut actions = self.ctx.take_actions();
+        // Answers the end caused (savepoints aborted with the attempt) come before it.
+        if let Some(at) = actions.iter().position(|a| matches!(a, JobAction::Ended(_))) {
+            let ended = actions.remove(at);
+            actions.push(ended);
+        }
+        actions
     }
 
     /// When the master wants a [`JobMessage::Tick`]: a checkpoint to trigger or time

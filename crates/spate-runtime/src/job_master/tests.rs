@@ -552,3 +552,97 @@ fn a_pending_stop_with_savepoint_holds_periodic_checkpoints_without_a_past_deadl
     assert!(deadline > host.now, "a deadline in the past makes the host spin");
     assert!(host.send(JobMessage::Tick).is_empty());
 }
+
+#[test]
+fn a_suspend_while_failing_ends_suspended() {
+    let mut host = Host::new(fixed(3), None);
+    host.start();
+    host.ended(0, 0, failed("boom"));
+    assert_eq!(host.send(JobMessage::Suspend), ["cancel 0"]);
+    host.ended(0, 1, Err(TaskError::Cancelled));
+    assert_eq!(host.ended(0, 2, Err(TaskError::Cancelled)), ["release 0", "ended SUSPENDED"]);
+    assert!(matches!(host.outcome(), Some(JobOutcome::Suspended)));
+}
+
+#[test]
+fn answers_the_end_causes_come_before_the_end() {
+    let mut host = Host::new(RestartStrategy::None, None);
+    host.start();
+    host.send(JobMessage::TriggerSavepoint { request: 4, storage: CheckpointStorage::in_memory(), stop: false });
+    host.send(JobMessage::Cancel);
+    host.ended(0, 0, Err(TaskError::Cancelled));
+    host.ended(0, 1, Err(TaskError::Cancelled));
+    let last = host.ended(0, 2, Err(TaskError::Cancelled));
+    assert_eq!(last.last().map(String::as_str), Some("ended CANCELED"), "{last:?}");
+    assert!(last.iter().any(|a| a.starts_with("savepoint 4: ")), "the aborted savepoint is answered: {last:?}");
+}
+
+/// A deployer whose subtasks fail in attempt 0 and finish in any later one, reporting
+/// through the inbox as real subtasks do.
+struct ScriptedDeployer {
+    inbox: crossbeam_channel::Sender<JobMessage>,
+    deployed: Vec<u32>,
+    released: Vec<u32>,
+}
+
+impl Deployer for ScriptedDeployer {
+    fn deploy(&mut self, attempt: u32, _: Vec<crate::checkpoint::CompletedCheckpoint>) -> Result<(), DeployError> {
+        self.deployed.push(attempt);
+        for task in 0..TASKS {
+            if attempt > 0 {
+                let message = CoordinatorMessage::Finished { task };
+                self.inbox.send(JobMessage::Task { attempt, message }).unwrap();
+            } else {
+                let result = if task == 0 { failed("boom") } else { Err(TaskError::Cancelled) };
+                self.inbox.send(JobMessage::TaskEnded { attempt, task, name: format!("t{task}"), result }).unwrap();
+            }
+        }
+        Ok(())
+    }
+
+    fn send(&mut self, attempt: u32, task: usize, mail: TaskMail) {
+        if matches!(mail, TaskMail::FinishJob) {
+            self.inbox.send(JobMessage::TaskEnded { attempt, task, name: format!("t{task}"), result: Ok(()) }).unwrap();
+        }
+    }
+
+    fn cancel(&mut self, _: u32) {}
+
+    fn release(&mut self, attempt: u32) {
+        self.released.push(attempt);
+    }
+}
+
+#[derive(Default)]
+struct Recorder {
+    statuses: Vec<JobStatus>,
+    outcome: Option<JobOutcome>,
+}
+
+impl JobObserver for Recorder {
+    fn status_changed(&mut self, status: JobStatus, _: u32) {
+        self.statuses.push(status);
+    }
+    fn savepoint_completed(&mut self, _: u64, _: Result<crate::checkpoint::CompletedCheckpoint, SavepointError>) {}
+    fn checkpoint_holds(&mut self, _: &[String]) {}
+    fn ended(&mut self, outcome: JobOutcome) {
+        self.outcome = Some(outcome);
+    }
+}
+
+#[test]
+fn the_driver_waits_out_the_restart_delay_and_carries_the_job_to_its_end() {
+    let host = Host::new(RestartStrategy::FixedDelay { attempts: 1, delay: Duration::from_millis(30) }, None);
+    let (tx, inbox) = unbounded();
+    let deployer = ScriptedDeployer { inbox: tx, deployed: Vec::new(), released: Vec::new() };
+    let mut driver = Driver::new(host.master, deployer, Recorder::default());
+    assert!(!driver.feed(JobMessage::Start, Instant::now()));
+    let started = Instant::now();
+    driver.run(&inbox);
+    assert!(started.elapsed() >= Duration::from_millis(30), "the restart waited for its delay");
+    assert_eq!(driver.deployer.deployed, [0, 1]);
+    assert_eq!(driver.deployer.released, [0, 1]);
+    use JobStatus::*;
+    assert_eq!(driver.observer.statuses, [Created, Running, Failing, Restarting, Running]);
+    assert!(matches!(driver.observer.outcome, Some(JobOutcome::Finished)));
+}

@@ -1,6 +1,7 @@
 //! `PUT`, `HEAD` and `GET /artifacts/:sha256`: Spate's own endpoints for the
 //! application binaries `spate run` uploads and TaskManagers download. Every call needs
-//! `security.auth.token` when the cluster has one.
+//! `security.auth.token` when the cluster has one (checked by a layer, before the body
+//! is read).
 
 use std::sync::Arc;
 
@@ -8,12 +9,11 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::RestError;
-use super::auth::authorize;
 use crate::jobmanager::Shared;
 use crate::jobmanager::artifact_store::ArtifactError;
 
@@ -29,10 +29,8 @@ fn failed(error: ArtifactError) -> RestError {
 pub(super) async fn put(
     State(shared): State<Arc<Shared>>,
     Path(hash): Path<String>,
-    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, RestError> {
-    authorize(&shared, &headers)?;
     let body = body.map_err(|rejection| RestError {
         status: rejection.status(),
         message: format!("{} (rest.server.max-content-length)", rejection.body_text()),
@@ -46,12 +44,7 @@ pub(super) async fn put(
 }
 
 /// 200 if artifact `hash` is stored, 404 if not.
-pub(super) async fn head(
-    State(shared): State<Arc<Shared>>,
-    Path(hash): Path<String>,
-    headers: HeaderMap,
-) -> Result<StatusCode, RestError> {
-    authorize(&shared, &headers)?;
+pub(super) async fn head(State(shared): State<Arc<Shared>>, Path(hash): Path<String>) -> Result<StatusCode, RestError> {
     match shared.artifacts.get(&hash).map_err(failed)? {
         Some(_) => Ok(StatusCode::OK),
         None => Err(RestError::not_found(format!("artifact {hash} is not stored"))),
@@ -59,12 +52,7 @@ pub(super) async fn head(
 }
 
 /// The bytes of artifact `hash`.
-pub(super) async fn get(
-    State(shared): State<Arc<Shared>>,
-    Path(hash): Path<String>,
-    headers: HeaderMap,
-) -> Result<Response, RestError> {
-    authorize(&shared, &headers)?;
+pub(super) async fn get(State(shared): State<Arc<Shared>>, Path(hash): Path<String>) -> Result<Response, RestError> {
     let path = shared
         .artifacts
         .get(&hash)

@@ -12,11 +12,10 @@ use crate::version::VERSION;
 /// `/overview`: TaskManagers, slots and jobs by state (Flink's `ClusterOverview`).
 /// Jobs are not submitted to the cluster yet, so the job counts are of none.
 pub(super) async fn overview(State(shared): State<Arc<Shared>>) -> Json<Value> {
-    let (taskmanagers, total, free) = shared
-        .resources
-        .lock()
-        .map(|rm| (rm.taskmanagers().count(), rm.total_slots(), rm.free_slots()))
-        .unwrap_or_default();
+    let (taskmanagers, total, free) = {
+        let rm = shared.resources();
+        (rm.taskmanagers().count(), rm.total_slots(), rm.free_slots())
+    };
     Json(json!({
         "taskmanagers": taskmanagers,
         "slots-total": total,

@@ -18,13 +18,18 @@ pub(super) use error::RestError;
 
 /// Every route.
 pub(super) fn router(shared: Arc<Shared>, max_content_length: u64) -> Router {
+    // Calls that change anything or hand out code need the token, checked before a
+    // body is read.
+    let guarded = Router::new()
+        .route("/artifacts/{sha256}", get(artifacts::get).head(artifacts::head).put(artifacts::put))
+        .route_layer(axum::middleware::from_fn_with_state(shared.clone(), auth::require_token));
     Router::new()
+        .merge(guarded)
         .route("/overview", get(cluster::overview))
         .route("/config", get(cluster::dashboard_config))
         .route("/jobmanager/config", get(cluster::jobmanager_config))
         .route("/taskmanagers", get(taskmanagers::list))
         .route("/taskmanagers/{id}", get(taskmanagers::details))
-        .route("/artifacts/{sha256}", get(artifacts::get).head(artifacts::head).put(artifacts::put))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(usize::try_from(max_content_length).unwrap_or(usize::MAX)))

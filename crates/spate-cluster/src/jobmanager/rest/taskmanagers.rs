@@ -61,10 +61,7 @@ fn info(shared: &Shared, entry: &TaskManagerEntry) -> Value {
 }
 
 pub(super) async fn list(State(shared): State<Arc<Shared>>) -> Json<Value> {
-    let taskmanagers: Vec<Value> = match shared.resources.lock() {
-        Ok(rm) => rm.taskmanagers().map(|e| info(&shared, e)).collect(),
-        Err(_) => Vec::new(),
-    };
+    let taskmanagers: Vec<Value> = shared.resources().taskmanagers().map(|e| info(&shared, e)).collect();
     Json(json!({ "taskmanagers": taskmanagers }))
 }
 
@@ -72,7 +69,7 @@ pub(super) async fn details(
     State(shared): State<Arc<Shared>>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, RestError> {
-    let rm = shared.resources.lock().map_err(|_| RestError::not_found("the resource manager failed"))?;
+    let rm = shared.resources();
     let entry = rm.get(&id).ok_or_else(|| RestError::not_found(format!("TaskManager {id} is not registered")))?;
     let mut value = info(&shared, entry);
     value["allocatedSlots"] = json!([]);

@@ -32,7 +32,12 @@ impl Connecting {
         let unreachable =
             |reason: String| ClusterError::JobManagerUnreachable { address: settings.jobmanager.clone(), reason };
         loop {
-            match attempt(settings).await {
+            let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(100));
+            let tried = match tokio::time::timeout(left, attempt(settings)).await {
+                Ok(result) => result,
+                Err(_) => Err(Attempt::Failed(format!("no answer within {} ms", left.as_millis()))),
+            };
+            match tried {
                 Ok((client, interval)) => {
                     tracing::info!(
                         jobmanager = %settings.jobmanager, id = %settings.registration.id, again = self.again,
@@ -40,9 +45,8 @@ impl Connecting {
                     );
                     return Ok(State::Registered(Registered::new(client, interval)));
                 }
-                Err(Attempt::Refused(refusal)) => {
-                    let address = settings.jobmanager.parse().unwrap_or_else(|_| ([0, 0, 0, 0], 0).into());
-                    return Err(ClusterError::Refused { address, reason: refusal.to_string() });
+                Err(Attempt::Refused(reason)) => {
+                    return Err(ClusterError::Refused { address: settings.jobmanager.clone(), reason });
                 }
                 Err(Attempt::Failed(reason)) => {
                     if Instant::now() + backoff > deadline {

@@ -15,12 +15,17 @@ pub(crate) struct Ended {
 
 impl Ended {
     /// The job ends with `outcome`: retained checkpoints are kept or deleted by policy
-    /// (a finished job deletes them; a stopped one keeps them as a cancelled one does).
+    /// (a finished job deletes them; a stopped one keeps them as a cancelled one does);
+    /// a suspended job keeps every one, since it is to be resumed from them.
     pub fn enter(ctx: &mut Context, outcome: JobOutcome) -> State {
         let status = outcome.status();
-        let finished = matches!(outcome, JobOutcome::Finished);
-        let cancelled = matches!(outcome, JobOutcome::Cancelled | JobOutcome::Stopped);
-        ctx.coordinator.shutdown(finished, cancelled);
+        if matches!(outcome, JobOutcome::Suspended) {
+            ctx.coordinator.stop_attempt("the job was suspended");
+        } else {
+            let finished = matches!(outcome, JobOutcome::Finished);
+            let cancelled = matches!(outcome, JobOutcome::Cancelled | JobOutcome::Stopped);
+            ctx.coordinator.shutdown(finished, cancelled);
+        }
         tracing::info!(job = %ctx.job_name, %status, "job ended");
         ctx.act(JobAction::Ended(outcome));
         State::Ended(Ended { status })

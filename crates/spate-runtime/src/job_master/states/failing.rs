@@ -14,15 +14,16 @@ pub(crate) struct Failing {
     progress: Progress,
     /// The root cause so far.
     failure: JobFailure,
-    /// The user cancelled while the attempt was failing.
-    cancelled: bool,
+    /// How the job ends instead, if the user cancelled or the master suspends while
+    /// the attempt was failing.
+    instead: Option<JobOutcome>,
 }
 
 impl Failing {
     pub fn start(ctx: &mut Context, progress: Progress, failure: JobFailure, now: Instant) -> State {
         ctx.set_status(JobStatus::Failing);
         ctx.cancel_attempt();
-        Failing { progress, failure, cancelled: false }.settle(ctx, now)
+        Failing { progress, failure, instead: None }.settle(ctx, now)
     }
 
     pub fn on(mut self, ctx: &mut Context, message: JobMessage, now: Instant) -> State {
@@ -52,8 +53,13 @@ impl Failing {
                 ctx.coordinator.tick(now);
                 State::Failing(self)
             }
-            JobMessage::Cancel | JobMessage::Suspend => {
-                self.cancelled = true;
+            JobMessage::Cancel => {
+                self.instead = Some(JobOutcome::Cancelled);
+                ctx.cancel_attempt();
+                State::Failing(self)
+            }
+            JobMessage::Suspend => {
+                self.instead = Some(JobOutcome::Suspended);
                 ctx.cancel_attempt();
                 State::Failing(self)
             }
@@ -67,8 +73,8 @@ impl Failing {
             return State::Failing(self);
         }
         ctx.release_attempt("the attempt failed");
-        if self.cancelled {
-            return Ended::enter(ctx, JobOutcome::Cancelled);
+        if let Some(outcome) = self.instead {
+            return Ended::enter(ctx, outcome);
         }
         if !self.failure.is_recoverable() {
             tracing::error!(job = %ctx.job_name, failure = %self.failure, "a restart cannot fix this failure: not restarting");
