@@ -95,6 +95,8 @@ pub(crate) struct EnvState {
     /// Mistakes made while building the pipeline, reported by `execute`.
     pub errors: Vec<String>,
     pub jobs_submitted: u32,
+    /// In the worker role: the link to the TaskManager and the job to run.
+    pub worker: Option<crate::execution::worker::WorkerLink>,
 }
 
 impl EnvState {
@@ -190,6 +192,18 @@ impl StreamEnv {
             tracing::warn!("unknown configuration key '{key}' is ignored");
         }
         let role = Role::from_env()?;
+        let (config, worker) = if role == Role::Worker {
+            // A worker runs with the configuration shipped with its job, never the
+            // host's: every process of a job plans the same job.
+            let link = crate::execution::worker::WorkerLink::connect()?;
+            let mut shipped = Configuration::new();
+            for (key, value) in &link.deployment.config {
+                shipped.set_raw(key.clone(), value.clone());
+            }
+            (shipped, Some(link))
+        } else {
+            (config, None)
+        };
         Ok(StreamEnv {
             state: Rc::new(RefCell::new(EnvState {
                 config,
@@ -198,6 +212,7 @@ impl StreamEnv {
                 graph: StreamGraph::default(),
                 errors: Vec::new(),
                 jobs_submitted: 0,
+                worker,
             })),
         })
     }
@@ -483,15 +498,36 @@ impl StreamEnv {
     /// Starts the pipeline defined so far and returns a handle to it at once.
     pub fn execute_async(&self, job_name: &str) -> Result<JobClient> {
         let (plan_settings, runtime) = self.planning()?;
-        let (graph, role) = {
+        let (graph, role, index) = {
             let mut state = self.state.borrow_mut();
             state.jobs_submitted += 1;
-            (std::mem::take(&mut state.graph), state.role)
+            (std::mem::take(&mut state.graph), state.role, state.jobs_submitted - 1)
         };
+        if role == Role::Worker {
+            // Jobs before the deployed one replay what they returned when they ran.
+            let state = self.state.borrow();
+            let deployment =
+                &state.worker.as_ref().ok_or_else(|| Error::Internal("a worker without its link".into()))?.deployment;
+            if index < deployment.job_index {
+                let recorded = deployment.recorded.get(index as usize).ok_or_else(|| {
+                    Error::Internal(format!(
+                        "the deployment of job {} holds no result of job {index}",
+                        deployment.job_index
+                    ))
+                })?;
+                return crate::execution::worker::replayed(recorded, index);
+            }
+        }
         let plan = plan(&graph, job_name, &plan_settings).map_err(Error::from)?;
         match role {
             Role::Local => mini_cluster::submit(ExecutionPlan { graph, plan, settings: runtime }),
             Role::Info => crate::execution::plan_report::report_and_exit(plan.job_graph),
+            Role::Worker => {
+                let link = self.state.borrow_mut().worker.take().ok_or_else(|| {
+                    Error::Internal("a worker runs one job; main called execute again after it".into())
+                })?;
+                crate::execution::worker::run(ExecutionPlan { graph, plan, settings: runtime }, link)
+            }
             other => Err(Error::Unsupported(format!(
                 "this process was started in the {other:?} role ({ROLE_ENV}), which needs a Spate cluster; \
                  this build runs jobs on the embedded mini-cluster only (unset {ROLE_ENV})"

@@ -144,6 +144,18 @@ pub enum Error {
     /// An accumulator could not be registered or read.
     #[error(transparent)]
     Accumulator(#[from] spate_runtime::accumulator::AccumulatorError),
+    /// A worker's link to its TaskManager failed.
+    #[error("worker: {what}: {source}")]
+    WorkerLink {
+        /// What was being done.
+        what: String,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A worker's replay of `main` built another job than the first run.
+    #[error(transparent)]
+    NotDeterministic(#[from] spate_core::determinism::GraphDifference),
     /// A broken invariant of Spate itself (a thread of the job panicked).
     #[error("internal error: {0}")]
     Internal(String),

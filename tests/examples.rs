@@ -185,9 +185,10 @@ fn bad_input_gives_clear_errors() {
         command.env("SPATE_ROLE", "worker");
         command
     };
+    // A worker needs its TaskManager's socket as standard input.
     let result = worker().env("SPATE_LAUNCHER_VERSION", env!("CARGO_PKG_VERSION")).output().unwrap();
     assert!(!result.status.success());
-    assert!(String::from_utf8_lossy(&result.stderr).contains("Worker role"));
+    assert!(String::from_utf8_lossy(&result.stderr).contains("the handshake with the TaskManager"));
     // A launcher that does not say its version (or says another) is refused.
     let result = worker().output().unwrap();
     assert!(!result.status.success());

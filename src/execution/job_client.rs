@@ -159,6 +159,34 @@ pub(crate) struct JobShared {
 }
 
 impl JobShared {
+    /// The shared state of job `job_id` of `job` with subtasks `tasks`, in `status`.
+    pub(crate) fn new(
+        job_id: JobId,
+        job: &spate_core::job_graph::JobGraph,
+        tasks: &[spate_runtime::checkpoint::TaskDescriptor],
+        inbox: crossbeam_channel::Sender<JobMessage>,
+        status: JobStatus,
+        checkpoints: CheckpointHistory,
+    ) -> Arc<JobShared> {
+        Arc::new(JobShared {
+            job_id,
+            job_name: job.job_name.clone(),
+            inbox,
+            savepoints: SavepointRequests::default(),
+            user_cancelled: AtomicBool::new(false),
+            restarts: AtomicU32::new(0),
+            state: Mutex::new(JobState { status, result: None, master: None }),
+            done: Condvar::new(),
+            tasks: tasks
+                .iter()
+                .map(|d| TaskEntry { vertex: d.vertex, metrics: Arc::new(TaskMetrics::default()) })
+                .collect(),
+            vertices: job.vertices.iter().map(|v| (v.name.clone(), v.parallelism)).collect(),
+            started: Instant::now(),
+            checkpoints,
+        })
+    }
+
     /// The accumulators' current values, per subtask.
     pub(crate) fn accumulators(&self) -> Result<AccumulatorResults> {
         let mut results = AccumulatorResults::default();

@@ -24,12 +24,11 @@ use spate_runtime::checkpoint::{
 use spate_runtime::context::TaskInfo;
 use spate_runtime::error::panic_message;
 use spate_runtime::job_master::{DeployError, Deployer, Driver, JobMaster, JobMessage, STOP_GRACE, task_descriptors};
-use spate_runtime::metrics::TaskMetrics;
 use spate_runtime::task::Mailbox;
 
 use super::client_observer::ClientObserver;
 use super::deploy::ExecutionPlan;
-use super::job_client::{JobClient, JobShared, JobState, JobStatus, TaskEntry};
+use super::job_client::{JobClient, JobShared, JobStatus};
 use super::restore::{self, Restore, RestoreError};
 use crate::error::{Error, Result};
 
@@ -82,31 +81,11 @@ pub(crate) fn submit(mut exec: ExecutionPlan) -> Result<JobClient> {
     .map_err(|source| Error::Io { context: "cannot start the checkpoint writer thread".into(), source })?;
     let master = JobMaster::new(job, descriptors.len(), coordinator, settings.restart.clone(), STOP_GRACE);
 
-    let tasks: Vec<TaskEntry> =
-        descriptors.iter().map(|d| TaskEntry { vertex: d.vertex, metrics: Arc::new(TaskMetrics::default()) }).collect();
-    let shared = Arc::new(JobShared {
-        job_id,
-        job_name: job.job_name.clone(),
-        inbox: inbox_tx.clone(),
-        user_cancelled: std::sync::atomic::AtomicBool::new(false),
-        restarts: std::sync::atomic::AtomicU32::new(0),
-        state: std::sync::Mutex::new(JobState { status: master.status(), result: None, master: None }),
-        done: std::sync::Condvar::new(),
-        vertices: job.vertices.iter().map(|v| (v.name.clone(), v.parallelism)).collect(),
-        tasks,
-        started: Instant::now(),
-        checkpoints: master.checkpoint_history(),
-        savepoints: Default::default(),
-    });
+    let shared =
+        JobShared::new(job_id, job, &descriptors, inbox_tx.clone(), master.status(), master.checkpoint_history());
     tracing::info!(job = %shared.job_name, id = %shared.job_id, subtasks = descriptors.len(), "starting job");
 
-    let deployer = ThreadDeployer {
-        exec: exec.clone(),
-        shared: shared.clone(),
-        inbox: inbox_tx,
-        initial,
-        attempts: HashMap::new(),
-    };
+    let deployer = ThreadDeployer::new(exec.clone(), shared.clone(), inbox_tx, initial);
     let observer = ClientObserver::new(exec, shared.clone(), BTreeSet::new());
     let mut driver = Driver::new(master, deployer, observer);
     // The master thread deploys the first attempt before `submit` returns, so a job that
@@ -159,7 +138,7 @@ struct AttemptThreads {
 }
 
 /// Deploys an attempt's subtasks as threads of this process.
-struct ThreadDeployer {
+pub(crate) struct ThreadDeployer {
     exec: Arc<ExecutionPlan>,
     shared: Arc<JobShared>,
     inbox: Sender<JobMessage>,
@@ -169,6 +148,17 @@ struct ThreadDeployer {
 }
 
 impl ThreadDeployer {
+    /// Deploys the subtasks of `exec` as threads reporting into `inbox`; the first
+    /// attempt starts from `initial`.
+    pub(crate) fn new(
+        exec: Arc<ExecutionPlan>,
+        shared: Arc<JobShared>,
+        inbox: Sender<JobMessage>,
+        initial: Option<Restore>,
+    ) -> Self {
+        ThreadDeployer { exec, shared, inbox, initial, attempts: HashMap::new() }
+    }
+
     /// The state attempt `attempt` starts from.
     fn restore(&mut self, attempt: u32, candidates: &[CompletedCheckpoint]) -> Result<Option<Restore>, RestoreError> {
         if attempt == 0 {

@@ -7,3 +7,4 @@ pub(crate) mod job_client;
 pub(crate) mod mini_cluster;
 pub(crate) mod plan_report;
 pub(crate) mod restore;
+pub(crate) mod worker;

@@ -8,11 +8,13 @@
 //! - [`handshake`]: the first frame each way names the protocol version and the Spate
 //!   version, and a mismatch is refused with both named before anything else is said.
 //!
-//! The messages themselves are generic here: the TaskManager and the worker define
-//! what they say over it.
+//! - [`messages`]: what they say after it — the deployment, mail and cancellation to
+//!   the worker; the subtasks' ends and end-of-input from it.
 
 pub mod frame;
 pub mod handshake;
+pub mod messages;
 
 pub use frame::{FrameError, FrameReader, FrameWriter, MAX_FRAME};
 pub use handshake::{HandshakeError, Hello, PROTOCOL_VERSION, accept, greet};
+pub use messages::{Deployment, FromWorker, RecordedJob, RemoteTaskError, ToWorker};

@@ -1,0 +1,181 @@
+//! The worker role (DESIGN.md sections 2 and 3): a TaskManager started this process
+//! with the application's arguments to run some subtasks of job number k.
+//!
+//! Its link to the TaskManager is the socket it got as standard input (inherited, so it
+//! needs no path; the TaskManager's end closes when the TaskManager dies). At start it
+//! shakes hands and takes the deployment; `main` then replays: `execute` calls before
+//! job k return the results recorded when they really ran, and `execute` number k
+//! checks that the replay built the job the first run planned, runs its subtasks as
+//! threads, relays their ends and reports to the TaskManager and the TaskManager's mail
+//! to them, and ends the process. A link that closes cancels the subtasks and ends the
+//! process: a dead TaskManager leaves no worker behind.
+
+use std::os::fd::AsFd as _;
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+
+use crossbeam_channel::{select, unbounded};
+use spate_core::determinism::first_difference;
+use spate_core::job_id::JobId;
+use spate_runtime::checkpoint::CoordinatorMessage;
+use spate_runtime::job_master::{Deployer as _, JobMessage, JobStatus, task_descriptors};
+use spate_runtime::worker_link::{
+    Deployment, FrameReader, FrameWriter, FromWorker, RecordedJob, RemoteTaskError, ToWorker, accept,
+};
+
+use super::deploy::ExecutionPlan;
+use super::job_client::{JobClient, JobExecutionResult, JobShared};
+use super::mini_cluster::ThreadDeployer;
+use crate::error::{Error, Result};
+
+/// The worker's end of the link, after the handshake, with the job it is to run.
+pub(crate) struct WorkerLink {
+    reader: FrameReader<UnixStream>,
+    writer: FrameWriter<UnixStream>,
+    /// What to run.
+    pub deployment: Deployment,
+}
+
+fn link_error(what: &str, error: impl std::error::Error + Send + Sync + 'static) -> Error {
+    Error::WorkerLink { what: what.to_string(), source: Box::new(error) }
+}
+
+impl WorkerLink {
+    /// Takes the TaskManager's socket from standard input, shakes hands and reads the
+    /// deployment.
+    pub fn connect() -> Result<Self> {
+        let fd = std::io::stdin().as_fd().try_clone_to_owned().map_err(|e| link_error("standard input", e))?;
+        let stream = UnixStream::from(fd);
+        let clone = stream.try_clone().map_err(|e| link_error("standard input is not the TaskManager's socket", e))?;
+        let (mut reader, mut writer) = (FrameReader::new(clone), FrameWriter::new(stream));
+        accept(&mut reader, &mut writer).map_err(|e| link_error("the handshake with the TaskManager", e))?;
+        match reader.receive::<ToWorker>().map_err(|e| link_error("the deployment", e))? {
+            ToWorker::Deploy(deployment) => Ok(WorkerLink { reader, writer, deployment: *deployment }),
+            other => Err(Error::Internal(format!("the TaskManager sent {other:?} before the deployment"))),
+        }
+    }
+}
+
+/// What `execute` number `index` returned when it really ran.
+pub(crate) fn replayed(recorded: &RecordedJob, index: u32) -> Result<JobClient> {
+    let job_id: JobId = recorded
+        .job_id
+        .parse()
+        .map_err(|_| Error::Internal(format!("the recorded result of job {index} has no valid job id")))?;
+    let graph = spate_core::job_graph::JobGraph::new(
+        recorded.job_name.clone(),
+        spate_core::job_graph::ExecutionMode::Streaming,
+        Vec::new(),
+        Vec::new(),
+    );
+    let (tx, _) = unbounded();
+    let shared = JobShared::new(job_id, &graph, &[], tx, JobStatus::Finished, Default::default());
+    if let Ok(mut state) = shared.state.lock() {
+        state.result = Some(Ok(JobExecutionResult {
+            job_id,
+            job_name: recorded.job_name.clone(),
+            net_runtime: std::time::Duration::from_millis(recorded.net_runtime_ms),
+            vertices: Vec::new(),
+            accumulators: recorded.accumulators.clone(),
+        }));
+    }
+    Ok(JobClient { shared })
+}
+
+/// Runs the deployed job's subtasks and ends the process: with status 0 when every
+/// subtask ended well, 1 otherwise. Returns only with the error that kept it from
+/// starting (another pipeline than the first run's, a thread that cannot start).
+pub(crate) fn run(exec: ExecutionPlan, link: WorkerLink) -> Result<JobClient> {
+    let WorkerLink { reader, mut writer, deployment } = link;
+    if let Some(difference) = first_difference(&deployment.job_graph, &exec.plan.job_graph) {
+        let _ = writer.send(&FromWorker::Failed { reason: difference.to_string() });
+        return Err(Error::NotDeterministic(difference));
+    }
+    let job_id: JobId = deployment.job_id.parse().unwrap_or_else(|_| JobId::generate());
+    let exec = Arc::new(exec);
+    let descriptors = task_descriptors(&exec.plan.job_graph);
+    let (inbox_tx, inbox) = unbounded::<JobMessage>();
+    let shared = JobShared::new(
+        job_id,
+        &exec.plan.job_graph,
+        &descriptors,
+        inbox_tx.clone(),
+        JobStatus::Running,
+        Default::default(),
+    );
+    let mut deployer = ThreadDeployer::new(exec, shared, inbox_tx, None);
+    let attempt = deployment.attempt;
+    if let Err(error) = deployer.deploy(attempt, Vec::new()) {
+        let _ = writer.send(&FromWorker::Failed { reason: error.to_string() });
+        return Err(Error::Internal(error.to_string()));
+    }
+    tracing::info!(job = %deployment.job_id, attempt, subtasks = descriptors.len(), "worker running its subtasks");
+
+    // The TaskManager's messages, read on their own thread; `None` when the link closed.
+    let (mail_tx, mail) = unbounded::<Option<ToWorker>>();
+    let mut reader = reader;
+    std::thread::Builder::new()
+        .name("spate-worker-link".into())
+        .spawn(move || {
+            loop {
+                match reader.receive::<ToWorker>() {
+                    Ok(message) => {
+                        if mail_tx.send(Some(message)).is_err() {
+                            return;
+                        }
+                    }
+                    Err(_) => {
+                        let _ = mail_tx.send(None);
+                        return;
+                    }
+                }
+            }
+        })
+        .map_err(|source| Error::Io { context: "cannot start the worker's link thread".into(), source })?;
+
+    let mut ended = vec![false; descriptors.len()];
+    let mut failed = false;
+    let mut link_lost = false;
+    let lose_link = |deployer: &mut ThreadDeployer, link_lost: &mut bool| {
+        if !*link_lost {
+            tracing::warn!("the link to the TaskManager closed: cancelling the subtasks");
+            *link_lost = true;
+            deployer.cancel(attempt);
+        }
+    };
+    while ended.iter().any(|e| !e) {
+        select! {
+            recv(inbox) -> message => {
+                let Ok(message) = message else { break };
+                let frame = match message {
+                    JobMessage::TaskEnded { task, name, result, .. } => {
+                        if let Some(e) = ended.get_mut(task) {
+                            *e = true;
+                        }
+                        failed |= result.is_err();
+                        Some(FromWorker::TaskEnded { task, name, error: result.err().as_ref().map(RemoteTaskError::from) })
+                    }
+                    JobMessage::Task { message: CoordinatorMessage::Finished { task }, .. } => {
+                        Some(FromWorker::Finished { task })
+                    }
+                    // Snapshots answer checkpoint triggers, which come with distributed
+                    // checkpoints (the JobManager sends none yet).
+                    _ => None,
+                };
+                if let Some(frame) = frame.filter(|_| !link_lost) {
+                    if writer.send(&frame).is_err() {
+                        lose_link(&mut deployer, &mut link_lost);
+                    }
+                }
+            }
+            recv(mail) -> message => match message {
+                Ok(Some(ToWorker::Mail { task, mail })) => deployer.send(attempt, task, mail),
+                Ok(Some(ToWorker::Cancel)) => deployer.cancel(attempt),
+                Ok(Some(ToWorker::Deploy(_))) => tracing::warn!("a second deployment on the worker link is ignored"),
+                Ok(None) | Err(_) => lose_link(&mut deployer, &mut link_lost),
+            },
+        }
+    }
+    deployer.release(attempt);
+    std::process::exit(if failed || link_lost { 1 } else { 0 })
+}
