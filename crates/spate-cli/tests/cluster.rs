@@ -474,3 +474,93 @@ fn a_failed_start_stops_what_it_started() {
     .unwrap();
     assert!(jm.contains("JobManager stopped"), "the JobManager was stopped: {jm}");
 }
+
+fn test_app() -> PathBuf {
+    let deps = std::env::current_exe().unwrap().parent().unwrap().to_path_buf();
+    deps.parent().unwrap().join("examples/test_app")
+}
+
+/// Uploads the test application; its hash.
+fn upload_test_app(host: &str) -> String {
+    let app = std::fs::read(test_app()).unwrap();
+    let hash = sha256sum(&app);
+    let (status, body) = raw_request("PUT", host, &format!("/artifacts/{hash}"), &[], &app);
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    hash
+}
+
+/// Submits the test application's first job as `spate run` will: the plan from the
+/// info role, the arguments, the configuration it ran with.
+fn submit_test_app(host: &str, artifact: &str, parallelism: u32) -> (u16, Value) {
+    let p = parallelism.to_string();
+    let args = ["--parallelism", p.as_str()];
+    let out = Command::new(SPATE).arg("info").arg(test_app()).args(args).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let graph: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let submission = serde_json::json!({
+        "artifact": artifact,
+        "args": args,
+        "cwd": std::env::temp_dir(),
+        "job_index": 0,
+        "job_graph": graph,
+        "config": [["parallelism.default", p]],
+    });
+    let body = serde_json::to_vec(&submission).unwrap();
+    let (status, answer) = raw_request("POST", host, "/jobs", &["Content-Type: application/json"], &body);
+    (status, serde_json::from_slice(&answer).unwrap_or(Value::Null))
+}
+
+fn job_state(cluster: &Cluster, id: &str) -> Option<String> {
+    let overview = cluster.get("/jobs/overview").1;
+    overview["jobs"].as_array()?.iter().find(|j| j["jid"] == id).map(|j| j["state"].as_str().unwrap_or("").to_string())
+}
+
+#[test]
+fn a_submitted_job_runs_in_a_worker_on_a_taskmanager() {
+    let mut cluster = Cluster::new("job", 1, "");
+    let tmp = cluster.dir.join("tm");
+    let config = std::fs::read_to_string(cluster.dir.join("conf/config.yaml")).unwrap();
+    std::fs::write(cluster.dir.join("conf/config.yaml"), format!("{config}io.tmp.dirs: {}\n", tmp.display())).unwrap();
+    cluster.start();
+    let host = cluster.rest.clone().unwrap();
+    let artifact = upload_test_app(&host);
+
+    let (status, answer) = submit_test_app(&host, &artifact, 2);
+    assert_eq!(status, 202, "{answer}");
+    let id = answer["jobid"].as_str().unwrap().to_string();
+    wait_until("the job to finish", Duration::from_secs(60), || {
+        let state = job_state(&cluster, &id);
+        assert_ne!(state.as_deref(), Some("FAILED"), "{}", jobmanager_log(&cluster));
+        state.as_deref() == Some("FINISHED")
+    });
+    let jobs = cluster.get("/jobs").1;
+    assert_eq!(jobs["jobs"][0]["status"], "FINISHED");
+    let overview = cluster.get("/overview").1;
+    assert_eq!((overview["jobs-finished"].as_u64(), overview["slots-available"].as_u64()), (Some(1), Some(2)));
+
+    // The worker's output is in its job directory on the TaskManager.
+    let tm_dir = std::fs::read_dir(&tmp).unwrap().map(|e| e.unwrap().path()).find(|p| p.is_dir()).unwrap();
+    let out = std::fs::read_to_string(tm_dir.join(format!("job-{id}-0/worker.out"))).unwrap();
+    for (key, count) in [(0, 143), (6, 142)] {
+        assert!(out.lines().any(|l| l.ends_with(&format!("({key}, {count})"))), "({key}, {count}) in {out}");
+    }
+
+    // A job that needs more slots than one TaskManager has fails, saying so.
+    let (status, answer) = submit_test_app(&host, &artifact, 3);
+    assert_eq!(status, 202, "{answer}");
+    let id = answer["jobid"].as_str().unwrap().to_string();
+    wait_until("the job to fail", Duration::from_secs(30), || job_state(&cluster, &id).as_deref() == Some("FAILED"));
+    assert!(jobmanager_log(&cluster).contains("needs 3 slots, 2 free"), "{}", jobmanager_log(&cluster));
+    let (status, answer) = request("PATCH", &host, &format!("/jobs/{id}"));
+    assert_eq!(status, 409, "cancel of an ended job: {answer}");
+    assert_eq!(request("PATCH", &host, "/jobs/0000").0, 404);
+
+    // Bad submissions.
+    let (status, answer) =
+        raw_request("POST", &host, "/jobs", &["Content-Type: application/json"], b"{\"artifact\": 7}");
+    assert_eq!(status, 422, "{}", String::from_utf8_lossy(&answer));
+    assert!(String::from_utf8_lossy(&answer).contains("errors"));
+    let (status, answer) = submit_test_app(&host, &sha256sum(b"nothing uploaded"), 1);
+    assert_eq!(status, 400);
+    assert!(answer["errors"][0].as_str().unwrap().contains("upload it first"), "{answer}");
+}

@@ -13,6 +13,8 @@ pub struct Registration {
     pub id: String,
     /// The address it announces (`taskmanager.host`).
     pub host: String,
+    /// Where its task executor listens, `host:port` (`taskmanager.rpc.port`).
+    pub rpc_address: String,
     /// Slots it offers (`taskmanager.numberOfTaskSlots`).
     pub slots: u32,
     /// Its hardware, for `/taskmanagers`.
@@ -54,6 +56,68 @@ pub enum Refusal {
     UnknownTaskManager(String),
 }
 
+/// What a TaskManager tells the JobManager about one of its workers.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum WorkerEvent {
+    /// The worker said this over its link.
+    Report(spate_runtime::worker_link::FromWorker),
+    /// The worker's process ended, with its exit code or the signal that killed it.
+    Exited {
+        /// The exit code.
+        code: Option<i32>,
+        /// The signal.
+        signal: Option<i32>,
+        /// The last lines of its standard error, to say why.
+        stderr_tail: String,
+    },
+}
+
+/// What the JobManager asks a TaskManager to run: one worker of a job's attempt.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct WorkerRequest {
+    /// The application binary, by SHA-256 in the artifact store.
+    pub artifact: String,
+    /// Its arguments, as the client got them.
+    pub args: Vec<String>,
+    /// The client's working directory: relative paths in the arguments resolve against it.
+    pub cwd: String,
+    /// What the worker runs.
+    pub deployment: spate_runtime::worker_link::Deployment,
+    /// The JobManager's REST endpoint, where the artifact is downloaded from.
+    pub rest: String,
+}
+
+/// Why a TaskManager could not start a worker.
+#[derive(Clone, Debug, Serialize, Deserialize, thiserror::Error, PartialEq, Eq)]
+pub enum WorkerRefusal {
+    /// The application could not be downloaded or does not match its hash.
+    #[error("cannot fetch the application {artifact}: {reason}")]
+    Artifact {
+        /// The artifact.
+        artifact: String,
+        /// Why.
+        reason: String,
+    },
+    /// The process could not be started.
+    #[error("cannot start the worker: {0}")]
+    Spawn(String),
+    /// The shared secret is missing or wrong.
+    #[error("wrong or missing security.auth.token")]
+    Unauthorized,
+}
+
+/// A TaskManager's task executor, as the JobManager calls it.
+#[tarpc::service]
+pub trait TaskExecutor {
+    /// Starts a worker for `request`'s job and attempt.
+    async fn start_worker(request: WorkerRequest, token: Option<String>) -> Result<(), WorkerRefusal>;
+    /// Mail for subtask `task` of a job's attempt.
+    async fn mail(job_id: String, attempt: u32, task: usize, mail: spate_runtime::checkpoint::TaskMail);
+    /// Cancels a job's attempt: asks its worker, and kills its process group after
+    /// `task.cancellation.timeout`.
+    async fn cancel(job_id: String, attempt: u32);
+}
+
 /// The JobManager's resource manager, as TaskManagers call it.
 #[tarpc::service]
 pub trait ResourceManager {
@@ -62,4 +126,6 @@ pub trait ResourceManager {
     async fn register(registration: Registration) -> Result<std::time::Duration, Refusal>;
     /// A TaskManager is alive; `hardware` is its latest view of its machine.
     async fn heartbeat(id: String, hardware: Hardware) -> Result<(), Refusal>;
+    /// A worker of attempt `attempt` of job `job_id` on TaskManager `id` reported or ended.
+    async fn worker_event(id: String, job_id: String, attempt: u32, event: WorkerEvent) -> Result<(), Refusal>;
 }

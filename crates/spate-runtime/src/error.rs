@@ -35,13 +35,21 @@ pub enum TaskError {
     /// A broken invariant of the runtime itself.
     #[error("internal error: {0}")]
     Internal(String),
+    /// A subtask of another process failed (or its process ended): its error as it
+    /// crossed the link, with what it said of itself.
+    #[error("{0}")]
+    Remote(crate::worker_link::RemoteTaskError),
 }
 
 impl TaskError {
     /// Whether this error only follows from another task's failure or a cancellation,
     /// so that the job reports the other, original error.
     pub fn is_consequence(&self) -> bool {
-        matches!(self, TaskError::Cancelled | TaskError::PeerGone(_))
+        match self {
+            TaskError::Cancelled | TaskError::PeerGone(_) => true,
+            TaskError::Remote(remote) => remote.consequence,
+            _ => false,
+        }
     }
 
     /// Whether restarting the job could help. It cannot when the cause (or anything it
@@ -63,6 +71,7 @@ impl TaskError {
                 }
                 true
             }
+            TaskError::Remote(remote) => remote.recoverable,
             TaskError::Internal(_) | TaskError::Panic { .. } | TaskError::Cancelled | TaskError::PeerGone(_) => true,
         }
     }

@@ -3,6 +3,8 @@
 //! error at start naming the key and the address.
 
 pub mod artifact_store;
+mod cluster_deployer;
+pub mod dispatcher;
 mod resource_manager;
 mod rest;
 mod rpc_server;
@@ -26,6 +28,14 @@ pub(crate) struct Shared {
     pub artifacts: Arc<artifact_store::ArtifactStore>,
     /// `security.auth.token`.
     pub token: Option<String>,
+    /// The jobs.
+    pub jobs: dispatcher::Jobs,
+    /// The runtime, for job masters (on threads of their own) to make their calls on.
+    pub runtime: tokio::runtime::Handle,
+    /// Where the REST endpoint listens (TaskManagers download applications there).
+    pub rest_address: String,
+    /// `taskmanager.load-balance.mode`.
+    pub load_balance: spate_core::config::cluster::LoadBalanceMode,
     /// The effective configuration, for `/jobmanager/config`.
     pub config: Configuration,
     /// When the process started (wall clock), to turn instants into timestamps.
@@ -130,10 +140,20 @@ impl JobManager {
         let artifacts = Arc::new(
             artifact_store::ArtifactStore::open(&artifact_dir).map_err(|e| ClusterError::Artifacts(Box::new(e)))?,
         );
+        let load_balance = if config.get(&keys::EVENLY_SPREAD_OUT_SLOTS)? {
+            spate_core::config::cluster::LoadBalanceMode::Slots
+        } else {
+            config.get(&keys::LOAD_BALANCE_MODE)?
+        };
+        let rest_address = rest.local_addr().map(|a| a.to_string()).unwrap_or_default();
         let shared = Arc::new(Shared {
             resources: Mutex::new(ResourceManager::new(heartbeat_timeout, token.clone())),
             artifacts,
             token,
+            jobs: Default::default(),
+            runtime: runtime.handle().clone(),
+            rest_address,
+            load_balance,
             config,
             started: (Instant::now(), SystemTime::now()),
         });

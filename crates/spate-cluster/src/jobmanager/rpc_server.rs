@@ -10,7 +10,12 @@ use tarpc::context::Context;
 use tarpc::server::{BaseChannel, Channel};
 
 use super::Shared;
-use crate::rpc::{Hardware, Refusal, Registration, ResourceManager};
+use spate_runtime::TaskError;
+use spate_runtime::checkpoint::CoordinatorMessage;
+use spate_runtime::job_master::JobMessage;
+use spate_runtime::worker_link::{FromWorker, RemoteTaskError};
+
+use crate::rpc::{Hardware, Refusal, Registration, ResourceManager, WorkerEvent};
 
 /// One connection's server.
 #[derive(Clone)]
@@ -31,6 +36,76 @@ impl ResourceManager for Connection {
 
     async fn heartbeat(self, _: Context, id: String, hardware: Hardware) -> Result<(), Refusal> {
         self.shared.resources().heartbeat(&id, self.id, hardware, Instant::now())
+    }
+
+    async fn worker_event(
+        self,
+        _: Context,
+        id: String,
+        job_id: String,
+        attempt: u32,
+        event: WorkerEvent,
+    ) -> Result<(), Refusal> {
+        if self.shared.resources().get(&id).is_none_or(|e| e.connection != self.id) {
+            return Err(Refusal::UnknownTaskManager(id));
+        }
+        let (inbox, tasks) = match self.shared.jobs.lock().unwrap_or_else(|p| p.into_inner()).get(&job_id) {
+            Some(record) => (record.inbox.clone(), record.tasks),
+            None => return Ok(()),
+        };
+        for message in messages(&id, attempt, event, tasks) {
+            let _ = inbox.send(message);
+        }
+        Ok(())
+    }
+}
+
+/// What a worker's event means to its job master.
+fn messages(taskmanager: &str, attempt: u32, event: WorkerEvent, tasks: usize) -> Vec<JobMessage> {
+    match event {
+        WorkerEvent::Report(FromWorker::Finished { task }) => {
+            vec![JobMessage::Task { attempt, message: CoordinatorMessage::Finished { task } }]
+        }
+        WorkerEvent::Report(FromWorker::TaskEnded { task, name, error }) => {
+            vec![JobMessage::TaskEnded {
+                attempt,
+                task,
+                name,
+                result: error.map_or(Ok(()), |e| Err(TaskError::Remote(e))),
+            }]
+        }
+        // The worker exits after this; its exit says the rest.
+        WorkerEvent::Report(FromWorker::Failed { reason }) => {
+            tracing::warn!(taskmanager, attempt, %reason, "a worker cannot run its job");
+            Vec::new()
+        }
+        WorkerEvent::Exited { code, signal, stderr_tail } => {
+            // Every subtask of the worker that had not ended, ends with it (the job
+            // master counts each subtask once).
+            let how = match (code, signal) {
+                (_, Some(signal)) => format!("was killed by signal {signal}"),
+                (Some(code), None) => format!("exited with code {code}"),
+                (None, None) => "ended".to_string(),
+            };
+            let message = format!("the worker on TaskManager {taskmanager} {how}: {}", stderr_tail.trim());
+            let clean = code == Some(0);
+            (0..tasks)
+                .map(|task| JobMessage::TaskEnded {
+                    attempt,
+                    task,
+                    name: format!("worker on {taskmanager}"),
+                    result: if clean {
+                        Ok(())
+                    } else {
+                        Err(TaskError::Remote(RemoteTaskError {
+                            message: message.clone(),
+                            recoverable: true,
+                            consequence: false,
+                        }))
+                    },
+                })
+                .collect()
+        }
     }
 }
 

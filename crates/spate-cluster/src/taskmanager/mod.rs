@@ -6,8 +6,10 @@
 //! `taskmanager.registration.timeout`) and `registered` (heartbeat every
 //! `heartbeat.interval`; a failed heartbeat goes back to connecting).
 
+mod executor;
 mod hardware;
 mod states;
+mod worker_process;
 
 use std::time::Duration;
 
@@ -25,8 +27,16 @@ pub struct TaskManagerSettings {
     pub jobmanager: String,
     /// How long to keep trying to register.
     pub registration_timeout: Duration,
-    /// What it registers with.
+    /// What it registers with (its executor's address is filled in when it listens).
     pub registration: Registration,
+    /// Where the executor binds.
+    pub bind_host: String,
+    /// The executor's port or range.
+    pub rpc_ports: spate_core::config::cluster::PortRange,
+    /// Its directory: the artifact cache and the jobs' directories.
+    pub dir: std::path::PathBuf,
+    /// `task.cancellation.timeout`.
+    pub cancellation_timeout: Duration,
 }
 
 impl TaskManagerSettings {
@@ -36,8 +46,14 @@ impl TaskManagerSettings {
         let jobmanager =
             format!("{}:{}", config.get(&keys::JOBMANAGER_RPC_ADDRESS)?, config.get(&keys::JOBMANAGER_RPC_PORT)?);
         let id = format!("{host}:{}-{:06x}", std::process::id(), random24());
+        let tmp = config
+            .get_raw("io.tmp.dirs")
+            .and_then(|d| d.split([',', ':']).next().map(std::path::PathBuf::from))
+            .unwrap_or_else(std::env::temp_dir);
+        let dir = tmp.join(format!("spate-taskmanager-{}", id.replace([':', '/'], "_")));
         let registration = Registration {
             id,
+            rpc_address: String::new(),
             host,
             slots: config.get(&keys::TASK_SLOTS)?,
             hardware: hardware::probe(),
@@ -48,6 +64,10 @@ impl TaskManagerSettings {
             jobmanager,
             registration_timeout: config.get(&keys::REGISTRATION_TIMEOUT)?,
             registration,
+            bind_host: config.get(&keys::TASKMANAGER_BIND_HOST)?,
+            rpc_ports: config.get(&keys::TASKMANAGER_RPC_PORT)?,
+            dir,
+            cancellation_timeout: config.get(&keys::TASK_CANCELLATION_TIMEOUT)?,
         })
     }
 }
@@ -62,13 +82,38 @@ fn random24() -> u32 {
 /// Runs a TaskManager until `shutdown` resolves, or until it cannot reach the
 /// JobManager within the registration timeout (the error names the address).
 pub fn run(
-    settings: TaskManagerSettings,
+    mut settings: TaskManagerSettings,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ClusterError> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(ClusterError::Runtime)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("spate-taskmanager")
+        .enable_all()
+        .build()
+        .map_err(ClusterError::Runtime)?;
     runtime.block_on(async move {
+        let incoming =
+            executor::bind(&settings.bind_host, settings.rpc_ports).await.map_err(|source| ClusterError::Bind {
+                endpoint: "task executor (taskmanager.bind-host, taskmanager.rpc.port)",
+                address: format!("{}:{}", settings.bind_host, settings.rpc_ports),
+                source,
+            })?;
+        let port = incoming.local_addr().port();
+        settings.registration.rpc_address = format!("{}:{port}", settings.registration.host);
+        let (events, relayed) = tokio::sync::mpsc::unbounded_channel();
+        let shared = std::sync::Arc::new(executor::ExecutorShared {
+            id: settings.registration.id.clone(),
+            dir: settings.dir.clone(),
+            token: settings.registration.token.clone(),
+            cancellation_timeout: settings.cancellation_timeout,
+            workers: Default::default(),
+            events,
+            jobmanager: Default::default(),
+        });
+        tokio::spawn(executor::serve(incoming, shared.clone()));
+        tokio::spawn(executor::relay(shared.clone(), relayed));
         tokio::select! {
-            result = states::run(settings) => result,
+            result = states::run(settings, shared) => result,
             () = shutdown => {
                 tracing::info!("TaskManager stopped");
                 Ok(())

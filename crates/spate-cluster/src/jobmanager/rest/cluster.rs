@@ -10,20 +10,30 @@ use crate::jobmanager::Shared;
 use crate::version::VERSION;
 
 /// `/overview`: TaskManagers, slots and jobs by state (Flink's `ClusterOverview`).
-/// Jobs are not submitted to the cluster yet, so the job counts are of none.
 pub(super) async fn overview(State(shared): State<Arc<Shared>>) -> Json<Value> {
+    use spate_runtime::job_master::JobStatus;
     let (taskmanagers, total, free) = {
         let rm = shared.resources();
         (rm.taskmanagers().count(), rm.total_slots(), rm.free_slots())
     };
+    let (mut running, mut finished, mut cancelled, mut failed) = (0, 0, 0, 0);
+    for record in shared.jobs.lock().unwrap_or_else(|p| p.into_inner()).values() {
+        match record.status {
+            JobStatus::Finished => finished += 1,
+            JobStatus::Canceled => cancelled += 1,
+            JobStatus::Failed => failed += 1,
+            JobStatus::Suspended => {}
+            _ => running += 1,
+        }
+    }
     Json(json!({
         "taskmanagers": taskmanagers,
         "slots-total": total,
         "slots-available": free,
-        "jobs-running": 0,
-        "jobs-finished": 0,
-        "jobs-cancelled": 0,
-        "jobs-failed": 0,
+        "jobs-running": running,
+        "jobs-finished": finished,
+        "jobs-cancelled": cancelled,
+        "jobs-failed": failed,
         "flink-version": VERSION,
         "flink-commit": "",
     }))

@@ -4,6 +4,7 @@ mod artifacts;
 mod auth;
 mod cluster;
 mod error;
+mod jobs;
 mod taskmanagers;
 
 use std::sync::Arc;
@@ -22,10 +23,14 @@ pub(super) fn router(shared: Arc<Shared>, max_content_length: u64) -> Router {
     // body is read.
     let guarded = Router::new()
         .route("/artifacts/{sha256}", get(artifacts::get).head(artifacts::head).put(artifacts::put))
+        .route("/jobs", axum::routing::post(jobs::submit))
+        .route("/jobs/{id}", axum::routing::patch(jobs::cancel))
         .route_layer(axum::middleware::from_fn_with_state(shared.clone(), auth::require_token));
     Router::new()
         .merge(guarded)
         .route("/overview", get(cluster::overview))
+        .route("/jobs", get(jobs::list))
+        .route("/jobs/overview", get(jobs::overview))
         .route("/config", get(cluster::dashboard_config))
         .route("/jobmanager/config", get(cluster::jobmanager_config))
         .route("/taskmanagers", get(taskmanagers::list))

@@ -3,7 +3,10 @@
 mod connecting;
 mod registered;
 
+use std::sync::Arc;
+
 use super::TaskManagerSettings;
+use super::executor::ExecutorShared;
 use crate::ClusterError;
 
 pub(super) use connecting::Connecting;
@@ -16,12 +19,12 @@ pub(super) enum State {
 }
 
 /// Runs the lifecycle until it fails.
-pub(super) async fn run(settings: TaskManagerSettings) -> Result<(), ClusterError> {
+pub(super) async fn run(settings: TaskManagerSettings, shared: Arc<ExecutorShared>) -> Result<(), ClusterError> {
     let mut state = State::Connecting(Connecting::first());
     loop {
         state = match state {
             State::Connecting(s) => s.run(&settings).await?,
-            State::Registered(s) => s.run(&settings).await,
+            State::Registered(s) => s.run(&settings, &shared).await,
         };
     }
 }

@@ -7,6 +7,7 @@ use tarpc::context;
 
 use super::{Connecting, State};
 use crate::rpc::ResourceManagerClient;
+use crate::taskmanager::executor::ExecutorShared;
 use crate::taskmanager::{TaskManagerSettings, hardware};
 
 pub(crate) struct Registered {
@@ -19,7 +20,9 @@ impl Registered {
         Registered { client, interval }
     }
 
-    pub async fn run(self, settings: &TaskManagerSettings) -> State {
+    pub async fn run(self, settings: &TaskManagerSettings, shared: &ExecutorShared) -> State {
+        // The workers' events go to this JobManager connection from now on.
+        *shared.jobmanager.lock().unwrap_or_else(|p| p.into_inner()) = Some(self.client.clone());
         let mut ticker = tokio::time::interval(self.interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         ticker.tick().await;

@@ -1,0 +1,193 @@
+//! The dispatcher: jobs submitted to the cluster, each with its job master — the
+//! runtime's, the same as the embedded mini-cluster's — driven on a thread of its own
+//! and reaching its subtasks through the [`ClusterDeployer`](super::cluster_deployer).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use spate_core::config::Configuration;
+use spate_core::job_graph::JobGraph;
+use spate_core::job_id::JobId;
+use spate_runtime::checkpoint::{CheckpointCoordinator, CheckpointSettings, CheckpointStorage, CompletedCheckpoint};
+use spate_runtime::job_master::{
+    Driver, JobMaster, JobMessage, JobObserver, JobOutcome, JobStatus, STOP_GRACE, SavepointError, task_descriptors,
+};
+use spate_runtime::restart::RestartStrategy;
+use spate_runtime::worker_link::RecordedJob;
+
+use super::Shared;
+use super::cluster_deployer::ClusterDeployer;
+
+/// A job as `POST /jobs` takes it: the application (by hash), how it was run, and the
+/// job its `main` planned.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Submission {
+    /// The application binary, by SHA-256 (uploaded first).
+    pub artifact: String,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// The client's working directory.
+    pub cwd: String,
+    /// Which `execute` of `main` this job is.
+    pub job_index: u32,
+    /// The job as planned.
+    pub job_graph: JobGraph,
+    /// Its configuration, `key: value`.
+    pub config: Vec<(String, String)>,
+    /// What the earlier jobs of the run returned.
+    #[serde(default)]
+    pub recorded: Vec<RecordedJob>,
+}
+
+/// Why a submission was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// The application is not in the artifact store.
+    #[error("artifact {0} is not stored: upload it first (PUT /artifacts/{0})")]
+    UnknownArtifact(String),
+    /// The configuration holds a bad value.
+    #[error("the job's configuration: {0}")]
+    Config(#[from] spate_core::CoreError),
+    /// The job has no subtasks.
+    #[error("the job has no operators")]
+    Empty,
+    /// The job master could not start.
+    #[error("cannot start the job master: {0}")]
+    Start(std::io::Error),
+}
+
+/// What the cluster knows of a job.
+pub(crate) struct JobRecord {
+    pub name: String,
+    pub status: JobStatus,
+    pub streaming: bool,
+    pub start_ms: i64,
+    pub end_ms: Option<i64>,
+    pub last_modification: i64,
+    /// Subtasks.
+    pub tasks: usize,
+    /// Why it failed, if it did.
+    pub failure: Option<String>,
+    /// Its master's inbox.
+    pub inbox: crossbeam_channel::Sender<JobMessage>,
+}
+
+/// Every job, by id.
+pub(crate) type Jobs = std::sync::Mutex<BTreeMap<String, JobRecord>>;
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// Accepts `submission` and starts its job master; returns the job's id.
+pub(crate) fn submit(shared: &Arc<Shared>, submission: Submission) -> Result<String, SubmitError> {
+    if shared.artifacts.get(&submission.artifact).ok().flatten().is_none() {
+        return Err(SubmitError::UnknownArtifact(submission.artifact));
+    }
+    let graph = &submission.job_graph;
+    let tasks = task_descriptors(graph);
+    if tasks.is_empty() {
+        return Err(SubmitError::Empty);
+    }
+    let mut config = Configuration::new();
+    for (key, value) in &submission.config {
+        config.set_raw(key.clone(), value.clone());
+    }
+    // Checkpoints across processes come with the next step: until then a restart
+    // starts the job from scratch.
+    let restart = RestartStrategy::from_config(&config, false)?;
+    let job_id = JobId::generate().to_string();
+    let (inbox_tx, inbox) = crossbeam_channel::unbounded::<JobMessage>();
+    let post = inbox_tx.clone();
+    let checkpoints = CheckpointSettings {
+        interval: None,
+        mode: spate_core::config::CheckpointingMode::ExactlyOnce,
+        timeout: Duration::from_secs(600),
+        min_pause: Duration::ZERO,
+        max_concurrent: 1,
+        num_retained: 1,
+        retention: spate_core::config::CheckpointRetention::NoExternalizedCheckpoints,
+        tolerable_failures: 0,
+    };
+    let coordinator = CheckpointCoordinator::new(
+        checkpoints,
+        job_id.clone(),
+        tasks.clone(),
+        CheckpointStorage::in_memory(),
+        1,
+        Arc::new(move |m| {
+            let _ = post.send(JobMessage::Storage(m));
+        }),
+    )
+    .map_err(SubmitError::Start)?;
+    let master = JobMaster::new(graph, tasks.len(), coordinator, restart, STOP_GRACE);
+    let now = now_ms();
+    let record = JobRecord {
+        name: graph.job_name.clone(),
+        status: master.status(),
+        streaming: graph.execution_mode == spate_core::job_graph::ExecutionMode::Streaming,
+        start_ms: now,
+        end_ms: None,
+        last_modification: now,
+        tasks: tasks.len(),
+        failure: None,
+        inbox: inbox_tx,
+    };
+    shared.jobs.lock().unwrap_or_else(|p| p.into_inner()).insert(job_id.clone(), record);
+    tracing::info!(job = %job_id, name = %graph.job_name, subtasks = tasks.len(), "job submitted");
+    let deployer = ClusterDeployer::new(shared.clone(), job_id.clone(), Arc::new(submission));
+    let observer = RecordObserver { shared: shared.clone(), job_id: job_id.clone() };
+    let mut driver = Driver::new(master, deployer, observer);
+    std::thread::Builder::new()
+        .name(format!("spate-job-{}", &job_id[..8]))
+        .spawn(move || {
+            if !driver.feed(JobMessage::Start, Instant::now()) {
+                driver.run(&inbox);
+            }
+        })
+        .map_err(SubmitError::Start)?;
+    Ok(job_id)
+}
+
+/// Keeps a job's record up to date.
+struct RecordObserver {
+    shared: Arc<Shared>,
+    job_id: String,
+}
+
+impl RecordObserver {
+    fn update(&self, f: impl FnOnce(&mut JobRecord)) {
+        if let Some(record) = self.shared.jobs.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&self.job_id) {
+            f(record);
+            record.last_modification = now_ms();
+        }
+    }
+}
+
+impl JobObserver for RecordObserver {
+    fn status_changed(&mut self, status: JobStatus, _: u32) {
+        self.update(|r| r.status = status);
+    }
+
+    fn savepoint_completed(&mut self, _: u64, _: Result<CompletedCheckpoint, SavepointError>) {}
+
+    fn checkpoint_holds(&mut self, _: &[String]) {}
+
+    fn ended(&mut self, outcome: JobOutcome) {
+        let status = outcome.status();
+        let failure = match &outcome {
+            JobOutcome::Failed(failure) => Some(failure.to_string()),
+            _ => None,
+        };
+        tracing::info!(job = %self.job_id, %status, failure = failure.as_deref().unwrap_or(""), "job ended");
+        self.shared.resources().release(&self.job_id);
+        self.update(|r| {
+            r.status = status;
+            r.end_ms = Some(now_ms());
+            r.failure = failure;
+        });
+    }
+}

@@ -1,0 +1,164 @@
+//! The TaskManager's task executor: the RPC endpoint the JobManager calls to start a
+//! job's worker, mail its subtasks and cancel it; and the relay that carries the
+//! workers' reports and exits to the JobManager, across re-registrations.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use tarpc::context::Context;
+use tarpc::server::{BaseChannel, Channel as _};
+use tokio::sync::mpsc;
+
+use super::worker_process::{self, WorkerHandle};
+use crate::rpc::{ResourceManagerClient, TaskExecutor, WorkerEvent, WorkerRefusal, WorkerRequest};
+
+/// A worker's event on its way to the JobManager: (job, attempt, event).
+pub(crate) type Event = (String, u32, WorkerEvent);
+
+/// What the executor's calls and the workers' watchers share.
+pub(crate) struct ExecutorShared {
+    /// This TaskManager's id.
+    pub id: String,
+    /// Its directory: the artifact cache and a directory per job attempt.
+    pub dir: PathBuf,
+    /// `security.auth.token`.
+    pub token: Option<String>,
+    /// How long a cancelled worker gets before its process group is killed.
+    pub cancellation_timeout: Duration,
+    /// Running workers, by (job, attempt).
+    pub workers: Mutex<HashMap<(String, u32), Arc<WorkerHandle>>>,
+    /// Events for the relay.
+    pub events: mpsc::UnboundedSender<Event>,
+    /// The JobManager, while registered.
+    pub jobmanager: Mutex<Option<ResourceManagerClient>>,
+}
+
+#[derive(Clone)]
+struct Executor(Arc<ExecutorShared>);
+
+impl TaskExecutor for Executor {
+    async fn start_worker(
+        self,
+        _: Context,
+        request: WorkerRequest,
+        token: Option<String>,
+    ) -> Result<(), WorkerRefusal> {
+        let authorized = match (&self.0.token, &token) {
+            (None, _) => true,
+            (Some(ours), Some(theirs)) => crate::jobmanager::same_secret(ours.as_bytes(), theirs.as_bytes()),
+            (Some(_), None) => false,
+        };
+        if !authorized {
+            return Err(WorkerRefusal::Unauthorized);
+        }
+        let shared = self.0.clone();
+        tokio::task::spawn_blocking(move || worker_process::start(shared, request))
+            .await
+            .map_err(|e| WorkerRefusal::Spawn(e.to_string()))?
+    }
+
+    async fn mail(
+        self,
+        _: Context,
+        job_id: String,
+        attempt: u32,
+        task: usize,
+        mail: spate_runtime::checkpoint::TaskMail,
+    ) {
+        let handle = self.0.workers.lock().unwrap_or_else(|p| p.into_inner()).get(&(job_id, attempt)).cloned();
+        if let Some(handle) = handle {
+            let message = spate_runtime::worker_link::ToWorker::Mail { task, mail };
+            let _ = handle.writer.lock().unwrap_or_else(|p| p.into_inner()).send(&message);
+        }
+    }
+
+    async fn cancel(self, _: Context, job_id: String, attempt: u32) {
+        let key = (job_id, attempt);
+        let handle = self.0.workers.lock().unwrap_or_else(|p| p.into_inner()).get(&key).cloned();
+        let Some(handle) = handle else { return };
+        let _ =
+            handle.writer.lock().unwrap_or_else(|p| p.into_inner()).send(&spate_runtime::worker_link::ToWorker::Cancel);
+        let (shared, timeout, pgid) = (self.0.clone(), self.0.cancellation_timeout, handle.pgid);
+        if timeout.is_zero() {
+            return;
+        }
+        tokio::spawn(async move {
+            tokio::time::sleep(timeout).await;
+            let still = shared.workers.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&key);
+            if still {
+                tracing::warn!(job = %key.0, attempt = key.1, "the worker did not stop within task.cancellation.timeout: killing its process group");
+                let _ = nix::sys::signal::killpg(
+                    nix::unistd::Pid::from_raw(pgid as i32),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        });
+    }
+}
+
+/// The executor's listener.
+pub(crate) type ExecutorIncoming = tarpc::serde_transport::tcp::Incoming<
+    tarpc::ClientMessage<crate::rpc::TaskExecutorRequest>,
+    tarpc::Response<crate::rpc::TaskExecutorResponse>,
+    ExecutorCodec,
+    fn() -> ExecutorCodec,
+>;
+
+/// The executor's wire format.
+pub(crate) type ExecutorCodec = tarpc::tokio_serde::formats::Json<
+    tarpc::ClientMessage<crate::rpc::TaskExecutorRequest>,
+    tarpc::Response<crate::rpc::TaskExecutorResponse>,
+>;
+
+/// Binds the executor to the first free port of `ports` on `host`.
+pub(crate) async fn bind(
+    host: &str,
+    ports: spate_core::config::cluster::PortRange,
+) -> std::io::Result<ExecutorIncoming> {
+    let mut last = None;
+    for port in ports.first..=ports.last {
+        let codec: fn() -> ExecutorCodec = tarpc::tokio_serde::formats::Json::default;
+        match tarpc::serde_transport::tcp::listen((host, port), codec).await {
+            Ok(incoming) => return Ok(incoming),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("an empty port range")))
+}
+
+/// Serves the executor on `incoming`'s connections.
+pub(crate) async fn serve(mut incoming: ExecutorIncoming, shared: Arc<ExecutorShared>) {
+    while let Some(transport) = incoming.next().await {
+        let Ok(transport) = transport else { continue };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            BaseChannel::with_defaults(transport)
+                .execute(Executor(shared).serve())
+                .for_each(|response| async move {
+                    tokio::spawn(response);
+                })
+                .await;
+        });
+    }
+}
+
+/// Carries events to the JobManager, waiting while the TaskManager re-registers.
+pub(crate) async fn relay(shared: Arc<ExecutorShared>, mut events: mpsc::UnboundedReceiver<Event>) {
+    while let Some((job, attempt, event)) = events.recv().await {
+        loop {
+            let client = shared.jobmanager.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            if let Some(client) = client {
+                let sent = client
+                    .worker_event(tarpc::context::current(), shared.id.clone(), job.clone(), attempt, event.clone())
+                    .await;
+                if sent.is_ok() {
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! One worker process of a job's attempt, as its TaskManager starts and watches it.
+//!
+//! The application binary is fetched from the JobManager's artifact store by hash (and
+//! kept in this TaskManager's cache, checked against the hash), then started in its own
+//! process group, with a clean environment (`PATH` only, plus its role), its standard
+//! output and error to files in a directory of the job, and its link — one end of a
+//! socket pair — as standard input. Its reports go to the JobManager as they come; its
+//! exit is reported at once, with its code or signal and the tail of its error output.
+
+use std::io::Write as _;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use spate_core::launch::{LAUNCHER_VERSION_ENV, ROLE_ENV, VERSION};
+use spate_runtime::worker_link::{FrameReader, FrameWriter, FromWorker, ToWorker, greet};
+
+use super::executor::ExecutorShared;
+use crate::rpc::{WorkerEvent, WorkerRefusal, WorkerRequest};
+
+/// A running worker, as the executor reaches it.
+pub(crate) struct WorkerHandle {
+    /// Its link, for mail.
+    pub writer: Mutex<FrameWriter<UnixStream>>,
+    /// Its process group.
+    pub pgid: u32,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The application, from the cache or downloaded into it.
+fn fetch(shared: &ExecutorShared, request: &WorkerRequest) -> Result<PathBuf, WorkerRefusal> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let refused = |reason: String| WorkerRefusal::Artifact { artifact: request.artifact.clone(), reason };
+    if request.artifact.len() != 64 || !request.artifact.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(refused("not a SHA-256".into()));
+    }
+    let cache = shared.dir.join("artifacts");
+    std::fs::create_dir_all(&cache).map_err(|e| refused(format!("{}: {e}", cache.display())))?;
+    let path = cache.join(&request.artifact);
+    if let Ok(bytes) = std::fs::read(&path) {
+        if hex(&Sha256::digest(&bytes)) == request.artifact {
+            return Ok(path);
+        }
+    }
+    let url = format!("http://{}/artifacts/{}", request.rest, request.artifact);
+    let mut call = ureq::get(&url);
+    if let Some(token) = &shared.token {
+        call = call.header("Authorization", &format!("Bearer {token}"));
+    }
+    let mut response = call.call().map_err(|e| refused(format!("GET {url}: {e}")))?;
+    let bytes = response
+        .body_mut()
+        .with_config()
+        .limit(u64::MAX)
+        .read_to_vec()
+        .map_err(|e| refused(format!("GET {url}: {e}")))?;
+    let actual = hex(&Sha256::digest(&bytes));
+    if actual != request.artifact {
+        return Err(refused(format!("the download hashes to {actual}")));
+    }
+    let tmp = cache.join(format!(".{}.{}", request.artifact, request.deployment.attempt));
+    let write = || -> std::io::Result<()> {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(&bytes)?;
+        file.sync_all()?;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755))?;
+        std::fs::rename(&tmp, &path)
+    };
+    write().map_err(|e| refused(format!("{}: {e}", path.display())))?;
+    Ok(path)
+}
+
+/// The last lines of `path`.
+fn tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().rev().take(5).collect();
+    lines.into_iter().rev().collect::<Vec<_>>().join("\n")
+}
+
+/// Starts the worker `request` asks for and watches it on threads of its own.
+pub(crate) fn start(shared: Arc<ExecutorShared>, request: WorkerRequest) -> Result<(), WorkerRefusal> {
+    use std::os::unix::process::{CommandExt as _, ExitStatusExt as _};
+    let app = fetch(&shared, &request)?;
+    let deployment = &request.deployment;
+    let (job, attempt) = (deployment.job_id.clone(), deployment.attempt);
+    let spawn_error = |what: &str, e: &dyn std::fmt::Display| WorkerRefusal::Spawn(format!("{what}: {e}"));
+    let dir = shared.dir.join(format!("job-{job}-{attempt}"));
+    std::fs::create_dir_all(&dir).map_err(|e| spawn_error(&dir.display().to_string(), &e))?;
+    let (out_path, err_path) = (dir.join("worker.out"), dir.join("worker.log"));
+    let out = std::fs::File::create(&out_path).map_err(|e| spawn_error("worker.out", &e))?;
+    let err = std::fs::File::create(&err_path).map_err(|e| spawn_error("worker.log", &e))?;
+    let (ours, theirs) = UnixStream::pair().map_err(|e| spawn_error("socket pair", &e))?;
+    let cwd = if Path::new(&request.cwd).is_dir() { PathBuf::from(&request.cwd) } else { dir.clone() };
+    let mut child = Command::new(&app)
+        .args(&request.args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()))
+        .env(ROLE_ENV, "worker")
+        .env(LAUNCHER_VERSION_ENV, VERSION)
+        .env("SPATE_JOB_DIR", &dir)
+        .current_dir(&cwd)
+        .process_group(0)
+        .stdin(Stdio::from(std::os::fd::OwnedFd::from(theirs)))
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .map_err(|e| spawn_error(&app.display().to_string(), &e))?;
+    let pgid = child.id();
+    tracing::info!(job = %job, attempt, pid = pgid, dir = %dir.display(), "started a worker");
+
+    let kill = || {
+        let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid as i32), nix::sys::signal::Signal::SIGKILL);
+    };
+    let reader_stream = ours.try_clone().map_err(|e| spawn_error("socket", &e))?;
+    let _ = ours.set_read_timeout(Some(Duration::from_secs(30)));
+    let (mut reader, mut writer) =
+        (FrameReader::new(reader_stream), FrameWriter::new(ours.try_clone().map_err(|e| spawn_error("socket", &e))?));
+    let shaken = greet(&mut reader, &mut writer)
+        .map_err(|e| e.to_string())
+        .and_then(|()| writer.send(&ToWorker::Deploy(Box::new(deployment.clone()))).map_err(|e| e.to_string()));
+    if let Err(reason) = shaken {
+        kill();
+        let _ = child.wait();
+        return Err(WorkerRefusal::Spawn(format!(
+            "the worker did not take its deployment ({reason}):\n{}",
+            tail(&err_path)
+        )));
+    }
+    let _ = ours.set_read_timeout(None);
+    shared
+        .workers
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert((job.clone(), attempt), Arc::new(WorkerHandle { writer: Mutex::new(writer), pgid }));
+
+    let events = shared.events.clone();
+    let (job_r, events_r) = (job.clone(), events.clone());
+    std::thread::Builder::new()
+        .name(format!("spate-worker-link-{attempt}"))
+        .spawn(move || {
+            while let Ok(report) = reader.receive::<FromWorker>() {
+                if events_r.send((job_r.clone(), attempt, WorkerEvent::Report(report))).is_err() {
+                    return;
+                }
+            }
+        })
+        .map_err(|e| spawn_error("a thread", &e))?;
+    let watcher = shared.clone();
+    std::thread::Builder::new()
+        .name(format!("spate-worker-wait-{attempt}"))
+        .spawn(move || {
+            let status = child.wait();
+            watcher.workers.lock().unwrap_or_else(|p| p.into_inner()).remove(&(job.clone(), attempt));
+            let (code, signal) = match status {
+                Ok(s) => (s.code(), s.signal()),
+                Err(_) => (None, None),
+            };
+            tracing::info!(job = %job, attempt, ?code, ?signal, "a worker ended");
+            let _ = events.send((job, attempt, WorkerEvent::Exited { code, signal, stderr_tail: tail(&err_path) }));
+        })
+        .map_err(|e| spawn_error("a thread", &e))?;
+    Ok(())
+}
