@@ -97,6 +97,10 @@ pub(crate) struct EnvState {
     pub jobs_submitted: u32,
     /// In the worker role: the link to the TaskManager and the job to run.
     pub worker: Option<crate::execution::worker::WorkerLink>,
+    /// In the client role: the cluster, and the jobs submitted so far (their results
+    /// travel with later jobs, for the workers' replay).
+    pub cluster: Option<crate::execution::client::ClusterClient>,
+    pub submitted: Vec<JobClient>,
 }
 
 impl EnvState {
@@ -204,6 +208,23 @@ impl StreamEnv {
         } else {
             (config, None)
         };
+        let (config, cluster) = if role == Role::Client {
+            let cluster = crate::execution::client::ClusterClient::from_env()?;
+            let mut config = config;
+            if let Ok(text) = std::env::var(spate_core::launch::CLIENT_CONFIG_ENV) {
+                let pairs: Vec<(String, String)> = serde_json::from_str(&text)
+                    .map_err(|e| Error::Arguments(format!("{}: {e}", spate_core::launch::CLIENT_CONFIG_ENV)))?;
+                for (key, value) in pairs {
+                    config.set_raw(key, value);
+                }
+                for key in config.validate()? {
+                    tracing::warn!("unknown configuration key '{key}' is ignored");
+                }
+            }
+            (config, Some(cluster))
+        } else {
+            (config, None)
+        };
         Ok(StreamEnv {
             state: Rc::new(RefCell::new(EnvState {
                 config,
@@ -213,6 +234,8 @@ impl StreamEnv {
                 errors: Vec::new(),
                 jobs_submitted: 0,
                 worker,
+                cluster,
+                submitted: Vec::new(),
             })),
         })
     }
@@ -522,6 +545,19 @@ impl StreamEnv {
         match role {
             Role::Local => mini_cluster::submit(ExecutionPlan { graph, plan, settings: runtime }),
             Role::Info => crate::execution::plan_report::report_and_exit(plan.job_graph),
+            Role::Client => {
+                let (cluster, config, recorded) = {
+                    let state = self.state.borrow();
+                    let cluster =
+                        state.cluster.clone().ok_or_else(|| Error::Internal("a client without its cluster".into()))?;
+                    let config: Vec<(String, String)> =
+                        state.config.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+                    (cluster, config, state.submitted.iter().map(JobClient::recorded).collect())
+                };
+                let client = cluster.submit(plan.job_graph, index, config, recorded)?;
+                self.state.borrow_mut().submitted.push(client.handle());
+                Ok(client)
+            }
             Role::Worker => {
                 let link = self.state.borrow_mut().worker.take().ok_or_else(|| {
                     Error::Internal("a worker runs one job; main called execute again after it".into())

@@ -144,6 +144,9 @@ pub enum Error {
     /// An accumulator could not be registered or read.
     #[error(transparent)]
     Accumulator(#[from] spate_runtime::accumulator::AccumulatorError),
+    /// The cluster refused a call or could not be reached (client role).
+    #[error("cluster: {0}")]
+    Cluster(String),
     /// A worker's link to its TaskManager failed.
     #[error("worker: {what}: {source}")]
     WorkerLink {

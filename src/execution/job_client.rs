@@ -233,6 +233,24 @@ pub struct JobClient {
 }
 
 impl JobClient {
+    /// Another handle on the same job.
+    pub(crate) fn handle(&self) -> JobClient {
+        JobClient { shared: self.shared.clone() }
+    }
+
+    /// What this job returned, as a later job's workers replay it (a job still running
+    /// when the later one was submitted replays as having returned nothing yet).
+    pub(crate) fn recorded(&self) -> spate_runtime::worker_link::RecordedJob {
+        let state = self.shared.state.lock();
+        let finished = state.as_ref().ok().and_then(|s| s.result.as_ref()).and_then(|r| r.as_ref().ok());
+        spate_runtime::worker_link::RecordedJob {
+            job_id: self.shared.job_id.to_string(),
+            job_name: self.shared.job_name.clone(),
+            net_runtime_ms: finished.map_or(0, |r| r.net_runtime.as_millis() as u64),
+            accumulators: finished.map(|r| r.accumulators.clone()).unwrap_or_default(),
+        }
+    }
+
     /// The job's id.
     pub fn job_id(&self) -> JobId {
         self.shared.job_id

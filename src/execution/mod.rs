@@ -1,6 +1,7 @@
 //! Running a planned job: wiring its channels, building each subtask's chain on its own
 //! thread, and supervising the subtasks until the job ends.
 
+pub(crate) mod client;
 pub(crate) mod client_observer;
 pub(crate) mod deploy;
 pub(crate) mod job_client;

@@ -5,7 +5,10 @@ mod app;
 mod conf_dir;
 mod daemon;
 mod info;
+mod jobs;
 mod pid_file;
+mod rest;
+mod run;
 mod standalone;
 
 use std::path::PathBuf;
@@ -38,6 +41,44 @@ enum Command {
     Jobmanager(ConfArgs),
     /// Runs a TaskManager in the foreground.
     Taskmanager(ConfArgs),
+    /// Runs APP on the cluster: uploads it, then runs its `main` here; each `execute`
+    /// submits a job (Flink's `run`).
+    Run {
+        /// The JobManager's REST endpoint, HOST:PORT [default: from the configuration].
+        #[arg(short = 'm', long = "jobmanager", value_name = "HOST:PORT")]
+        jobmanager: Option<String>,
+        /// The jobs' default parallelism.
+        #[arg(short = 'p', long = "parallelism", value_name = "N")]
+        parallelism: Option<u32>,
+        #[command(flatten)]
+        conf: ConfArgs,
+        /// The application binary.
+        app: PathBuf,
+        /// Its arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Lists the running and scheduled jobs; with -a also the ended ones.
+    List {
+        /// The JobManager's REST endpoint, HOST:PORT.
+        #[arg(short = 'm', long = "jobmanager", value_name = "HOST:PORT")]
+        jobmanager: Option<String>,
+        /// Also the jobs that ended.
+        #[arg(short = 'a', long = "all")]
+        all: bool,
+        #[command(flatten)]
+        conf: ConfArgs,
+    },
+    /// Cancels a job.
+    Cancel {
+        /// The JobManager's REST endpoint, HOST:PORT.
+        #[arg(short = 'm', long = "jobmanager", value_name = "HOST:PORT")]
+        jobmanager: Option<String>,
+        #[command(flatten)]
+        conf: ConfArgs,
+        /// The job's id.
+        job_id: String,
+    },
     /// Prints the first job of APP as planned: its JobGraph as JSON (Flink's `info`).
     Info {
         /// A Graphviz DOT picture instead of JSON.
@@ -86,6 +127,24 @@ fn run(cli: Cli) -> Result<()> {
         Command::Jobmanager(args) => daemon::jobmanager(conf_dir::load(&args)?),
         Command::Taskmanager(args) => daemon::taskmanager(conf_dir::load(&args)?),
         Command::Info { dot, app, args } => info::run(&app, &args, dot),
+        Command::Run { jobmanager, parallelism, conf, app, args } => {
+            let config = conf_dir::load(&ConfArgs { conf_dir: conf.conf_dir.clone(), dynamic: Vec::new() })?;
+            let run = run::RunArgs {
+                jobmanager: jobmanager.as_deref(),
+                parallelism,
+                dynamic: &conf.dynamic,
+                app: &app,
+                args: &args,
+            };
+            let code = run::run(run, &config)?;
+            std::process::exit(code)
+        }
+        Command::List { jobmanager, all, conf } => {
+            jobs::list(&rest::Rest::locate(jobmanager.as_deref(), &conf_dir::load(&conf)?)?, all)
+        }
+        Command::Cancel { jobmanager, conf, job_id } => {
+            jobs::cancel(&rest::Rest::locate(jobmanager.as_deref(), &conf_dir::load(&conf)?)?, &job_id)
+        }
         Command::Cluster { action } => match action {
             ClusterAction::Start(args) => standalone::start(&args),
             ClusterAction::Stop(args) => standalone::stop(&args),

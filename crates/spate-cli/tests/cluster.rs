@@ -564,3 +564,63 @@ fn a_submitted_job_runs_in_a_worker_on_a_taskmanager() {
     assert_eq!(status, 400);
     assert!(answer["errors"][0].as_str().unwrap().contains("upload it first"), "{answer}");
 }
+
+#[test]
+fn spate_run_uploads_once_submits_waits_and_lists_and_cancel_names_what_it_cannot_cancel() {
+    let mut cluster = Cluster::new("run", 1, "");
+    let tmp = cluster.dir.join("tm");
+    let config = std::fs::read_to_string(cluster.dir.join("conf/config.yaml")).unwrap();
+    std::fs::write(cluster.dir.join("conf/config.yaml"), format!("{config}io.tmp.dirs: {}\n", tmp.display())).unwrap();
+    cluster.start();
+    let app = test_app();
+    let app = app.to_str().unwrap();
+
+    let out = cluster.spate(&["run", "-p", "2", app]);
+    assert!(out.status.success(), "{}", text(&out));
+    let printed = String::from_utf8_lossy(&out.stdout).to_string();
+    let id = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("Job has been submitted with JobID "))
+        .unwrap_or_else(|| panic!("{printed}"))
+        .to_string();
+    for expected in ["Program execution finished", &format!("Job with JobID {id} has finished."), "Job Runtime: "] {
+        assert!(printed.contains(expected), "{expected} in {printed}");
+    }
+    let tm_dir = std::fs::read_dir(&tmp).unwrap().map(|e| e.unwrap().path()).find(|p| p.is_dir()).unwrap();
+    let out_file = std::fs::read_to_string(tm_dir.join(format!("job-{id}-0/worker.out"))).unwrap();
+    assert!(out_file.lines().any(|l| l.ends_with("(0, 143)")), "{out_file}");
+
+    // Two jobs in one run, the second planned from the first one's result; the
+    // application is not uploaded again.
+    let out = cluster.spate(&["run", app, "--two-jobs"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).matches("has finished.").count(), 2, "{}", text(&out));
+    assert_eq!(jobmanager_log(&cluster).matches("stored an application").count(), 1, "uploaded once");
+
+    let out = cluster.spate(&["list", "-a"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let listed = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(listed.starts_with("Waiting for response...\nNo running jobs.\nNo scheduled jobs.\n"), "{listed}");
+    assert!(listed.contains("---------------------- Terminated Jobs -----------------------"), "{listed}");
+    assert!(listed.contains(&format!(" : {id} : test-app (FINISHED)")), "{listed}");
+    assert_eq!(listed.matches("(FINISHED)").count(), 3, "{listed}");
+    let out = cluster.spate(&["list"]);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("Terminated"), "{}", text(&out));
+
+    let out = cluster.spate(&["cancel", &id]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("has already ended (FINISHED)"), "{}", text(&out));
+    let out = cluster.spate(&["cancel", "00000000000000000000000000000000"]);
+    assert!(text(&out).contains("not found"), "{}", text(&out));
+
+    let out = cluster.spate(&["run", "/no/such/app"]);
+    assert!(text(&out).contains("APP /no/such/app: no such file"), "{}", text(&out));
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let out = cluster.spate(&["run", "-m", &format!("127.0.0.1:{closed}"), app]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains(&format!("cannot reach the JobManager at http://127.0.0.1:{closed}")),
+        "{}",
+        text(&out)
+    );
+}

@@ -18,6 +18,19 @@ pub const PLAN_OUT_ENV: &str = "SPATE_PLAN_OUT";
 /// a role a launcher gave it, naming both.
 pub const LAUNCHER_VERSION_ENV: &str = "SPATE_LAUNCHER_VERSION";
 
+/// In the `client` role: the JobManager's REST endpoint, `host:port`.
+pub const REST_ENV: &str = "SPATE_REST";
+
+/// In the `client` role: the application's SHA-256 in the JobManager's artifact store.
+pub const ARTIFACT_ENV: &str = "SPATE_ARTIFACT";
+
+/// In the `client` role: the cluster's shared secret, if it has one.
+pub const TOKEN_ENV: &str = "SPATE_AUTH_TOKEN";
+
+/// In the `client` role: configuration `spate run` was given (`-p`, `-D`), as a JSON
+/// list of `[key, value]` pairs, applied over the program's own.
+pub const CLIENT_CONFIG_ENV: &str = "SPATE_CLIENT_CONFIG";
+
 /// This build's Spate version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 

@@ -1,0 +1,221 @@
+//! The client role (`spate run APP`): `main` runs on the user's machine and each
+//! `execute` submits its job to the cluster's JobManager over REST, prints Flink's
+//! lines, and — attached — waits for the job's end, polling the JobManager.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use spate_core::job_graph::JobGraph;
+use spate_core::job_id::JobId;
+use spate_core::launch::{ARTIFACT_ENV, REST_ENV, TOKEN_ENV};
+use spate_runtime::job_master::JobStatus;
+use spate_runtime::worker_link::RecordedJob;
+
+use super::job_client::{JobClient, JobExecutionResult, JobShared};
+use crate::error::{Error, Result};
+
+/// Where the cluster is, from the environment `spate run` set.
+#[derive(Clone, Debug)]
+pub(crate) struct ClusterClient {
+    rest: String,
+    artifact: String,
+    token: Option<String>,
+    agent: ureq::Agent,
+}
+
+fn http_error(what: String, error: impl std::fmt::Display) -> Error {
+    Error::Cluster(format!("{what}: {error}"))
+}
+
+impl ClusterClient {
+    /// The cluster `spate run` named.
+    pub fn from_env() -> Result<Self> {
+        let var = |name: &str| {
+            std::env::var(name).map_err(|_| {
+                Error::Arguments(format!("the client role needs {name}: start this program with `spate run`"))
+            })
+        };
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(30)))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Ok(ClusterClient {
+            rest: var(REST_ENV)?,
+            artifact: var(ARTIFACT_ENV)?,
+            token: std::env::var(TOKEN_ENV).ok(),
+            agent,
+        })
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value> {
+        let url = format!("http://{}{path}", self.rest);
+        let what = || format!("{method} {url}");
+        let auth = self.token.as_ref().map(|t| format!("Bearer {t}"));
+        let mut response = match (method, body) {
+            ("POST", Some(body)) => {
+                let mut request = self.agent.post(&url).header("Content-Type", "application/json");
+                if let Some(auth) = &auth {
+                    request = request.header("Authorization", auth);
+                }
+                request.send(serde_json::to_vec(body).unwrap_or_default())
+            }
+            ("PATCH", _) => {
+                let mut request = self.agent.patch(&url);
+                if let Some(auth) = &auth {
+                    request = request.header("Authorization", auth);
+                }
+                request.send_empty()
+            }
+            _ => self.agent.get(&url).call(),
+        }
+        .map_err(|e| http_error(format!("cannot reach the JobManager ({})", what()), e))?;
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().map_err(|e| http_error(what(), e))?;
+        let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        if status >= 400 {
+            let errors =
+                value["errors"].as_array().map(|e| e.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("; "));
+            return Err(Error::Cluster(format!("{}: {status} {}", what(), errors.unwrap_or(text))));
+        }
+        Ok(value)
+    }
+
+    /// Submits job `index` and returns a handle that follows it.
+    pub fn submit(
+        &self,
+        graph: JobGraph,
+        index: u32,
+        config: Vec<(String, String)>,
+        recorded: Vec<RecordedJob>,
+    ) -> Result<JobClient> {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        let cwd = std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default();
+        let name = graph.job_name.clone();
+        let vertices = graph.vertices.len();
+        let submission = json!({
+            "artifact": self.artifact,
+            "args": args,
+            "cwd": cwd,
+            "job_index": index,
+            "job_graph": graph,
+            "config": config,
+            "recorded": recorded,
+        });
+        let answer = self.call("POST", "/jobs", Some(&submission))?;
+        let id = answer["jobid"].as_str().unwrap_or_default().to_string();
+        let job_id: JobId = id.parse().map_err(|_| Error::Cluster(format!("the JobManager answered {answer}")))?;
+        println!("Job has been submitted with JobID {id}");
+        let (tx, _) = crossbeam_channel::unbounded();
+        let graph_stub = JobGraph::new(name, spate_core::job_graph::ExecutionMode::Streaming, Vec::new(), Vec::new());
+        let shared = JobShared::new(job_id, &graph_stub, &[], tx, JobStatus::Running, Default::default());
+        let _ = vertices;
+        let follower = FollowJob { client: self.clone(), id, shared: shared.clone() };
+        let handle = std::thread::Builder::new()
+            .name("spate-client-follow".into())
+            .spawn(move || follower.run())
+            .map_err(|source| Error::Io { context: "cannot start the client's follower thread".into(), source })?;
+        if let Ok(mut state) = shared.state.lock() {
+            state.master = Some(handle);
+        }
+        Ok(JobClient { shared })
+    }
+
+    /// Asks the JobManager to cancel job `id`.
+    pub fn cancel(&self, id: &str) -> Result<()> {
+        self.call("PATCH", &format!("/jobs/{id}"), None).map(|_| ())
+    }
+}
+
+/// Polls the JobManager until the job ended, then publishes its result.
+struct FollowJob {
+    client: ClusterClient,
+    id: String,
+    shared: Arc<JobShared>,
+}
+
+impl FollowJob {
+    fn run(self) {
+        let result = self.follow();
+        if let Ok(mut state) = self.shared.state.lock() {
+            state.status = match &result {
+                Ok(_) => JobStatus::Finished,
+                Err(Error::JobCancelled { .. }) => JobStatus::Canceled,
+                Err(_) => JobStatus::Failed,
+            };
+            state.result = Some(result);
+        }
+        self.shared.done.notify_all();
+    }
+
+    fn follow(&self) -> Result<JobExecutionResult> {
+        let job = self.shared.job_name.clone();
+        let mut failures = 0;
+        let mut cancel_sent = false;
+        loop {
+            if !cancel_sent && self.shared.user_cancelled.load(std::sync::atomic::Ordering::Acquire) {
+                cancel_sent = true;
+                if let Err(e) = self.client.cancel(&self.id) {
+                    tracing::warn!(error = %e, "cannot cancel the job");
+                }
+            }
+            let overview = match self.client.call("GET", "/jobs/overview", None) {
+                Ok(v) => {
+                    failures = 0;
+                    v
+                }
+                // The JobManager may be briefly busy; a lasting loss is an error.
+                Err(e) if failures < 50 => {
+                    failures += 1;
+                    tracing::debug!(error = %e, "polling the job");
+                    std::thread::sleep(Duration::from_millis(100));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let entry = overview["jobs"]
+                .as_array()
+                .and_then(|jobs| jobs.iter().find(|j| j["jid"] == self.id.as_str()))
+                .cloned();
+            let Some(entry) = entry else {
+                return Err(Error::Cluster(format!("the JobManager no longer knows job {}", self.id)));
+            };
+            let state = entry["state"].as_str().unwrap_or_default().to_string();
+            if let Some(status) = self.status_named(&state) {
+                self.shared.set_status(status);
+            }
+            match state.as_str() {
+                "FINISHED" => {
+                    let runtime = entry["duration"].as_u64().unwrap_or(0);
+                    println!("Program execution finished");
+                    println!("Job with JobID {} has finished.", self.id);
+                    println!("Job Runtime: {runtime} ms");
+                    return Ok(JobExecutionResult {
+                        job_id: self.shared.job_id,
+                        job_name: job,
+                        net_runtime: Duration::from_millis(runtime),
+                        vertices: Vec::new(),
+                        accumulators: Default::default(),
+                    });
+                }
+                "CANCELED" => return Err(Error::JobCancelled { job }),
+                "FAILED" | "SUSPENDED" => {
+                    return Err(Error::Cluster(format!(
+                        "job {} ({job}) {}: see the JobManager's log",
+                        self.id,
+                        state.to_ascii_lowercase()
+                    )));
+                }
+                _ => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
+    }
+
+    fn status_named(&self, name: &str) -> Option<JobStatus> {
+        use JobStatus::*;
+        [Initializing, Created, Running, Failing, Restarting, Cancelling, Finished, Failed, Canceled, Suspended]
+            .into_iter()
+            .find(|s| s.name() == name && !s.is_terminal())
+    }
+}
