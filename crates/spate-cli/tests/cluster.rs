@@ -32,7 +32,11 @@ impl Cluster {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("conf")).unwrap();
         let mut yaml = String::from(config);
+        let (artifacts, tm) = (dir.join("artifacts").display().to_string(), dir.join("tm").display().to_string());
         for (key, value) in [
+            // Everything a cluster writes stays in its directory.
+            ("blob.storage.directory", artifacts.as_str()),
+            ("io.tmp.dirs", tm.as_str()),
             ("rest.port", "0"),
             ("jobmanager.rpc.port", "0"),
             ("heartbeat.interval", "200 ms"),
@@ -408,15 +412,6 @@ fn artifacts_are_stored_by_their_hash_checked_bounded_and_guarded_by_the_secret(
     let config = "security.auth.token: s3cret\nrest.server.max-content-length: 64kb\n";
     let mut cluster = Cluster::new("artifacts", 1, config);
     let store = cluster.dir.join("artifacts");
-    std::fs::write(
-        cluster.dir.join("conf/config.yaml"),
-        format!(
-            "{}blob.storage.directory: {}\n",
-            std::fs::read_to_string(cluster.dir.join("conf/config.yaml")).unwrap(),
-            store.display()
-        ),
-    )
-    .unwrap();
     cluster.start();
     let host = cluster.rest.clone().unwrap();
     let auth = "Authorization: Bearer s3cret";
@@ -519,8 +514,6 @@ fn job_state(cluster: &Cluster, id: &str) -> Option<String> {
 fn a_submitted_job_runs_in_a_worker_on_a_taskmanager() {
     let mut cluster = Cluster::new("job", 1, "");
     let tmp = cluster.dir.join("tm");
-    let config = std::fs::read_to_string(cluster.dir.join("conf/config.yaml")).unwrap();
-    std::fs::write(cluster.dir.join("conf/config.yaml"), format!("{config}io.tmp.dirs: {}\n", tmp.display())).unwrap();
     cluster.start();
     let host = cluster.rest.clone().unwrap();
     let artifact = upload_test_app(&host);
@@ -569,8 +562,6 @@ fn a_submitted_job_runs_in_a_worker_on_a_taskmanager() {
 fn spate_run_uploads_once_submits_waits_and_lists_and_cancel_names_what_it_cannot_cancel() {
     let mut cluster = Cluster::new("run", 1, "");
     let tmp = cluster.dir.join("tm");
-    let config = std::fs::read_to_string(cluster.dir.join("conf/config.yaml")).unwrap();
-    std::fs::write(cluster.dir.join("conf/config.yaml"), format!("{config}io.tmp.dirs: {}\n", tmp.display())).unwrap();
     cluster.start();
     let app = test_app();
     let app = app.to_str().unwrap();
@@ -623,4 +614,22 @@ fn spate_run_uploads_once_submits_waits_and_lists_and_cancel_names_what_it_canno
         "{}",
         text(&out)
     );
+}
+
+#[test]
+fn a_worker_that_panics_or_aborts_fails_its_job_and_the_taskmanager_lives_on() {
+    let mut cluster = Cluster::new("crash", 1, "");
+    cluster.start();
+    let app = test_app();
+    let app = app.to_str().unwrap();
+    for (how, says) in [("panic", "test_app fails at record 500"), ("abort", "killed by signal 6")] {
+        let out = cluster.spate(&["run", app, "--fail-with", how]);
+        assert!(!out.status.success(), "{how}: {}", text(&out));
+        assert!(text(&out).contains("failed"), "{how}: {}", text(&out));
+        assert!(jobmanager_log(&cluster).contains(says), "{how}: {}", jobmanager_log(&cluster));
+        assert_eq!(cluster.registered(), 1, "the TaskManager lives on after a worker's {how}");
+    }
+    // And runs the next job.
+    let out = cluster.spate(&["run", app]);
+    assert!(out.status.success(), "{}", text(&out));
 }

@@ -29,6 +29,7 @@ fn main() -> spate::Result<()> {
             .flag(Flag::value("parallelism", "N", "parallelism of the count"))
             .flag(Flag::switch("say-hello", "prints a line first"))
             .flag(Flag::switch("two-jobs", "runs a second job shaped by the first one's result"))
+            .flag(Flag::value("fail-with", "panic|abort", "fails at record 500 with a panic, or aborts the process"))
             .flag(Flag::value(
                 "skip-first-with",
                 "RECORDS",
@@ -43,8 +44,20 @@ fn main() -> spate::Result<()> {
     if let Some(records) = params.parsed::<i32>("skip-first-with")? {
         return second_job(&env, records);
     }
+    let fail_with = params.get("fail-with").map(str::to_string);
     env.from_iter((0..1000u64).map(|i| (i % 7, 1u64)))
         .map_function(CountRecords::default())
+        .map(move |r: (u64, u64)| {
+            static SEEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            if SEEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 500 {
+                match fail_with.as_deref() {
+                    Some("panic") => panic!("test_app fails at record 500"),
+                    Some("abort") => std::process::abort(),
+                    _ => {}
+                }
+            }
+            r
+        })
         .key_by(|(k, _)| *k)
         .sum(|r: &mut (u64, u64)| &mut r.1)
         .set_parallelism(parallelism)
