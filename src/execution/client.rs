@@ -201,8 +201,14 @@ impl FollowJob {
                 }
                 "CANCELED" => return Err(Error::JobCancelled { job }),
                 "FAILED" | "SUSPENDED" => {
+                    let cause = self
+                        .client
+                        .call("GET", &format!("/jobs/{}/exceptions", self.id), None)
+                        .ok()
+                        .and_then(|e| e["exceptionHistory"]["entries"][0]["stacktrace"].as_str().map(str::to_string))
+                        .unwrap_or_else(|| "see the JobManager's log".into());
                     return Err(Error::Cluster(format!(
-                        "job {} ({job}) {}: see the JobManager's log",
+                        "job {} ({job}) {}: {cause}",
                         self.id,
                         state.to_ascii_lowercase()
                     )));

@@ -625,8 +625,18 @@ fn a_worker_that_panics_or_aborts_fails_its_job_and_the_taskmanager_lives_on() {
     for (how, says) in [("panic", "test_app fails at record 500"), ("abort", "killed by signal 6")] {
         let out = cluster.spate(&["run", app, "--fail-with", how]);
         assert!(!out.status.success(), "{how}: {}", text(&out));
-        assert!(text(&out).contains("failed"), "{how}: {}", text(&out));
-        assert!(jobmanager_log(&cluster).contains(says), "{how}: {}", jobmanager_log(&cluster));
+        // The client says why, from /jobs/:id/exceptions.
+        assert!(text(&out).contains("failed") && text(&out).contains(says), "{how}: {}", text(&out));
+        let id = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix("Job has been submitted with JobID "))
+            .unwrap()
+            .to_string();
+        let (status, exceptions) = cluster.get(&format!("/jobs/{id}/exceptions"));
+        assert_eq!(status, 200);
+        let entry = &exceptions["exceptionHistory"]["entries"][0];
+        assert!(entry["stacktrace"].as_str().unwrap().contains(says), "{exceptions}");
+        assert_eq!(keys(&exceptions), keys(&sample("job_exceptions.json")));
         assert_eq!(cluster.registered(), 1, "the TaskManager lives on after a worker's {how}");
     }
     // And runs the next job.

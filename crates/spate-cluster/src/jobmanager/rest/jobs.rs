@@ -103,3 +103,31 @@ pub(super) async fn cancel(
     let _ = record.inbox.send(JobMessage::Cancel);
     Ok((StatusCode::ACCEPTED, Json(json!({}))))
 }
+
+/// `/jobs/:id/exceptions`: Flink 2's `exceptionHistory`, with the root cause of the
+/// job's failure (what ended it; the failures of earlier attempts come with failover).
+pub(super) async fn exceptions(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, RestError> {
+    let jobs = shared.jobs.lock().unwrap_or_else(|p| p.into_inner());
+    let record = jobs.get(&id).ok_or_else(|| RestError::not_found(format!("Job {id} not found")))?;
+    let entries: Vec<Value> = record
+        .failure
+        .iter()
+        .map(|failure| {
+            json!({
+                "exceptionName": "JobFailure",
+                "stacktrace": failure,
+                "timestamp": record.end_ms.unwrap_or(record.last_modification),
+                "taskName": Value::Null,
+                "location": Value::Null,
+                "endpoint": Value::Null,
+                "taskManagerId": Value::Null,
+                "failureLabels": {},
+                "concurrentExceptions": [],
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "exceptionHistory": { "entries": entries, "truncated": false } })))
+}

@@ -31,6 +31,7 @@ pub(super) fn router(shared: Arc<Shared>, max_content_length: u64) -> Router {
         .route("/overview", get(cluster::overview))
         .route("/jobs", get(jobs::list))
         .route("/jobs/overview", get(jobs::overview))
+        .route("/jobs/{id}/exceptions", get(jobs::exceptions))
         .route("/config", get(cluster::dashboard_config))
         .route("/jobmanager/config", get(cluster::jobmanager_config))
         .route("/taskmanagers", get(taskmanagers::list))
