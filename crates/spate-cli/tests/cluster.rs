@@ -643,3 +643,61 @@ fn a_worker_that_panics_or_aborts_fails_its_job_and_the_taskmanager_lives_on() {
     let out = cluster.spate(&["run", app]);
     assert!(out.status.success(), "{}", text(&out));
 }
+
+/// An example of the `spate` crate, built if `cargo test` did not build it (only a
+/// workspace-wide run builds them for this crate's tests).
+fn example(name: &str) -> PathBuf {
+    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    let path = test_app().parent().unwrap().join(name);
+    if !path.exists() {
+        BUILT.get_or_init(|| {
+            let mut cargo = Command::new(option_env!("CARGO").unwrap_or("cargo"));
+            cargo.args(["build", "--examples", "-p", "spate"]);
+            assert!(cargo.status().expect("cargo runs").success(), "building the examples failed");
+        });
+    }
+    path
+}
+
+/// Every `word count` line of the files in `dir`.
+fn counts(dir: &Path) -> std::collections::BTreeMap<String, u64> {
+    let mut counts = std::collections::BTreeMap::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().unwrap().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        for line in std::fs::read_to_string(&path).unwrap().lines() {
+            let (word, count) = line.rsplit_once(' ').unwrap();
+            assert!(counts.insert(word.to_string(), count.parse().unwrap()).is_none(), "'{word}' twice");
+        }
+    }
+    counts
+}
+
+#[test]
+fn the_wordcount_example_runs_unchanged_on_the_cluster_with_the_embedded_result() {
+    let mut cluster = Cluster::new("wordcount", 1, "");
+    cluster.start();
+    let input = cluster.dir.join("input.txt");
+    let words: String =
+        (0..2000).map(|i| format!("to be or not {} to be\n", ["spate", "flink", "stream"][i % 3])).collect();
+    std::fs::write(&input, words).unwrap();
+    let wordcount = example("wordcount");
+    let (embedded, on_cluster) = (cluster.dir.join("out-embedded"), cluster.dir.join("out-cluster"));
+    let args = |out: &Path| {
+        vec!["--input".to_string(), input.display().to_string(), "--output".into(), out.display().to_string()]
+    };
+    let local =
+        Command::new(&wordcount).args(args(&embedded)).args(["-p", "2"]).env_remove("SPATE_ROLE").output().unwrap();
+    assert!(local.status.success(), "{}", text(&local));
+
+    let mut run = vec!["run".to_string(), "-p".into(), "2".into(), wordcount.display().to_string()];
+    run.extend(args(&on_cluster));
+    let run: Vec<&str> = run.iter().map(String::as_str).collect();
+    let out = cluster.spate(&run);
+    assert!(out.status.success(), "{}", text(&out));
+    let expected = counts(&embedded);
+    assert_eq!(expected.get("be"), Some(&4000));
+    assert_eq!(counts(&on_cluster), expected);
+}

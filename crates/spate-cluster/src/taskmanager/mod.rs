@@ -47,7 +47,7 @@ impl TaskManagerSettings {
             format!("{}:{}", config.get(&keys::JOBMANAGER_RPC_ADDRESS)?, config.get(&keys::JOBMANAGER_RPC_PORT)?);
         let id = format!("{host}:{}-{:06x}", std::process::id(), random24());
         let tmp = config
-            .get_raw("io.tmp.dirs")
+            .get(&keys::IO_TMP_DIRS)?
             .and_then(|d| d.split([',', ':']).next().map(std::path::PathBuf::from))
             .unwrap_or_else(std::env::temp_dir);
         let dir = tmp.join(format!("spate-taskmanager-{}", id.replace([':', '/'], "_")));

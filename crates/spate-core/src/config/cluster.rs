@@ -280,6 +280,17 @@ pub const BLOB_STORAGE_DIRECTORY: ConfigOption<Option<String>> = ConfigOption::n
     |v| v.clone().unwrap_or_default(),
 );
 
+/// `io.tmp.dirs`: where a TaskManager keeps its artifact cache and its jobs'
+/// directories (the first of a `,`- or `:`-separated list).
+pub const IO_TMP_DIRS: ConfigOption<Option<String>> = ConfigOption::new(
+    "io.tmp.dirs",
+    "Directories for temporary files; a TaskManager uses the first for its artifact cache \
+     and its workers' directories (their output). Default: the system's temporary directory.",
+    |raw| parse_text(raw).map(Some),
+    || None,
+    |v| v.clone().unwrap_or_default(),
+);
+
 /// `security.auth.token` (Spate's own): the shared secret of a cluster.
 pub const AUTH_TOKEN: ConfigOption<Option<String>> = ConfigOption::new(
     "security.auth.token",

@@ -294,6 +294,7 @@ pub static ALL_OPTIONS: &[&dyn AnyOption] = &[
     &cl::JOBSTORE_EXPIRATION,
     &cl::TASK_CANCELLATION_TIMEOUT,
     &cl::BLOB_STORAGE_DIRECTORY,
+    &cl::IO_TMP_DIRS,
     &cl::AUTH_TOKEN,
 ];
 
