@@ -560,7 +560,10 @@ impl StreamEnv {
             }
             Role::Worker => {
                 let link = self.state.borrow_mut().worker.take().ok_or_else(|| {
-                    Error::Internal("a worker runs one job; main called execute again after it".into())
+                    Error::Unsupported(
+                        "a worker runs one job: main called execute again after the deployed one failed to start"
+                            .into(),
+                    )
                 })?;
                 crate::execution::worker::run(ExecutionPlan { graph, plan, settings: runtime }, link)
             }

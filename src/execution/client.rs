@@ -93,7 +93,6 @@ impl ClusterClient {
         let args: Vec<String> = std::env::args().skip(1).collect();
         let cwd = std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default();
         let name = graph.job_name.clone();
-        let vertices = graph.vertices.len();
         let submission = json!({
             "artifact": self.artifact,
             "args": args,
@@ -110,7 +109,6 @@ impl ClusterClient {
         let (tx, _) = crossbeam_channel::unbounded();
         let graph_stub = JobGraph::new(name, spate_core::job_graph::ExecutionMode::Streaming, Vec::new(), Vec::new());
         let shared = JobShared::new(job_id, &graph_stub, &[], tx, JobStatus::Running, Default::default());
-        let _ = vertices;
         let follower = FollowJob { client: self.clone(), id, shared: shared.clone() };
         let handle = std::thread::Builder::new()
             .name("spate-client-follow".into())

@@ -133,6 +133,8 @@ pub(crate) fn run(exec: ExecutionPlan, link: WorkerLink) -> Result<JobClient> {
         })
         .map_err(|source| Error::Io { context: "cannot start the worker's link thread".into(), source })?;
 
+    // After the link closed, subtasks get this long to honour the cancel.
+    const LOST_LINK_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
     let mut ended = vec![false; descriptors.len()];
     let mut failed = false;
     let mut link_lost = false;
@@ -143,7 +145,18 @@ pub(crate) fn run(exec: ExecutionPlan, link: WorkerLink) -> Result<JobClient> {
             deployer.cancel(attempt);
         }
     };
+    let mut give_up: Option<std::time::Instant> = None;
     while ended.iter().any(|e| !e) {
+        if link_lost && give_up.is_none() {
+            give_up = Some(std::time::Instant::now() + LOST_LINK_GRACE);
+        }
+        if give_up.is_some_and(|at| std::time::Instant::now() >= at) {
+            tracing::error!(
+                "subtasks did not stop within {} s of losing the TaskManager: exiting",
+                LOST_LINK_GRACE.as_secs()
+            );
+            std::process::exit(1);
+        }
         select! {
             recv(inbox) -> message => {
                 let Ok(message) = message else { break };
@@ -174,6 +187,7 @@ pub(crate) fn run(exec: ExecutionPlan, link: WorkerLink) -> Result<JobClient> {
                 Ok(Some(ToWorker::Deploy(_))) => tracing::warn!("a second deployment on the worker link is ignored"),
                 Ok(None) | Err(_) => lose_link(&mut deployer, &mut link_lost),
             },
+            default(std::time::Duration::from_millis(200)) => {}
         }
     }
     deployer.release(attempt);

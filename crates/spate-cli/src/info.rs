@@ -14,7 +14,15 @@ use crate::app;
 /// Runs APP in the info role and prints its plan.
 pub fn run(app_path: &std::path::Path, args: &[String], dot: bool) -> Result<()> {
     let app = app::resolve(app_path)?;
-    let out = std::env::temp_dir().join(format!("spate-info-{}.json", std::process::id()));
+    // A file of our own (created here, never one someone put in its place) for the plan.
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let out = std::env::temp_dir().join(format!("spate-info-{}-{nanos}.json", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&out)
+        .with_context(|| format!("cannot create {}", out.display()))?;
     let _cleanup = RemoveOnDrop(out.clone());
     let output = app::command(&app, args, "info")
         .env(PLAN_OUT_ENV, &out)
@@ -25,7 +33,8 @@ pub fn run(app_path: &std::path::Path, args: &[String], dot: bool) -> Result<()>
     eprint!("{}", String::from_utf8_lossy(&output.stdout));
     let stderr = String::from_utf8_lossy(&output.stderr);
     eprint!("{stderr}");
-    let Ok(text) = std::fs::read(&out) else {
+    let text = std::fs::read(&out).unwrap_or_default();
+    if text.is_empty() {
         if !output.status.success() {
             bail!("{} failed before planning a job ({})", app.display(), output.status);
         }
@@ -33,7 +42,7 @@ pub fn run(app_path: &std::path::Path, args: &[String], dot: bool) -> Result<()>
             "{} ended without planning a job: it is not a Spate application, or it never calls execute",
             app.display()
         );
-    };
+    }
     let report: PlanReport = serde_json::from_slice(&text)
         .with_context(|| format!("{} reported a plan this spate cannot read (Spate {VERSION})", app.display()))?;
     if report.spate_version != VERSION {

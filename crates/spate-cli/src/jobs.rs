@@ -41,14 +41,13 @@ pub fn list(rest: &Rest, all: bool) -> Result<()> {
     }
     let jobs = overview["jobs"].as_array().cloned().unwrap_or_default();
     let state = |j: &Value| j["state"].as_str().unwrap_or("").to_string();
-    let running: Vec<&Value> = jobs
-        .iter()
-        .filter(|j| matches!(state(j).as_str(), "RUNNING" | "RESTARTING" | "FAILING" | "CANCELLING"))
-        .collect();
-    let scheduled: Vec<&Value> =
-        jobs.iter().filter(|j| matches!(state(j).as_str(), "CREATED" | "INITIALIZING")).collect();
+    // Flink's grouping: CREATED is scheduled, the globally terminal states are
+    // terminated, everything else (SUSPENDED and INITIALIZING included) is running.
+    let scheduled: Vec<&Value> = jobs.iter().filter(|j| state(j) == "CREATED").collect();
     let ended: Vec<&Value> =
-        jobs.iter().filter(|j| matches!(state(j).as_str(), "FINISHED" | "FAILED" | "CANCELED" | "SUSPENDED")).collect();
+        jobs.iter().filter(|j| matches!(state(j).as_str(), "FINISHED" | "FAILED" | "CANCELED")).collect();
+    let running: Vec<&Value> =
+        jobs.iter().filter(|j| !matches!(state(j).as_str(), "CREATED" | "FINISHED" | "FAILED" | "CANCELED")).collect();
     let section = |title: &str, jobs: &[&Value], none: &str| {
         if jobs.is_empty() {
             println!("{none}");

@@ -701,3 +701,58 @@ fn the_wordcount_example_runs_unchanged_on_the_cluster_with_the_embedded_result(
     assert_eq!(expected.get("be"), Some(&4000));
     assert_eq!(counts(&on_cluster), expected);
 }
+
+/// Processes whose environment names `dir` (the workers of a test cluster's jobs).
+fn processes_under(dir: &Path) -> Vec<u32> {
+    let needle = dir.display().to_string();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| alive(*pid))
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| String::from_utf8_lossy(&env).contains(&needle))
+        })
+        .collect()
+}
+
+#[test]
+fn a_killed_taskmanager_fails_its_running_job_and_leaves_no_worker_behind() {
+    let mut cluster = Cluster::new("tm-killed", 1, "");
+    cluster.start();
+    let host = cluster.rest.clone().unwrap();
+    let artifact = upload_test_app(&host);
+    // A job of about 10 s (10 ms per record).
+    let out = Command::new(SPATE)
+        .arg("info")
+        .arg(test_app())
+        .args(["--parallelism", "1", "--slow-ms", "10"])
+        .output()
+        .unwrap();
+    let graph: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let submission = serde_json::json!({
+        "artifact": artifact, "args": ["--parallelism", "1", "--slow-ms", "10"], "cwd": "/", "job_index": 0,
+        "job_graph": graph, "config": [["parallelism.default", "1"]],
+    });
+    let (status, answer) = raw_request(
+        "POST",
+        &host,
+        "/jobs",
+        &["Content-Type: application/json"],
+        &serde_json::to_vec(&submission).unwrap(),
+    );
+    assert_eq!(status, 202, "{}", String::from_utf8_lossy(&answer));
+    let id = serde_json::from_slice::<Value>(&answer).unwrap()["jobid"].as_str().unwrap().to_string();
+    wait_until("the worker to run", Duration::from_secs(30), || !processes_under(&cluster.dir.join("tm")).is_empty());
+    assert_eq!(job_state(&cluster, &id).as_deref(), Some("RUNNING"));
+
+    signal(cluster.pids("taskmanager")[0], "KILL");
+    wait_until("the job to fail", Duration::from_secs(20), || job_state(&cluster, &id).as_deref() == Some("FAILED"));
+    let (_, exceptions) = cluster.get(&format!("/jobs/{id}/exceptions"));
+    let cause = exceptions["exceptionHistory"]["entries"][0]["stacktrace"].as_str().unwrap_or_default().to_string();
+    assert!(cause.contains("lost: connection closed"), "{exceptions}");
+    // Its worker saw its link close and exited by itself.
+    wait_until("the orphaned worker to exit", Duration::from_secs(20), || {
+        processes_under(&cluster.dir.join("tm")).is_empty()
+    });
+}

@@ -112,10 +112,16 @@ pub trait TaskExecutor {
     /// Starts a worker for `request`'s job and attempt.
     async fn start_worker(request: WorkerRequest, token: Option<String>) -> Result<(), WorkerRefusal>;
     /// Mail for subtask `task` of a job's attempt.
-    async fn mail(job_id: String, attempt: u32, task: usize, mail: spate_runtime::checkpoint::TaskMail);
+    async fn mail(
+        job_id: String,
+        attempt: u32,
+        task: usize,
+        mail: spate_runtime::checkpoint::TaskMail,
+        token: Option<String>,
+    ) -> Result<(), WorkerRefusal>;
     /// Cancels a job's attempt: asks its worker, and kills its process group after
     /// `task.cancellation.timeout`.
-    async fn cancel(job_id: String, attempt: u32);
+    async fn cancel(job_id: String, attempt: u32, token: Option<String>) -> Result<(), WorkerRefusal>;
 }
 
 /// The JobManager's resource manager, as TaskManagers call it.

@@ -30,6 +30,7 @@ fn main() -> spate::Result<()> {
             .flag(Flag::switch("say-hello", "prints a line first"))
             .flag(Flag::switch("two-jobs", "runs a second job shaped by the first one's result"))
             .flag(Flag::value("fail-with", "panic|abort", "fails at record 500 with a panic, or aborts the process"))
+            .flag(Flag::value("slow-ms", "MS", "sleeps this long per record"))
             .flag(Flag::value(
                 "skip-first-with",
                 "RECORDS",
@@ -45,9 +46,11 @@ fn main() -> spate::Result<()> {
         return second_job(&env, records);
     }
     let fail_with = params.get("fail-with").map(str::to_string);
+    let slow = std::time::Duration::from_millis(params.parsed("slow-ms")?.unwrap_or(0));
     env.from_iter((0..1000u64).map(|i| (i % 7, 1u64)))
         .map_function(CountRecords::default())
         .map(move |r: (u64, u64)| {
+            std::thread::sleep(slow);
             static SEEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
             if SEEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 500 {
                 match fail_with.as_deref() {

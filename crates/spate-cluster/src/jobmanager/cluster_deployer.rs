@@ -38,13 +38,18 @@ impl ClusterDeployer {
         let address = address.to_string();
         self.shared.runtime.block_on(async move {
             let json = tarpc::tokio_serde::formats::Json::default;
-            let transport = tarpc::serde_transport::tcp::connect(&address, json)
+            let connect = tarpc::serde_transport::tcp::connect(&address, json);
+            let transport = tokio::time::timeout(std::time::Duration::from_secs(10), connect)
                 .await
+                .map_err(|_| format!("cannot reach the TaskManager at {address}: no answer within 10 s"))?
                 .map_err(|e| format!("cannot reach the TaskManager at {address}: {e}"))?;
             call(TaskExecutorClient::new(client::Config::default(), transport).spawn()).await
         })
     }
 }
+
+/// How long a TaskManager gets to fetch the application and start its worker.
+const START_DEADLINE: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// A deployment error from a message.
 #[derive(Debug, thiserror::Error)]
@@ -80,11 +85,10 @@ impl Deployer for ClusterDeployer {
         };
         let token = self.shared.token.clone();
         let started = self.call(&address, async move |executor| {
-            executor
-                .start_worker(context::current(), request, token)
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| e.to_string())
+            // Fetching the application and the handshake may take a while.
+            let mut ctx = context::current();
+            ctx.deadline = std::time::Instant::now() + START_DEADLINE;
+            executor.start_worker(ctx, request, token).await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())
         });
         match started {
             Ok(()) => {
@@ -93,6 +97,15 @@ impl Deployer for ClusterDeployer {
                 Ok(())
             }
             Err(reason) => {
+                // A start that timed out may still start the worker: it is cancelled.
+                let (job, token) = (self.job_id.clone(), self.shared.token.clone());
+                let _ = self.call(&address, async move |executor| {
+                    executor
+                        .cancel(context::current(), job, attempt, token)
+                        .await
+                        .map_err(|e| e.to_string())
+                        .map(|_| ())
+                });
                 self.shared.resources().release(&self.job_id);
                 Err(failed(format!("TaskManager {tm}: {reason}")))
             }
@@ -101,19 +114,29 @@ impl Deployer for ClusterDeployer {
 
     fn send(&mut self, attempt: u32, task: usize, mail: TaskMail) {
         let Some(address) = self.attempts.get(&attempt).cloned() else { return };
-        let job = self.job_id.clone();
+        let (job, token) = (self.job_id.clone(), self.shared.token.clone());
         let _ = self.call(&address, async move |executor| {
-            executor.mail(context::current(), job, attempt, task, mail).await.map_err(|e| e.to_string())
+            executor
+                .mail(context::current(), job, attempt, task, mail, token)
+                .await
+                .map_err(|e| e.to_string())
+                .map(|_| ())
         });
     }
 
     fn cancel(&mut self, attempt: u32) {
         let Some(address) = self.attempts.get(&attempt).cloned() else { return };
-        let job = self.job_id.clone();
+        let (job, token) = (self.job_id.clone(), self.shared.token.clone());
         if let Err(reason) = self.call(&address, async move |executor| {
-            executor.cancel(context::current(), job, attempt).await.map_err(|e| e.to_string())
+            executor
+                .cancel(context::current(), job, attempt, token)
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())
         }) {
-            tracing::warn!(job = %self.job_id, attempt, %reason, "cannot cancel the worker");
+            // The TaskManager cannot be reached: its worker is cut off from the job.
+            tracing::warn!(job = %self.job_id, attempt, %reason, "cannot cancel the worker: its subtasks count as ended");
+            super::dispatcher::taskmanager_lost(&self.shared, &address, [self.job_id.clone()], &reason);
         }
     }
 

@@ -54,6 +54,16 @@ pub enum SubmitError {
     /// The job has no subtasks.
     #[error("the job has no operators")]
     Empty,
+    /// A vertex's parallelism is out of range.
+    #[error("vertex {vertex} has parallelism {parallelism}: it must be in 1..={max} (its max parallelism)")]
+    Parallelism {
+        /// The vertex.
+        vertex: u32,
+        /// Its parallelism.
+        parallelism: u32,
+        /// Its max parallelism.
+        max: u32,
+    },
     /// The job master could not start.
     #[error("cannot start the job master: {0}")]
     Start(std::io::Error),
@@ -69,6 +79,8 @@ pub(crate) struct JobRecord {
     pub last_modification: i64,
     /// Subtasks.
     pub tasks: usize,
+    /// The attempt running.
+    pub attempt: u32,
     /// Why it failed, if it did.
     pub failure: Option<String>,
     /// Its master's inbox.
@@ -88,6 +100,12 @@ pub(crate) fn submit(shared: &Arc<Shared>, submission: Submission) -> Result<Str
         return Err(SubmitError::UnknownArtifact(submission.artifact));
     }
     let graph = &submission.job_graph;
+    for v in &graph.vertices {
+        let max = v.max_parallelism.min(spate_core::key_group::UPPER_BOUND_MAX_PARALLELISM);
+        if v.parallelism == 0 || v.parallelism > max {
+            return Err(SubmitError::Parallelism { vertex: v.id, parallelism: v.parallelism, max });
+        }
+    }
     let tasks = task_descriptors(graph);
     if tasks.is_empty() {
         return Err(SubmitError::Empty);
@@ -133,6 +151,7 @@ pub(crate) fn submit(shared: &Arc<Shared>, submission: Submission) -> Result<Str
         end_ms: None,
         last_modification: now,
         tasks: tasks.len(),
+        attempt: 0,
         failure: None,
         inbox: inbox_tx,
     };
@@ -141,15 +160,60 @@ pub(crate) fn submit(shared: &Arc<Shared>, submission: Submission) -> Result<Str
     let deployer = ClusterDeployer::new(shared.clone(), job_id.clone(), Arc::new(submission));
     let observer = RecordObserver { shared: shared.clone(), job_id: job_id.clone() };
     let mut driver = Driver::new(master, deployer, observer);
+    let guard = FailOnPanic { shared: shared.clone(), job_id: job_id.clone() };
     std::thread::Builder::new()
         .name(format!("spate-job-{}", &job_id[..8]))
         .spawn(move || {
+            let _guard = guard;
             if !driver.feed(JobMessage::Start, Instant::now()) {
                 driver.run(&inbox);
             }
         })
         .map_err(SubmitError::Start)?;
     Ok(job_id)
+}
+
+/// A job master's thread that panics fails its job, rather than leaving it running
+/// for ever in the listings and its client waiting.
+struct FailOnPanic {
+    shared: Arc<Shared>,
+    job_id: String,
+}
+
+impl Drop for FailOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.shared.resources().release(&self.job_id);
+            if let Some(r) = self.shared.jobs.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&self.job_id) {
+                r.status = JobStatus::Failed;
+                r.end_ms = Some(now_ms());
+                r.failure = Some("the job master panicked".into());
+            }
+        }
+    }
+}
+
+/// TaskManager `id` was lost: every subtask of the jobs it ran fails (its worker is
+/// gone, or cut off), so their job masters fail over.
+pub(crate) fn taskmanager_lost(shared: &Shared, id: &str, jobs: impl IntoIterator<Item = String>, reason: &str) {
+    let records = shared.jobs.lock().unwrap_or_else(|p| p.into_inner());
+    for job in jobs {
+        let Some(record) = records.get(&job) else { continue };
+        let message = format!("TaskManager {id} lost: {reason}");
+        for task in 0..record.tasks {
+            let error = spate_runtime::worker_link::RemoteTaskError {
+                message: message.clone(),
+                recoverable: true,
+                consequence: false,
+            };
+            let _ = record.inbox.send(JobMessage::TaskEnded {
+                attempt: record.attempt,
+                task,
+                name: format!("worker on {id}"),
+                result: Err(spate_runtime::TaskError::Remote(error)),
+            });
+        }
+    }
 }
 
 /// Keeps a job's record up to date.
@@ -168,8 +232,11 @@ impl RecordObserver {
 }
 
 impl JobObserver for RecordObserver {
-    fn status_changed(&mut self, status: JobStatus, _: u32) {
-        self.update(|r| r.status = status);
+    fn status_changed(&mut self, status: JobStatus, attempt: u32) {
+        self.update(|r| {
+            r.status = status;
+            r.attempt = attempt;
+        });
     }
 
     fn savepoint_completed(&mut self, _: u64, _: Result<CompletedCheckpoint, SavepointError>) {}

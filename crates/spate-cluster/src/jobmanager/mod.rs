@@ -145,7 +145,10 @@ impl JobManager {
         } else {
             config.get(&keys::LOAD_BALANCE_MODE)?
         };
-        let rest_address = rest.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        // Where TaskManagers download applications: the address clients use, at the port
+        // really bound (a wildcard bind address is no address to connect to).
+        let rest_port = rest.local_addr().map(|a| a.port()).unwrap_or_default();
+        let rest_address = format!("{}:{rest_port}", config.get(&keys::REST_ADDRESS)?);
         let shared = Arc::new(Shared {
             resources: Mutex::new(ResourceManager::new(heartbeat_timeout, token.clone())),
             artifacts,
@@ -205,6 +208,7 @@ async fn sweep(shared: Arc<Shared>, interval: Duration) {
         for (entry, reason) in lost {
             let r = &entry.registration;
             tracing::warn!(taskmanager = %r.id, "TaskManager {} at {} lost: {reason}", r.id, r.host);
+            dispatcher::taskmanager_lost(&shared, &r.id, entry.allocations.keys().cloned(), &reason.to_string());
         }
     }
 }

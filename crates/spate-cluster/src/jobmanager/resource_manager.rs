@@ -104,8 +104,9 @@ impl ResourceManager {
             taskmanager = %id, slots = registration.slots, again = known,
             "registering TaskManager {} at {}", id, registration.host
         );
-        let entry =
-            TaskManagerEntry { registration, last_heartbeat: now, hardware, connection, allocations: BTreeMap::new() };
+        // A TaskManager that registers again keeps the slots its jobs hold.
+        let allocations = self.taskmanagers.get(&id).map(|e| e.allocations.clone()).unwrap_or_default();
+        let entry = TaskManagerEntry { registration, last_heartbeat: now, hardware, connection, allocations };
         self.taskmanagers.insert(id, entry);
         Ok(())
     }

@@ -63,6 +63,10 @@ impl ResourceManager for Connection {
 /// What a worker's event means to its job master.
 fn messages(taskmanager: &str, attempt: u32, event: WorkerEvent, tasks: usize) -> Vec<JobMessage> {
     match event {
+        WorkerEvent::Report(FromWorker::Finished { task } | FromWorker::TaskEnded { task, .. }) if task >= tasks => {
+            tracing::warn!(taskmanager, attempt, task, tasks, "a worker reported a subtask the job does not have");
+            Vec::new()
+        }
         WorkerEvent::Report(FromWorker::Finished { task }) => {
             vec![JobMessage::Task { attempt, message: CoordinatorMessage::Finished { task } }]
         }
@@ -74,10 +78,22 @@ fn messages(taskmanager: &str, attempt: u32, event: WorkerEvent, tasks: usize) -
                 result: error.map_or(Ok(()), |e| Err(TaskError::Remote(e))),
             }]
         }
-        // The worker exits after this; its exit says the rest.
+        // The worker cannot run the job at all (its replay built another job): a
+        // restart would fail the same way.
         WorkerEvent::Report(FromWorker::Failed { reason }) => {
             tracing::warn!(taskmanager, attempt, %reason, "a worker cannot run its job");
-            Vec::new()
+            (0..tasks)
+                .map(|task| JobMessage::TaskEnded {
+                    attempt,
+                    task,
+                    name: format!("worker on {taskmanager}"),
+                    result: Err(TaskError::Remote(RemoteTaskError {
+                        message: reason.clone(),
+                        recoverable: false,
+                        consequence: false,
+                    })),
+                })
+                .collect()
         }
         WorkerEvent::Exited { code, signal, stderr_tail } => {
             // Every subtask of the worker that had not ended, ends with it (the job
@@ -140,6 +156,12 @@ where
             if let Some((entry, reason)) = lost {
                 let r = &entry.registration;
                 tracing::warn!(taskmanager = %r.id, ?peer, "TaskManager {} at {} lost: {reason}", r.id, r.host);
+                super::dispatcher::taskmanager_lost(
+                    &shared,
+                    &r.id,
+                    entry.allocations.keys().cloned(),
+                    &reason.to_string(),
+                );
             }
         });
     }

@@ -39,6 +39,32 @@ pub(crate) struct ExecutorShared {
 #[derive(Clone)]
 struct Executor(Arc<ExecutorShared>);
 
+impl Executor {
+    /// Every call needs the cluster's token, when it has one.
+    fn authorize(&self, token: &Option<String>) -> Result<(), WorkerRefusal> {
+        let authorized = match (&self.0.token, token) {
+            (None, _) => true,
+            (Some(ours), Some(theirs)) => crate::jobmanager::same_secret(ours.as_bytes(), theirs.as_bytes()),
+            (Some(_), None) => false,
+        };
+        if authorized { Ok(()) } else { Err(WorkerRefusal::Unauthorized) }
+    }
+
+    /// Sends `message` to the worker of (job, attempt), off the runtime's threads (a
+    /// worker that stops reading blocks only this write).
+    async fn to_worker(
+        &self,
+        key: (String, u32),
+        message: spate_runtime::worker_link::ToWorker,
+    ) -> Option<Arc<WorkerHandle>> {
+        let handle = self.0.workers.lock().unwrap_or_else(|p| p.into_inner()).get(&key).cloned()?;
+        let h = handle.clone();
+        let _ = tokio::task::spawn_blocking(move || h.writer.lock().unwrap_or_else(|p| p.into_inner()).send(&message))
+            .await;
+        Some(handle)
+    }
+}
+
 impl TaskExecutor for Executor {
     async fn start_worker(
         self,
@@ -46,14 +72,7 @@ impl TaskExecutor for Executor {
         request: WorkerRequest,
         token: Option<String>,
     ) -> Result<(), WorkerRefusal> {
-        let authorized = match (&self.0.token, &token) {
-            (None, _) => true,
-            (Some(ours), Some(theirs)) => crate::jobmanager::same_secret(ours.as_bytes(), theirs.as_bytes()),
-            (Some(_), None) => false,
-        };
-        if !authorized {
-            return Err(WorkerRefusal::Unauthorized);
-        }
+        self.authorize(&token)?;
         let shared = self.0.clone();
         tokio::task::spawn_blocking(move || worker_process::start(shared, request))
             .await
@@ -67,35 +86,51 @@ impl TaskExecutor for Executor {
         attempt: u32,
         task: usize,
         mail: spate_runtime::checkpoint::TaskMail,
-    ) {
-        let handle = self.0.workers.lock().unwrap_or_else(|p| p.into_inner()).get(&(job_id, attempt)).cloned();
-        if let Some(handle) = handle {
-            let message = spate_runtime::worker_link::ToWorker::Mail { task, mail };
-            let _ = handle.writer.lock().unwrap_or_else(|p| p.into_inner()).send(&message);
-        }
+        token: Option<String>,
+    ) -> Result<(), WorkerRefusal> {
+        self.authorize(&token)?;
+        self.to_worker((job_id, attempt), spate_runtime::worker_link::ToWorker::Mail { task, mail }).await;
+        Ok(())
     }
 
-    async fn cancel(self, _: Context, job_id: String, attempt: u32) {
+    async fn cancel(
+        self,
+        _: Context,
+        job_id: String,
+        attempt: u32,
+        token: Option<String>,
+    ) -> Result<(), WorkerRefusal> {
+        self.authorize(&token)?;
         let key = (job_id, attempt);
-        let handle = self.0.workers.lock().unwrap_or_else(|p| p.into_inner()).get(&key).cloned();
-        let Some(handle) = handle else { return };
-        let _ =
-            handle.writer.lock().unwrap_or_else(|p| p.into_inner()).send(&spate_runtime::worker_link::ToWorker::Cancel);
+        let Some(handle) = self.to_worker(key.clone(), spate_runtime::worker_link::ToWorker::Cancel).await else {
+            return Ok(());
+        };
         let (shared, timeout, pgid) = (self.0.clone(), self.0.cancellation_timeout, handle.pgid);
-        if timeout.is_zero() {
-            return;
+        if !timeout.is_zero() {
+            tokio::spawn(async move {
+                tokio::time::sleep(timeout).await;
+                let still = shared.workers.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&key);
+                if still {
+                    tracing::warn!(job = %key.0, attempt = key.1, "the worker did not stop within task.cancellation.timeout: killing its process group");
+                    kill_group(pgid);
+                }
+            });
         }
-        tokio::spawn(async move {
-            tokio::time::sleep(timeout).await;
-            let still = shared.workers.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&key);
-            if still {
-                tracing::warn!(job = %key.0, attempt = key.1, "the worker did not stop within task.cancellation.timeout: killing its process group");
-                let _ = nix::sys::signal::killpg(
-                    nix::unistd::Pid::from_raw(pgid as i32),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-            }
-        });
+        Ok(())
+    }
+}
+
+/// Kills a worker's process group.
+pub(crate) fn kill_group(pgid: u32) {
+    if let Ok(pid) = i32::try_from(pgid) {
+        let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+    }
+}
+
+/// The TaskManager stops: its workers are killed with it.
+pub(crate) fn kill_all(shared: &ExecutorShared) {
+    for handle in shared.workers.lock().unwrap_or_else(|p| p.into_inner()).values() {
+        kill_group(handle.pgid);
     }
 }
 
@@ -154,7 +189,9 @@ pub(crate) async fn relay(shared: Arc<ExecutorShared>, mut events: mpsc::Unbound
                 let sent = client
                     .worker_event(tarpc::context::current(), shared.id.clone(), job.clone(), attempt, event.clone())
                     .await;
-                if sent.is_ok() {
+                // Refused (the JobManager does not know this TaskManager yet): sent
+                // again once it registered.
+                if matches!(sent, Ok(Ok(()))) {
                     break;
                 }
             }

@@ -112,12 +112,14 @@ pub fn run(
         });
         tokio::spawn(executor::serve(incoming, shared.clone()));
         tokio::spawn(executor::relay(shared.clone(), relayed));
-        tokio::select! {
-            result = states::run(settings, shared) => result,
+        let result = tokio::select! {
+            result = states::run(settings, shared.clone()) => result,
             () = shutdown => {
                 tracing::info!("TaskManager stopped");
                 Ok(())
             }
-        }
+        };
+        executor::kill_all(&shared);
+        result
     })
 }

@@ -64,7 +64,9 @@ fn fetch(shared: &ExecutorShared, request: &WorkerRequest) -> Result<PathBuf, Wo
     if actual != request.artifact {
         return Err(refused(format!("the download hashes to {actual}")));
     }
-    let tmp = cache.join(format!(".{}.{}", request.artifact, request.deployment.attempt));
+    static FETCHES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = FETCHES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = cache.join(format!(".{}.{}.{n}", request.artifact, std::process::id()));
     let write = || -> std::io::Result<()> {
         let mut file = std::fs::File::create(&tmp)?;
         file.write_all(&bytes)?;
@@ -86,8 +88,15 @@ fn tail(path: &Path) -> String {
 /// Starts the worker `request` asks for and watches it on threads of its own.
 pub(crate) fn start(shared: Arc<ExecutorShared>, request: WorkerRequest) -> Result<(), WorkerRefusal> {
     use std::os::unix::process::{CommandExt as _, ExitStatusExt as _};
-    let app = fetch(&shared, &request)?;
     let deployment = &request.deployment;
+    // The id names a directory: only a real job id may.
+    if deployment.job_id.parse::<spate_core::job_id::JobId>().is_err() {
+        return Err(WorkerRefusal::Spawn(format!(
+            "'{}' is not a job id",
+            deployment.job_id.chars().take(40).collect::<String>()
+        )));
+    }
+    let app = fetch(&shared, &request)?;
     let (job, attempt) = (deployment.job_id.clone(), deployment.attempt);
     let spawn_error = |what: &str, e: &dyn std::fmt::Display| WorkerRefusal::Spawn(format!("{what}: {e}"));
     let dir = shared.dir.join(format!("job-{job}-{attempt}"));
@@ -114,9 +123,7 @@ pub(crate) fn start(shared: Arc<ExecutorShared>, request: WorkerRequest) -> Resu
     let pgid = child.id();
     tracing::info!(job = %job, attempt, pid = pgid, dir = %dir.display(), "started a worker");
 
-    let kill = || {
-        let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid as i32), nix::sys::signal::Signal::SIGKILL);
-    };
+    let kill = || super::executor::kill_group(pgid);
     let reader_stream = ours.try_clone().map_err(|e| spawn_error("socket", &e))?;
     let _ = ours.set_read_timeout(Some(Duration::from_secs(30)));
     let (mut reader, mut writer) =
@@ -141,21 +148,28 @@ pub(crate) fn start(shared: Arc<ExecutorShared>, request: WorkerRequest) -> Resu
 
     let events = shared.events.clone();
     let (job_r, events_r) = (job.clone(), events.clone());
-    std::thread::Builder::new()
-        .name(format!("spate-worker-link-{attempt}"))
-        .spawn(move || {
-            while let Ok(report) = reader.receive::<FromWorker>() {
-                if events_r.send((job_r.clone(), attempt, WorkerEvent::Report(report))).is_err() {
-                    return;
-                }
+    let relay = std::thread::Builder::new().name(format!("spate-worker-link-{attempt}")).spawn(move || {
+        while let Ok(report) = reader.receive::<FromWorker>() {
+            if events_r.send((job_r.clone(), attempt, WorkerEvent::Report(report))).is_err() {
+                return;
             }
-        })
-        .map_err(|e| spawn_error("a thread", &e))?;
+        }
+    });
+    let relay = match relay {
+        Ok(r) => r,
+        Err(e) => {
+            kill();
+            let _ = child.wait();
+            return Err(spawn_error("a thread", &e));
+        }
+    };
     let watcher = shared.clone();
     std::thread::Builder::new()
         .name(format!("spate-worker-wait-{attempt}"))
         .spawn(move || {
             let status = child.wait();
+            // Its last reports go first: the link's end follows the process's.
+            let _ = relay.join();
             watcher.workers.lock().unwrap_or_else(|p| p.into_inner()).remove(&(job.clone(), attempt));
             let (code, signal) = match status {
                 Ok(s) => (s.code(), s.signal()),

@@ -25,6 +25,16 @@ fn failed(error: ArtifactError) -> RestError {
     RestError { status, message: error.to_string() }
 }
 
+/// The stored file of `hash`, looked up off the runtime's threads (a file not yet
+/// checked in this process is read and hashed).
+async fn lookup(shared: &Arc<Shared>, hash: String) -> Result<Option<std::path::PathBuf>, RestError> {
+    let store = shared.artifacts.clone();
+    tokio::task::spawn_blocking(move || store.get(&hash))
+        .await
+        .map_err(|e| RestError { status: StatusCode::INTERNAL_SERVER_ERROR, message: e.to_string() })?
+        .map_err(failed)
+}
+
 /// Stores the body as artifact `hash` (which it must hash to).
 pub(super) async fn put(
     State(shared): State<Arc<Shared>>,
@@ -45,7 +55,7 @@ pub(super) async fn put(
 
 /// 200 if artifact `hash` is stored, 404 if not.
 pub(super) async fn head(State(shared): State<Arc<Shared>>, Path(hash): Path<String>) -> Result<StatusCode, RestError> {
-    match shared.artifacts.get(&hash).map_err(failed)? {
+    match lookup(&shared, hash.clone()).await? {
         Some(_) => Ok(StatusCode::OK),
         None => Err(RestError::not_found(format!("artifact {hash} is not stored"))),
     }
@@ -53,10 +63,8 @@ pub(super) async fn head(State(shared): State<Arc<Shared>>, Path(hash): Path<Str
 
 /// The bytes of artifact `hash`.
 pub(super) async fn get(State(shared): State<Arc<Shared>>, Path(hash): Path<String>) -> Result<Response, RestError> {
-    let path = shared
-        .artifacts
-        .get(&hash)
-        .map_err(failed)?
+    let path = lookup(&shared, hash.clone())
+        .await?
         .ok_or_else(|| RestError::not_found(format!("artifact {hash} is not stored")))?;
     let bytes = tokio::fs::read(&path).await.map_err(|e| RestError {
         status: StatusCode::INTERNAL_SERVER_ERROR,

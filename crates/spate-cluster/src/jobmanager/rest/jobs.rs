@@ -26,9 +26,10 @@ pub(super) async fn submit(
         .map_err(|e| RestError { status: StatusCode::INTERNAL_SERVER_ERROR, message: e.to_string() })?
         .map_err(|e| {
             let status = match e {
-                SubmitError::UnknownArtifact(_) | SubmitError::Config(_) | SubmitError::Empty => {
-                    StatusCode::BAD_REQUEST
-                }
+                SubmitError::UnknownArtifact(_)
+                | SubmitError::Config(_)
+                | SubmitError::Empty
+                | SubmitError::Parallelism { .. } => StatusCode::BAD_REQUEST,
                 SubmitError::Start(_) => StatusCode::INTERNAL_SERVER_ERROR,
             };
             RestError { status, message: e.to_string() }
