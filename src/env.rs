@@ -515,7 +515,12 @@ impl StreamEnv {
     /// Runs the pipeline defined so far and waits for it to end (forever, for an
     /// unbounded one, unless cancelled). Then starts a new, empty pipeline.
     pub fn execute(&self, job_name: &str) -> Result<JobExecutionResult> {
-        self.execute_async(job_name)?.wait()
+        let job = self.execute_async(job_name)?;
+        if self.role() == Role::Client && std::env::var_os(spate_core::launch::DETACHED_ENV).is_some() {
+            // Detached, as Flink's `-d`: the job runs on; `main` goes on at once.
+            return Ok(job.detached_result());
+        }
+        job.wait()
     }
 
     /// Starts the pipeline defined so far and returns a handle to it at once.

@@ -144,6 +144,12 @@ pub enum Error {
     /// An accumulator could not be registered or read.
     #[error(transparent)]
     Accumulator(#[from] spate_runtime::accumulator::AccumulatorError),
+    /// A detached job's result was asked for what only its run knows.
+    #[error("job '{job}' was submitted detached (spate run -d): its results are not known here")]
+    Detached {
+        /// The job.
+        job: String,
+    },
     /// The cluster refused a call or could not be reached (client role).
     #[error("cluster: {0}")]
     Cluster(String),

@@ -109,7 +109,8 @@ impl ClusterClient {
         let (tx, _) = crossbeam_channel::unbounded();
         let graph_stub = JobGraph::new(name, spate_core::job_graph::ExecutionMode::Streaming, Vec::new(), Vec::new());
         let shared = JobShared::new(job_id, &graph_stub, &[], tx, JobStatus::Running, Default::default());
-        let follower = FollowJob { client: self.clone(), id, shared: shared.clone() };
+        let quiet = std::env::var_os(spate_core::launch::DETACHED_ENV).is_some();
+        let follower = FollowJob { client: self.clone(), id, shared: shared.clone(), quiet };
         let handle = std::thread::Builder::new()
             .name("spate-client-follow".into())
             .spawn(move || follower.run())
@@ -131,6 +132,8 @@ struct FollowJob {
     client: ClusterClient,
     id: String,
     shared: Arc<JobShared>,
+    /// Detached: `spate run` prints nothing of the job's end.
+    quiet: bool,
 }
 
 impl FollowJob {
@@ -186,15 +189,18 @@ impl FollowJob {
             match state.as_str() {
                 "FINISHED" => {
                     let runtime = entry["duration"].as_u64().unwrap_or(0);
-                    println!("Program execution finished");
-                    println!("Job with JobID {} has finished.", self.id);
-                    println!("Job Runtime: {runtime} ms");
+                    if !self.quiet {
+                        println!("Program execution finished");
+                        println!("Job with JobID {} has finished.", self.id);
+                        println!("Job Runtime: {runtime} ms");
+                    }
                     return Ok(JobExecutionResult {
                         job_id: self.shared.job_id,
                         job_name: job,
                         net_runtime: Duration::from_millis(runtime),
                         vertices: Vec::new(),
                         accumulators: Default::default(),
+                        detached: false,
                     });
                 }
                 "CANCELED" => return Err(Error::JobCancelled { job }),

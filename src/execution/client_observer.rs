@@ -36,6 +36,7 @@ impl ClientObserver {
                 net_runtime: self.shared.started.elapsed(),
                 vertices: self.shared.vertex_metrics(),
                 accumulators: self.shared.accumulators()?,
+                detached: false,
             }),
             JobOutcome::Cancelled => Err(Error::JobCancelled { job }),
             JobOutcome::Suspended => Err(Error::JobNotRunning { job, state: not_running(JobStatus::Suspended) }),

@@ -50,6 +50,11 @@ pub struct JobExecutionResult {
     pub vertices: Vec<VertexMetrics>,
     /// The accumulators' values, per subtask.
     pub accumulators: AccumulatorResults,
+    /// Whether the job was submitted detached (`spate run -d`): `execute` returned when
+    /// it was submitted, so nothing of its run is known (Flink's
+    /// `DetachedJobExecutionResult`); [`accumulator_result`](Self::accumulator_result)
+    /// then fails.
+    pub detached: bool,
 }
 
 impl JobExecutionResult {
@@ -77,6 +82,9 @@ impl JobExecutionResult {
     /// assert_eq!(result.accumulator_result::<IntCounter>("lines").unwrap(), Some(3));
     /// ```
     pub fn accumulator_result<A: Accumulator>(&self, name: &str) -> Result<Option<A::Result>> {
+        if self.detached {
+            return Err(Error::Detached { job: self.job_name.clone() });
+        }
         Ok(self.accumulators.get::<A>(name)?)
     }
 
@@ -233,6 +241,18 @@ pub struct JobClient {
 }
 
 impl JobClient {
+    /// The result `execute` gives for a job submitted detached.
+    pub(crate) fn detached_result(&self) -> JobExecutionResult {
+        JobExecutionResult {
+            job_id: self.shared.job_id,
+            job_name: self.shared.job_name.clone(),
+            net_runtime: Duration::ZERO,
+            vertices: Vec::new(),
+            accumulators: AccumulatorResults::default(),
+            detached: true,
+        }
+    }
+
     /// Another handle on the same job.
     pub(crate) fn handle(&self) -> JobClient {
         JobClient { shared: self.shared.clone() }
@@ -248,6 +268,7 @@ impl JobClient {
             job_name: self.shared.job_name.clone(),
             net_runtime_ms: finished.map_or(0, |r| r.net_runtime.as_millis() as u64),
             accumulators: finished.map(|r| r.accumulators.clone()).unwrap_or_default(),
+            detached: std::env::var_os(spate_core::launch::DETACHED_ENV).is_some(),
         }
     }
 

@@ -77,6 +77,7 @@ pub(crate) fn replayed(recorded: &RecordedJob, index: u32) -> Result<JobClient> 
             net_runtime: std::time::Duration::from_millis(recorded.net_runtime_ms),
             vertices: Vec::new(),
             accumulators: recorded.accumulators.clone(),
+            detached: recorded.detached,
         }));
     }
     Ok(JobClient { shared })

@@ -50,6 +50,10 @@ enum Command {
         /// The jobs' default parallelism.
         #[arg(short = 'p', long = "parallelism", value_name = "N")]
         parallelism: Option<u32>,
+        /// Detached: each `execute` returns once its job is submitted; `spate run`
+        /// returns when `main` does.
+        #[arg(short = 'd', long = "detached")]
+        detached: bool,
         #[command(flatten)]
         conf: ConfArgs,
         /// The application binary.
@@ -127,11 +131,12 @@ fn run(cli: Cli) -> Result<()> {
         Command::Jobmanager(args) => daemon::jobmanager(conf_dir::load(&args)?),
         Command::Taskmanager(args) => daemon::taskmanager(conf_dir::load(&args)?),
         Command::Info { dot, app, args } => info::run(&app, &args, dot),
-        Command::Run { jobmanager, parallelism, conf, app, args } => {
+        Command::Run { jobmanager, parallelism, detached, conf, app, args } => {
             let config = conf_dir::load(&ConfArgs { conf_dir: conf.conf_dir.clone(), dynamic: Vec::new() })?;
             let run = run::RunArgs {
                 jobmanager: jobmanager.as_deref(),
                 parallelism,
+                detached,
                 dynamic: &conf.dynamic,
                 app: &app,
                 args: &args,

@@ -15,6 +15,7 @@ use crate::rest::{Rest, errors};
 pub struct RunArgs<'a> {
     pub jobmanager: Option<&'a str>,
     pub parallelism: Option<u32>,
+    pub detached: bool,
     pub dynamic: &'a [String],
     pub app: &'a Path,
     pub args: &'a [String],
@@ -60,6 +61,9 @@ pub fn run(run: RunArgs<'_>, config: &spate_core::config::Configuration) -> Resu
         .env(CLIENT_CONFIG_ENV, serde_json::to_string(&pairs)?);
     if let Some(token) = &rest.token {
         command.env(TOKEN_ENV, token);
+    }
+    if run.detached {
+        command.env(spate_core::launch::DETACHED_ENV, "1");
     }
     let status = command.status().with_context(|| format!("cannot run {}", app.display()))?;
     Ok(status.code().unwrap_or(1))

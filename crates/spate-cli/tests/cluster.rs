@@ -756,3 +756,41 @@ fn a_killed_taskmanager_fails_its_running_job_and_leaves_no_worker_behind() {
         processes_under(&cluster.dir.join("tm")).is_empty()
     });
 }
+
+#[test]
+fn a_detached_run_returns_at_submission_and_its_job_can_be_cancelled() {
+    let mut cluster = Cluster::new("detached", 1, "");
+    cluster.start();
+    let app = test_app();
+    // 20 s of records in batches of 10: a cancel is taken within a batch.
+    let args = [
+        "run",
+        "-d",
+        "-D",
+        "execution.records-per-batch=10",
+        app.to_str().unwrap(),
+        "--parallelism",
+        "1",
+        "--slow-ms",
+        "20",
+    ];
+    let out = cluster.spate(&args);
+    assert!(out.status.success(), "{}", text(&out));
+    let printed = String::from_utf8_lossy(&out.stdout).to_string();
+    let id = printed.lines().find_map(|l| l.strip_prefix("Job has been submitted with JobID ")).unwrap().to_string();
+    assert!(!printed.contains("has finished"), "detached: {printed}");
+
+    wait_until("the job to run", Duration::from_secs(30), || job_state(&cluster, &id).as_deref() == Some("RUNNING"));
+    let listed = String::from_utf8_lossy(&cluster.spate(&["list"]).stdout).to_string();
+    assert!(listed.contains("------------------ Running/Restarting Jobs -------------------"), "{listed}");
+    assert!(listed.contains(&format!(" : {id} : test-app (RUNNING)")), "{listed}");
+
+    let out = cluster.spate(&["cancel", &id]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("Cancelling job {id}.\nCancelled job {id}.\n"));
+    wait_until("the job to be cancelled", Duration::from_secs(30), || {
+        job_state(&cluster, &id).as_deref() == Some("CANCELED")
+    });
+    wait_until("its worker to exit", Duration::from_secs(20), || processes_under(&cluster.dir.join("tm")).is_empty());
+    assert_eq!(cluster.get("/overview").1["slots-available"].as_u64(), Some(2), "its slot is free again");
+}

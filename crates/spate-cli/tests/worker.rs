@@ -180,6 +180,7 @@ fn first_job_result(records: i32) -> RecordedJob {
         job_name: "test-app".into(),
         net_runtime_ms: 12,
         accumulators,
+        detached: false,
     }
 }
 

@@ -31,6 +31,10 @@ pub const TOKEN_ENV: &str = "SPATE_AUTH_TOKEN";
 /// list of `[key, value]` pairs, applied over the program's own.
 pub const CLIENT_CONFIG_ENV: &str = "SPATE_CLIENT_CONFIG";
 
+/// In the `client` role: set (to `1`) by `spate run -d`: `execute` returns once its job
+/// is submitted.
+pub const DETACHED_ENV: &str = "SPATE_DETACHED";
+
 /// This build's Spate version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 

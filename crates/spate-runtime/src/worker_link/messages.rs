@@ -36,6 +36,9 @@ pub struct RecordedJob {
     pub net_runtime_ms: u64,
     /// Its accumulators.
     pub accumulators: AccumulatorResults,
+    /// Whether it was submitted detached (its result says so in the replay too).
+    #[serde(default)]
+    pub detached: bool,
 }
 
 /// From the TaskManager.
