@@ -107,23 +107,7 @@ fn a_worker_runs_the_deployed_job_reports_its_subtasks_and_ends() {
     let mut worker = Worker::start(&["--parallelism", "2"]);
     worker.deploy(graph, 2);
     // Every subtask reports the end of its input; then the job tells them to close.
-    let mut finished = vec![false; tasks];
-    while finished.iter().any(|f| !f) {
-        match worker.reader.receive::<FromWorker>().unwrap() {
-            FromWorker::Finished { task } => finished[task] = true,
-            other => panic!("before every subtask finished: {other:?}"),
-        }
-    }
-    for task in 0..tasks {
-        worker.writer.send(&ToWorker::Mail { task, mail: TaskMail::FinishJob }).unwrap();
-    }
-    let mut ended = vec![false; tasks];
-    while ended.iter().any(|e| !e) {
-        match worker.reader.receive::<FromWorker>().unwrap() {
-            FromWorker::TaskEnded { task, error: None, .. } => ended[task] = true,
-            other => panic!("{other:?}"),
-        }
-    }
+    run_to_end(&mut worker, tasks);
     let (status, out, err) = worker.wait();
     assert!(status.success(), "{err}");
     // The count's final values: 0..1000 by i % 7.

@@ -193,6 +193,29 @@ impl Drop for FailOnPanic {
     }
 }
 
+/// Messages failing every subtask of `attempt` (the job master counts each subtask
+/// once, so those that already ended are not touched).
+pub(crate) fn fail_subtasks(
+    attempt: u32,
+    tasks: usize,
+    name: &str,
+    message: &str,
+    recoverable: bool,
+) -> Vec<JobMessage> {
+    (0..tasks)
+        .map(|task| JobMessage::TaskEnded {
+            attempt,
+            task,
+            name: name.to_string(),
+            result: Err(spate_runtime::TaskError::Remote(spate_runtime::worker_link::RemoteTaskError {
+                message: message.to_string(),
+                recoverable,
+                consequence: false,
+            })),
+        })
+        .collect()
+}
+
 /// TaskManager `id` was lost: every subtask of the jobs it ran fails (its worker is
 /// gone, or cut off), so their job masters fail over.
 pub(crate) fn taskmanager_lost(shared: &Shared, id: &str, jobs: impl IntoIterator<Item = String>, reason: &str) {
@@ -200,18 +223,8 @@ pub(crate) fn taskmanager_lost(shared: &Shared, id: &str, jobs: impl IntoIterato
     for job in jobs {
         let Some(record) = records.get(&job) else { continue };
         let message = format!("TaskManager {id} lost: {reason}");
-        for task in 0..record.tasks {
-            let error = spate_runtime::worker_link::RemoteTaskError {
-                message: message.clone(),
-                recoverable: true,
-                consequence: false,
-            };
-            let _ = record.inbox.send(JobMessage::TaskEnded {
-                attempt: record.attempt,
-                task,
-                name: format!("worker on {id}"),
-                result: Err(spate_runtime::TaskError::Remote(error)),
-            });
+        for lost in fail_subtasks(record.attempt, record.tasks, &format!("worker on {id}"), &message, true) {
+            let _ = record.inbox.send(lost);
         }
     }
 }

@@ -198,6 +198,15 @@ pub(crate) fn same_secret(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// Whether a caller presenting `given` may call an endpoint guarded by `required`.
+pub(crate) fn token_accepted(required: &Option<String>, given: &Option<String>) -> bool {
+    match (required, given) {
+        (None, _) => true,
+        (Some(ours), Some(theirs)) => same_secret(ours.as_bytes(), theirs.as_bytes()),
+        (Some(_), None) => false,
+    }
+}
+
 /// Declares TaskManagers lost when their heartbeats stopped.
 async fn sweep(shared: Arc<Shared>, interval: Duration) {
     let period = interval.clamp(Duration::from_millis(50), Duration::from_secs(1));

@@ -86,12 +86,7 @@ impl ResourceManager {
 
     /// Registers (or re-registers) a TaskManager that called on `connection`.
     pub fn register(&mut self, registration: Registration, connection: u64, now: Instant) -> Result<(), Refusal> {
-        let token_ok = match (&self.token, &registration.token) {
-            (None, _) => true,
-            (Some(ours), Some(theirs)) => crate::jobmanager::same_secret(ours.as_bytes(), theirs.as_bytes()),
-            (Some(_), None) => false,
-        };
-        if !token_ok {
+        if !crate::jobmanager::token_accepted(&self.token, &registration.token) {
             return Err(Refusal::Unauthorized);
         }
         if registration.version != VERSION {

@@ -10,10 +10,11 @@ use tarpc::context::Context;
 use tarpc::server::{BaseChannel, Channel};
 
 use super::Shared;
+use super::dispatcher::fail_subtasks;
 use spate_runtime::TaskError;
 use spate_runtime::checkpoint::CoordinatorMessage;
 use spate_runtime::job_master::JobMessage;
-use spate_runtime::worker_link::{FromWorker, RemoteTaskError};
+use spate_runtime::worker_link::FromWorker;
 
 use crate::rpc::{Hardware, Refusal, Registration, ResourceManager, WorkerEvent};
 
@@ -82,45 +83,20 @@ fn messages(taskmanager: &str, attempt: u32, event: WorkerEvent, tasks: usize) -
         // restart would fail the same way.
         WorkerEvent::Report(FromWorker::Failed { reason }) => {
             tracing::warn!(taskmanager, attempt, %reason, "a worker cannot run its job");
-            (0..tasks)
-                .map(|task| JobMessage::TaskEnded {
-                    attempt,
-                    task,
-                    name: format!("worker on {taskmanager}"),
-                    result: Err(TaskError::Remote(RemoteTaskError {
-                        message: reason.clone(),
-                        recoverable: false,
-                        consequence: false,
-                    })),
-                })
-                .collect()
+            fail_subtasks(attempt, tasks, &format!("worker on {taskmanager}"), &reason, false)
         }
         WorkerEvent::Exited { code, signal, stderr_tail } => {
-            // Every subtask of the worker that had not ended, ends with it (the job
-            // master counts each subtask once).
+            // Its reports came before its exit (the TaskManager relays them first), so a
+            // subtask that has not ended by now never will: even after exit code 0 (a
+            // `main` that did not run the job it was deployed for) it failed. The job
+            // master counts each subtask once: those that ended are not touched.
             let how = match (code, signal) {
                 (_, Some(signal)) => format!("was killed by signal {signal}"),
                 (Some(code), None) => format!("exited with code {code}"),
                 (None, None) => "ended".to_string(),
             };
             let message = format!("the worker on TaskManager {taskmanager} {how}: {}", stderr_tail.trim());
-            let clean = code == Some(0);
-            (0..tasks)
-                .map(|task| JobMessage::TaskEnded {
-                    attempt,
-                    task,
-                    name: format!("worker on {taskmanager}"),
-                    result: if clean {
-                        Ok(())
-                    } else {
-                        Err(TaskError::Remote(RemoteTaskError {
-                            message: message.clone(),
-                            recoverable: true,
-                            consequence: false,
-                        }))
-                    },
-                })
-                .collect()
+            fail_subtasks(attempt, tasks, &format!("worker on {taskmanager}"), &message, true)
         }
     }
 }

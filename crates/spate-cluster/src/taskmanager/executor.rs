@@ -42,12 +42,7 @@ struct Executor(Arc<ExecutorShared>);
 impl Executor {
     /// Every call needs the cluster's token, when it has one.
     fn authorize(&self, token: &Option<String>) -> Result<(), WorkerRefusal> {
-        let authorized = match (&self.0.token, token) {
-            (None, _) => true,
-            (Some(ours), Some(theirs)) => crate::jobmanager::same_secret(ours.as_bytes(), theirs.as_bytes()),
-            (Some(_), None) => false,
-        };
-        if authorized { Ok(()) } else { Err(WorkerRefusal::Unauthorized) }
+        if crate::jobmanager::token_accepted(&self.0.token, token) { Ok(()) } else { Err(WorkerRefusal::Unauthorized) }
     }
 
     /// Sends `message` to the worker of (job, attempt), off the runtime's threads (a
