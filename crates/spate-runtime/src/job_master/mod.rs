@@ -136,9 +136,4 @@ impl JobMaster {
     pub fn checkpoint_history(&self) -> CheckpointHistory {
         self.ctx.coordinator.history()
     }
-
-    /// The uids of the operators whose state the latest completed checkpoint holds.
-    pub fn operators_with_state(&self) -> &[String] {
-        self.ctx.coordinator.operators_with_state()
-    }
 }
