@@ -92,7 +92,11 @@ pub(crate) fn run(exec: ExecutionPlan, link: WorkerLink) -> Result<JobClient> {
         let _ = writer.send(&FromWorker::Failed { reason: difference.to_string() });
         return Err(Error::NotDeterministic(difference));
     }
-    let job_id: JobId = deployment.job_id.parse().unwrap_or_else(|_| JobId::generate());
+    let Ok(job_id) = deployment.job_id.parse::<JobId>() else {
+        let reason = format!("the deployment names no valid job id ('{}')", deployment.job_id);
+        let _ = writer.send(&FromWorker::Failed { reason: reason.clone() });
+        return Err(Error::Internal(reason));
+    };
     let exec = Arc::new(exec);
     let descriptors = task_descriptors(&exec.plan.job_graph);
     let (inbox_tx, inbox) = unbounded::<JobMessage>();
@@ -146,6 +150,7 @@ pub(crate) fn run(exec: ExecutionPlan, link: WorkerLink) -> Result<JobClient> {
             deployer.cancel(attempt);
         }
     };
+    let never = crossbeam_channel::never::<Option<ToWorker>>();
     let mut give_up: Option<std::time::Instant> = None;
     while ended.iter().any(|e| !e) {
         if link_lost && give_up.is_none() {
@@ -182,7 +187,8 @@ pub(crate) fn run(exec: ExecutionPlan, link: WorkerLink) -> Result<JobClient> {
                     }
                 }
             }
-            recv(mail) -> message => match message {
+            // Once the link closed, its channel is ready at every pass: not selected.
+            recv(if link_lost { &never } else { &mail }) -> message => match message {
                 Ok(Some(ToWorker::Mail { task, mail })) => deployer.send(attempt, task, mail),
                 Ok(Some(ToWorker::Cancel)) => deployer.cancel(attempt),
                 Ok(Some(ToWorker::Deploy(_))) => tracing::warn!("a second deployment on the worker link is ignored"),

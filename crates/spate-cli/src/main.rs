@@ -132,7 +132,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::Taskmanager(args) => daemon::taskmanager(conf_dir::load(&args)?),
         Command::Info { dot, app, args } => info::run(&app, &args, dot),
         Command::Run { jobmanager, parallelism, detached, conf, app, args } => {
-            let config = conf_dir::load(&ConfArgs { conf_dir: conf.conf_dir.clone(), dynamic: Vec::new() })?;
+            // -D sets the program's configuration and, checked here, this command's own
+            // (the token, where the JobManager is).
+            let config = conf_dir::load(&conf)?;
             let run = run::RunArgs {
                 jobmanager: jobmanager.as_deref(),
                 parallelism,

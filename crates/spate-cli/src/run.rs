@@ -5,7 +5,6 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use sha2::{Digest, Sha256};
 use spate_core::launch::{ARTIFACT_ENV, CLIENT_CONFIG_ENV, REST_ENV, TOKEN_ENV};
 
 use crate::app;
@@ -26,7 +25,7 @@ pub fn run(run: RunArgs<'_>, config: &spate_core::config::Configuration) -> Resu
     let app = app::resolve(run.app)?;
     let rest = Rest::locate(run.jobmanager, config)?;
     let bytes = std::fs::read(&app).with_context(|| format!("cannot read {}", app.display()))?;
-    let hash: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+    let hash = spate_cluster::jobmanager::artifact_store::sha256_hex(&bytes);
     let path = format!("/artifacts/{hash}");
     let (status, answer) = rest.call("HEAD", &path, None)?;
     match status {

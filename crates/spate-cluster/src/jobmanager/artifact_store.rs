@@ -50,12 +50,13 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Whether `hash` is a SHA-256 as artifacts are named: 64 lowercase hex digits.
+pub fn is_sha256(hash: &str) -> bool {
+    hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 fn check(hash: &str) -> Result<(), ArtifactError> {
-    if hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-        Ok(())
-    } else {
-        Err(ArtifactError::BadHash(hash.chars().take(80).collect()))
-    }
+    if is_sha256(hash) { Ok(()) } else { Err(ArtifactError::BadHash(hash.chars().take(80).collect())) }
 }
 
 impl ArtifactStore {

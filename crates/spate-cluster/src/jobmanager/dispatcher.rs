@@ -169,7 +169,11 @@ pub(crate) fn submit(shared: &Arc<Shared>, submission: Submission) -> Result<Str
                 driver.run(&inbox);
             }
         })
-        .map_err(SubmitError::Start)?;
+        .map_err(|e| {
+            // Nothing runs it: it is not listed.
+            shared.jobs.lock().unwrap_or_else(|p| p.into_inner()).remove(&job_id);
+            SubmitError::Start(e)
+        })?;
     Ok(job_id)
 }
 

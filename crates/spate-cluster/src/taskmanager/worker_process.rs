@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
+use crate::jobmanager::artifact_store::{is_sha256, sha256_hex};
 use spate_core::launch::{LAUNCHER_VERSION_ENV, ROLE_ENV, VERSION};
 use spate_runtime::worker_link::{FrameReader, FrameWriter, FromWorker, ToWorker, greet};
 
@@ -29,22 +29,18 @@ pub(crate) struct WorkerHandle {
     pub pgid: u32,
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The application, from the cache or downloaded into it.
 fn fetch(shared: &ExecutorShared, request: &WorkerRequest) -> Result<PathBuf, WorkerRefusal> {
     use std::os::unix::fs::PermissionsExt as _;
     let refused = |reason: String| WorkerRefusal::Artifact { artifact: request.artifact.clone(), reason };
-    if request.artifact.len() != 64 || !request.artifact.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !is_sha256(&request.artifact) {
         return Err(refused("not a SHA-256".into()));
     }
     let cache = shared.dir.join("artifacts");
     std::fs::create_dir_all(&cache).map_err(|e| refused(format!("{}: {e}", cache.display())))?;
     let path = cache.join(&request.artifact);
     if let Ok(bytes) = std::fs::read(&path) {
-        if hex(&Sha256::digest(&bytes)) == request.artifact {
+        if sha256_hex(&bytes) == request.artifact {
             return Ok(path);
         }
     }
@@ -60,7 +56,7 @@ fn fetch(shared: &ExecutorShared, request: &WorkerRequest) -> Result<PathBuf, Wo
         .limit(u64::MAX)
         .read_to_vec()
         .map_err(|e| refused(format!("GET {url}: {e}")))?;
-    let actual = hex(&Sha256::digest(&bytes));
+    let actual = sha256_hex(&bytes);
     if actual != request.artifact {
         return Err(refused(format!("the download hashes to {actual}")));
     }

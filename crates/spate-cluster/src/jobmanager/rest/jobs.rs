@@ -84,7 +84,9 @@ pub(super) async fn overview(State(shared): State<Arc<Shared>>) -> Json<Value> {
     let now =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
     let jobs = shared.jobs.lock().unwrap_or_else(|p| p.into_inner());
-    let jobs: Vec<Value> = jobs.iter().rev().map(|(id, r)| overview_of(id, r, now)).collect();
+    let mut newest_first: Vec<(&String, &JobRecord)> = jobs.iter().collect();
+    newest_first.sort_by_key(|(_, r)| std::cmp::Reverse(r.start_ms));
+    let jobs: Vec<Value> = newest_first.into_iter().map(|(id, r)| overview_of(id, r, now)).collect();
     Json(json!({ "jobs": jobs }))
 }
 
