@@ -1,4 +1,5 @@
-//! Channels between tasks of one process: bounded queues of batches.
+//! Channels between tasks: bounded queues of batches within a process, logical channels
+//! over a connection between workers (`data_plane`) across processes.
 //!
 //! One channel connects one upstream subtask to one downstream subtask. It holds at most
 //! `capacity` events, so a sender that gets ahead waits: backpressure travels upstream a
@@ -9,8 +10,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crossbeam_channel::{Receiver, Select, Sender, TrySendError};
-use spate_core::StreamRecord;
+use spate_core::{Data, StreamRecord};
 
+use crate::data_plane::{RemoteReceiver, RemoteSender};
 use crate::event::ControlEvent;
 
 use crate::TaskError;
@@ -28,12 +30,39 @@ pub enum Event<T> {
 /// Creates a channel that holds at most `capacity` events.
 pub fn channel<T>(capacity: usize) -> (ChannelSender<T>, ChannelReceiver<T>) {
     let (tx, rx) = crossbeam_channel::bounded(capacity.max(1));
-    (ChannelSender { tx }, ChannelReceiver { rx })
+    (ChannelSender(SenderKind::Local(tx)), ChannelReceiver(ReceiverKind::Local(rx)))
 }
 
-/// The sending end of a channel.
-pub struct ChannelSender<T> {
-    tx: Sender<Event<T>>,
+/// The sending end of a channel: the record writer sees one type whether the receiving
+/// task runs in this process or in another worker.
+pub struct ChannelSender<T>(SenderKind<T>);
+
+enum SenderKind<T> {
+    Local(Sender<Event<T>>),
+    Remote(Box<dyn RemoteSend<T>>),
+}
+
+/// A remote channel's sending end, with its record type's encoding inside.
+pub(crate) trait RemoteSend<T>: Send {
+    fn send(&self, event: Event<T>, cancel: &CancelToken) -> Result<SendOutcome, TaskError>;
+}
+
+/// A remote channel's receiving end, with its record type's decoding inside.
+pub(crate) trait RemoteReceive<T>: Send {
+    fn try_recv(&self) -> Received<T>;
+    fn register<'a>(&'a self, select: &mut Select<'a>);
+}
+
+impl<T: Data> From<RemoteSender<T>> for ChannelSender<T> {
+    fn from(remote: RemoteSender<T>) -> Self {
+        ChannelSender(SenderKind::Remote(Box::new(remote)))
+    }
+}
+
+impl<T: Data> From<RemoteReceiver<T>> for ChannelReceiver<T> {
+    fn from(remote: RemoteReceiver<T>) -> Self {
+        ChannelReceiver(ReceiverKind::Remote(Box::new(remote)))
+    }
 }
 
 /// Whether a send had to wait for space.
@@ -46,14 +75,19 @@ pub enum SendOutcome {
 }
 
 impl<T> ChannelSender<T> {
-    /// Sends an event, waiting while the channel is full unless the job is cancelled.
+    /// Sends an event, waiting while the channel is full (a remote one: without credit)
+    /// unless the job is cancelled.
     pub fn send(&self, event: Event<T>, cancel: &CancelToken) -> Result<SendOutcome, TaskError> {
-        match self.tx.try_send(event) {
+        let tx = match &self.0 {
+            SenderKind::Local(tx) => tx,
+            SenderKind::Remote(remote) => return remote.send(event, cancel),
+        };
+        match tx.try_send(event) {
             Ok(()) => Ok(SendOutcome::Immediate),
             Err(TrySendError::Disconnected(_)) => Err(downstream_gone()),
             Err(TrySendError::Full(event)) => {
                 crossbeam_channel::select! {
-                    send(self.tx, event) -> sent => match sent {
+                    send(tx, event) -> sent => match sent {
                         Ok(()) => Ok(SendOutcome::Waited),
                         Err(_) => Err(downstream_gone()),
                     },
@@ -63,9 +97,12 @@ impl<T> ChannelSender<T> {
         }
     }
 
-    /// Events queued and not yet received.
+    /// Events queued and not yet received (a remote channel: unknown here, 0).
     pub fn queued(&self) -> usize {
-        self.tx.len()
+        match &self.0 {
+            SenderKind::Local(tx) => tx.len(),
+            SenderKind::Remote(_) => 0,
+        }
     }
 }
 
@@ -73,9 +110,12 @@ fn downstream_gone() -> TaskError {
     TaskError::PeerGone("a downstream task went away".into())
 }
 
-/// The receiving end of a channel.
-pub struct ChannelReceiver<T> {
-    rx: Receiver<Event<T>>,
+/// The receiving end of a channel, local or remote.
+pub struct ChannelReceiver<T>(ReceiverKind<T>);
+
+enum ReceiverKind<T> {
+    Local(Receiver<Event<T>>),
+    Remote(Box<dyn RemoteReceive<T>>),
 }
 
 /// What a non-blocking receive found.
@@ -86,13 +126,19 @@ pub enum Received<T> {
     Empty,
     /// The sender is gone without having sent [`ControlEvent::EndOfInput`].
     Disconnected,
+    /// A remote channel broke: its connection, or a buffer that does not decode.
+    Failed(TaskError),
 }
 
 impl<T> ChannelReceiver<T> {
     /// Takes the next event if one is queued.
     #[inline]
     pub fn try_recv(&self) -> Received<T> {
-        match self.rx.try_recv() {
+        let rx = match &self.0 {
+            ReceiverKind::Local(rx) => rx,
+            ReceiverKind::Remote(remote) => return remote.try_recv(),
+        };
+        match rx.try_recv() {
             Ok(event) => Received::Event(event),
             Err(crossbeam_channel::TryRecvError::Empty) => Received::Empty,
             Err(crossbeam_channel::TryRecvError::Disconnected) => Received::Disconnected,
@@ -101,7 +147,12 @@ impl<T> ChannelReceiver<T> {
 
     /// Adds this channel to a set of operations a task waits on.
     pub fn register<'a>(&'a self, select: &mut Select<'a>) {
-        select.recv(&self.rx);
+        match &self.0 {
+            ReceiverKind::Local(rx) => {
+                select.recv(rx);
+            }
+            ReceiverKind::Remote(remote) => remote.register(select),
+        }
     }
 }
 
@@ -114,7 +165,7 @@ pub struct CancelHandle {
 /// What a task checks, and waits on, to learn that it was cancelled.
 #[derive(Clone)]
 pub struct CancelToken {
-    rx: Receiver<()>,
+    pub(crate) rx: Receiver<()>,
     flag: Arc<AtomicBool>,
 }
 

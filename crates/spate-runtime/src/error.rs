@@ -32,6 +32,10 @@ pub enum TaskError {
     /// failure, never a root cause.
     #[error("{0}")]
     PeerGone(String),
+    /// A connection of the data plane to another worker broke (that worker died, or
+    /// sent what does not decode): a root cause, which a restart may cure.
+    #[error("{0}")]
+    Connection(String),
     /// A broken invariant of the runtime itself.
     #[error("internal error: {0}")]
     Internal(String),
@@ -72,7 +76,11 @@ impl TaskError {
                 true
             }
             TaskError::Remote(remote) => remote.recoverable,
-            TaskError::Internal(_) | TaskError::Panic { .. } | TaskError::Cancelled | TaskError::PeerGone(_) => true,
+            TaskError::Internal(_)
+            | TaskError::Panic { .. }
+            | TaskError::Cancelled
+            | TaskError::PeerGone(_)
+            | TaskError::Connection(_) => true,
         }
     }
 }

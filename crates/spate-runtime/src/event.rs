@@ -12,7 +12,7 @@ use crate::checkpoint::CheckpointBarrier;
 use crate::watermark::WatermarkStatus;
 
 /// An event that is not a record.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ControlEvent {
     /// No record with a smaller timestamp follows.
     Watermark(Timestamp),

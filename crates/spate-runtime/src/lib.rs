@@ -10,6 +10,7 @@ pub mod accumulator;
 pub mod channel;
 pub mod checkpoint;
 pub mod context;
+pub mod data_plane;
 pub mod error;
 pub mod event;
 pub mod functions;

@@ -11,7 +11,7 @@ use spate_core::Timestamp;
 /// An idle stream (a source subtask or split without data for the idleness timeout of
 /// its [`WatermarkStrategy`]) stops counting in the minimum over inputs, so that the
 /// others' watermarks can advance; it rejoins with its next record.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum WatermarkStatus {
     /// The stream's watermark counts.
     Active,

@@ -131,6 +131,7 @@ impl<T> InputGate<T> {
                         self.task_name
                     )));
                 }
+                Received::Failed(error) => return Err(error),
             }
             if let Some(event) = self.pending.pop_front() {
                 return Ok(Some(event));
