@@ -479,6 +479,7 @@ impl StreamEnv {
         let runtime = RuntimeSettings {
             batch_size: c.get(&options::RECORDS_PER_BATCH)? as usize,
             channel_capacity: c.get(&options::BUFFERS_PER_CHANNEL)? as usize,
+            segment_size: c.get(&spate_core::config::cluster::SEGMENT_SIZE)? as usize,
             flush,
             clock: state.clock.clone(),
             auto_watermark_interval: c.get(&options::AUTO_WATERMARK_INTERVAL)?,

@@ -162,6 +162,9 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A worker could not connect to the other workers of its attempt.
+    #[error("worker: the data plane: {0}")]
+    DataPlane(#[from] spate_runtime::data_plane::DataPlaneError),
     /// A worker's replay of `main` built another job than the first run.
     #[error(transparent)]
     NotDeterministic(#[from] spate_core::determinism::GraphDifference),

@@ -14,10 +14,12 @@ use spate_runtime::TaskError;
 use spate_runtime::channel::CancelToken;
 use spate_runtime::checkpoint::{CheckpointSettings, RestoredState};
 use spate_runtime::context::{RuntimeContext, TaskInfo};
+use spate_runtime::data_plane::{ChannelKey, DataPlane, DataPlaneError};
 use spate_runtime::metrics::TaskMetrics;
 use spate_runtime::output::SideOutputs;
 use spate_runtime::task::{FlushPolicy, StreamTask, TaskHead};
 use spate_runtime::time::Clock;
+use spate_runtime::worker_link::Placement;
 
 use crate::graph::planner::Plan;
 use crate::graph::port::{AnyEnd, DataPort, WriterSettings};
@@ -28,6 +30,8 @@ use crate::graph::stream_graph::{NodeId, NodeOperator, StreamGraph};
 pub(crate) struct RuntimeSettings {
     pub batch_size: usize,
     pub channel_capacity: usize,
+    /// `taskmanager.memory.segment-size`: one buffer of a remote channel.
+    pub segment_size: usize,
     pub flush: FlushPolicy,
     pub clock: Arc<dyn Clock>,
     pub auto_watermark_interval: std::time::Duration,
@@ -65,7 +69,30 @@ pub(crate) struct TaskBlueprint {
 impl ExecutionPlan {
     /// Creates every channel of the job and sorts the ends by subtask.
     pub(crate) fn wire(&self) -> Vec<TaskBlueprint> {
+        let all = self.wire_with(None).unwrap_or_default();
+        all.into_iter().map(|(_, blueprint)| blueprint).collect()
+    }
+
+    /// The blueprints of the subtasks `placement` puts on this worker, with their task
+    /// indices: channels between two of them are local, channels to and from subtasks of
+    /// other workers go over `plane`.
+    pub(crate) fn wire_across(
+        &self,
+        placement: &Placement,
+        plane: &mut DataPlane,
+    ) -> Result<Vec<(usize, TaskBlueprint)>, DataPlaneError> {
+        self.wire_with(Some((placement, plane)))
+    }
+
+    /// Wires every subtask (`None`), or those of one worker.
+    fn wire_with(
+        &self,
+        mut across: Option<(&Placement, &mut DataPlane)>,
+    ) -> Result<Vec<(usize, TaskBlueprint)>, DataPlaneError> {
         let job = &self.plan.job_graph;
+        let here = |across: &Option<(&Placement, &mut DataPlane)>, subtask: u32| {
+            across.as_ref().is_none_or(|(placement, _)| placement.is_local(subtask))
+        };
         let mut blueprints: Vec<Vec<TaskBlueprint>> = job
             .vertices
             .iter()
@@ -95,19 +122,45 @@ impl ExecutionPlan {
                 };
                 let mut senders = Vec::new();
                 for j in targets {
-                    let (tx, rx) = port.channel(self.settings.channel_capacity);
-                    senders.push(tx);
-                    let receivers = &mut blueprints[edge.target as usize][j as usize].receivers;
-                    let input = edge.input as usize;
-                    if receivers.len() <= input {
-                        receivers.resize_with(input + 1, Vec::new);
+                    let key = ChannelKey { edge: index as u32, from: i, to: j };
+                    let (tx, rx) = match (here(&across, i), here(&across, j), &mut across) {
+                        (true, true, _) | (_, _, None) => {
+                            let (tx, rx) = port.channel(self.settings.channel_capacity);
+                            (Some(tx), Some(rx))
+                        }
+                        (true, false, Some((placement, plane))) => {
+                            let peer = placement.worker_of(j).unwrap_or_default();
+                            (Some(port.remote_sender(plane, peer, key)?), None)
+                        }
+                        (false, true, Some((placement, plane))) => {
+                            let peer = placement.worker_of(i).unwrap_or_default();
+                            (None, Some(port.remote_receiver(plane, peer, key)?))
+                        }
+                        (false, false, Some(_)) => (None, None),
+                    };
+                    if let Some(tx) = tx {
+                        senders.push(tx);
                     }
-                    receivers[input].push(rx);
+                    if let Some(rx) = rx {
+                        let receivers = &mut blueprints[edge.target as usize][j as usize].receivers;
+                        let input = edge.input as usize;
+                        if receivers.len() <= input {
+                            receivers.resize_with(input + 1, Vec::new);
+                        }
+                        receivers[input].push(rx);
+                    }
                 }
-                blueprints[edge.source as usize][i as usize].senders.push((index, senders));
+                if here(&across, i) {
+                    blueprints[edge.source as usize][i as usize].senders.push((index, senders));
+                }
             }
         }
-        blueprints.into_iter().flatten().collect()
+        Ok(blueprints
+            .into_iter()
+            .flatten()
+            .enumerate()
+            .filter(|(_, blueprint)| here(&across, blueprint.subtask))
+            .collect())
     }
 
     /// Builds one subtask from its blueprint (on the subtask's thread).

@@ -27,7 +27,7 @@ use spate_runtime::job_master::{DeployError, Deployer, Driver, JobMaster, JobMes
 use spate_runtime::task::Mailbox;
 
 use super::client_observer::ClientObserver;
-use super::deploy::ExecutionPlan;
+use super::deploy::{ExecutionPlan, TaskBlueprint};
 use super::job_client::{JobClient, JobShared, JobStatus};
 use super::restore::{self, Restore, RestoreError};
 use crate::error::{Error, Result};
@@ -133,7 +133,8 @@ impl Drop for PublishOnPanic {
 /// The subtasks of one attempt, as threads.
 struct AttemptThreads {
     cancel: CancelHandle,
-    mailboxes: Vec<Sender<TaskMail>>,
+    /// By task index.
+    mailboxes: HashMap<usize, Sender<TaskMail>>,
     threads: Vec<JoinHandle<()>>,
 }
 
@@ -145,6 +146,9 @@ pub(crate) struct ThreadDeployer {
     /// The state the job was submitted with, for its first attempt.
     initial: Option<Restore>,
     attempts: HashMap<u32, AttemptThreads>,
+    /// The subtasks of the first attempt, already wired (a worker's share of a job,
+    /// with channels to other workers); `None`: every subtask, wired here.
+    wired: Option<Vec<(usize, TaskBlueprint)>>,
 }
 
 impl ThreadDeployer {
@@ -156,7 +160,13 @@ impl ThreadDeployer {
         inbox: Sender<JobMessage>,
         initial: Option<Restore>,
     ) -> Self {
-        ThreadDeployer { exec, shared, inbox, initial, attempts: HashMap::new() }
+        ThreadDeployer { exec, shared, inbox, initial, attempts: HashMap::new(), wired: None }
+    }
+
+    /// Deploys only `blueprints` (task index, blueprint), wired by the caller.
+    pub(crate) fn with_blueprints(mut self, blueprints: Vec<(usize, TaskBlueprint)>) -> Self {
+        self.wired = Some(blueprints);
+        self
     }
 
     /// The state attempt `attempt` starts from.
@@ -186,12 +196,15 @@ impl Deployer for ThreadDeployer {
         for task in &self.shared.tasks {
             task.metrics.accumulators.clear();
         }
-        let blueprints = exec.wire();
+        let blueprints = match self.wired.take() {
+            Some(wired) => wired,
+            None => exec.wire().into_iter().enumerate().collect(),
+        };
         let n = blueprints.len();
-        let mut restored = restore.map(|r| r.tasks).unwrap_or_default().into_iter();
-        let mut mailboxes = Vec::with_capacity(n);
+        let mut restored: Vec<_> = restore.map(|r| r.tasks).unwrap_or_default().into_iter().map(Some).collect();
+        let mut mailboxes = HashMap::with_capacity(n);
         let mut threads = Vec::with_capacity(n);
-        for (index, blueprint) in blueprints.into_iter().enumerate() {
+        for (index, blueprint) in blueprints {
             let vertex = &job.vertices[blueprint.vertex as usize];
             let info = Arc::new(TaskInfo {
                 job_name: job.job_name.clone(),
@@ -207,12 +220,12 @@ impl Deployer for ThreadDeployer {
             });
             let name = info.display_name();
             let (mail_tx, mail_rx) = unbounded::<TaskMail>();
-            mailboxes.push(mail_tx);
+            mailboxes.insert(index, mail_tx);
             let mailbox = Mailbox {
                 mail: mail_rx,
                 reporter: Box::new(InboxReporter { attempt, task: index, inbox: self.inbox.clone() }),
             };
-            let state = restored.next().unwrap_or_default();
+            let state = restored.get_mut(index).and_then(Option::take).unwrap_or_default();
             let (exec, cancel, metrics, inbox) =
                 (exec.clone(), cancel.clone(), self.shared.tasks[index].metrics.clone(), self.inbox.clone());
             let task_name = name.clone();
@@ -243,7 +256,7 @@ impl Deployer for ThreadDeployer {
     }
 
     fn send(&mut self, attempt: u32, task: usize, mail: TaskMail) {
-        if let Some(mailbox) = self.attempts.get(&attempt).and_then(|a| a.mailboxes.get(task)) {
+        if let Some(mailbox) = self.attempts.get(&attempt).and_then(|a| a.mailboxes.get(&task)) {
             let _ = mailbox.send(mail);
         }
     }

@@ -18,6 +18,7 @@ use crossbeam_channel::{select, unbounded};
 use spate_core::determinism::first_difference;
 use spate_core::job_id::JobId;
 use spate_runtime::checkpoint::CoordinatorMessage;
+use spate_runtime::data_plane::{DATA_PROTOCOL_VERSION, DataListener, DataPlane, DataPlaneSettings, PeerHello};
 use spate_runtime::job_master::{Deployer as _, JobMessage, JobStatus, task_descriptors};
 use spate_runtime::worker_link::{
     Deployment, FrameReader, FrameWriter, FromWorker, RecordedJob, RemoteTaskError, ToWorker, accept,
@@ -34,6 +35,9 @@ pub(crate) struct WorkerLink {
     writer: FrameWriter<UnixStream>,
     /// What to run.
     pub deployment: Deployment,
+    /// Where the other workers of the attempt connect, bound before its address went
+    /// out.
+    listener: DataListener,
 }
 
 fn link_error(what: &str, error: impl std::error::Error + Send + Sync + 'static) -> Error {
@@ -41,20 +45,36 @@ fn link_error(what: &str, error: impl std::error::Error + Send + Sync + 'static)
 }
 
 impl WorkerLink {
-    /// Takes the TaskManager's socket from standard input, shakes hands and reads the
-    /// deployment.
+    /// Takes the TaskManager's socket from standard input, shakes hands, reads the
+    /// deployment and answers with the address it listens on for its peers.
     pub fn connect() -> Result<Self> {
         let fd = std::io::stdin().as_fd().try_clone_to_owned().map_err(|e| link_error("standard input", e))?;
         let stream = UnixStream::from(fd);
         let clone = stream.try_clone().map_err(|e| link_error("standard input is not the TaskManager's socket", e))?;
         let (mut reader, mut writer) = (FrameReader::new(clone), FrameWriter::new(stream));
         accept(&mut reader, &mut writer).map_err(|e| link_error("the handshake with the TaskManager", e))?;
-        match reader.receive::<ToWorker>().map_err(|e| link_error("the deployment", e))? {
-            ToWorker::Deploy(deployment) => Ok(WorkerLink { reader, writer, deployment: *deployment }),
-            other => Err(Error::Internal(format!("the TaskManager sent {other:?} before the deployment"))),
-        }
+        let deployment = match reader.receive::<ToWorker>().map_err(|e| link_error("the deployment", e))? {
+            ToWorker::Deploy(deployment) => *deployment,
+            other => return Err(Error::Internal(format!("the TaskManager sent {other:?} before the deployment"))),
+        };
+        let bind = &deployment.data;
+        let listener = match DataListener::bind(&bind.bind_host, &bind.advertised_host, bind.first_port, bind.last_port)
+        {
+            Ok(listener) => listener,
+            Err(error) => {
+                let _ = writer.send(&FromWorker::Failed { reason: error.to_string(), recoverable: true });
+                return Err(Error::DataPlane(error));
+            }
+        };
+        writer
+            .send(&FromWorker::Listening { address: listener.address.clone() })
+            .map_err(|e| link_error("the answer to the deployment", e))?;
+        Ok(WorkerLink { reader, writer, deployment, listener })
     }
 }
+
+/// How long a worker waits for the other workers of its attempt to connect.
+const PEER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// What `execute` number `index` returned when it really ran.
 pub(crate) fn replayed(recorded: &RecordedJob, index: u32) -> Result<JobClient> {
@@ -87,16 +107,56 @@ pub(crate) fn replayed(recorded: &RecordedJob, index: u32) -> Result<JobClient> 
 /// subtask ended well, 1 otherwise. Returns only with the error that kept it from
 /// starting (another pipeline than the first run's, a thread that cannot start).
 pub(crate) fn run(exec: ExecutionPlan, link: WorkerLink) -> Result<JobClient> {
-    let WorkerLink { reader, mut writer, deployment } = link;
+    let WorkerLink { mut reader, mut writer, deployment, listener } = link;
     if let Some(difference) = first_difference(&deployment.job_graph, &exec.plan.job_graph) {
-        let _ = writer.send(&FromWorker::Failed { reason: difference.to_string() });
+        let _ = writer.send(&FromWorker::Failed { reason: difference.to_string(), recoverable: false });
         return Err(Error::NotDeterministic(difference));
     }
     let Ok(job_id) = deployment.job_id.parse::<JobId>() else {
         let reason = format!("the deployment names no valid job id ('{}')", deployment.job_id);
-        let _ = writer.send(&FromWorker::Failed { reason: reason.clone() });
+        let _ = writer.send(&FromWorker::Failed { reason: reason.clone(), recoverable: false });
         return Err(Error::Internal(reason));
     };
+    let attempt = deployment.attempt;
+
+    // The peers' addresses, then a connection to each of them.
+    let addresses = match reader.receive::<ToWorker>() {
+        Ok(ToWorker::Peers(addresses)) => addresses,
+        Ok(ToWorker::Cancel) | Err(_) => {
+            tracing::info!("cancelled before the subtasks started");
+            std::process::exit(1);
+        }
+        Ok(other) => {
+            let reason = format!("the TaskManager sent {other:?} before the peers' addresses");
+            let _ = writer.send(&FromWorker::Failed { reason: reason.clone(), recoverable: false });
+            return Err(Error::Internal(reason));
+        }
+    };
+    let hello = PeerHello {
+        protocol: DATA_PROTOCOL_VERSION,
+        spate_version: spate_core::launch::VERSION.to_string(),
+        job_id: deployment.job_id.clone(),
+        attempt,
+        worker: deployment.placement.worker,
+        token: deployment.token.clone(),
+    };
+    let settings = DataPlaneSettings {
+        segment_size: exec.settings.segment_size,
+        buffers_per_channel: exec.settings.channel_capacity as u32,
+    };
+    let wired = DataPlane::connect(listener, &addresses, hello, settings, PEER_TIMEOUT).and_then(|mut plane| {
+        let blueprints = exec.wire_across(&deployment.placement, &mut plane)?;
+        Ok((blueprints, plane.start()?))
+    });
+    let (blueprints, data_plane) = match wired {
+        Ok(wired) => wired,
+        Err(error) => {
+            let _ = writer.send(&FromWorker::Failed { reason: error.to_string(), recoverable: true });
+            return Err(Error::DataPlane(error));
+        }
+    };
+    let local: Vec<usize> = blueprints.iter().map(|(task, _)| *task).collect();
+
     let exec = Arc::new(exec);
     let descriptors = task_descriptors(&exec.plan.job_graph);
     let (inbox_tx, inbox) = unbounded::<JobMessage>();
@@ -108,17 +168,15 @@ pub(crate) fn run(exec: ExecutionPlan, link: WorkerLink) -> Result<JobClient> {
         JobStatus::Running,
         Default::default(),
     );
-    let mut deployer = ThreadDeployer::new(exec, shared, inbox_tx, None);
-    let attempt = deployment.attempt;
+    let mut deployer = ThreadDeployer::new(exec, shared, inbox_tx, None).with_blueprints(blueprints);
     if let Err(error) = deployer.deploy(attempt, Vec::new()) {
-        let _ = writer.send(&FromWorker::Failed { reason: error.to_string() });
+        let _ = writer.send(&FromWorker::Failed { reason: error.to_string(), recoverable: true });
         return Err(Error::Internal(error.to_string()));
     }
-    tracing::info!(job = %deployment.job_id, attempt, subtasks = descriptors.len(), "worker running its subtasks");
+    tracing::info!(job = %deployment.job_id, attempt, subtasks = local.len(), peers = addresses.len().saturating_sub(1), "worker running its subtasks");
 
     // The TaskManager's messages, read on their own thread; `None` when the link closed.
     let (mail_tx, mail) = unbounded::<Option<ToWorker>>();
-    let mut reader = reader;
     std::thread::Builder::new()
         .name("spate-worker-link".into())
         .spawn(move || {
@@ -140,7 +198,8 @@ pub(crate) fn run(exec: ExecutionPlan, link: WorkerLink) -> Result<JobClient> {
 
     // After the link closed, subtasks get this long to honour the cancel.
     const LOST_LINK_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
-    let mut ended = vec![false; descriptors.len()];
+    // Only this worker's subtasks end here.
+    let mut ended: Vec<bool> = (0..descriptors.len()).map(|task| !local.contains(&task)).collect();
     let mut failed = false;
     let mut link_lost = false;
     let lose_link = |deployer: &mut ThreadDeployer, link_lost: &mut bool| {
@@ -191,12 +250,16 @@ pub(crate) fn run(exec: ExecutionPlan, link: WorkerLink) -> Result<JobClient> {
             recv(if link_lost { &never } else { &mail }) -> message => match message {
                 Ok(Some(ToWorker::Mail { task, mail })) => deployer.send(attempt, task, mail),
                 Ok(Some(ToWorker::Cancel)) => deployer.cancel(attempt),
-                Ok(Some(ToWorker::Deploy(_))) => tracing::warn!("a second deployment on the worker link is ignored"),
+                Ok(Some(ToWorker::Deploy(_) | ToWorker::Peers(_))) => {
+                    tracing::warn!("a second deployment on the worker link is ignored")
+                }
                 Ok(None) | Err(_) => lose_link(&mut deployer, &mut link_lost),
             },
             default(std::time::Duration::from_millis(200)) => {}
         }
     }
     deployer.release(attempt);
+    // Everything the subtasks sent reaches the peers before the process ends.
+    data_plane.shutdown(std::time::Duration::from_secs(5));
     std::process::exit(if failed || link_lost { 1 } else { 0 })
 }

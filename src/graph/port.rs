@@ -8,6 +8,7 @@ use std::sync::Arc;
 use spate_core::{Data, StreamRecord};
 use spate_runtime::TaskError;
 use spate_runtime::channel::{CancelToken, ChannelReceiver, ChannelSender, channel};
+use spate_runtime::data_plane::{ChannelKey, DataPlane, DataPlaneError};
 use spate_runtime::metrics::TaskMetrics;
 use spate_runtime::output::{AnySideOutput, Downstream, Emitter, Fanout, Output, SideOutputs};
 use spate_runtime::partitioner::{KeyedSelector, Partitioner};
@@ -33,6 +34,12 @@ pub(crate) struct WriterSettings {
 pub(crate) trait DataPort: Send + Sync {
     /// A channel: (sender, receiver).
     fn channel(&self, capacity: usize) -> (AnyEnd, AnyEnd);
+
+    /// The sending end of a channel to a task on worker `worker`.
+    fn remote_sender(&self, plane: &mut DataPlane, worker: u32, key: ChannelKey) -> Result<AnyEnd, DataPlaneError>;
+
+    /// The receiving end of a channel from a task on worker `worker`.
+    fn remote_receiver(&self, plane: &mut DataPlane, worker: u32, key: ChannelKey) -> Result<AnyEnd, DataPlaneError>;
 
     /// A record writer onto `senders`, as a `Box<dyn Downstream<T>>`.
     fn writer(
@@ -94,6 +101,14 @@ impl<T: Data> DataPort for Port<T> {
     fn channel(&self, capacity: usize) -> (AnyEnd, AnyEnd) {
         let (tx, rx) = channel::<T>(capacity);
         (Box::new(tx), Box::new(rx))
+    }
+
+    fn remote_sender(&self, plane: &mut DataPlane, worker: u32, key: ChannelKey) -> Result<AnyEnd, DataPlaneError> {
+        Ok(Box::new(plane.sender::<T>(worker, key)?))
+    }
+
+    fn remote_receiver(&self, plane: &mut DataPlane, worker: u32, key: ChannelKey) -> Result<AnyEnd, DataPlaneError> {
+        Ok(Box::new(plane.receiver::<T>(worker, key)?))
     }
 
     fn writer(

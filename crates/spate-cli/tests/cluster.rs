@@ -3,9 +3,10 @@
 //! TaskManagers killed and stopped with real signals. Every process a test starts is
 //! stopped by pid when the test ends, also when it fails.
 
+use std::io::Read as _;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -744,7 +745,8 @@ fn a_killed_taskmanager_fails_its_running_job_and_leaves_no_worker_behind() {
     assert_eq!(status, 202, "{}", String::from_utf8_lossy(&answer));
     let id = serde_json::from_slice::<Value>(&answer).unwrap()["jobid"].as_str().unwrap().to_string();
     wait_until("the worker to run", Duration::from_secs(30), || !processes_under(&cluster.dir.join("tm")).is_empty());
-    assert_eq!(job_state(&cluster, &id).as_deref(), Some("RUNNING"));
+    // The job runs once its worker was started and handed its peers.
+    wait_until("the job to run", Duration::from_secs(30), || job_state(&cluster, &id).as_deref() == Some("RUNNING"));
 
     signal(cluster.pids("taskmanager")[0], "KILL");
     wait_until("the job to fail", Duration::from_secs(20), || job_state(&cluster, &id).as_deref() == Some("FAILED"));
@@ -793,4 +795,116 @@ fn a_detached_run_returns_at_submission_and_its_job_can_be_cancelled() {
     });
     wait_until("its worker to exit", Duration::from_secs(20), || processes_under(&cluster.dir.join("tm")).is_empty());
     assert_eq!(cluster.get("/overview").1["slots-available"].as_u64(), Some(2), "its slot is free again");
+}
+
+fn shuffle_app() -> PathBuf {
+    test_app().parent().unwrap().join("shuffle_app")
+}
+
+/// The `key count` lines the workers of a test cluster printed, by key, and how many
+/// TaskManagers' workers printed any.
+fn printed_counts(cluster: &Cluster) -> (std::collections::BTreeMap<u64, Vec<u64>>, usize) {
+    let mut counts: std::collections::BTreeMap<u64, Vec<u64>> = Default::default();
+    let mut printing = 0;
+    for tm in std::fs::read_dir(cluster.dir.join("tm")).unwrap() {
+        let mut printed = false;
+        for job in std::fs::read_dir(tm.unwrap().path()).unwrap() {
+            let out = job.unwrap().path().join("worker.out");
+            for line in std::fs::read_to_string(&out).unwrap_or_default().lines() {
+                // `print()` writes `subtask> record`, as Flink's (a string in quotes).
+                let record = line.split_once("> ").map_or(line, |(_, record)| record).trim_matches('"');
+                let (key, count) = record.split_once(' ').unwrap_or_else(|| panic!("'{line}' in {}", out.display()));
+                counts.entry(key.parse().unwrap()).or_default().push(count.parse().unwrap());
+                printed = true;
+            }
+        }
+        printing += usize::from(printed);
+    }
+    (counts, printing)
+}
+
+/// Every key of `0..keys` counted `records / keys` times, each update once, in order.
+fn assert_exact_counts(counts: &std::collections::BTreeMap<u64, Vec<u64>>, records: u64, keys: u64) {
+    assert_eq!(counts.len() as u64, keys, "keys printed");
+    for (key, updates) in counts {
+        let expected: Vec<u64> = (1..=records / keys).collect();
+        assert_eq!(updates, &expected, "the updates of key {key}");
+    }
+}
+
+/// The resident memory of `pid`, in KiB.
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[test]
+fn a_job_spans_taskmanagers_and_its_shuffle_counts_exactly() {
+    let mut cluster = Cluster::new("span", 2, "");
+    cluster.start();
+    // Four slots on two TaskManagers: every vertex has subtasks on both, and about half
+    // the hash-partitioned records cross between their workers.
+    let (records, keys) = (100_000u64, 50u64);
+    let app = shuffle_app();
+    let out = cluster.spate(&[
+        "run",
+        "-p",
+        "4",
+        app.to_str().unwrap(),
+        "--records",
+        &records.to_string(),
+        "--keys",
+        &keys.to_string(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let (counts, printing) = printed_counts(&cluster);
+    assert_eq!(printing, 2, "both TaskManagers' workers printed");
+    assert_exact_counts(&counts, records, keys);
+    wait_until("the workers to exit", Duration::from_secs(20), || processes_under(&cluster.dir.join("tm")).is_empty());
+}
+
+#[test]
+fn backpressure_crosses_processes_and_the_senders_memory_stays_bounded() {
+    // Spread: a job at parallelism 2 has one subtask of each vertex on each
+    // TaskManager.
+    let mut cluster = Cluster::new("backpressure", 2, "taskmanager.load-balance.mode: SLOTS\n");
+    cluster.start();
+    // 300 MB of payload, generated far faster than the slow step after the shuffle
+    // takes it: without backpressure it would pile up in the senders.
+    let (records, keys) = (300_000u64, 10u64);
+    let app = shuffle_app();
+    let mut run = Command::new(SPATE);
+    run.args(["run", "-p", "2", app.to_str().unwrap(), "--payload", "1000", "--slow-every", "30"])
+        .args(["--records", &records.to_string(), "--keys", &keys.to_string()])
+        .env("SPATE_CONF_DIR", cluster.dir.join("conf"))
+        .env("SPATE_PID_DIR", cluster.dir.join("pids"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = run.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut peak_kib = 0;
+    let mut workers_seen = 0;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the job did not end within 120 s");
+        }
+        let workers = processes_under(&cluster.dir.join("tm"));
+        workers_seen = workers_seen.max(workers.len());
+        peak_kib = workers.iter().filter_map(|pid| rss_kib(*pid)).max().unwrap_or(0).max(peak_kib);
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    assert!(status.success(), "{stderr}");
+    assert_eq!(workers_seen, 2, "one worker per TaskManager");
+    assert!(peak_kib > 0, "the workers' memory was sampled");
+    assert!(peak_kib < 150 * 1024, "a worker reached {} MB", peak_kib / 1024);
+    let (counts, printing) = printed_counts(&cluster);
+    assert_eq!(printing, 2);
+    assert_exact_counts(&counts, records, keys);
 }

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use spate_core::job_graph::JobGraph;
 use spate_runtime::accumulator::{AccumulatorResults, AccumulatorValue};
 use spate_runtime::checkpoint::TaskMail;
-use spate_runtime::worker_link::{Deployment, FrameReader, FrameWriter, FromWorker, RecordedJob, ToWorker, greet};
+use spate_runtime::worker_link::{
+    DataBind, Deployment, FrameReader, FrameWriter, FromWorker, Placement, RecordedJob, ToWorker, greet,
+};
 
 const SPATE: &str = env!("CARGO_BIN_EXE_spate");
 
@@ -65,15 +67,32 @@ impl Worker {
 
     /// Deploys job number `job_index`, the earlier ones having returned `recorded`.
     fn deploy_job(&mut self, job_graph: JobGraph, parallelism: u32, job_index: u32, recorded: Vec<RecordedJob>) {
+        let slots = job_graph.vertices.iter().map(|v| v.parallelism).max().unwrap_or(1);
         let deployment = Deployment {
             job_id: "0123456789abcdef0123456789abcdef".into(),
             job_index,
             attempt: 0,
             job_graph,
             config: vec![("parallelism.default".into(), parallelism.to_string())],
+            // Every slot on this worker, which listens on any free port.
+            placement: Placement { worker: 0, slots: vec![0; slots as usize] },
+            data: DataBind {
+                bind_host: "127.0.0.1".into(),
+                advertised_host: "127.0.0.1".into(),
+                first_port: 0,
+                last_port: 0,
+            },
+            token: None,
             recorded,
         };
         self.writer.send(&ToWorker::Deploy(Box::new(deployment))).unwrap();
+        // It answers with its data address; as the only worker it has no peer.
+        let address = match self.reader.receive::<FromWorker>().unwrap() {
+            FromWorker::Listening { address } => address,
+            other => panic!("{other:?}"),
+        };
+        assert!(address.starts_with("127.0.0.1:"), "{address}");
+        self.writer.send(&ToWorker::Peers(vec![address])).unwrap();
     }
 
     /// Waits for the process to end; its status and output.
@@ -122,7 +141,7 @@ fn a_replay_that_builds_another_job_names_the_difference_and_runs_nothing() {
     let mut worker = Worker::start(&["--parallelism", "3"]);
     worker.deploy(graph, 2);
     match worker.reader.receive::<FromWorker>().unwrap() {
-        FromWorker::Failed { reason } => {
+        FromWorker::Failed { reason, .. } => {
             // The count at parallelism 3 no longer chains with the print at 2.
             let expected = "pipeline construction is not deterministic: the number of vertices";
             assert!(reason.starts_with(expected), "{reason}");
@@ -210,7 +229,7 @@ fn a_worker_of_a_later_job_replays_the_earlier_results_without_running_them() {
     let mut worker = Worker::start(&["--two-jobs"]);
     worker.deploy_job(second, 1, 1, vec![first_job_result(999)]);
     match worker.reader.receive::<FromWorker>().unwrap() {
-        FromWorker::Failed { reason } => assert!(reason.contains("not deterministic"), "{reason}"),
+        FromWorker::Failed { reason, .. } => assert!(reason.contains("not deterministic"), "{reason}"),
         other => panic!("{other:?}"),
     }
     let (status, out, _) = worker.wait();

@@ -109,8 +109,17 @@ pub enum WorkerRefusal {
 /// A TaskManager's task executor, as the JobManager calls it.
 #[tarpc::service]
 pub trait TaskExecutor {
-    /// Starts a worker for `request`'s job and attempt.
-    async fn start_worker(request: WorkerRequest, token: Option<String>) -> Result<(), WorkerRefusal>;
+    /// Starts a worker for `request`'s job and attempt; returns the address where it
+    /// listens for the attempt's other workers.
+    async fn start_worker(request: WorkerRequest, token: Option<String>) -> Result<String, WorkerRefusal>;
+    /// Hands the worker of a job's attempt the data addresses of all the attempt's
+    /// workers (by index): it connects to them and starts its subtasks.
+    async fn connect_peers(
+        job_id: String,
+        attempt: u32,
+        addresses: Vec<String>,
+        token: Option<String>,
+    ) -> Result<(), WorkerRefusal>;
     /// Mail for subtask `task` of a job's attempt.
     async fn mail(
         job_id: String,

@@ -1,13 +1,13 @@
-//! How a job master on the JobManager reaches its subtasks: a worker on a TaskManager
-//! with enough free slots, started, mailed and cancelled over the TaskManager's task
-//! executor.
+//! How a job master on the JobManager reaches its subtasks: one worker on each
+//! TaskManager it got slots of, started, connected to each other, mailed and cancelled
+//! over the TaskManagers' task executors.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use spate_runtime::checkpoint::{CompletedCheckpoint, TaskMail};
-use spate_runtime::job_master::{DeployError, Deployer};
-use spate_runtime::worker_link::Deployment;
+use spate_runtime::job_master::{DeployError, Deployer, task_descriptors};
+use spate_runtime::worker_link::{Deployment, Placement};
 use tarpc::client;
 use tarpc::context;
 
@@ -20,8 +20,16 @@ pub(crate) struct ClusterDeployer {
     shared: Arc<Shared>,
     job_id: String,
     submission: Arc<Submission>,
-    /// Per attempt, the executor address of the TaskManager running it.
-    attempts: HashMap<u32, String>,
+    /// Per attempt, its workers.
+    attempts: HashMap<u32, AttemptWorkers>,
+}
+
+/// The workers of one attempt: one per TaskManager it has slots on.
+struct AttemptWorkers {
+    /// (TaskManager id, its executor's address), by worker index.
+    workers: Vec<(String, String)>,
+    /// The worker of each subtask, by task index.
+    task_worker: Vec<usize>,
 }
 
 impl ClusterDeployer {
@@ -46,6 +54,69 @@ impl ClusterDeployer {
             call(TaskExecutorClient::new(client::Config::default(), transport).spawn()).await
         })
     }
+
+    /// Cancels attempt `attempt` on the TaskManager at `address`; one that cannot be
+    /// reached is lost, and its workers count as ended.
+    fn cancel_on(&self, attempt: u32, taskmanager: &str, address: &str) {
+        let (job, token) = (self.job_id.clone(), self.shared.token.clone());
+        if let Err(reason) = self.call(address, async move |executor| {
+            executor
+                .cancel(context::current(), job, attempt, token)
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())
+        }) {
+            tracing::warn!(job = %self.job_id, attempt, %reason, "cannot cancel the worker: its subtasks count as ended");
+            super::dispatcher::taskmanager_lost(&self.shared, taskmanager, [self.job_id.clone()], &reason);
+        }
+    }
+
+    /// Starts one worker per TaskManager of `slots` and hands each the others' data
+    /// addresses; the workers started so far when one fails.
+    fn start_workers(&self, attempt: u32, workers: &[(String, String)], slots: &[u32]) -> Result<(), (String, usize)> {
+        let graph = &self.submission.job_graph;
+        let mut data = Vec::with_capacity(workers.len());
+        for (index, (tm, address)) in workers.iter().enumerate() {
+            let request = WorkerRequest {
+                artifact: self.submission.artifact.clone(),
+                args: self.submission.args.clone(),
+                cwd: self.submission.cwd.clone(),
+                deployment: Deployment {
+                    job_id: self.job_id.clone(),
+                    job_index: self.submission.job_index,
+                    attempt,
+                    job_graph: graph.clone(),
+                    config: self.submission.config.clone(),
+                    placement: Placement { worker: index as u32, slots: slots.to_vec() },
+                    data: Default::default(),
+                    token: self.shared.token.clone(),
+                    recorded: self.submission.recorded.clone(),
+                },
+                rest: self.shared.rest_address.clone(),
+            };
+            let token = self.shared.token.clone();
+            let started = self.call(address, async move |executor| {
+                // Fetching the application and the handshake may take a while.
+                let mut ctx = context::current();
+                ctx.deadline = std::time::Instant::now() + START_DEADLINE;
+                executor.start_worker(ctx, request, token).await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())
+            });
+            // A start that timed out may still have started the worker: it counts.
+            data.push(started.map_err(|reason| (format!("TaskManager {tm}: {reason}"), index + 1))?);
+        }
+        for (tm, address) in workers {
+            let (job, token, addresses) = (self.job_id.clone(), self.shared.token.clone(), data.clone());
+            self.call(address, async move |executor| {
+                executor
+                    .connect_peers(context::current(), job, attempt, addresses, token)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| e.to_string())
+            })
+            .map_err(|reason| (format!("TaskManager {tm}: {reason}"), workers.len()))?;
+        }
+        Ok(())
+    }
 }
 
 /// How long a TaskManager gets to fetch the application and start its worker.
@@ -56,64 +127,63 @@ const START_DEADLINE: std::time::Duration = std::time::Duration::from_secs(120);
 #[error("{0}")]
 struct Failed(String);
 
+/// The worker of each slot: slots go round the TaskManagers in turn (as many to each as
+/// it granted), so that a vertex's subtasks spread over the workers.
+fn slot_workers(granted: &[u32]) -> Vec<u32> {
+    let mut left = granted.to_vec();
+    let mut slots = Vec::with_capacity(granted.iter().sum::<u32>() as usize);
+    while left.iter().any(|n| *n > 0) {
+        for (worker, n) in left.iter_mut().enumerate() {
+            if *n > 0 {
+                *n -= 1;
+                slots.push(worker as u32);
+            }
+        }
+    }
+    slots
+}
+
 impl Deployer for ClusterDeployer {
     fn deploy(&mut self, attempt: u32, _restore_from: Vec<CompletedCheckpoint>) -> Result<(), DeployError> {
         let failed = |message: String| DeployError { attempt, source: Box::new(Failed(message)) };
         let graph = &self.submission.job_graph;
         let slots = graph.vertices.iter().map(|v| v.parallelism).max().unwrap_or(1);
-        let (tm, address) = {
+        let (workers, granted) = {
             let mut rm = self.shared.resources();
-            let tm = rm
-                .allocate_one(&self.job_id, slots, self.shared.load_balance)
+            let taken = rm
+                .allocate(&self.job_id, slots, self.shared.load_balance)
                 .map_err(|e| DeployError { attempt, source: Box::new(e) })?;
-            let address = rm.get(&tm).map(|e| e.registration.rpc_address.clone()).unwrap_or_default();
-            (tm, address)
+            let workers: Vec<(String, String)> = taken
+                .iter()
+                .map(|(tm, _)| (tm.clone(), rm.get(tm).map(|e| e.registration.rpc_address.clone()).unwrap_or_default()))
+                .collect();
+            (workers, taken.iter().map(|(_, n)| *n).collect::<Vec<_>>())
         };
-        let request = WorkerRequest {
-            artifact: self.submission.artifact.clone(),
-            args: self.submission.args.clone(),
-            cwd: self.submission.cwd.clone(),
-            deployment: Deployment {
-                job_id: self.job_id.clone(),
-                job_index: self.submission.job_index,
-                attempt,
-                job_graph: graph.clone(),
-                config: self.submission.config.clone(),
-                recorded: self.submission.recorded.clone(),
-            },
-            rest: self.shared.rest_address.clone(),
-        };
-        let token = self.shared.token.clone();
-        let started = self.call(&address, async move |executor| {
-            // Fetching the application and the handshake may take a while.
-            let mut ctx = context::current();
-            ctx.deadline = std::time::Instant::now() + START_DEADLINE;
-            executor.start_worker(ctx, request, token).await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())
-        });
-        match started {
-            Ok(()) => {
-                tracing::info!(job = %self.job_id, attempt, taskmanager = %tm, slots, "deployed");
-                self.attempts.insert(attempt, address);
-                Ok(())
+        let slots = slot_workers(&granted);
+        let task_worker: Vec<usize> = task_descriptors(graph)
+            .iter()
+            .map(|t| slots.get(t.subtask as usize).copied().unwrap_or(0) as usize)
+            .collect();
+        if let Err((reason, started)) = self.start_workers(attempt, &workers, &slots) {
+            for (tm, address) in &workers[..started] {
+                self.cancel_on(attempt, tm, address);
             }
-            Err(reason) => {
-                // A start that timed out may still start the worker: it is cancelled.
-                let (job, token) = (self.job_id.clone(), self.shared.token.clone());
-                let _ = self.call(&address, async move |executor| {
-                    executor
-                        .cancel(context::current(), job, attempt, token)
-                        .await
-                        .map_err(|e| e.to_string())
-                        .map(|_| ())
-                });
-                self.shared.resources().release(&self.job_id);
-                Err(failed(format!("TaskManager {tm}: {reason}")))
-            }
+            self.shared.resources().release(&self.job_id);
+            return Err(failed(reason));
         }
+        let placement: Vec<String> = task_worker.iter().map(|w| workers[*w].0.clone()).collect();
+        if let Some(record) = self.shared.jobs.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&self.job_id) {
+            record.placement = Some((attempt, placement));
+        }
+        let taskmanagers: Vec<&str> = workers.iter().map(|(tm, _)| tm.as_str()).collect();
+        tracing::info!(job = %self.job_id, attempt, ?taskmanagers, slots = slots.len(), "deployed");
+        self.attempts.insert(attempt, AttemptWorkers { workers, task_worker });
+        Ok(())
     }
 
     fn send(&mut self, attempt: u32, task: usize, mail: TaskMail) {
-        let Some(address) = self.attempts.get(&attempt).cloned() else { return };
+        let Some(a) = self.attempts.get(&attempt) else { return };
+        let Some((_, address)) = a.task_worker.get(task).and_then(|w| a.workers.get(*w)).cloned() else { return };
         let (job, token) = (self.job_id.clone(), self.shared.token.clone());
         let _ = self.call(&address, async move |executor| {
             executor
@@ -125,23 +195,27 @@ impl Deployer for ClusterDeployer {
     }
 
     fn cancel(&mut self, attempt: u32) {
-        let Some(address) = self.attempts.get(&attempt).cloned() else { return };
-        let (job, token) = (self.job_id.clone(), self.shared.token.clone());
-        if let Err(reason) = self.call(&address, async move |executor| {
-            executor
-                .cancel(context::current(), job, attempt, token)
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| e.to_string())
-        }) {
-            // The TaskManager cannot be reached: its worker is cut off from the job.
-            tracing::warn!(job = %self.job_id, attempt, %reason, "cannot cancel the worker: its subtasks count as ended");
-            super::dispatcher::taskmanager_lost(&self.shared, &address, [self.job_id.clone()], &reason);
+        let Some(a) = self.attempts.get(&attempt) else { return };
+        for (tm, address) in a.workers.clone() {
+            self.cancel_on(attempt, &tm, &address);
         }
     }
 
     fn release(&mut self, attempt: u32) {
         self.attempts.remove(&attempt);
         self.shared.resources().release(&self.job_id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::slot_workers;
+
+    #[test]
+    fn slots_alternate_between_taskmanagers() {
+        assert_eq!(slot_workers(&[2, 2]), vec![0, 1, 0, 1]);
+        assert_eq!(slot_workers(&[3, 1]), vec![0, 1, 0, 0]);
+        assert_eq!(slot_workers(&[1]), vec![0]);
+        assert_eq!(slot_workers(&[]), Vec::<u32>::new());
     }
 }

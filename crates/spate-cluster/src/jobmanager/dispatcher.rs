@@ -83,6 +83,8 @@ pub(crate) struct JobRecord {
     pub attempt: u32,
     /// Why it failed, if it did.
     pub failure: Option<String>,
+    /// The attempt deployed last, with the TaskManager of each subtask.
+    pub placement: Option<(u32, Vec<String>)>,
     /// Its master's inbox.
     pub inbox: crossbeam_channel::Sender<JobMessage>,
 }
@@ -153,6 +155,7 @@ pub(crate) fn submit(shared: &Arc<Shared>, submission: Submission) -> Result<Str
         tasks: tasks.len(),
         attempt: 0,
         failure: None,
+        placement: None,
         inbox: inbox_tx,
     };
     shared.jobs.lock().unwrap_or_else(|p| p.into_inner()).insert(job_id.clone(), record);
@@ -199,14 +202,28 @@ impl Drop for FailOnPanic {
 
 /// Messages failing every subtask of `attempt` (the job master counts each subtask
 /// once, so those that already ended are not touched).
+impl JobRecord {
+    /// The subtasks of `attempt` on TaskManager `taskmanager` (all of them when it is
+    /// not the attempt deployed last: the job master ignores what is stale).
+    pub(crate) fn tasks_on(&self, attempt: u32, taskmanager: &str) -> Vec<usize> {
+        match &self.placement {
+            Some((deployed, tms)) if *deployed == attempt => {
+                tms.iter().enumerate().filter(|(_, tm)| *tm == taskmanager).map(|(task, _)| task).collect()
+            }
+            _ => (0..self.tasks).collect(),
+        }
+    }
+}
+
 pub(crate) fn fail_subtasks(
     attempt: u32,
-    tasks: usize,
+    tasks: impl IntoIterator<Item = usize>,
     name: &str,
     message: &str,
     recoverable: bool,
 ) -> Vec<JobMessage> {
-    (0..tasks)
+    tasks
+        .into_iter()
         .map(|task| JobMessage::TaskEnded {
             attempt,
             task,
@@ -227,7 +244,8 @@ pub(crate) fn taskmanager_lost(shared: &Shared, id: &str, jobs: impl IntoIterato
     for job in jobs {
         let Some(record) = records.get(&job) else { continue };
         let message = format!("TaskManager {id} lost: {reason}");
-        for lost in fail_subtasks(record.attempt, record.tasks, &format!("worker on {id}"), &message, true) {
+        let tasks = record.tasks_on(record.attempt, id);
+        for lost in fail_subtasks(record.attempt, tasks, &format!("worker on {id}"), &message, true) {
             let _ = record.inbox.send(lost);
         }
     }

@@ -202,28 +202,6 @@ impl ResourceManager {
         Ok(taken.into_iter().collect())
     }
 
-    /// Gives `job` `slots` slots on one TaskManager (a job's subtasks run in one worker
-    /// until the data plane joins workers): the fullest that fits (`None`) or the
-    /// emptiest (`Slots`, `Tasks`). Returns its id.
-    pub fn allocate_one(&mut self, job: &str, slots: u32, mode: LoadBalanceMode) -> Result<String, NotEnoughSlots> {
-        let fits = self.taskmanagers.iter().filter(|(_, e)| e.free_slots() >= slots);
-        let pick = match mode {
-            LoadBalanceMode::None => fits.min_by_key(|(id, e)| (e.free_slots(), (*id).clone())),
-            LoadBalanceMode::Slots | LoadBalanceMode::Tasks => {
-                fits.max_by_key(|(id, e)| (e.free_slots(), std::cmp::Reverse((*id).clone())))
-            }
-        };
-        let Some((id, _)) = pick else {
-            let most = self.taskmanagers.values().map(TaskManagerEntry::free_slots).max().unwrap_or(0);
-            return Err(NotEnoughSlots { needed: slots, free: u64::from(most), taskmanagers: self.taskmanagers.len() });
-        };
-        let id = id.clone();
-        if let Some(entry) = self.taskmanagers.get_mut(&id) {
-            *entry.allocations.entry(job.to_string()).or_default() += slots;
-        }
-        Ok(id)
-    }
-
     /// `job` ended: its slots are free again.
     pub fn release(&mut self, job: &str) {
         for entry in self.taskmanagers.values_mut() {
@@ -294,22 +272,6 @@ mod tests {
         assert_eq!(rm.get("a").unwrap().free_slots(), 1);
         assert_eq!(rm.allocate("j5", 3, LoadBalanceMode::Tasks).unwrap().iter().map(|(_, n)| n).sum::<u32>(), 3);
         assert_eq!(rm.free_slots(), 0);
-    }
-
-    #[test]
-    fn a_job_on_one_taskmanager_needs_one_with_enough_free_slots() {
-        let now = Instant::now();
-        let mut rm = ResourceManager::new(Duration::from_secs(50), None);
-        rm.register(registration("a", None), 1, now).unwrap();
-        rm.register(registration("b", None), 2, now).unwrap();
-        assert_eq!(rm.allocate_one("j1", 1, LoadBalanceMode::None).unwrap(), "a");
-        // Packed: the fullest that fits is a (1 free); spread: b (2 free).
-        assert_eq!(rm.allocate_one("j2", 1, LoadBalanceMode::None).unwrap(), "a");
-        assert_eq!(rm.allocate_one("j3", 2, LoadBalanceMode::Slots).unwrap(), "b");
-        let refused = rm.allocate_one("j4", 1, LoadBalanceMode::None).unwrap_err();
-        assert_eq!(refused.to_string(), "needs 1 slots, 0 free (on 2 TaskManagers)");
-        rm.release("j3");
-        assert_eq!(rm.allocate_one("j5", 3, LoadBalanceMode::None).unwrap_err().free, 2);
     }
 
     #[test]

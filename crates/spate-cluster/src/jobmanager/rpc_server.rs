@@ -50,11 +50,11 @@ impl ResourceManager for Connection {
         if self.shared.resources().get(&id).is_none_or(|e| e.connection != self.id) {
             return Err(Refusal::UnknownTaskManager(id));
         }
-        let (inbox, tasks) = match self.shared.jobs.lock().unwrap_or_else(|p| p.into_inner()).get(&job_id) {
-            Some(record) => (record.inbox.clone(), record.tasks),
+        let (inbox, tasks, local) = match self.shared.jobs.lock().unwrap_or_else(|p| p.into_inner()).get(&job_id) {
+            Some(record) => (record.inbox.clone(), record.tasks, record.tasks_on(attempt, &id)),
             None => return Ok(()),
         };
-        for message in messages(&id, attempt, event, tasks) {
+        for message in messages(&id, attempt, event, tasks, local) {
             let _ = inbox.send(message);
         }
         Ok(())
@@ -62,12 +62,14 @@ impl ResourceManager for Connection {
 }
 
 /// What a worker's event means to its job master.
-fn messages(taskmanager: &str, attempt: u32, event: WorkerEvent, tasks: usize) -> Vec<JobMessage> {
+/// `local`: the subtasks the worker runs.
+fn messages(taskmanager: &str, attempt: u32, event: WorkerEvent, tasks: usize, local: Vec<usize>) -> Vec<JobMessage> {
     match event {
         WorkerEvent::Report(FromWorker::Finished { task } | FromWorker::TaskEnded { task, .. }) if task >= tasks => {
             tracing::warn!(taskmanager, attempt, task, tasks, "a worker reported a subtask the job does not have");
             Vec::new()
         }
+        WorkerEvent::Report(FromWorker::Listening { .. }) => Vec::new(),
         WorkerEvent::Report(FromWorker::Finished { task }) => {
             vec![JobMessage::Task { attempt, message: CoordinatorMessage::Finished { task } }]
         }
@@ -79,11 +81,11 @@ fn messages(taskmanager: &str, attempt: u32, event: WorkerEvent, tasks: usize) -
                 result: error.map_or(Ok(()), |e| Err(TaskError::Remote(e))),
             }]
         }
-        // The worker cannot run the job at all (its replay built another job): a
-        // restart would fail the same way.
-        WorkerEvent::Report(FromWorker::Failed { reason }) => {
+        // The worker cannot run the job (its replay built another job: a restart would
+        // fail the same way; or it could not reach its peers).
+        WorkerEvent::Report(FromWorker::Failed { reason, recoverable }) => {
             tracing::warn!(taskmanager, attempt, %reason, "a worker cannot run its job");
-            fail_subtasks(attempt, tasks, &format!("worker on {taskmanager}"), &reason, false)
+            fail_subtasks(attempt, local, &format!("worker on {taskmanager}"), &reason, recoverable)
         }
         WorkerEvent::Exited { code, signal, stderr_tail } => {
             // Its reports came before its exit (the TaskManager relays them first), so a
@@ -96,7 +98,7 @@ fn messages(taskmanager: &str, attempt: u32, event: WorkerEvent, tasks: usize) -
                 (None, None) => "ended".to_string(),
             };
             let message = format!("the worker on TaskManager {taskmanager} {how}: {}", stderr_tail.trim());
-            fail_subtasks(attempt, tasks, &format!("worker on {taskmanager}"), &message, true)
+            fail_subtasks(attempt, local, &format!("worker on {taskmanager}"), &message, true)
         }
     }
 }

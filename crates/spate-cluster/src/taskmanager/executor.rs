@@ -28,6 +28,8 @@ pub(crate) struct ExecutorShared {
     pub token: Option<String>,
     /// How long a cancelled worker gets before its process group is killed.
     pub cancellation_timeout: Duration,
+    /// Where workers listen for their peers.
+    pub data: spate_runtime::worker_link::DataBind,
     /// Running workers, by (job, attempt).
     pub workers: Mutex<HashMap<(String, u32), Arc<WorkerHandle>>>,
     /// Events for the relay.
@@ -66,7 +68,7 @@ impl TaskExecutor for Executor {
         _: Context,
         request: WorkerRequest,
         token: Option<String>,
-    ) -> Result<(), WorkerRefusal> {
+    ) -> Result<String, WorkerRefusal> {
         self.authorize(&token)?;
         let shared = self.0.clone();
         tokio::task::spawn_blocking(move || worker_process::start(shared, request))
@@ -86,6 +88,21 @@ impl TaskExecutor for Executor {
         self.authorize(&token)?;
         self.to_worker((job_id, attempt), spate_runtime::worker_link::ToWorker::Mail { task, mail }).await;
         Ok(())
+    }
+
+    async fn connect_peers(
+        self,
+        _: Context,
+        job_id: String,
+        attempt: u32,
+        addresses: Vec<String>,
+        token: Option<String>,
+    ) -> Result<(), WorkerRefusal> {
+        self.authorize(&token)?;
+        match self.to_worker((job_id.clone(), attempt), spate_runtime::worker_link::ToWorker::Peers(addresses)).await {
+            Some(_) => Ok(()),
+            None => Err(WorkerRefusal::Spawn(format!("no worker of attempt {attempt} of job {job_id} runs here"))),
+        }
     }
 
     async fn cancel(

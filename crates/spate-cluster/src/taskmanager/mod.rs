@@ -37,6 +37,8 @@ pub struct TaskManagerSettings {
     pub dir: std::path::PathBuf,
     /// `task.cancellation.timeout`.
     pub cancellation_timeout: Duration,
+    /// Where its workers listen for each other (`taskmanager.data.port`).
+    pub data: spate_runtime::worker_link::DataBind,
 }
 
 impl TaskManagerSettings {
@@ -51,6 +53,7 @@ impl TaskManagerSettings {
             .and_then(|d| d.split([',', ':']).next().map(std::path::PathBuf::from))
             .unwrap_or_else(std::env::temp_dir);
         let dir = tmp.join(format!("spate-taskmanager-{}", id.replace([':', '/'], "_")));
+        let data_ports = config.get(&keys::TASKMANAGER_DATA_PORT)?;
         let registration = Registration {
             id,
             rpc_address: String::new(),
@@ -63,11 +66,17 @@ impl TaskManagerSettings {
         Ok(TaskManagerSettings {
             jobmanager,
             registration_timeout: config.get(&keys::REGISTRATION_TIMEOUT)?,
-            registration,
             bind_host: config.get(&keys::TASKMANAGER_BIND_HOST)?,
             rpc_ports: config.get(&keys::TASKMANAGER_RPC_PORT)?,
             dir,
             cancellation_timeout: config.get(&keys::TASK_CANCELLATION_TIMEOUT)?,
+            data: spate_runtime::worker_link::DataBind {
+                bind_host: config.get(&keys::TASKMANAGER_BIND_HOST)?,
+                advertised_host: registration.host.clone(),
+                first_port: data_ports.first,
+                last_port: data_ports.last,
+            },
+            registration,
         })
     }
 }
@@ -106,6 +115,7 @@ pub fn run(
             dir: settings.dir.clone(),
             token: settings.registration.token.clone(),
             cancellation_timeout: settings.cancellation_timeout,
+            data: settings.data.clone(),
             workers: Default::default(),
             events,
             jobmanager: Default::default(),

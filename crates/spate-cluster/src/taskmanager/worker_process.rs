@@ -82,8 +82,9 @@ fn tail(path: &Path) -> String {
 }
 
 /// Starts the worker `request` asks for and watches it on threads of its own.
-pub(crate) fn start(shared: Arc<ExecutorShared>, request: WorkerRequest) -> Result<(), WorkerRefusal> {
+pub(crate) fn start(shared: Arc<ExecutorShared>, mut request: WorkerRequest) -> Result<String, WorkerRefusal> {
     use std::os::unix::process::{CommandExt as _, ExitStatusExt as _};
+    request.deployment.data = shared.data.clone();
     let deployment = &request.deployment;
     // The id names a directory: only a real job id may.
     if deployment.job_id.parse::<spate_core::job_id::JobId>().is_err() {
@@ -126,15 +127,24 @@ pub(crate) fn start(shared: Arc<ExecutorShared>, request: WorkerRequest) -> Resu
         (FrameReader::new(reader_stream), FrameWriter::new(ours.try_clone().map_err(|e| spawn_error("socket", &e))?));
     let shaken = greet(&mut reader, &mut writer)
         .map_err(|e| e.to_string())
-        .and_then(|()| writer.send(&ToWorker::Deploy(Box::new(deployment.clone()))).map_err(|e| e.to_string()));
-    if let Err(reason) = shaken {
-        kill();
-        let _ = child.wait();
-        return Err(WorkerRefusal::Spawn(format!(
-            "the worker did not take its deployment ({reason}):\n{}",
-            tail(&err_path)
-        )));
-    }
+        .and_then(|()| writer.send(&ToWorker::Deploy(Box::new(deployment.clone()))).map_err(|e| e.to_string()))
+        .and_then(|()| match reader.receive::<FromWorker>() {
+            Ok(FromWorker::Listening { address }) => Ok(address),
+            Ok(FromWorker::Failed { reason, .. }) => Err(reason),
+            Ok(other) => Err(format!("it answered {other:?}")),
+            Err(e) => Err(e.to_string()),
+        });
+    let address = match shaken {
+        Ok(address) => address,
+        Err(reason) => {
+            kill();
+            let _ = child.wait();
+            return Err(WorkerRefusal::Spawn(format!(
+                "the worker did not take its deployment ({reason}):\n{}",
+                tail(&err_path)
+            )));
+        }
+    };
     let _ = ours.set_read_timeout(None);
     shared
         .workers
@@ -175,5 +185,5 @@ pub(crate) fn start(shared: Arc<ExecutorShared>, request: WorkerRequest) -> Resu
             let _ = events.send((job, attempt, WorkerEvent::Exited { code, signal, stderr_tail: tail(&err_path) }));
         })
         .map_err(|e| spawn_error("a thread", &e))?;
-    Ok(())
+    Ok(address)
 }

@@ -195,6 +195,22 @@ pub const TASKMANAGER_DATA_PORT: ConfigOption<PortRange> = ConfigOption::new(
     show,
 );
 
+/// `taskmanager.memory.segment-size`: the size of one network buffer, which is also
+/// what one credit of the data plane stands for.
+pub const SEGMENT_SIZE: ConfigOption<u64> = ConfigOption::new(
+    "taskmanager.memory.segment-size",
+    "Size of one network buffer between workers (one credit of flow control). Default \
+     32kb.",
+    parse_segment_size,
+    || 32 << 10,
+    show,
+);
+
+fn parse_segment_size(raw: &str) -> Result<u64, InvalidValue> {
+    let n = parse_bytes(raw)?;
+    if (256..=(64 << 20)).contains(&n) { Ok(n) } else { Err("expected a size between 256b and 64mb".into()) }
+}
+
 /// `taskmanager.registration.timeout`.
 pub const REGISTRATION_TIMEOUT: ConfigOption<Duration> = ConfigOption::new(
     "taskmanager.registration.timeout",

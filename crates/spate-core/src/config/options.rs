@@ -285,6 +285,7 @@ pub static ALL_OPTIONS: &[&dyn AnyOption] = &[
     &cl::TASKMANAGER_BIND_HOST,
     &cl::TASKMANAGER_RPC_PORT,
     &cl::TASKMANAGER_DATA_PORT,
+    &cl::SEGMENT_SIZE,
     &cl::REGISTRATION_TIMEOUT,
     &cl::HEARTBEAT_INTERVAL,
     &cl::HEARTBEAT_TIMEOUT,

@@ -21,8 +21,50 @@ pub struct Deployment {
     pub job_graph: JobGraph,
     /// The job's configuration, `key: value`.
     pub config: Vec<(String, String)>,
+    /// Where the attempt's subtasks run, and which of them this worker runs.
+    pub placement: Placement,
+    /// Where this worker listens for its peers.
+    pub data: DataBind,
+    /// `security.auth.token`, which peers present to each other.
+    pub token: Option<String>,
     /// What the earlier jobs of the application returned, so that `main` replays them.
     pub recorded: Vec<RecordedJob>,
+}
+
+/// Where an attempt's subtasks run: with one slot-sharing group, slot `i` holds subtask
+/// `i` of every vertex, and each slot is on one worker (one per TaskManager).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Placement {
+    /// This worker's index among the attempt's workers.
+    pub worker: u32,
+    /// The worker of each slot.
+    pub slots: Vec<u32>,
+}
+
+impl Placement {
+    /// Whether subtask `subtask` (of any vertex) runs on this worker.
+    pub fn is_local(&self, subtask: u32) -> bool {
+        self.slots.get(subtask as usize) == Some(&self.worker)
+    }
+
+    /// The worker of subtask `subtask`.
+    pub fn worker_of(&self, subtask: u32) -> Option<u32> {
+        self.slots.get(subtask as usize).copied()
+    }
+}
+
+/// Where a worker listens for the other workers of its attempt: set by its
+/// TaskManager (`taskmanager.bind-host`, `taskmanager.host`, `taskmanager.data.port`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct DataBind {
+    /// The address to bind.
+    pub bind_host: String,
+    /// The address peers are told.
+    pub advertised_host: String,
+    /// The port range to try.
+    pub first_port: u16,
+    /// The port range to try.
+    pub last_port: u16,
 }
 
 /// What an earlier `execute` returned when it really ran.
@@ -53,6 +95,9 @@ pub enum ToWorker {
         /// The mail.
         mail: TaskMail,
     },
+    /// The data addresses of every worker of the attempt, by worker index: the worker
+    /// connects to its peers and starts its subtasks.
+    Peers(Vec<String>),
     /// Cancel every subtask.
     Cancel,
 }
@@ -96,10 +141,18 @@ pub enum FromWorker {
         /// Its error, if it failed.
         error: Option<RemoteTaskError>,
     },
+    /// Where the worker listens for its peers (its answer to the deployment).
+    Listening {
+        /// `host:port`.
+        address: String,
+    },
     /// The worker cannot run the job at all (its replay built another pipeline, its
     /// state cannot be read): it exits after this.
     Failed {
         /// Why, for people.
         reason: String,
+        /// Whether another attempt could succeed (a peer that was gone): not when the
+        /// replay built another job.
+        recoverable: bool,
     },
 }

@@ -17,4 +17,4 @@ pub mod messages;
 
 pub use frame::{FrameError, FrameReader, FrameWriter, MAX_FRAME};
 pub use handshake::{HandshakeError, Hello, PROTOCOL_VERSION, accept, greet};
-pub use messages::{Deployment, FromWorker, RecordedJob, RemoteTaskError, ToWorker};
+pub use messages::{DataBind, Deployment, FromWorker, Placement, RecordedJob, RemoteTaskError, ToWorker};
