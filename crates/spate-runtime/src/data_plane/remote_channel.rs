@@ -9,7 +9,7 @@
 use std::cell::Cell;
 
 use crossbeam_channel::{Receiver, Select, Sender, TryRecvError};
-use spate_core::{Data, StreamRecord};
+use spate_core::{Data, NO_TIMESTAMP, StreamRecord};
 
 use super::ChannelKey;
 use super::frame::Frame;
@@ -17,9 +17,11 @@ use crate::TaskError;
 use crate::channel::{CancelToken, Event, Received, RemoteReceive, RemoteSend, SendOutcome};
 use crate::event::ControlEvent;
 
-/// A buffer's first byte: what it holds.
+/// A buffer's first byte: what it holds. Records without event time (most of them in
+/// jobs without watermarks) travel without their timestamp.
 const RECORDS: u8 = 0;
 const CONTROL: u8 = 1;
+const UNTIMED_RECORDS: u8 = 2;
 
 /// What a connection's reader hands a receiving channel.
 #[derive(Debug)]
@@ -56,14 +58,20 @@ impl<T: Data> RemoteSend<T> for RemoteSender<T> {
                         self.round_trip(first)?;
                     }
                 }
+                let timed = batch.iter().any(|r| r.timestamp != NO_TIMESTAMP);
+                let kind = if timed { RECORDS } else { UNTIMED_RECORDS };
                 let mut buffer = Vec::with_capacity(self.segment.min(64 << 10));
-                buffer.push(RECORDS);
+                buffer.push(kind);
                 for record in &batch {
-                    spate_core::codec::encode_into(&(record.timestamp, &record.value), &mut buffer)
-                        .map_err(|e| self.encode_error(e))?;
+                    let encoded = if timed {
+                        spate_core::codec::encode_into(&(record.timestamp, &record.value), &mut buffer)
+                    } else {
+                        spate_core::codec::encode_into(&record.value, &mut buffer)
+                    };
+                    encoded.map_err(|e| self.encode_error(e))?;
                     if buffer.len() >= self.segment {
                         let full = std::mem::replace(&mut buffer, Vec::with_capacity(self.segment.min(64 << 10)));
-                        buffer.push(RECORDS);
+                        buffer.push(kind);
                         waited |= self.ship(full, cancel)?;
                     }
                 }
@@ -172,6 +180,16 @@ impl<T: Data> RemoteReceiver<T> {
                     let ((timestamp, value), tail) =
                         spate_core::codec::decode_prefix::<(i64, T)>(rest).map_err(|e| broken(e.to_string()))?;
                     batch.push(StreamRecord { value, timestamp });
+                    rest = tail;
+                }
+                Ok(Event::Records(batch))
+            }
+            Some((&UNTIMED_RECORDS, mut rest)) => {
+                let mut batch = Vec::new();
+                while !rest.is_empty() {
+                    let (value, tail) =
+                        spate_core::codec::decode_prefix::<T>(rest).map_err(|e| broken(e.to_string()))?;
+                    batch.push(StreamRecord { value, timestamp: NO_TIMESTAMP });
                     rest = tail;
                 }
                 Ok(Event::Records(batch))
