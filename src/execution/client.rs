@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use spate_core::job_graph::JobGraph;
 use spate_core::job_id::JobId;
 use spate_core::launch::{ARTIFACT_ENV, REST_ENV, TOKEN_ENV};
+use spate_runtime::accumulator::AccumulatorResults;
 use spate_runtime::job_master::JobStatus;
 use spate_runtime::worker_link::RecordedJob;
 
@@ -189,17 +190,25 @@ impl FollowJob {
             match state.as_str() {
                 "FINISHED" => {
                     let runtime = entry["duration"].as_u64().unwrap_or(0);
+                    let accumulators = self.accumulators()?;
                     if !self.quiet {
                         println!("Program execution finished");
                         println!("Job with JobID {} has finished.", self.id);
                         println!("Job Runtime: {runtime} ms");
+                        println!("Accumulator Results: ");
+                        for name in accumulators.names() {
+                            if let Some((kind, value)) = accumulators.describe(name) {
+                                println!("- {name} ({kind}): {value}");
+                            }
+                        }
+                        println!();
                     }
                     return Ok(JobExecutionResult {
                         job_id: self.shared.job_id,
                         job_name: job,
                         net_runtime: Duration::from_millis(runtime),
                         vertices: Vec::new(),
-                        accumulators: Default::default(),
+                        accumulators,
                         detached: false,
                     });
                 }
@@ -220,6 +229,15 @@ impl FollowJob {
                 _ => std::thread::sleep(Duration::from_millis(50)),
             }
         }
+    }
+
+    /// The finished job's accumulators, typed as its subtasks reported them.
+    fn accumulators(&self) -> Result<AccumulatorResults> {
+        let path = format!("/jobs/{}/accumulators?includeSerializedValue=true", self.id);
+        let answer = self.client.call("GET", &path, None)?;
+        let values = serde_json::from_value(answer["serialized-user-task-accumulators"].clone())
+            .map_err(|e| Error::Cluster(format!("GET {path}: the accumulators do not decode: {e}")))?;
+        Ok(AccumulatorResults { values })
     }
 
     fn status_named(&self, name: &str) -> Option<JobStatus> {

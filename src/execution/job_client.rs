@@ -384,6 +384,11 @@ impl JobClient {
             state = self.shared.done.wait(state).map_err(|_| poisoned())?;
         }
         let result = state.result.take().unwrap_or_else(|| Err(poisoned()));
+        // A successful result stays: later jobs of a cluster application record it for
+        // their workers' replay.
+        if let Ok(finished) = &result {
+            state.result = Some(Ok(finished.clone()));
+        }
         let master = state.master.take();
         drop(state);
         if let Some(master) = master {

@@ -168,7 +168,7 @@ pub(crate) fn run(exec: ExecutionPlan, link: WorkerLink) -> Result<JobClient> {
         JobStatus::Running,
         Default::default(),
     );
-    let mut deployer = ThreadDeployer::new(exec, shared, inbox_tx, None).with_blueprints(blueprints);
+    let mut deployer = ThreadDeployer::new(exec, shared.clone(), inbox_tx, None).with_blueprints(blueprints);
     if let Err(error) = deployer.deploy(attempt, Vec::new()) {
         let _ = writer.send(&FromWorker::Failed { reason: error.to_string(), recoverable: true });
         return Err(Error::Internal(error.to_string()));
@@ -231,7 +231,13 @@ pub(crate) fn run(exec: ExecutionPlan, link: WorkerLink) -> Result<JobClient> {
                             *e = true;
                         }
                         failed |= result.is_err();
-                        Some(FromWorker::TaskEnded { task, name, error: result.err().as_ref().map(RemoteTaskError::from) })
+                        let accumulators = shared.tasks.get(task).and_then(|t| t.metrics.accumulators.values().ok());
+                        Some(FromWorker::TaskEnded {
+                            task,
+                            name,
+                            error: result.err().as_ref().map(RemoteTaskError::from),
+                            accumulators: accumulators.unwrap_or_default(),
+                        })
                     }
                     JobMessage::Task { message: CoordinatorMessage::Finished { task }, .. } => {
                         Some(FromWorker::Finished { task })

@@ -561,7 +561,8 @@ fn a_submitted_job_runs_in_a_worker_on_a_taskmanager() {
 
 #[test]
 fn spate_run_uploads_once_submits_waits_and_lists_and_cancel_names_what_it_cannot_cancel() {
-    let mut cluster = Cluster::new("run", 1, "");
+    // Two TaskManagers: the second job of `--two-jobs` needs 3 slots.
+    let mut cluster = Cluster::new("run", 2, "");
     let tmp = cluster.dir.join("tm");
     cluster.start();
     let app = test_app();
@@ -575,18 +576,48 @@ fn spate_run_uploads_once_submits_waits_and_lists_and_cancel_names_what_it_canno
         .find_map(|l| l.strip_prefix("Job has been submitted with JobID "))
         .unwrap_or_else(|| panic!("{printed}"))
         .to_string();
-    for expected in ["Program execution finished", &format!("Job with JobID {id} has finished."), "Job Runtime: "] {
+    for expected in [
+        "Program execution finished",
+        &format!("Job with JobID {id} has finished."),
+        "Job Runtime: ",
+        // The workers' accumulators, combined, as Flink prints them.
+        "Accumulator Results: \n- records (IntCounter): 1000\n",
+    ] {
         assert!(printed.contains(expected), "{expected} in {printed}");
     }
-    let tm_dir = std::fs::read_dir(&tmp).unwrap().map(|e| e.unwrap().path()).find(|p| p.is_dir()).unwrap();
-    let out_file = std::fs::read_to_string(tm_dir.join(format!("job-{id}-0/worker.out"))).unwrap();
+    let (status, accumulators) = cluster.get(&format!("/jobs/{id}/accumulators"));
+    assert_eq!(status, 200);
+    assert_eq!(keys(&accumulators), keys(&sample("job_accumulators.json")));
+    assert_eq!(
+        accumulators["user-task-accumulators"],
+        serde_json::json!([{"name": "records", "type": "IntCounter", "value": "1000"}])
+    );
+    let (status, _) = cluster.get(&format!("/jobs/{id}/accumulators?includeSerializedValue=maybe"));
+    assert_eq!(status, 400);
+    let all_output = || -> String {
+        let mut all = String::new();
+        for tm in std::fs::read_dir(&tmp).unwrap() {
+            for job in std::fs::read_dir(tm.unwrap().path()).unwrap() {
+                all += &std::fs::read_to_string(job.unwrap().path().join("worker.out")).unwrap_or_default();
+            }
+        }
+        all
+    };
+    let out_file = all_output();
     assert!(out_file.lines().any(|l| l.ends_with("(0, 143)")), "{out_file}");
 
-    // Two jobs in one run, the second planned from the first one's result; the
+    // Two jobs in one run, the second planned from the first one's result (its
+    // `records` accumulator says 1000: parallelism 3, over both TaskManagers); the
     // application is not uploaded again.
     let out = cluster.spate(&["run", app, "--two-jobs"]);
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout).matches("has finished.").count(), 2, "{}", text(&out));
+    let (_, overview) = cluster.get("/jobs/overview");
+    let second = overview["jobs"].as_array().unwrap().iter().find(|j| j["name"] == "test-app-second").cloned();
+    let second = second.unwrap_or_else(|| panic!("{overview}"));
+    // Its source, `double` at parallelism 3 and the print at 2; at parallelism 1 (no
+    // records counted) `double` would chain with the source: 3.
+    assert_eq!(second["tasks"]["total"], 6, "{second}");
     assert_eq!(jobmanager_log(&cluster).matches("stored an application").count(), 1, "uploaded once");
 
     let out = cluster.spate(&["list", "-a"]);

@@ -319,11 +319,56 @@ impl AccumulatorResults {
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.values.keys().map(String::as_str)
     }
+    /// Accumulator `name` for people, where its Rust type is not at hand (the
+    /// JobManager, the CLI): (short type name, value). Spate's own accumulators are
+    /// combined over the subtasks; a custom one shows each subtask's value.
+    pub fn describe(&self, name: &str) -> Option<(String, String)> {
+        let values = self.values.get(name)?;
+        let type_name = values.first()?.type_name.clone();
+        fn shown<A: Accumulator>(results: &AccumulatorResults, name: &str) -> Option<String>
+        where
+            A::Result: std::fmt::Debug,
+        {
+            results.get::<A>(name).ok().flatten().map(|v| format!("{v:?}"))
+        }
+        let merged = match type_name.as_str() {
+            t if t == std::any::type_name::<IntCounter>() => shown::<IntCounter>(self, name),
+            t if t == std::any::type_name::<LongCounter>() => shown::<LongCounter>(self, name),
+            t if t == std::any::type_name::<DoubleCounter>() => shown::<DoubleCounter>(self, name),
+            t if t == std::any::type_name::<Histogram>() => shown::<Histogram>(self, name),
+            _ => None,
+        };
+        let value = merged.unwrap_or_else(|| {
+            let each: Vec<&str> = values.iter().map(|v| v.display.as_str()).collect();
+            format!("[{}]", each.join(", "))
+        });
+        let short = type_name.rsplit("::").next().unwrap_or(&type_name).to_string();
+        Some((short, value))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn descriptions_combine_spates_own_accumulators_and_list_custom_ones() {
+        let (a, b) = (TaskAccumulators::default(), TaskAccumulators::default());
+        let (mut x, mut y) = (LongCounter::new(), LongCounter::new());
+        a.add("n", &mut x).unwrap();
+        b.add("n", &mut y).unwrap();
+        x.add(2);
+        y.add(40);
+        let mut results = AccumulatorResults::default();
+        results.add(a.values().unwrap());
+        results.add(b.values().unwrap());
+        assert_eq!(results.describe("n"), Some(("LongCounter".to_string(), "42".to_string())));
+        assert_eq!(results.describe("missing"), None);
+        results.values.get_mut("n").unwrap().iter_mut().for_each(|v| v.type_name = "app::Longest".into());
+        let (kind, value) = results.describe("n").unwrap();
+        assert_eq!(kind, "Longest");
+        assert!(value.starts_with('[') && value.contains(", "), "{value}");
+    }
 
     #[test]
     fn values_combine_over_subtasks_by_their_type() {

@@ -85,6 +85,9 @@ pub(crate) struct JobRecord {
     pub failure: Option<String>,
     /// The attempt deployed last, with the TaskManager of each subtask.
     pub placement: Option<(u32, Vec<String>)>,
+    /// The accumulators of the subtasks that ended, of the newest attempt that reported
+    /// (each attempt counts from zero, as in Flink).
+    pub accumulators: (u32, spate_runtime::accumulator::AccumulatorResults),
     /// Its master's inbox.
     pub inbox: crossbeam_channel::Sender<JobMessage>,
 }
@@ -156,6 +159,7 @@ pub(crate) fn submit(shared: &Arc<Shared>, submission: Submission) -> Result<Str
         attempt: 0,
         failure: None,
         placement: None,
+        accumulators: Default::default(),
         inbox: inbox_tx,
     };
     shared.jobs.lock().unwrap_or_else(|p| p.into_inner()).insert(job_id.clone(), record);

@@ -50,14 +50,33 @@ impl ResourceManager for Connection {
         if self.shared.resources().get(&id).is_none_or(|e| e.connection != self.id) {
             return Err(Refusal::UnknownTaskManager(id));
         }
-        let (inbox, tasks, local) = match self.shared.jobs.lock().unwrap_or_else(|p| p.into_inner()).get(&job_id) {
-            Some(record) => (record.inbox.clone(), record.tasks, record.tasks_on(attempt, &id)),
+        let (inbox, tasks, local) = match self.shared.jobs.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&job_id) {
+            Some(record) => {
+                if let WorkerEvent::Report(FromWorker::TaskEnded { accumulators, .. }) = &event {
+                    keep_accumulators(record, attempt, accumulators);
+                }
+                (record.inbox.clone(), record.tasks, record.tasks_on(attempt, &id))
+            }
             None => return Ok(()),
         };
         for message in messages(&id, attempt, event, tasks, local) {
             let _ = inbox.send(message);
         }
         Ok(())
+    }
+}
+
+/// Adds a subtask's accumulators to its job's record; a newer attempt starts afresh.
+fn keep_accumulators(
+    record: &mut super::dispatcher::JobRecord,
+    attempt: u32,
+    values: &[(String, spate_runtime::accumulator::AccumulatorValue)],
+) {
+    if attempt > record.accumulators.0 {
+        record.accumulators = (attempt, Default::default());
+    }
+    if attempt == record.accumulators.0 {
+        record.accumulators.1.add(values.to_vec());
     }
 }
 
@@ -73,7 +92,7 @@ fn messages(taskmanager: &str, attempt: u32, event: WorkerEvent, tasks: usize, l
         WorkerEvent::Report(FromWorker::Finished { task }) => {
             vec![JobMessage::Task { attempt, message: CoordinatorMessage::Finished { task } }]
         }
-        WorkerEvent::Report(FromWorker::TaskEnded { task, name, error }) => {
+        WorkerEvent::Report(FromWorker::TaskEnded { task, name, error, .. }) => {
             vec![JobMessage::TaskEnded {
                 attempt,
                 task,

@@ -140,6 +140,9 @@ pub enum FromWorker {
         name: String,
         /// Its error, if it failed.
         error: Option<RemoteTaskError>,
+        /// Its accumulators' values.
+        #[serde(default)]
+        accumulators: Vec<(String, crate::accumulator::AccumulatorValue)>,
     },
     /// Where the worker listens for its peers (its answer to the deployment).
     Listening {

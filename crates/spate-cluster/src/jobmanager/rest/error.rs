@@ -15,6 +15,10 @@ impl RestError {
     pub fn not_found(message: impl Into<String>) -> Self {
         RestError { status: StatusCode::NOT_FOUND, message: message.into() }
     }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        RestError { status: StatusCode::BAD_REQUEST, message: message.into() }
+    }
 }
 
 impl IntoResponse for RestError {

@@ -32,6 +32,7 @@ pub(super) fn router(shared: Arc<Shared>, max_content_length: u64) -> Router {
         .route("/jobs", get(jobs::list))
         .route("/jobs/overview", get(jobs::overview))
         .route("/jobs/{id}/exceptions", get(jobs::exceptions))
+        .route("/jobs/{id}/accumulators", get(jobs::accumulators))
         .route("/config", get(cluster::dashboard_config))
         .route("/jobmanager/config", get(cluster::jobmanager_config))
         .route("/taskmanagers", get(taskmanagers::list))
