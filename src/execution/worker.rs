@@ -232,11 +232,13 @@ pub(crate) fn run(exec: ExecutionPlan, link: WorkerLink) -> Result<JobClient> {
                         }
                         failed |= result.is_err();
                         let accumulators = shared.tasks.get(task).and_then(|t| t.metrics.accumulators.values().ok());
+                        let metrics = shared.tasks.get(task).map(|t| t.metrics.snapshot()).unwrap_or_default();
                         Some(FromWorker::TaskEnded {
                             task,
                             name,
                             error: result.err().as_ref().map(RemoteTaskError::from),
                             accumulators: accumulators.unwrap_or_default(),
+                            metrics,
                         })
                     }
                     JobMessage::Task { message: CoordinatorMessage::Finished { task }, .. } => {

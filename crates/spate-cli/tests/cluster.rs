@@ -594,6 +594,46 @@ fn spate_run_uploads_once_submits_waits_and_lists_and_cancel_names_what_it_canno
     );
     let (status, _) = cluster.get(&format!("/jobs/{id}/accumulators?includeSerializedValue=maybe"));
     assert_eq!(status, 400);
+
+    // The job's details, plan and configuration, in Flink's shapes.
+    let (status, details) = cluster.get(&format!("/jobs/{id}"));
+    assert_eq!(status, 200);
+    let flink = sample("job_detail.json");
+    assert_eq!(keys(&details), keys(&flink));
+    assert_eq!(details["state"], "FINISHED");
+    for key in ["timestamps", "status-counts"] {
+        let (mut ours, mut theirs) = (keys(&details[key]), keys(&flink[key]));
+        ours.sort();
+        theirs.sort();
+        assert_eq!(ours, theirs, "{key}");
+    }
+    assert!(details["timestamps"]["RUNNING"].as_i64().unwrap() > 0, "{details}");
+    assert!(details["timestamps"]["FINISHED"].as_i64() >= details["timestamps"]["RUNNING"].as_i64());
+    let vertices = details["vertices"].as_array().unwrap();
+    assert!(vertices.len() >= 2, "{details}");
+    for v in vertices {
+        assert_eq!(keys(v), keys(&flink["vertices"][0]));
+        assert_eq!(keys(&v["metrics"]), keys(&flink["vertices"][0]["metrics"]));
+        assert_eq!(v["status"], "FINISHED", "{v}");
+        assert_eq!(v["tasks"]["FINISHED"], v["parallelism"], "{v}");
+        assert_eq!(v["metrics"]["write-records-complete"], true, "{v}");
+    }
+    // The source's 1000 records went out of its vertex (real counters from the
+    // workers), and the last vertex (the count and its print) took them in.
+    assert_eq!(vertices[0]["metrics"]["write-records"], 1000, "{details}");
+    assert_eq!(vertices.last().unwrap()["metrics"]["read-records"], 1000, "{details}");
+    let (status, plan) = cluster.get(&format!("/jobs/{id}/plan"));
+    assert_eq!(status, 200);
+    assert_eq!(keys(&plan["plan"]), keys(&sample("rest_job_plan.json")["plan"]));
+    let nodes = plan["plan"]["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), vertices.len());
+    assert!(nodes.iter().any(|n| n["inputs"][0]["ship_strategy"] == "HASH"), "{plan}");
+    let (status, config) = cluster.get(&format!("/jobs/{id}/config"));
+    assert_eq!(status, 200);
+    assert_eq!(keys(&config), keys(&sample("rest_job_config.json")));
+    assert_eq!(keys(&config["execution-config"]), keys(&sample("rest_job_config.json")["execution-config"]));
+    assert_eq!(config["execution-config"]["job-parallelism"], 2, "{config}");
+    assert_eq!(cluster.get("/jobs/00000000000000000000000000000000/plan").0, 404);
     let all_output = || -> String {
         let mut all = String::new();
         for tm in std::fs::read_dir(&tmp).unwrap() {

@@ -18,7 +18,7 @@ pub struct TaskMetrics {
 }
 
 /// A point-in-time copy of [`TaskMetrics`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TaskMetricsSnapshot {
     /// Records the task received (for a source: records it read).
     pub records_in: u64,

@@ -174,6 +174,8 @@ impl Deployer for ClusterDeployer {
         let placement: Vec<String> = task_worker.iter().map(|w| workers[*w].0.clone()).collect();
         if let Some(record) = self.shared.jobs.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&self.job_id) {
             record.placement = Some((attempt, placement));
+            let now = super::dispatcher::now_ms();
+            record.subtasks = vec![super::subtasks::SubtaskRecord::deployed(now); record.tasks];
         }
         let taskmanagers: Vec<&str> = workers.iter().map(|(tm, _)| tm.as_str()).collect();
         tracing::info!(job = %self.job_id, attempt, ?taskmanagers, slots = slots.len(), "deployed");

@@ -19,6 +19,7 @@ use spate_runtime::worker_link::RecordedJob;
 
 use super::Shared;
 use super::cluster_deployer::ClusterDeployer;
+use super::subtasks::SubtaskState;
 
 /// A job as `POST /jobs` takes it: the application (by hash), how it was run, and the
 /// job its `main` planned.
@@ -88,6 +89,14 @@ pub(crate) struct JobRecord {
     /// The accumulators of the subtasks that ended, of the newest attempt that reported
     /// (each attempt counts from zero, as in Flink).
     pub accumulators: (u32, spate_runtime::accumulator::AccumulatorResults),
+    /// The job as planned.
+    pub graph: Arc<spate_core::job_graph::JobGraph>,
+    /// Its shipped configuration.
+    pub config: Vec<(String, String)>,
+    /// When it first entered each status (Flink's `timestamps`), by status name.
+    pub timestamps: std::collections::BTreeMap<&'static str, i64>,
+    /// Its subtasks in the current attempt, by task index.
+    pub subtasks: Vec<super::subtasks::SubtaskRecord>,
     /// Its master's inbox.
     pub inbox: crossbeam_channel::Sender<JobMessage>,
 }
@@ -95,7 +104,7 @@ pub(crate) struct JobRecord {
 /// Every job, by id.
 pub(crate) type Jobs = std::sync::Mutex<BTreeMap<String, JobRecord>>;
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
@@ -160,6 +169,10 @@ pub(crate) fn submit(shared: &Arc<Shared>, submission: Submission) -> Result<Str
         failure: None,
         placement: None,
         accumulators: Default::default(),
+        graph: Arc::new(graph.clone()),
+        config: submission.config.clone(),
+        timestamps: [(master.status().name(), now)].into_iter().collect(),
+        subtasks: vec![Default::default(); tasks.len()],
         inbox: inbox_tx,
     };
     shared.jobs.lock().unwrap_or_else(|p| p.into_inner()).insert(job_id.clone(), record);
@@ -275,6 +288,7 @@ impl JobObserver for RecordObserver {
         self.update(|r| {
             r.status = status;
             r.attempt = attempt;
+            r.timestamps.entry(status.name()).or_insert_with(now_ms);
         });
     }
 
@@ -293,7 +307,13 @@ impl JobObserver for RecordObserver {
         self.update(|r| {
             r.status = status;
             r.end_ms = Some(now_ms());
+            r.timestamps.entry(status.name()).or_insert_with(now_ms);
             r.failure = failure;
+            // Subtasks cut off without a report (a lost TaskManager's) end with the job.
+            let end = if status == JobStatus::Finished { SubtaskState::Finished } else { SubtaskState::Canceled };
+            for subtask in &mut r.subtasks {
+                subtask.end(end, now_ms(), Default::default());
+            }
         });
     }
 }

@@ -8,6 +8,7 @@ pub mod dispatcher;
 mod resource_manager;
 mod rest;
 mod rpc_server;
+mod subtasks;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

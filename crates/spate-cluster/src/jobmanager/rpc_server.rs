@@ -11,6 +11,7 @@ use tarpc::server::{BaseChannel, Channel};
 
 use super::Shared;
 use super::dispatcher::fail_subtasks;
+use super::subtasks::SubtaskState;
 use spate_runtime::TaskError;
 use spate_runtime::checkpoint::CoordinatorMessage;
 use spate_runtime::job_master::JobMessage;
@@ -52,8 +53,18 @@ impl ResourceManager for Connection {
         }
         let (inbox, tasks, local) = match self.shared.jobs.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&job_id) {
             Some(record) => {
-                if let WorkerEvent::Report(FromWorker::TaskEnded { accumulators, .. }) = &event {
+                if let WorkerEvent::Report(FromWorker::TaskEnded { task, error, accumulators, metrics, .. }) = &event {
                     keep_accumulators(record, attempt, accumulators);
+                    if record.placement.as_ref().is_some_and(|(deployed, _)| *deployed == attempt) {
+                        let state = match error {
+                            None => SubtaskState::Finished,
+                            Some(e) if e.consequence => SubtaskState::Canceled,
+                            Some(_) => SubtaskState::Failed,
+                        };
+                        if let Some(subtask) = record.subtasks.get_mut(*task) {
+                            subtask.end(state, super::dispatcher::now_ms(), *metrics);
+                        }
+                    }
                 }
                 (record.inbox.clone(), record.tasks, record.tasks_on(attempt, &id))
             }

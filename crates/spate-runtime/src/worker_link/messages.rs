@@ -143,6 +143,9 @@ pub enum FromWorker {
         /// Its accumulators' values.
         #[serde(default)]
         accumulators: Vec<(String, crate::accumulator::AccumulatorValue)>,
+        /// Its I/O counters.
+        #[serde(default)]
+        metrics: crate::metrics::TaskMetricsSnapshot,
     },
     /// Where the worker listens for its peers (its answer to the deployment).
     Listening {

@@ -4,6 +4,7 @@ mod artifacts;
 mod auth;
 mod cluster;
 mod error;
+mod job_details;
 mod jobs;
 mod taskmanagers;
 
@@ -33,6 +34,9 @@ pub(super) fn router(shared: Arc<Shared>, max_content_length: u64) -> Router {
         .route("/jobs/overview", get(jobs::overview))
         .route("/jobs/{id}/exceptions", get(jobs::exceptions))
         .route("/jobs/{id}/accumulators", get(jobs::accumulators))
+        .route("/jobs/{id}", get(job_details::details))
+        .route("/jobs/{id}/plan", get(job_details::plan))
+        .route("/jobs/{id}/config", get(job_details::config))
         .route("/config", get(cluster::dashboard_config))
         .route("/jobmanager/config", get(cluster::jobmanager_config))
         .route("/taskmanagers", get(taskmanagers::list))
