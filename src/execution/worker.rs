@@ -76,6 +76,10 @@ impl WorkerLink {
 /// How long a worker waits for the other workers of its attempt to connect.
 const PEER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// How long a worker waits for its peers' addresses: the JobManager starts the other
+/// workers first, each within its 120 s start deadline.
+const PEERS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// What `execute` number `index` returned when it really ran.
 pub(crate) fn replayed(recorded: &RecordedJob, index: u32) -> Result<JobClient> {
     let job_id: JobId = recorded
@@ -119,11 +123,19 @@ pub(crate) fn run(exec: ExecutionPlan, link: WorkerLink) -> Result<JobClient> {
     };
     let attempt = deployment.attempt;
 
-    // The peers' addresses, then a connection to each of them.
-    let addresses = match reader.receive::<ToWorker>() {
+    // The peers' addresses, then a connection to each of them. A JobManager that gave
+    // up on the attempt while this worker started may never send them.
+    let _ = reader.get_ref().set_read_timeout(Some(PEERS_TIMEOUT));
+    let peers = reader.receive::<ToWorker>();
+    let _ = reader.get_ref().set_read_timeout(None);
+    let addresses = match peers {
         Ok(ToWorker::Peers(addresses)) => addresses,
-        Ok(ToWorker::Cancel) | Err(_) => {
+        Ok(ToWorker::Cancel) => {
             tracing::info!("cancelled before the subtasks started");
+            std::process::exit(1);
+        }
+        Err(error) => {
+            tracing::error!(%error, "no peers' addresses within {} s: exiting", PEERS_TIMEOUT.as_secs());
             std::process::exit(1);
         }
         Ok(other) => {

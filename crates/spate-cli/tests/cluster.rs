@@ -979,3 +979,38 @@ fn backpressure_crosses_processes_and_the_senders_memory_stays_bounded() {
     assert_eq!(printing, 2);
     assert_exact_counts(&counts, records, keys);
 }
+
+#[test]
+fn a_killed_taskmanager_fails_a_job_spanning_two_and_the_other_worker_exits() {
+    let mut cluster = Cluster::new("span-killed", 2, "taskmanager.load-balance.mode: SLOTS\n");
+    cluster.start();
+    let app = shuffle_app();
+    // About 20 s of work (1 ms every 10 records after the shuffle, 100 000 per subtask).
+    let mut run = Command::new(SPATE);
+    run.args(["run", "-d", "-p", "2", app.to_str().unwrap(), "--records", "200000", "--slow-every", "10"])
+        .env("SPATE_CONF_DIR", cluster.dir.join("conf"))
+        .env("SPATE_PID_DIR", cluster.dir.join("pids"));
+    let out = run_with_deadline(run, Duration::from_secs(60));
+    assert!(out.status.success(), "{}", text(&out));
+    let id = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("Job has been submitted with JobID ").map(str::to_string))
+        .unwrap_or_else(|| panic!("{}", text(&out)));
+    wait_until("the job to run", Duration::from_secs(30), || job_state(&cluster, &id).as_deref() == Some("RUNNING"));
+    wait_until("both workers", Duration::from_secs(30), || processes_under(&cluster.dir.join("tm")).len() == 2);
+
+    let taskmanagers = cluster.pids("taskmanager");
+    signal(taskmanagers[0], "KILL");
+    wait_until("the job to fail", Duration::from_secs(30), || job_state(&cluster, &id).as_deref() == Some("FAILED"));
+    // The root cause is the lost TaskManager (or its worker), not the broken
+    // connection the other worker saw.
+    let (_, exceptions) = cluster.get(&format!("/jobs/{id}/exceptions"));
+    let cause = exceptions["exceptionHistory"]["entries"][0]["stacktrace"].as_str().unwrap_or_default().to_string();
+    assert!(cause.contains("TaskManager"), "{exceptions}");
+    // The surviving worker was cancelled and exited; its TaskManager lives on.
+    wait_until("every worker to exit", Duration::from_secs(30), || {
+        processes_under(&cluster.dir.join("tm")).is_empty()
+    });
+    assert!(alive(taskmanagers[1]));
+    wait_until("one TaskManager left", Duration::from_secs(10), || cluster.registered() == 1);
+}

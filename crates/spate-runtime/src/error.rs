@@ -56,6 +56,16 @@ impl TaskError {
         }
     }
 
+    /// Whether this is a broken connection to another worker (here or in another
+    /// process): a root cause that the peer's own failure explains better.
+    pub fn is_connection(&self) -> bool {
+        match self {
+            TaskError::Connection(_) => true,
+            TaskError::Remote(remote) => remote.connection,
+            _ => false,
+        }
+    }
+
     /// Whether restarting the job could help. It cannot when the cause (or anything it
     /// wraps) is marked [`Unrecoverable`], or is an error that the same checkpoint and
     /// input reproduce: state that cannot be decoded, state declared inconsistently,

@@ -164,18 +164,19 @@ impl Deployer for ClusterDeployer {
             .iter()
             .map(|t| slots.get(t.subtask as usize).copied().unwrap_or(0) as usize)
             .collect();
+        // Known before any worker runs: a worker's event names only its own subtasks.
+        let placement: Vec<String> = task_worker.iter().map(|w| workers[*w].0.clone()).collect();
+        if let Some(record) = self.shared.jobs.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&self.job_id) {
+            record.placement = Some((attempt, placement));
+            let now = super::dispatcher::now_ms();
+            record.subtasks = vec![super::subtasks::SubtaskRecord::deployed(now); record.tasks];
+        }
         if let Err((reason, started)) = self.start_workers(attempt, &workers, &slots) {
             for (tm, address) in &workers[..started] {
                 self.cancel_on(attempt, tm, address);
             }
             self.shared.resources().release(&self.job_id);
             return Err(failed(reason));
-        }
-        let placement: Vec<String> = task_worker.iter().map(|w| workers[*w].0.clone()).collect();
-        if let Some(record) = self.shared.jobs.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&self.job_id) {
-            record.placement = Some((attempt, placement));
-            let now = super::dispatcher::now_ms();
-            record.subtasks = vec![super::subtasks::SubtaskRecord::deployed(now); record.tasks];
         }
         let taskmanagers: Vec<&str> = workers.iter().map(|(tm, _)| tm.as_str()).collect();
         tracing::info!(job = %self.job_id, attempt, ?taskmanagers, slots = slots.len(), "deployed");

@@ -249,6 +249,7 @@ pub(crate) fn fail_subtasks(
                 message: message.to_string(),
                 recoverable,
                 consequence: false,
+                connection: false,
             })),
         })
         .collect()

@@ -71,8 +71,8 @@ pub(crate) fn dial(stream: &TcpStream, hello: &PeerHello) -> Result<(), PeerHand
 }
 
 /// The accepting side: the dialler's worker index if it belongs to `expected`'s job and
-/// attempt and knows the secret.
-pub(crate) fn accept(stream: &TcpStream, expected: &PeerHello) -> Result<u32, PeerHandshakeError> {
+/// attempt, knows the secret, and is one of the workers `awaited`.
+pub(crate) fn accept(stream: &TcpStream, expected: &PeerHello, awaited: &[u32]) -> Result<u32, PeerHandshakeError> {
     let theirs: PeerHello = FrameReader::new(stream).receive()?;
     let refusal = if theirs.protocol != expected.protocol || theirs.spate_version != expected.spate_version {
         Some(format!(
@@ -86,6 +86,8 @@ pub(crate) fn accept(stream: &TcpStream, expected: &PeerHello) -> Result<u32, Pe
             "this worker runs attempt {} of job {}, not attempt {} of job {}",
             expected.attempt, expected.job_id, theirs.attempt, theirs.job_id
         ))
+    } else if !awaited.contains(&theirs.worker) {
+        Some(format!("worker {} is not one this worker waits for ({awaited:?})", theirs.worker))
     } else {
         None
     };

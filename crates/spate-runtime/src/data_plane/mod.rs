@@ -12,7 +12,8 @@
 //!   sides derive from the JobGraph. Records are serialized only here.
 //! - **Credits**: the receiver grants each channel `taskmanager.network.memory.buffers-per-channel`
 //!   credits and returns one for every buffer its task takes; the sender spends one per
-//!   buffer of at most `taskmanager.memory.segment-size` and waits without. A reader
+//!   buffer — filled until it reaches `taskmanager.memory.segment-size`, so at most a
+//!   segment plus one record — and waits without. A reader
 //!   thread therefore never finds a receiver's queue full and never waits on a task: a
 //!   channel without credit stops only its own sender, not the connection.
 //! - A broken connection fails the tasks that use it with an error naming the peer.
@@ -23,7 +24,7 @@ mod remote_channel;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufReader, BufWriter, Write as _};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{Shutdown, TcpListener, TcpStream, ToSocketAddrs as _};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -84,10 +85,10 @@ pub enum DataPlaneError {
         reason: String,
     },
     /// Peers that did not connect before the deadline.
-    #[error("workers {missing:?} did not connect within {} s", timeout.as_secs())]
+    #[error("workers {} did not connect within {} s", missing.join(", "), timeout.as_secs())]
     Timeout {
-        /// Their indices.
-        missing: Vec<u32>,
+        /// Each as `index at host:port`.
+        missing: Vec<String>,
         /// How long was waited.
         timeout: Duration,
     },
@@ -192,7 +193,11 @@ impl DataPlane {
                     streams.insert(worker, stream);
                 }
                 Err(_) => {
-                    let missing = expected.iter().copied().filter(|w| !streams.contains_key(w)).collect();
+                    let missing = expected
+                        .iter()
+                        .filter(|w| !streams.contains_key(w))
+                        .map(|w| format!("{w} at {}", addresses[*w as usize]))
+                        .collect();
                     return Err(DataPlaneError::Timeout { missing, timeout });
                 }
             }
@@ -260,15 +265,21 @@ impl DataPlane {
     /// Starts each connection's reader and writer threads.
     pub fn start(self) -> Result<RunningDataPlane, DataPlaneError> {
         let mut writers = Vec::new();
+        let (reader_ended, readers_ended) = unbounded::<()>();
+        let readers = self.peers.len();
+        let credit_cap = self.settings.buffers_per_channel.max(1);
         for (worker, peer) in self.peers {
             let Peer { address, stream, out, out_queue, receivers, credits } = peer;
             drop(out);
             let name = format!("{worker} at {address}");
             let read = stream.try_clone().map_err(DataPlaneError::Thread)?;
-            let peer_name = name.clone();
+            let (peer_name, ended) = (name.clone(), reader_ended.clone());
             std::thread::Builder::new()
                 .name(format!("spate-data-in-{worker}"))
-                .spawn(move || read_frames(read, &peer_name, receivers, credits))
+                .spawn(move || {
+                    read_frames(read, &peer_name, receivers, credits, credit_cap);
+                    let _ = ended.send(());
+                })
                 .map_err(DataPlaneError::Thread)?;
             let handle = std::thread::Builder::new()
                 .name(format!("spate-data-out-{worker}"))
@@ -276,19 +287,25 @@ impl DataPlane {
                 .map_err(DataPlaneError::Thread)?;
             writers.push(handle);
         }
-        Ok(RunningDataPlane { writers })
+        Ok(RunningDataPlane { writers, readers, readers_ended })
     }
 }
 
 /// A running data plane. Its writers end once every channel end is dropped.
 pub struct RunningDataPlane {
     writers: Vec<JoinHandle<()>>,
+    /// How many reader threads run, and where each says it ended.
+    readers: usize,
+    readers_ended: Receiver<()>,
 }
 
 impl RunningDataPlane {
-    /// Waits up to `grace` for everything sent to reach the network (call once the tasks
-    /// ended and dropped their channel ends).
+    /// Waits up to `grace` for everything sent to reach the peers (call once the tasks
+    /// ended and dropped their channel ends): the writers drain and half-close, then
+    /// each peer's close is awaited, so that no credit a peer still sends arrives at a
+    /// closed socket (which would reset the connection and drop data in flight).
     pub fn shutdown(self, grace: Duration) {
+        let deadline = Instant::now() + grace;
         let (done_tx, done) = crossbeam_channel::bounded::<()>(1);
         let writers = self.writers;
         let _ = std::thread::Builder::new().name("spate-data-shutdown".into()).spawn(move || {
@@ -297,8 +314,15 @@ impl RunningDataPlane {
             }
             let _ = done_tx.send(());
         });
-        if done.recv_timeout(grace).is_err() {
+        if done.recv_deadline(deadline).is_err() {
             tracing::warn!("data connections did not drain within {} s", grace.as_secs());
+            return;
+        }
+        for _ in 0..self.readers {
+            if self.readers_ended.recv_deadline(deadline).is_err() {
+                tracing::warn!("peers did not close their data connections within {} s", grace.as_secs());
+                return;
+            }
         }
     }
 }
@@ -312,8 +336,14 @@ enum DialError {
 fn dial(address: &str, hello: &PeerHello, deadline: Instant) -> Result<TcpStream, String> {
     let mut backoff = Duration::from_millis(5);
     loop {
-        let attempt = TcpStream::connect(address).map_err(|e| DialError::Failed(e.to_string())).and_then(|stream| {
-            let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(10));
+        let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(10));
+        let socket = address
+            .to_socket_addrs()
+            .map_err(|e| DialError::Failed(e.to_string()))
+            .and_then(|mut all| all.next().ok_or_else(|| DialError::Failed("no address".into())));
+        let attempt = socket
+            .and_then(|socket| TcpStream::connect_timeout(&socket, left).map_err(|e| DialError::Failed(e.to_string())));
+        let attempt = attempt.and_then(|stream| {
             let _ = stream.set_read_timeout(Some(left));
             handshake::dial(&stream, hello).map(|()| stream).map_err(|e| match e {
                 PeerHandshakeError::Refused(reason) => DialError::Refused(format!("refused: {reason}")),
@@ -333,6 +363,9 @@ fn dial(address: &str, hello: &PeerHello, deadline: Instant) -> Result<TcpStream
     }
 }
 
+/// How long a dialler has to say who it is.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Accepts the workers of `expected` (refusing strangers) and hands each over.
 fn accept_peers(
     listener: TcpListener,
@@ -342,18 +375,26 @@ fn accept_peers(
     accepted: &Sender<(u32, TcpStream)>,
 ) {
     let mut missing: Vec<u32> = expected.to_vec();
-    while !missing.is_empty() {
-        let Ok((stream, from)) = listener.accept() else { continue };
-        let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(10));
+    while !missing.is_empty() && Instant::now() < deadline {
+        let (stream, from) = match listener.accept() {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                // Out of descriptors, say: no spinning while it lasts.
+                tracing::warn!(%error, "cannot accept a data connection");
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+        };
+        // A connection that says nothing (a probe) holds the others up only briefly.
+        let left = deadline.saturating_duration_since(Instant::now()).clamp(Duration::from_millis(10), HELLO_TIMEOUT);
         let _ = stream.set_read_timeout(Some(left));
-        match handshake::accept(&stream, hello) {
-            Ok(worker) if missing.contains(&worker) => {
+        match handshake::accept(&stream, hello, &missing) {
+            Ok(worker) => {
                 missing.retain(|w| *w != worker);
                 if accepted.send((worker, stream)).is_err() {
                     return;
                 }
             }
-            Ok(worker) => tracing::warn!(%from, worker, "refused a data connection from an unexpected worker"),
             Err(error) => tracing::warn!(%from, %error, "refused a data connection"),
         }
     }
@@ -366,6 +407,7 @@ fn read_frames(
     peer: &str,
     receivers: HashMap<ChannelKey, Sender<Inbound>>,
     credits: HashMap<ChannelKey, Sender<()>>,
+    credit_cap: u32,
 ) {
     let mut input = BufReader::with_capacity(64 << 10, stream);
     let reason = loop {
@@ -376,6 +418,9 @@ fn read_frames(
                 }
                 None => break format!("worker {peer} sent data on channel {key:?}, which this worker does not read"),
             },
+            Ok(Some(Frame::Credit { key, credits: n })) if n > credit_cap => {
+                break format!("worker {peer} granted {n} credits at once on channel {key:?} (at most {credit_cap})");
+            }
             Ok(Some(Frame::Credit { key, credits: n })) => match credits.get(&key) {
                 Some(tx) => {
                     for _ in 0..n {

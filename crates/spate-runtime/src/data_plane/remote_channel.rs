@@ -111,6 +111,16 @@ impl<T: Data> RemoteSender<T> {
 
     /// Spends a credit on `payload`; whether it had to wait for one.
     fn ship(&self, payload: Vec<u8>, cancel: &CancelToken) -> Result<bool, TaskError> {
+        if payload.len() > super::frame::MAX_PAYLOAD as usize {
+            return Err(self.encode_error(spate_core::CoreError::Encode {
+                type_name: std::any::type_name::<T>(),
+                reason: format!(
+                    "a record of {} bytes exceeds the data plane's limit of {} bytes",
+                    payload.len(),
+                    super::frame::MAX_PAYLOAD
+                ),
+            }));
+        }
         let waited = match self.credits.try_recv() {
             Ok(()) => false,
             Err(TryRecvError::Disconnected) => return Err(self.lost()),

@@ -209,3 +209,30 @@ fn a_record_type_that_cannot_round_trip_is_named() {
     let cause = format!("{:?}", error);
     assert!(cause.contains("Loose") && cause.contains("cannot cross a process boundary"), "{cause}");
 }
+
+#[test]
+fn a_peer_that_breaks_the_protocol_fails_the_connection_naming_what_it_did() {
+    let cases = [
+        (Frame::Data { key: ChannelKey { edge: 9, from: 9, to: 9 }, payload: vec![0] }, "which this worker does not read"),
+        (Frame::Credit { key: ChannelKey { edge: 1, from: 0, to: 1 }, credits: u32::MAX }, "credits at once"),
+    ];
+    for (frame, expected) in cases {
+        let (mut zero, one) = pair();
+        let rx = zero.receiver::<(String, u64)>(1, ChannelKey { edge: 0, from: 1, to: 0 }).unwrap();
+        let _tx = zero.sender::<(String, u64)>(1, ChannelKey { edge: 1, from: 0, to: 1 }).unwrap();
+        let _zero = zero.start().unwrap();
+        // Worker 1 writes a frame of its own making.
+        let mut raw = one.peers.get(&0).unwrap().stream.try_clone().unwrap();
+        frame::write(&mut raw, &frame).unwrap();
+        std::io::Write::flush(&mut raw).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let error = loop {
+            match rx.try_recv() {
+                Received::Failed(e) => break e.to_string(),
+                Received::Empty if Instant::now() < deadline => std::thread::yield_now(),
+                Received::Event(_) | Received::Empty | Received::Disconnected => panic!("expected a failure"),
+            }
+        };
+        assert!(error.contains(expected) && error.contains("worker 1 at"), "{error}");
+    }
+}

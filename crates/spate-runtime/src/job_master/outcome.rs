@@ -48,10 +48,14 @@ impl JobFailure {
     }
 
     /// Whether `error` of another subtask is a better root cause than this failure:
-    /// a real error wins over the cancellations and lost peers it caused.
+    /// a real error wins over the cancellations and lost peers it caused, and a worker's
+    /// own failure over the broken connections its peers saw.
     pub(crate) fn is_replaced_by(&self, error: &TaskError) -> bool {
         match self {
-            JobFailure::Task { error: current, .. } => current.is_consequence() && !error.is_consequence(),
+            JobFailure::Task { error: current, .. } => {
+                (current.is_consequence() && !error.is_consequence())
+                    || (current.is_connection() && !error.is_consequence() && !error.is_connection())
+            }
             JobFailure::Checkpoints(_) | JobFailure::Deployment(_) => false,
         }
     }
@@ -96,4 +100,27 @@ pub enum SavepointError {
     /// The savepoint was started and failed.
     #[error("{0}")]
     Failed(CheckpointFailure),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::worker_link::RemoteTaskError;
+
+    fn remote(message: &str, consequence: bool, connection: bool) -> TaskError {
+        TaskError::Remote(RemoteTaskError { message: message.into(), recoverable: true, consequence, connection })
+    }
+
+    #[test]
+    fn a_workers_own_failure_explains_the_broken_connections_its_peers_saw() {
+        let lost = JobFailure::Task { task: "b".into(), error: remote("lost the connection to worker 0", false, true) };
+        // The dead worker's exit wins; another broken connection or a cancellation does not.
+        assert!(lost.is_replaced_by(&remote("the worker on TaskManager a was killed by signal 9", false, false)));
+        assert!(!lost.is_replaced_by(&remote("lost the connection to worker 1", false, true)));
+        assert!(!lost.is_replaced_by(&TaskError::Cancelled));
+        // A real error is never replaced by a connection loss.
+        let real = JobFailure::Task { task: "a".into(), error: remote("division by zero", false, false) };
+        assert!(!real.is_replaced_by(&TaskError::Connection("lost".into())));
+        assert!(TaskError::Connection("x".into()).is_connection());
+    }
 }

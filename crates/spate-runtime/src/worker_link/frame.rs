@@ -73,6 +73,11 @@ impl<R: Read> FrameReader<R> {
         FrameReader { inner, buffer: Vec::new() }
     }
 
+    /// What it reads from (to set a timeout, say).
+    pub fn get_ref(&self) -> &R {
+        &self.inner
+    }
+
     /// The next frame's value; [`FrameError::Closed`] at an orderly end.
     pub fn receive<T: DeserializeOwned>(&mut self) -> Result<T, FrameError> {
         let mut len = [0u8; 4];

@@ -112,6 +112,10 @@ pub struct RemoteTaskError {
     pub recoverable: bool,
     /// Whether it only followed from another failure (a cancellation, a lost peer).
     pub consequence: bool,
+    /// Whether it is a broken connection to another worker: a root cause, but one that
+    /// the other worker's own failure (its exit, its TaskManager's loss) explains better.
+    #[serde(default)]
+    pub connection: bool,
 }
 
 impl From<&TaskError> for RemoteTaskError {
@@ -120,6 +124,7 @@ impl From<&TaskError> for RemoteTaskError {
             message: error.to_string(),
             recoverable: error.is_recoverable(),
             consequence: error.is_consequence(),
+            connection: error.is_connection(),
         }
     }
 }
