@@ -1008,9 +1008,7 @@ fn a_killed_taskmanager_fails_a_job_spanning_two_and_the_other_worker_exits() {
     let cause = exceptions["exceptionHistory"]["entries"][0]["stacktrace"].as_str().unwrap_or_default().to_string();
     assert!(cause.contains("TaskManager"), "{exceptions}");
     // The surviving worker was cancelled and exited; its TaskManager lives on.
-    wait_until("every worker to exit", Duration::from_secs(30), || {
-        processes_under(&cluster.dir.join("tm")).is_empty()
-    });
+    wait_until("every worker to exit", Duration::from_secs(30), || processes_under(&cluster.dir.join("tm")).is_empty());
     assert!(alive(taskmanagers[1]));
     wait_until("one TaskManager left", Duration::from_secs(10), || cluster.registered() == 1);
 }

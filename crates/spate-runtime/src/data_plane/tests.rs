@@ -213,7 +213,10 @@ fn a_record_type_that_cannot_round_trip_is_named() {
 #[test]
 fn a_peer_that_breaks_the_protocol_fails_the_connection_naming_what_it_did() {
     let cases = [
-        (Frame::Data { key: ChannelKey { edge: 9, from: 9, to: 9 }, payload: vec![0] }, "which this worker does not read"),
+        (
+            Frame::Data { key: ChannelKey { edge: 9, from: 9, to: 9 }, payload: vec![0] },
+            "which this worker does not read",
+        ),
         (Frame::Credit { key: ChannelKey { edge: 1, from: 0, to: 1 }, credits: u32::MAX }, "credits at once"),
     ];
     for (frame, expected) in cases {
