@@ -219,6 +219,31 @@ impl From<i64> for Flattened {
     }
 }
 
+/// Internally tagged: serde reads the tag first from a buffered map, which needs
+/// `deserialize_any` as well.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "kind")]
+enum InternallyTagged {
+    Even { value: i64 },
+    Odd { value: i64 },
+}
+
+impl From<i64> for InternallyTagged {
+    fn from(i: i64) -> Self {
+        if i % 2 == 0 { InternallyTagged::Even { value: i } } else { InternallyTagged::Odd { value: i } }
+    }
+}
+
+/// Arbitrary JSON: `serde_json::Value` reads itself with `deserialize_any`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Json(serde_json::Value);
+
+impl From<i64> for Json {
+    fn from(i: i64) -> Self {
+        Json(serde_json::json!({ "value": i, "label": format!("#{i}") }))
+    }
+}
+
 /// The same values as [`Untagged`], externally tagged (serde's default): round-trips.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 enum Tagged {
@@ -314,6 +339,16 @@ fn savepoint_fails_and_the_job_goes_on<S: spate_core::StateValue + Send + From<i
 #[test]
 fn a_savepoint_of_an_untagged_enum_state_fails_and_the_job_goes_on() {
     savepoint_fails_and_the_job_goes_on::<Untagged>("savepoint-untagged");
+}
+
+#[test]
+fn a_savepoint_of_an_internally_tagged_enum_state_fails_and_the_job_goes_on() {
+    savepoint_fails_and_the_job_goes_on::<InternallyTagged>("savepoint-internally-tagged");
+}
+
+#[test]
+fn a_savepoint_of_a_json_value_state_fails_and_the_job_goes_on() {
+    savepoint_fails_and_the_job_goes_on::<Json>("savepoint-json");
 }
 
 #[test]

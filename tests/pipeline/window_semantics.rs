@@ -380,6 +380,30 @@ fn random_sliding_windows_match_flink() {
 }
 
 #[test]
+fn random_windows_near_both_ends_of_time_match_flink() {
+    // The random inputs moved to within 100 s of i64::MIN and of i64::MAX: window
+    // arithmetic on timestamps of that size (the exact ends themselves are
+    // `windows_at_the_end_of_time_finish`), across seeds, at p=1 and 3.
+    for seed in 6..=7 {
+        let input = random_events(seed, 800, 5, 400, 2_000);
+        let (low, high) = (input.iter().map(|e| e.1).min().unwrap_or(0), input.iter().map(|e| e.1).max().unwrap_or(0));
+        for shift in [i64::MIN + 100_000 - low, i64::MAX - 100_000 - high] {
+            let moved: Vec<Event> = input.iter().map(|&(k, t, v)| (k, t + shift, v)).collect();
+            for p in [1, 3] {
+                let end = if shift < 0 { "i64::MIN" } else { "i64::MAX" };
+                let what = format!("near {end}, seed {seed}");
+                let case = Case { input: &moved, delay: 200, lateness: 500, parallelism: p, what };
+                for function in [Function::BuiltInSum, Function::Concatenation] {
+                    let fired = compare(&case, function, TumblingEventTimeWindows::of(ms(1_000)), tumbling(1_000));
+                    assert!(fired > 30, "the input fires windows: {fired}");
+                    compare(&case, function, SlidingEventTimeWindows::of(ms(1_000), ms(300)), sliding(1_000, 300));
+                }
+            }
+        }
+    }
+}
+
+#[test]
 fn the_random_input_has_what_the_model_tests_need() {
     // Late records, records within the lateness that re-fire windows, and windows that
     // the watermark passed while empty and that a late record then fires.
