@@ -20,6 +20,7 @@ use spate_runtime::time::Clock;
 
 use crate::datastream::DataStream;
 use crate::error::{Error, Result};
+use crate::execution::client::Recorded;
 use crate::execution::deploy::{ExecutionPlan, RuntimeSettings};
 use crate::execution::job_client::{JobClient, JobExecutionResult};
 use crate::execution::mini_cluster;
@@ -101,6 +102,11 @@ pub(crate) struct EnvState {
     /// travel with later jobs, for the workers' replay).
     pub cluster: Option<crate::execution::client::ClusterClient>,
     pub submitted: Vec<JobClient>,
+    /// `side_effect` calls so far.
+    pub side_effects_seen: usize,
+    /// In the client role: the values of the side effects so far, encoded; they travel
+    /// with every later job, for the workers' replay.
+    pub side_effects: Vec<Vec<u8>>,
 }
 
 impl EnvState {
@@ -236,6 +242,8 @@ impl StreamEnv {
                 worker,
                 cluster,
                 submitted: Vec::new(),
+                side_effects_seen: 0,
+                side_effects: Vec::new(),
             })),
         })
     }
@@ -524,6 +532,55 @@ impl StreamEnv {
         job.wait()
     }
 
+    /// Runs `effect` once for the whole application and gives its value in every
+    /// process that runs `main`: on a cluster, `main` runs again in each worker, and a
+    /// pipeline built from a timestamp, a random seed or a directory listing would come
+    /// out different there. The first run (the client) runs `effect` and records its
+    /// value; workers get the recorded value without running it. Embedded, it simply
+    /// runs `effect`.
+    ///
+    /// ```
+    /// use spate::prelude::*;
+    /// let env = StreamEnv::local().unwrap();
+    /// let seed = env.side_effect(|| 42u64).unwrap();
+    /// let picked: Vec<u64> = env.from_iter(0..10u64).filter(move |x| x % seed == 0).execute_and_collect().unwrap();
+    /// assert_eq!(picked, vec![0]);
+    /// ```
+    pub fn side_effect<T, F>(&self, effect: F) -> Result<T>
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned,
+        F: FnOnce() -> T,
+    {
+        let (role, index) = {
+            let mut state = self.state.borrow_mut();
+            state.side_effects_seen += 1;
+            (state.role, state.side_effects_seen - 1)
+        };
+        let failed = |reason: String| Error::SideEffect { index, reason };
+        match role {
+            Role::Worker => {
+                let state = self.state.borrow();
+                let recorded =
+                    &state.worker.as_ref().ok_or_else(|| failed("a worker without its link".into()))?.deployment;
+                let bytes = recorded.side_effects.get(index).ok_or_else(|| {
+                    failed(format!(
+                        "the first run recorded {} before this job: main is not deterministic",
+                        recorded.side_effects.len()
+                    ))
+                })?;
+                spate_core::codec::decode(bytes).map_err(|e| failed(e.to_string()))
+            }
+            Role::Client => {
+                let value = effect();
+                let bytes = spate_core::codec::encode(&value).map_err(|e| failed(e.to_string()))?;
+                spate_core::codec::verify::<T>(&bytes).map_err(|e| failed(e.to_string()))?;
+                self.state.borrow_mut().side_effects.push(bytes);
+                Ok(value)
+            }
+            _ => Ok(effect()),
+        }
+    }
+
     /// Starts the pipeline defined so far and returns a handle to it at once.
     pub fn execute_async(&self, job_name: &str) -> Result<JobClient> {
         let (plan_settings, runtime) = self.planning()?;
@@ -558,7 +615,11 @@ impl StreamEnv {
                         state.cluster.clone().ok_or_else(|| Error::Internal("a client without its cluster".into()))?;
                     let config: Vec<(String, String)> =
                         state.config.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-                    (cluster, config, state.submitted.iter().map(JobClient::recorded).collect())
+                    let recorded = Recorded {
+                        jobs: state.submitted.iter().map(JobClient::recorded).collect(),
+                        side_effects: state.side_effects.clone(),
+                    };
+                    (cluster, config, recorded)
                 };
                 let client = cluster.submit(plan.job_graph, index, config, recorded)?;
                 self.state.borrow_mut().submitted.push(client.handle());

@@ -165,6 +165,14 @@ pub enum Error {
     /// A worker could not connect to the other workers of its attempt.
     #[error("worker: the data plane: {0}")]
     DataPlane(#[from] spate_runtime::data_plane::DataPlaneError),
+    /// `env.side_effect` number `index` could not be recorded or replayed.
+    #[error("side effect {index}: {reason}")]
+    SideEffect {
+        /// Which call of `side_effect` (0 for the first).
+        index: usize,
+        /// Why.
+        reason: String,
+    },
     /// A worker's replay of `main` built another job than the first run.
     #[error(transparent)]
     NotDeterministic(#[from] spate_core::determinism::GraphDifference),

@@ -16,6 +16,14 @@ use spate_runtime::worker_link::RecordedJob;
 use super::job_client::{JobClient, JobExecutionResult, JobShared};
 use crate::error::{Error, Result};
 
+/// What `main` saw before a job, for that job's workers to replay.
+pub(crate) struct Recorded {
+    /// What the earlier jobs returned.
+    pub jobs: Vec<RecordedJob>,
+    /// The values of the side effects so far, encoded.
+    pub side_effects: Vec<Vec<u8>>,
+}
+
 /// Where the cluster is, from the environment `spate run` set.
 #[derive(Clone, Debug)]
 pub(crate) struct ClusterClient {
@@ -89,7 +97,7 @@ impl ClusterClient {
         graph: JobGraph,
         index: u32,
         config: Vec<(String, String)>,
-        recorded: Vec<RecordedJob>,
+        recorded: Recorded,
     ) -> Result<JobClient> {
         let args: Vec<String> = std::env::args().skip(1).collect();
         let cwd = std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default();
@@ -101,7 +109,8 @@ impl ClusterClient {
             "job_index": index,
             "job_graph": graph,
             "config": config,
-            "recorded": recorded,
+            "recorded": recorded.jobs,
+            "side_effects": recorded.side_effects,
         });
         let answer = self.call("POST", "/jobs", Some(&submission))?;
         let id = answer["jobid"].as_str().unwrap_or_default().to_string();

@@ -32,8 +32,19 @@ fn line(job: &Value) -> String {
     )
 }
 
-/// `spate list`: running and restarting jobs, scheduled jobs, and with `all` the ended.
-pub fn list(rest: &Rest, all: bool) -> Result<()> {
+/// Which of `spate list`'s sections to print.
+pub struct Sections {
+    /// Running and restarting jobs (`-r`).
+    pub running: bool,
+    /// Scheduled jobs (`-s`).
+    pub scheduled: bool,
+    /// Jobs that ended (`-a`).
+    pub ended: bool,
+}
+
+/// `spate list`: running and restarting jobs, scheduled jobs, the ended ones, as
+/// `sections` asks.
+pub fn list(rest: &Rest, sections: Sections) -> Result<()> {
     println!("Waiting for response...");
     let (status, overview) = rest.call("GET", "/jobs/overview", None)?;
     if status != 200 {
@@ -61,9 +72,13 @@ pub fn list(rest: &Rest, all: bool) -> Result<()> {
             println!("--------------------------------------------------------------");
         }
     };
-    section("------------------ Running/Restarting Jobs -------------------", &running, "No running jobs.");
-    section("----------------------- Scheduled Jobs -----------------------", &scheduled, "No scheduled jobs.");
-    if all {
+    if sections.running {
+        section("------------------ Running/Restarting Jobs -------------------", &running, "No running jobs.");
+    }
+    if sections.scheduled {
+        section("----------------------- Scheduled Jobs -----------------------", &scheduled, "No scheduled jobs.");
+    }
+    if sections.ended {
         section("---------------------- Terminated Jobs -----------------------", &ended, "No terminated jobs.");
     }
     Ok(())

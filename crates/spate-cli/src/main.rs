@@ -70,6 +70,12 @@ enum Command {
         /// Also the jobs that ended.
         #[arg(short = 'a', long = "all")]
         all: bool,
+        /// Only the running (and restarting) jobs.
+        #[arg(short = 'r', long = "running")]
+        running: bool,
+        /// Only the scheduled jobs.
+        #[arg(short = 's', long = "scheduled")]
+        scheduled: bool,
         #[command(flatten)]
         conf: ConfArgs,
     },
@@ -146,8 +152,12 @@ fn run(cli: Cli) -> Result<()> {
             let code = run::run(run, &config)?;
             std::process::exit(code)
         }
-        Command::List { jobmanager, all, conf } => {
-            jobs::list(&rest::Rest::locate(jobmanager.as_deref(), &conf_dir::load(&conf)?)?, all)
+        Command::List { jobmanager, all, running, scheduled, conf } => {
+            // As Flink's: without -r or -s both; -a all three.
+            let both = !running && !scheduled;
+            let sections =
+                jobs::Sections { running: running || both || all, scheduled: scheduled || both || all, ended: all };
+            jobs::list(&rest::Rest::locate(jobmanager.as_deref(), &conf_dir::load(&conf)?)?, sections)
         }
         Command::Cancel { jobmanager, conf, job_id } => {
             jobs::cancel(&rest::Rest::locate(jobmanager.as_deref(), &conf_dir::load(&conf)?)?, &job_id)

@@ -658,6 +658,12 @@ fn spate_run_uploads_once_submits_waits_and_lists_and_cancel_names_what_it_canno
     // Its source, `double` at parallelism 3 and the print at 2; at parallelism 1 (no
     // records counted) `double` would chain with the source: 3.
     assert_eq!(second["tasks"]["total"], 6, "{second}");
+
+    // A pipeline shaped by a value only the first run knows (the process's role): the
+    // workers replay the recorded value and build the same job.
+    let out = cluster.spate(&["run", app, "--side-effect"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("has finished."), "{}", text(&out));
     assert_eq!(jobmanager_log(&cluster).matches("stored an application").count(), 1, "uploaded once");
 
     let out = cluster.spate(&["list", "-a"]);
@@ -666,9 +672,14 @@ fn spate_run_uploads_once_submits_waits_and_lists_and_cancel_names_what_it_canno
     assert!(listed.starts_with("Waiting for response...\nNo running jobs.\nNo scheduled jobs.\n"), "{listed}");
     assert!(listed.contains("---------------------- Terminated Jobs -----------------------"), "{listed}");
     assert!(listed.contains(&format!(" : {id} : test-app (FINISHED)")), "{listed}");
-    assert_eq!(listed.matches("(FINISHED)").count(), 3, "{listed}");
+    assert_eq!(listed.matches("(FINISHED)").count(), 4, "{listed}");
     let out = cluster.spate(&["list"]);
     assert!(!String::from_utf8_lossy(&out.stdout).contains("Terminated"), "{}", text(&out));
+    // -r and -s print only their section, as Flink's.
+    let out = cluster.spate(&["list", "-r"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "Waiting for response...\nNo running jobs.\n", "{}", text(&out));
+    let out = cluster.spate(&["list", "-s"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "Waiting for response...\nNo scheduled jobs.\n", "{}", text(&out));
 
     let out = cluster.spate(&["cancel", &id]);
     assert!(!out.status.success());

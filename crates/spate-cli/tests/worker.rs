@@ -84,6 +84,7 @@ impl Worker {
             },
             token: None,
             recorded,
+            side_effects: Vec::new(),
         };
         self.writer.send(&ToWorker::Deploy(Box::new(deployment))).unwrap();
         // It answers with its data address; as the only worker it has no peer.

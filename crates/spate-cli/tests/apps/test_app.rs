@@ -31,6 +31,7 @@ fn main() -> spate::Result<()> {
             .flag(Flag::switch("two-jobs", "runs a second job shaped by the first one's result"))
             .flag(Flag::value("fail-with", "panic|abort", "fails at record 500 with a panic, or aborts the process"))
             .flag(Flag::value("slow-ms", "MS", "sleeps this long per record"))
+            .flag(Flag::switch("side-effect", "the count's parallelism from a value that differs between processes"))
             .flag(Flag::value(
                 "skip-first-with",
                 "RECORDS",
@@ -41,7 +42,12 @@ fn main() -> spate::Result<()> {
         println!("hello from main");
     }
     let env = StreamEnv::from_params(&params)?;
-    let parallelism: u32 = params.parsed("parallelism")?.unwrap_or(2);
+    let mut parallelism: u32 = params.parsed("parallelism")?.unwrap_or(2);
+    if params.has("side-effect") {
+        // Each process has another role: only a replayed value plans the same job.
+        let role = env.side_effect(|| std::env::var("SPATE_ROLE").unwrap_or_default())?;
+        parallelism = if role == "client" { 2 } else { 1 };
+    }
     if let Some(records) = params.parsed::<i32>("skip-first-with")? {
         return second_job(&env, records);
     }

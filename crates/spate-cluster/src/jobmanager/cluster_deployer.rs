@@ -91,6 +91,7 @@ impl ClusterDeployer {
                     data: Default::default(),
                     token: self.shared.token.clone(),
                     recorded: self.submission.recorded.clone(),
+                    side_effects: self.submission.side_effects.clone(),
                 },
                 rest: self.shared.rest_address.clone(),
             };

@@ -41,6 +41,9 @@ pub struct Submission {
     /// What the earlier jobs of the run returned.
     #[serde(default)]
     pub recorded: Vec<RecordedJob>,
+    /// The values of `env.side_effect` calls before it, encoded.
+    #[serde(default)]
+    pub side_effects: Vec<Vec<u8>>,
 }
 
 /// Why a submission was refused.

@@ -29,6 +29,8 @@ pub struct Deployment {
     pub token: Option<String>,
     /// What the earlier jobs of the application returned, so that `main` replays them.
     pub recorded: Vec<RecordedJob>,
+    /// The values of `env.side_effect` calls before this job, encoded, in call order.
+    pub side_effects: Vec<Vec<u8>>,
 }
 
 /// Where an attempt's subtasks run: with one slot-sharing group, slot `i` holds subtask
