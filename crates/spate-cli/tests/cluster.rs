@@ -645,6 +645,29 @@ fn spate_run_uploads_once_submits_waits_and_lists_and_cancel_names_what_it_canno
     };
     let out_file = all_output();
     assert!(out_file.lines().any(|l| l.ends_with("(0, 143)")), "{out_file}");
+    // The same output, and the TaskManagers' logs, over REST (Flink's paths, as text).
+    let (_, taskmanagers) = cluster.get("/taskmanagers");
+    let ids: Vec<String> = taskmanagers["taskmanagers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|tm| tm["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    let host = cluster.rest.clone().unwrap();
+    let mut printed = String::new();
+    for id in &ids {
+        let (status, body) = raw_request("GET", &host, &format!("/taskmanagers/{id}/stdout"), &[], b"");
+        assert_eq!(status, 200);
+        printed += &String::from_utf8_lossy(&body);
+        let (status, body) = raw_request("GET", &host, &format!("/taskmanagers/{id}/log"), &[], b"");
+        let log = String::from_utf8_lossy(&body).to_string();
+        assert_eq!(status, 200, "{log}");
+        assert!(log.contains("registered"), "{log}");
+    }
+    assert!(printed.contains("(0, 143)"), "{printed}");
+    let (status, _) = raw_request("GET", &host, "/taskmanagers/nobody/stdout", &[], b"");
+    assert_eq!(status, 404);
 
     // Two jobs in one run, the second planned from the first one's result (its
     // `records` accumulator says 1000: parallelism 3, over both TaskManagers); the

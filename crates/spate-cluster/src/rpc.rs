@@ -104,6 +104,18 @@ pub enum WorkerRefusal {
     /// The shared secret is missing or wrong.
     #[error("wrong or missing security.auth.token")]
     Unauthorized,
+    /// An output could not be read.
+    #[error("{0}")]
+    Output(String),
+}
+
+/// Which output of a TaskManager (Flink's `/taskmanagers/:id/log` and `/stdout`).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub enum OutputKind {
+    /// Its log (its standard error, when that is a file: `spate cluster start` makes it one).
+    Log,
+    /// What its workers printed.
+    Stdout,
 }
 
 /// A TaskManager's task executor, as the JobManager calls it.
@@ -128,6 +140,9 @@ pub trait TaskExecutor {
         mail: spate_runtime::checkpoint::TaskMail,
         token: Option<String>,
     ) -> Result<(), WorkerRefusal>;
+    /// The tail (at most `max_bytes`) of the TaskManager's log, or of its workers'
+    /// standard output (`print()`), oldest job first.
+    async fn read_output(kind: OutputKind, max_bytes: u64, token: Option<String>) -> Result<String, WorkerRefusal>;
     /// Cancels a job's attempt: asks its worker, and kills its process group after
     /// `task.cancellation.timeout`.
     async fn cancel(job_id: String, attempt: u32, token: Option<String>) -> Result<(), WorkerRefusal>;

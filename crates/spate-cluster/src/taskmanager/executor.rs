@@ -105,6 +105,20 @@ impl TaskExecutor for Executor {
         }
     }
 
+    async fn read_output(
+        self,
+        _: Context,
+        kind: crate::rpc::OutputKind,
+        max_bytes: u64,
+        token: Option<String>,
+    ) -> Result<String, WorkerRefusal> {
+        self.authorize(&token)?;
+        let dir = self.0.dir.clone();
+        tokio::task::spawn_blocking(move || super::output::read(kind, &dir, max_bytes))
+            .await
+            .map_err(|e| WorkerRefusal::Output(e.to_string()))?
+    }
+
     async fn cancel(
         self,
         _: Context,

@@ -8,6 +8,7 @@
 
 mod executor;
 mod hardware;
+mod output;
 mod states;
 mod worker_process;
 

@@ -41,6 +41,8 @@ pub(super) fn router(shared: Arc<Shared>, max_content_length: u64) -> Router {
         .route("/jobmanager/config", get(cluster::jobmanager_config))
         .route("/taskmanagers", get(taskmanagers::list))
         .route("/taskmanagers/{id}", get(taskmanagers::details))
+        .route("/taskmanagers/{id}/log", get(taskmanagers::log))
+        .route("/taskmanagers/{id}/stdout", get(taskmanagers::stdout))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(usize::try_from(max_content_length).unwrap_or(usize::MAX)))

@@ -75,3 +75,37 @@ pub(super) async fn details(
     value["allocatedSlots"] = json!([]);
     Ok(Json(value))
 }
+
+/// How much of a log or output `/taskmanagers/:id/log` and `/stdout` return: the tail.
+const OUTPUT_LIMIT: u64 = 1 << 20;
+
+async fn output(shared: &Shared, id: &str, kind: crate::rpc::OutputKind) -> Result<String, RestError> {
+    let address = {
+        let rm = shared.resources();
+        let entry = rm.get(id).ok_or_else(|| RestError::not_found(format!("TaskManager {id} is not registered")))?;
+        entry.registration.rpc_address.clone()
+    };
+    let unavailable = |what: String| RestError { status: axum::http::StatusCode::SERVICE_UNAVAILABLE, message: what };
+    let json = tarpc::tokio_serde::formats::Json::default;
+    let transport =
+        tokio::time::timeout(std::time::Duration::from_secs(10), tarpc::serde_transport::tcp::connect(&address, json))
+            .await
+            .map_err(|_| unavailable(format!("TaskManager {id} at {address} does not answer")))?
+            .map_err(|e| unavailable(format!("cannot reach TaskManager {id} at {address}: {e}")))?;
+    let client = crate::rpc::TaskExecutorClient::new(tarpc::client::Config::default(), transport).spawn();
+    client
+        .read_output(tarpc::context::current(), kind, OUTPUT_LIMIT, shared.token.clone())
+        .await
+        .map_err(|e| unavailable(format!("TaskManager {id}: {e}")))?
+        .map_err(|e| unavailable(format!("TaskManager {id}: {e}")))
+}
+
+/// `/taskmanagers/:id/log`: the tail of the TaskManager's log, as text.
+pub(super) async fn log(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Result<String, RestError> {
+    output(&shared, &id, crate::rpc::OutputKind::Log).await
+}
+
+/// `/taskmanagers/:id/stdout`: the tail of what its workers printed (`print()`), as text.
+pub(super) async fn stdout(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Result<String, RestError> {
+    output(&shared, &id, crate::rpc::OutputKind::Stdout).await
+}
