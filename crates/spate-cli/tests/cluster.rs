@@ -1046,3 +1046,38 @@ fn a_killed_taskmanager_fails_a_job_spanning_two_and_the_other_worker_exits() {
     assert!(alive(taskmanagers[1]));
     wait_until("one TaskManager left", Duration::from_secs(10), || cluster.registered() == 1);
 }
+
+#[test]
+fn the_examples_print_on_a_cluster_what_they_print_embedded() {
+    // Spread: at parallelism 2 every vertex has a subtask on each TaskManager, so keyed
+    // state, timers and windows work across the data plane.
+    let mut cluster = Cluster::new("examples", 2, "taskmanager.load-balance.mode: SLOTS\n");
+    cluster.start();
+    for name in ["fraud_detection", "event_time_windows"] {
+        let app = example(name);
+        let local = Command::new(&app).args(["-p", "2"]).env_remove("SPATE_ROLE").output().unwrap();
+        assert!(local.status.success(), "{}", text(&local));
+        let mut expected: Vec<String> = String::from_utf8_lossy(&local.stdout).lines().map(str::to_string).collect();
+        expected.sort();
+        assert!(!expected.is_empty(), "{name} prints something");
+
+        let out = cluster.spate(&["run", "-p", "2", app.to_str().unwrap()]);
+        assert!(out.status.success(), "{name}: {}", text(&out));
+        let id = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix("Job has been submitted with JobID ").map(str::to_string))
+            .unwrap_or_else(|| panic!("{}", text(&out)));
+        let mut printed = Vec::new();
+        let mut workers = 0;
+        for tm in std::fs::read_dir(cluster.dir.join("tm")).unwrap() {
+            let out = tm.unwrap().path().join(format!("job-{id}-0/worker.out"));
+            if let Ok(text) = std::fs::read_to_string(&out) {
+                workers += 1;
+                printed.extend(text.lines().map(str::to_string));
+            }
+        }
+        printed.sort();
+        assert_eq!(workers, 2, "{name} ran on both TaskManagers");
+        assert_eq!(printed, expected, "{name}");
+    }
+}
