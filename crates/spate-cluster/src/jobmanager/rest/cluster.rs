@@ -65,7 +65,8 @@ pub(super) async fn jobmanager_config(State(shared): State<Arc<Shared>>) -> Json
     Json(Value::Array(entries))
 }
 
-fn is_secret(key: &str) -> bool {
+/// Whether a configuration key names a secret, whose value REST never shows.
+pub(super) fn is_secret(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
     ["password", "secret", "token", "credential"].iter().any(|s| key.contains(s))
 }

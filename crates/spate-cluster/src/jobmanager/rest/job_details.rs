@@ -256,8 +256,14 @@ pub(super) async fn config(
     let restart =
         RestartStrategy::from_config(&config, false).map(|s| describe(&s)).unwrap_or_else(|e| format!("invalid: {e}"));
     let parallelism = config.get(&spate_core::config::options::PARALLELISM_DEFAULT).unwrap_or(1);
-    let user: serde_json::Map<String, Value> =
-        record.config.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+    let user: serde_json::Map<String, Value> = record
+        .config
+        .iter()
+        .map(|(k, v)| {
+            let shown = if super::cluster::is_secret(k) { "******".to_string() } else { v.clone() };
+            (k.clone(), Value::String(shown))
+        })
+        .collect();
     Ok(Json(json!({
         "jid": id,
         "name": record.name,
