@@ -536,8 +536,10 @@ impl StreamEnv {
     /// process that runs `main`: on a cluster, `main` runs again in each worker, and a
     /// pipeline built from a timestamp, a random seed or a directory listing would come
     /// out different there. The first run (the client) runs `effect` and records its
-    /// value; workers get the recorded value without running it. Embedded, it simply
-    /// runs `effect`.
+    /// value; workers get the recorded value without running it. Embedded, and in
+    /// `spate info` (which plans the job the client would submit), it simply runs
+    /// `effect`. A worker that asks for more side effects than the first run recorded
+    /// fails the job without restarts: `main` is not deterministic.
     ///
     /// ```
     /// use spate::prelude::*;
@@ -559,22 +561,34 @@ impl StreamEnv {
         let failed = |reason: String| Error::SideEffect { index, reason };
         match role {
             Role::Worker => {
-                let state = self.state.borrow();
-                let recorded =
-                    &state.worker.as_ref().ok_or_else(|| failed("a worker without its link".into()))?.deployment;
-                let bytes = recorded.side_effects.get(index).ok_or_else(|| {
-                    failed(format!(
+                let mut state = self.state.borrow_mut();
+                let link = state.worker.as_mut().ok_or_else(|| failed("a worker without its link".into()))?;
+                let replayed = match link.deployment.side_effects.get(index) {
+                    Some(bytes) => spate_core::codec::decode(bytes).map_err(|e| e.to_string()),
+                    None => Err(format!(
                         "the first run recorded {} before this job: main is not deterministic",
-                        recorded.side_effects.len()
-                    ))
-                })?;
-                spate_core::codec::decode(bytes).map_err(|e| failed(e.to_string()))
+                        link.deployment.side_effects.len()
+                    )),
+                };
+                replayed.map_err(|reason| {
+                    // The same replay fails the same way: no restart.
+                    link.fail(&format!("side effect {index}: {reason}"));
+                    failed(reason)
+                })
             }
             Role::Client => {
+                // The slot is taken before `effect` runs, so that side effects inside it,
+                // and ones after a failed one, keep their places.
+                {
+                    let mut state = self.state.borrow_mut();
+                    if state.side_effects.len() <= index {
+                        state.side_effects.resize(index + 1, Vec::new());
+                    }
+                }
                 let value = effect();
                 let bytes = spate_core::codec::encode(&value).map_err(|e| failed(e.to_string()))?;
                 spate_core::codec::verify::<T>(&bytes).map_err(|e| failed(e.to_string()))?;
-                self.state.borrow_mut().side_effects.push(bytes);
+                self.state.borrow_mut().side_effects[index] = bytes;
                 Ok(value)
             }
             _ => Ok(effect()),

@@ -204,13 +204,16 @@ impl FollowJob {
                         println!("Program execution finished");
                         println!("Job with JobID {} has finished.", self.id);
                         println!("Job Runtime: {runtime} ms");
-                        println!("Accumulator Results: ");
-                        for name in accumulators.names() {
-                            if let Some((kind, value)) = accumulators.describe(name) {
-                                println!("- {name} ({kind}): {value}");
+                        // As Flink's client: only when there are any.
+                        if accumulators.names().next().is_some() {
+                            println!("Accumulator Results: ");
+                            for name in accumulators.names() {
+                                if let Some((kind, value)) = accumulators.describe(name) {
+                                    println!("- {name} ({kind}): {value}");
+                                }
                             }
+                            println!();
                         }
-                        println!();
                     }
                     return Ok(JobExecutionResult {
                         job_id: self.shared.job_id,

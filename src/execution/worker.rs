@@ -80,6 +80,14 @@ const PEER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 /// workers first, each within its 120 s start deadline.
 const PEERS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
+impl WorkerLink {
+    /// Tells the TaskManager that this worker cannot run its job and no attempt could
+    /// (the replay went another way than the first run).
+    pub fn fail(&mut self, reason: &str) {
+        let _ = self.writer.send(&FromWorker::Failed { reason: reason.to_string(), recoverable: false });
+    }
+}
+
 /// What `execute` number `index` returned when it really ran.
 pub(crate) fn replayed(recorded: &RecordedJob, index: u32) -> Result<JobClient> {
     let job_id: JobId = recorded

@@ -153,7 +153,8 @@ impl Accumulator for Histogram {
     }
     fn merge(mut a: BTreeMap<i32, i32>, b: BTreeMap<i32, i32>) -> BTreeMap<i32, i32> {
         for (value, count) in b {
-            *a.entry(value).or_insert(0) += count;
+            let slot = a.entry(value).or_insert(0);
+            *slot = slot.wrapping_add(count);
         }
         a
     }

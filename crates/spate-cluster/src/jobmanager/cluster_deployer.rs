@@ -171,6 +171,7 @@ impl Deployer for ClusterDeployer {
             record.placement = Some((attempt, placement));
             let now = super::dispatcher::now_ms();
             record.subtasks = vec![super::subtasks::SubtaskRecord::deployed(now); record.tasks];
+            record.accumulators.clear();
         }
         if let Err((reason, started)) = self.start_workers(attempt, &workers, &slots) {
             for (tm, address) in &workers[..started] {

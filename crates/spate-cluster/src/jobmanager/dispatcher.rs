@@ -89,9 +89,9 @@ pub(crate) struct JobRecord {
     pub failure: Option<String>,
     /// The attempt deployed last, with the TaskManager of each subtask.
     pub placement: Option<(u32, Vec<String>)>,
-    /// The accumulators of the subtasks that ended, of the newest attempt that reported
-    /// (each attempt counts from zero, as in Flink).
-    pub accumulators: (u32, spate_runtime::accumulator::AccumulatorResults),
+    /// The accumulators of the subtasks of the current attempt that ended, by task
+    /// (each attempt counts from zero, as in Flink; a report sent twice counts once).
+    pub accumulators: BTreeMap<usize, Vec<(String, spate_runtime::accumulator::AccumulatorValue)>>,
     /// The job as planned.
     pub graph: Arc<spate_core::job_graph::JobGraph>,
     /// Its shipped configuration.
@@ -292,7 +292,7 @@ impl JobObserver for RecordObserver {
         self.update(|r| {
             r.status = status;
             r.attempt = attempt;
-            r.timestamps.entry(status.name()).or_insert_with(now_ms);
+            r.timestamps.insert(status.name(), now_ms());
         });
     }
 
@@ -311,12 +311,17 @@ impl JobObserver for RecordObserver {
         self.update(|r| {
             r.status = status;
             r.end_ms = Some(now_ms());
-            r.timestamps.entry(status.name()).or_insert_with(now_ms);
+            r.timestamps.insert(status.name(), now_ms());
             r.failure = failure;
-            // Subtasks cut off without a report (a lost TaskManager's) end with the job.
-            let end = if status == JobStatus::Finished { SubtaskState::Finished } else { SubtaskState::Canceled };
+            // Subtasks cut off without a report (a lost TaskManager's) end with the job,
+            // without counters.
+            let end = match status {
+                JobStatus::Finished => SubtaskState::Finished,
+                JobStatus::Failed => SubtaskState::Failed,
+                _ => SubtaskState::Canceled,
+            };
             for subtask in &mut r.subtasks {
-                subtask.end(end, now_ms(), Default::default());
+                subtask.end(end, now_ms(), None);
             }
         });
     }

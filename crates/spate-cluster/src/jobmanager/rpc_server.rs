@@ -54,15 +54,16 @@ impl ResourceManager for Connection {
         let (inbox, tasks, local) = match self.shared.jobs.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&job_id) {
             Some(record) => {
                 if let WorkerEvent::Report(FromWorker::TaskEnded { task, error, accumulators, metrics, .. }) = &event {
-                    keep_accumulators(record, attempt, accumulators);
-                    if record.placement.as_ref().is_some_and(|(deployed, _)| *deployed == attempt) {
+                    let current = record.placement.as_ref().is_some_and(|(deployed, _)| *deployed == attempt);
+                    if current && *task < record.tasks {
+                        record.accumulators.insert(*task, accumulators.clone());
                         let state = match error {
                             None => SubtaskState::Finished,
                             Some(e) if e.consequence => SubtaskState::Canceled,
                             Some(_) => SubtaskState::Failed,
                         };
                         if let Some(subtask) = record.subtasks.get_mut(*task) {
-                            subtask.end(state, super::dispatcher::now_ms(), *metrics);
+                            subtask.end(state, super::dispatcher::now_ms(), Some(*metrics));
                         }
                     }
                 }
@@ -74,20 +75,6 @@ impl ResourceManager for Connection {
             let _ = inbox.send(message);
         }
         Ok(())
-    }
-}
-
-/// Adds a subtask's accumulators to its job's record; a newer attempt starts afresh.
-fn keep_accumulators(
-    record: &mut super::dispatcher::JobRecord,
-    attempt: u32,
-    values: &[(String, spate_runtime::accumulator::AccumulatorValue)],
-) {
-    if attempt > record.accumulators.0 {
-        record.accumulators = (attempt, Default::default());
-    }
-    if attempt == record.accumulators.0 {
-        record.accumulators.1.add(values.to_vec());
     }
 }
 

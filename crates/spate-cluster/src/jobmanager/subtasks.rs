@@ -65,13 +65,13 @@ impl SubtaskRecord {
         SubtaskRecord { state: SubtaskState::Running, start_ms: now, end_ms: -1, metrics: None }
     }
 
-    /// Ended at `now` in `state`, with `metrics`; only a running subtask ends (a second
-    /// report of the same end changes nothing).
-    pub fn end(&mut self, state: SubtaskState, now: i64, metrics: TaskMetricsSnapshot) {
+    /// Ended at `now` in `state`, with `metrics` if its worker reported them; only a
+    /// running subtask ends (a second report of the same end changes nothing).
+    pub fn end(&mut self, state: SubtaskState, now: i64, metrics: Option<TaskMetricsSnapshot>) {
         if self.state == SubtaskState::Running {
             self.state = state;
             self.end_ms = now;
-            self.metrics = Some(metrics);
+            self.metrics = metrics;
         }
     }
 }
@@ -100,12 +100,12 @@ mod tests {
     #[test]
     fn a_subtask_ends_once_and_vertices_take_the_worst_state() {
         let mut a = SubtaskRecord::deployed(10);
-        a.end(SubtaskState::Finished, 20, TaskMetricsSnapshot { records_out: 5, ..Default::default() });
-        a.end(SubtaskState::Failed, 30, TaskMetricsSnapshot::default());
+        a.end(SubtaskState::Finished, 20, Some(TaskMetricsSnapshot { records_out: 5, ..Default::default() }));
+        a.end(SubtaskState::Failed, 30, None);
         assert_eq!((a.state, a.end_ms, a.metrics.unwrap().records_out), (SubtaskState::Finished, 20, 5));
         let running = SubtaskRecord::deployed(10);
         let mut failed = SubtaskRecord::deployed(10);
-        failed.end(SubtaskState::Failed, 11, TaskMetricsSnapshot::default());
+        failed.end(SubtaskState::Failed, 11, None);
         assert_eq!(vertex_state(&[&a, &running]), SubtaskState::Running);
         assert_eq!(vertex_state(&[&a, &failed, &running]), SubtaskState::Failed);
         assert_eq!(vertex_state(&[&a, &a]), SubtaskState::Finished);

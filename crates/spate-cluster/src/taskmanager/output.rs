@@ -33,19 +33,28 @@ pub(crate) fn read(kind: OutputKind, dir: &Path, max_bytes: u64) -> Result<Strin
                         .collect()
                 })
                 .unwrap_or_default();
+            // Newest first until the budget is spent, then back in time order; a file
+            // that cannot be read is skipped.
             outputs.sort();
-            let mut all = String::new();
-            for (_, path) in outputs {
-                all += &tail(&path, max_bytes).map_err(|e| failed(format!("{}: {e}", path.display())))?;
+            let mut budget = max_bytes;
+            let mut parts = Vec::new();
+            for (_, path) in outputs.iter().rev() {
+                if budget == 0 {
+                    break;
+                }
+                if let Ok(text) = tail(path, budget) {
+                    budget = budget.saturating_sub(text.len() as u64);
+                    parts.push(text);
+                }
             }
-            let cut = all.len().saturating_sub(max_bytes as usize);
-            let cut = (cut..all.len()).find(|i| all.is_char_boundary(*i)).unwrap_or(all.len());
-            Ok(all[cut..].to_string())
+            parts.reverse();
+            Ok(parts.concat())
         }
     }
 }
 
-/// The last `max_bytes` of `path`, as text (invalid UTF-8 replaced).
+/// The last `max_bytes` of `path`, as text (invalid UTF-8 replaced; a character cut at
+/// the start of the tail shows as a replacement character).
 fn tail(path: &Path, max_bytes: u64) -> std::io::Result<String> {
     let mut file = std::fs::File::open(path)?;
     let len = file.metadata()?.len();

@@ -67,6 +67,36 @@ pub(super) async fn jobmanager_config(State(shared): State<Arc<Shared>>) -> Json
 
 /// Whether a configuration key names a secret, whose value REST never shows.
 pub(super) fn is_secret(key: &str) -> bool {
+    // Flink's list of sensitive keys (GlobalConfiguration.SENSITIVE_KEYS) and Spate's own.
     let key = key.to_ascii_lowercase();
-    ["password", "secret", "token", "credential"].iter().any(|s| key.contains(s))
+    [
+        "password",
+        "secret",
+        "token",
+        "credential",
+        "jaas.config",
+        "fs.azure.account.key",
+        "apikey",
+        "api-key",
+        "auth-params",
+        "service-key",
+        "basic-auth",
+        "http-headers",
+    ]
+    .iter()
+    .any(|s| key.contains(s))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn secrets_are_recognized_by_flinks_sensitive_keys() {
+        for key in ["security.auth.token", "s3.secret-key", "properties.sasl.jaas.config", "metrics.reporter.x.apikey"]
+        {
+            assert!(super::is_secret(key), "{key}");
+        }
+        for key in ["parallelism.default", "rest.port", "s3.endpoint"] {
+            assert!(!super::is_secret(key), "{key}");
+        }
+    }
 }

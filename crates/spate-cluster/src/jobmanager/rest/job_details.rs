@@ -255,7 +255,10 @@ pub(super) async fn config(
     }
     let restart =
         RestartStrategy::from_config(&config, false).map(|s| describe(&s)).unwrap_or_else(|e| format!("invalid: {e}"));
-    let parallelism = config.get(&spate_core::config::options::PARALLELISM_DEFAULT).unwrap_or(1);
+    // What the client planned with, if it shipped it; Flink says -1 when unset.
+    let shipped = record.config.iter().any(|(k, _)| k == spate_core::config::options::PARALLELISM_DEFAULT.key);
+    let parallelism =
+        if shipped { config.get(&spate_core::config::options::PARALLELISM_DEFAULT).map_or(-1, i64::from) } else { -1 };
     let user: serde_json::Map<String, Value> = record
         .config
         .iter()

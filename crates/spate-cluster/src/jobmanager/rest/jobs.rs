@@ -153,7 +153,11 @@ pub(super) async fn accumulators(
     let query = query.map_err(|e| RestError::bad_request(format!("/jobs/{id}/accumulators: {e}")))?;
     let jobs = shared.jobs.lock().unwrap_or_else(|p| p.into_inner());
     let record = jobs.get(&id).ok_or_else(|| RestError::not_found(format!("Job {id} not found")))?;
-    let results = &record.accumulators.1;
+    let mut results = spate_runtime::accumulator::AccumulatorResults::default();
+    for values in record.accumulators.values() {
+        results.add(values.clone());
+    }
+    let results = &results;
     let user: Vec<Value> = results
         .names()
         .filter_map(|name| {

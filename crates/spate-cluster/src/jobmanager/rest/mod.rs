@@ -20,9 +20,11 @@ pub(super) use error::RestError;
 
 /// Every route.
 pub(super) fn router(shared: Arc<Shared>, max_content_length: u64) -> Router {
-    // Calls that change anything or hand out code need the token, checked before a
-    // body is read.
+    // Calls that change anything, hand out code or show what jobs printed and logged
+    // need the token, checked before a body is read.
     let guarded = Router::new()
+        .route("/taskmanagers/{id}/log", get(taskmanagers::log))
+        .route("/taskmanagers/{id}/stdout", get(taskmanagers::stdout))
         .route("/artifacts/{sha256}", get(artifacts::get).head(artifacts::head).put(artifacts::put))
         .route("/jobs", axum::routing::post(jobs::submit))
         .route("/jobs/{id}", axum::routing::patch(jobs::cancel))
@@ -41,8 +43,6 @@ pub(super) fn router(shared: Arc<Shared>, max_content_length: u64) -> Router {
         .route("/jobmanager/config", get(cluster::jobmanager_config))
         .route("/taskmanagers", get(taskmanagers::list))
         .route("/taskmanagers/{id}", get(taskmanagers::details))
-        .route("/taskmanagers/{id}/log", get(taskmanagers::log))
-        .route("/taskmanagers/{id}/stdout", get(taskmanagers::stdout))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(usize::try_from(max_content_length).unwrap_or(usize::MAX)))
