@@ -100,6 +100,26 @@ impl Cluster {
         request("GET", self.rest.as_deref().unwrap(), path)
     }
 
+    /// What the workers printed (their `worker.out`), one text per TaskManager whose
+    /// workers printed anything: of job `job`'s first attempt, or of every job.
+    fn worker_outputs(&self, job: Option<&str>) -> Vec<String> {
+        let mut outputs = Vec::new();
+        for tm in std::fs::read_dir(self.dir.join("tm")).unwrap() {
+            let mut text = String::new();
+            for dir in std::fs::read_dir(tm.unwrap().path()).unwrap() {
+                let dir = dir.unwrap().path();
+                let wanted = job.is_none_or(|id| dir.file_name().is_some_and(|n| *n == *format!("job-{id}-0")));
+                if wanted {
+                    text += &std::fs::read_to_string(dir.join("worker.out")).unwrap_or_default();
+                }
+            }
+            if !text.is_empty() {
+                outputs.push(text);
+            }
+        }
+        outputs
+    }
+
     fn registered(&self) -> u64 {
         self.get("/overview").1["taskmanagers"].as_u64().unwrap()
     }
@@ -563,7 +583,6 @@ fn a_submitted_job_runs_in_a_worker_on_a_taskmanager() {
 fn spate_run_uploads_once_submits_waits_and_lists_and_cancel_names_what_it_cannot_cancel() {
     // Two TaskManagers: the second job of `--two-jobs` needs 3 slots.
     let mut cluster = Cluster::new("run", 2, "");
-    let tmp = cluster.dir.join("tm");
     cluster.start();
     let app = test_app();
     let app = app.to_str().unwrap();
@@ -634,16 +653,7 @@ fn spate_run_uploads_once_submits_waits_and_lists_and_cancel_names_what_it_canno
     assert_eq!(keys(&config["execution-config"]), keys(&sample("rest_job_config.json")["execution-config"]));
     assert_eq!(config["execution-config"]["job-parallelism"], 2, "{config}");
     assert_eq!(cluster.get("/jobs/00000000000000000000000000000000/plan").0, 404);
-    let all_output = || -> String {
-        let mut all = String::new();
-        for tm in std::fs::read_dir(&tmp).unwrap() {
-            for job in std::fs::read_dir(tm.unwrap().path()).unwrap() {
-                all += &std::fs::read_to_string(job.unwrap().path().join("worker.out")).unwrap_or_default();
-            }
-        }
-        all
-    };
-    let out_file = all_output();
+    let out_file = cluster.worker_outputs(None).concat();
     assert!(out_file.lines().any(|l| l.ends_with("(0, 143)")), "{out_file}");
     // The same output, and the TaskManagers' logs, over REST (Flink's paths, as text).
     let (_, taskmanagers) = cluster.get("/taskmanagers");
@@ -910,22 +920,14 @@ fn shuffle_app() -> PathBuf {
 /// TaskManagers' workers printed any.
 fn printed_counts(cluster: &Cluster) -> (std::collections::BTreeMap<u64, Vec<u64>>, usize) {
     let mut counts: std::collections::BTreeMap<u64, Vec<u64>> = Default::default();
-    let mut printing = 0;
-    for tm in std::fs::read_dir(cluster.dir.join("tm")).unwrap() {
-        let mut printed = false;
-        for job in std::fs::read_dir(tm.unwrap().path()).unwrap() {
-            let out = job.unwrap().path().join("worker.out");
-            for line in std::fs::read_to_string(&out).unwrap_or_default().lines() {
-                // `print()` writes `subtask> record`, as Flink's (a string in quotes).
-                let record = line.split_once("> ").map_or(line, |(_, record)| record).trim_matches('"');
-                let (key, count) = record.split_once(' ').unwrap_or_else(|| panic!("'{line}' in {}", out.display()));
-                counts.entry(key.parse().unwrap()).or_default().push(count.parse().unwrap());
-                printed = true;
-            }
-        }
-        printing += usize::from(printed);
+    let outputs = cluster.worker_outputs(None);
+    for line in outputs.iter().flat_map(|text| text.lines()) {
+        // `print()` writes `subtask> record`, as Flink's (a string in quotes).
+        let record = line.split_once("> ").map_or(line, |(_, record)| record).trim_matches('"');
+        let (key, count) = record.split_once(' ').unwrap_or_else(|| panic!("'{line}' is no `key count`"));
+        counts.entry(key.parse().unwrap()).or_default().push(count.parse().unwrap());
     }
-    (counts, printing)
+    (counts, outputs.len())
 }
 
 /// Every key of `0..keys` counted `records / keys` times, each update once, in order.
@@ -1067,17 +1069,10 @@ fn the_examples_print_on_a_cluster_what_they_print_embedded() {
             .lines()
             .find_map(|l| l.strip_prefix("Job has been submitted with JobID ").map(str::to_string))
             .unwrap_or_else(|| panic!("{}", text(&out)));
-        let mut printed = Vec::new();
-        let mut workers = 0;
-        for tm in std::fs::read_dir(cluster.dir.join("tm")).unwrap() {
-            let out = tm.unwrap().path().join(format!("job-{id}-0/worker.out"));
-            if let Ok(text) = std::fs::read_to_string(&out) {
-                workers += 1;
-                printed.extend(text.lines().map(str::to_string));
-            }
-        }
+        let outputs = cluster.worker_outputs(Some(&id));
+        let mut printed: Vec<String> = outputs.iter().flat_map(|t| t.lines().map(str::to_string)).collect();
         printed.sort();
-        assert_eq!(workers, 2, "{name} ran on both TaskManagers");
+        assert_eq!(outputs.len(), 2, "{name} ran on both TaskManagers");
         assert_eq!(printed, expected, "{name}");
     }
 }

@@ -148,6 +148,18 @@ pub trait TaskExecutor {
     async fn cancel(job_id: String, attempt: u32, token: Option<String>) -> Result<(), WorkerRefusal>;
 }
 
+/// A client of the task executor at `address`, connected within 10 s; the error names
+/// the address.
+pub(crate) async fn connect_executor(address: &str) -> Result<TaskExecutorClient, String> {
+    let json = tarpc::tokio_serde::formats::Json::default;
+    let connect = tarpc::serde_transport::tcp::connect(address, json);
+    let transport = tokio::time::timeout(std::time::Duration::from_secs(10), connect)
+        .await
+        .map_err(|_| format!("cannot reach the TaskManager at {address}: no answer within 10 s"))?
+        .map_err(|e| format!("cannot reach the TaskManager at {address}: {e}"))?;
+    Ok(TaskExecutorClient::new(tarpc::client::Config::default(), transport).spawn())
+}
+
 /// The JobManager's resource manager, as TaskManagers call it.
 #[tarpc::service]
 pub trait ResourceManager {

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use spate_runtime::checkpoint::{CompletedCheckpoint, TaskMail};
 use spate_runtime::job_master::{DeployError, Deployer, task_descriptors};
 use spate_runtime::worker_link::{Deployment, Placement};
-use tarpc::client;
 use tarpc::context;
 
 use super::Shared;
@@ -44,15 +43,7 @@ impl ClusterDeployer {
         call: impl AsyncFnOnce(TaskExecutorClient) -> Result<T, String>,
     ) -> Result<T, String> {
         let address = address.to_string();
-        self.shared.runtime.block_on(async move {
-            let json = tarpc::tokio_serde::formats::Json::default;
-            let connect = tarpc::serde_transport::tcp::connect(&address, json);
-            let transport = tokio::time::timeout(std::time::Duration::from_secs(10), connect)
-                .await
-                .map_err(|_| format!("cannot reach the TaskManager at {address}: no answer within 10 s"))?
-                .map_err(|e| format!("cannot reach the TaskManager at {address}: {e}"))?;
-            call(TaskExecutorClient::new(client::Config::default(), transport).spawn()).await
-        })
+        self.shared.runtime.block_on(async move { call(crate::rpc::connect_executor(&address).await?).await })
     }
 
     /// Cancels attempt `attempt` on the TaskManager at `address`; one that cannot be

@@ -194,19 +194,7 @@ impl JobManager {
     }
 }
 
-/// Compares two secrets in constant time.
-pub(crate) fn same_secret(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// Whether a caller presenting `given` may call an endpoint guarded by `required`.
-pub(crate) fn token_accepted(required: &Option<String>, given: &Option<String>) -> bool {
-    match (required, given) {
-        (None, _) => true,
-        (Some(ours), Some(theirs)) => same_secret(ours.as_bytes(), theirs.as_bytes()),
-        (Some(_), None) => false,
-    }
-}
+pub(crate) use spate_runtime::data_plane::{same_secret, token_accepted};
 
 /// Declares TaskManagers lost when their heartbeats stopped.
 async fn sweep(shared: Arc<Shared>, interval: Duration) {

@@ -36,15 +36,18 @@ enum PeerAnswer {
     Refused(String),
 }
 
-/// Whether a caller presenting `given` may use something guarded by `required`
-/// (compared in constant time).
+/// Whether two secrets are equal, compared in constant time (no early exit that would
+/// tell a guesser how much of a prefix was right).
+pub fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Whether a caller presenting `given` may use something guarded by `required`: the
+/// one check for every internal connection and guarded call of the cluster.
 pub fn token_accepted(required: &Option<String>, given: &Option<String>) -> bool {
-    fn same(a: &[u8], b: &[u8]) -> bool {
-        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-    }
     match (required, given) {
         (None, _) => true,
-        (Some(ours), Some(theirs)) => same(ours.as_bytes(), theirs.as_bytes()),
+        (Some(ours), Some(theirs)) => same_secret(ours.as_bytes(), theirs.as_bytes()),
         (Some(_), None) => false,
     }
 }

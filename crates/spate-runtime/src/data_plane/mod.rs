@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, unbounded};
 use spate_core::Data;
 
-pub use handshake::{DATA_PROTOCOL_VERSION, PeerHandshakeError, PeerHello, token_accepted};
+pub use handshake::{DATA_PROTOCOL_VERSION, PeerHandshakeError, PeerHello, same_secret, token_accepted};
 pub use remote_channel::{RemoteReceiver, RemoteSender};
 
 use crate::channel::{ChannelReceiver, ChannelSender};

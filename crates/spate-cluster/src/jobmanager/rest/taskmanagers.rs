@@ -86,13 +86,8 @@ async fn output(shared: &Shared, id: &str, kind: crate::rpc::OutputKind) -> Resu
         entry.registration.rpc_address.clone()
     };
     let unavailable = |what: String| RestError { status: axum::http::StatusCode::SERVICE_UNAVAILABLE, message: what };
-    let json = tarpc::tokio_serde::formats::Json::default;
-    let transport =
-        tokio::time::timeout(std::time::Duration::from_secs(10), tarpc::serde_transport::tcp::connect(&address, json))
-            .await
-            .map_err(|_| unavailable(format!("TaskManager {id} at {address} does not answer")))?
-            .map_err(|e| unavailable(format!("cannot reach TaskManager {id} at {address}: {e}")))?;
-    let client = crate::rpc::TaskExecutorClient::new(tarpc::client::Config::default(), transport).spawn();
+    let client =
+        crate::rpc::connect_executor(&address).await.map_err(|e| unavailable(format!("TaskManager {id}: {e}")))?;
     client
         .read_output(tarpc::context::current(), kind, OUTPUT_LIMIT, shared.token.clone())
         .await
