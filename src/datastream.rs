@@ -13,10 +13,11 @@ use spate_runtime::operator::{
     FilterOperator, FlatMapOperator, MapOperator, OneInputOperator, ProcessOperator, TimestampsAndWatermarksOperator,
 };
 use spate_runtime::output::{Collector, OutputTag};
-use spate_runtime::sink::{CollectSink, FunctionSink, PrintSink, Sink};
+use spate_runtime::sink::{FunctionSink, PrintSink, Sink};
 use spate_runtime::watermark::WatermarkStrategy;
 
 use crate::env::StreamEnv;
+use crate::execution::collect::{CollectIterator, Started};
 use crate::error::Result;
 use crate::graph::factory::{CustomSelectorFactory, OperatorFactory, OperatorFactoryOf, Prototype, SinkFactoryOf};
 use crate::graph::port::Port;
@@ -618,14 +619,84 @@ impl<T: Data> DataStream<T> {
         self.add_sink_node(Arc::new(FunctionSink::new(function)))
     }
 
-    /// Runs the pipeline and returns this stream's records (for tests and small
-    /// programs). The records of parallel subtasks arrive in no particular order; the
-    /// job must be bounded.
+    fn start_collect(&self) -> Result<Started<T>> {
+        crate::execution::collect::start(&self.env, "Collect Job", |sink| {
+            // One sink, as Flink's collect: one buffer for the program to read.
+            // A fixed uid: its state (the unread results) is Spate's, not the user's.
+            self.add_sink_node(sink).set_parallelism(1).uid("spate-collect-sink");
+        })
+    }
+
+    /// Runs the pipeline and returns this stream's records, once the job finished (for
+    /// tests and small programs; a job that does not end needs
+    /// [`execute_and_collect_iter`](Self::execute_and_collect_iter)). The records of
+    /// parallel subtasks arrive in no particular order. The program pulls them while
+    /// the job runs, so the job's sink holds at most `collect-sink.batch-size.max`; on
+    /// a cluster they come through the JobManager. A restart is invisible: with
+    /// checkpoints the results go on from the checkpoint, without they start over.
+    ///
+    /// ```
+    /// # use spate::prelude::*;
+    /// let env = StreamEnv::local().unwrap();
+    /// let mut squares = env.from_sequence(1..4).map(|x| x * x).execute_and_collect().unwrap();
+    /// squares.sort();
+    /// assert_eq!(squares, vec![1, 4, 9]);
+    /// ```
     pub fn execute_and_collect(&self) -> Result<Vec<T>> {
-        let (sender, receiver) = crossbeam_channel::unbounded();
-        self.add_sink_node(Arc::new(CollectSink::new(sender)));
-        self.env.execute("Collect Job")?;
-        Ok(receiver.try_iter().flatten().collect())
+        let iterator = match self.start_collect()? {
+            Started::Running(iterator) => iterator,
+            Started::Replayed(Some(values)) => return Ok(values),
+            Started::Replayed(None) => {
+                return Err(crate::Error::Collect {
+                    job: "Collect Job".into(),
+                    reason: "the first run recorded no results of this job for the replay".into(),
+                });
+            }
+        };
+        let job = iterator.job_client().handle();
+        let values = iterator.into_vec()?;
+        if self.env.role() == crate::Role::Client {
+            // Later jobs' workers replay `main`: they get these results too.
+            let encoded = spate_core::codec::encode(&values).map_err(crate::Error::from)?;
+            if let Ok(mut collected) = job.shared.collected.lock() {
+                *collected = Some(encoded);
+            }
+        }
+        Ok(values)
+    }
+
+    /// Runs the pipeline and returns an iterator over this stream's records as they
+    /// come, for jobs that do not end too; dropping it (or
+    /// [`close`](CollectIterator::close)) cancels the job, as Flink's
+    /// `executeAndCollect` iterator does. With checkpoints a record is handed out once
+    /// a checkpoint after it completed, so a restart repeats none; without, records
+    /// come at once, and a restart after some were handed out ends the iterator with an
+    /// error. A worker's replay of `main` does not replay an iterator's records: build
+    /// later jobs from [`execute_and_collect`](Self::execute_and_collect)'s.
+    ///
+    /// ```
+    /// # use spate::prelude::*;
+    /// let env = StreamEnv::local().unwrap();
+    /// let first: Vec<i64> = env
+    ///     .from_sequence(0..i64::MAX) // unbounded, for all practical purposes
+    ///     .filter(|x| x % 2 == 0)
+    ///     .execute_and_collect_iter()
+    ///     .unwrap()
+    ///     .take(3)
+    ///     .collect::<Result<_>>()
+    ///     .unwrap();
+    /// assert_eq!(first.len(), 3);
+    /// ```
+    pub fn execute_and_collect_iter(&self) -> Result<CollectIterator<T>> {
+        match self.start_collect()? {
+            Started::Running(iterator) => Ok(iterator),
+            Started::Replayed(_) => Err(crate::Error::Collect {
+                job: "Collect Job".into(),
+                reason: "a worker's replay of main does not replay an iterator's records: \
+                         build later jobs from execute_and_collect's Vec"
+                    .into(),
+            }),
+        }
     }
 }
 

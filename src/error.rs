@@ -176,6 +176,14 @@ pub enum Error {
     /// A worker's replay of `main` built another job than the first run.
     #[error(transparent)]
     NotDeterministic(#[from] spate_core::determinism::GraphDifference),
+    /// The results of an `execute_and_collect` job could not be read.
+    #[error("collecting the results of job '{job}': {reason}")]
+    Collect {
+        /// The job.
+        job: String,
+        /// Why.
+        reason: String,
+    },
     /// A broken invariant of Spate itself (a thread of the job panicked).
     #[error("internal error: {0}")]
     Internal(String),

@@ -45,6 +45,7 @@ pub use connected::{
 pub use datastream::{DataStream, DataStreamSink};
 pub use env::{ROLE_ENV, Role, StreamEnv};
 pub use error::{Error, Result};
+pub use execution::collect::CollectIterator;
 pub use execution::job_client::{JobClient, JobExecutionResult, JobStatus, VertexMetrics};
 pub use execution::restore::RestoreError;
 pub use graph::planner::PlanError;

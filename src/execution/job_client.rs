@@ -163,6 +163,8 @@ pub(crate) struct JobShared {
     pub tasks: Vec<TaskEntry>,
     pub vertices: Vec<(String, u32)>,
     pub started: Instant,
+    /// What `execute_and_collect` returned, encoded, for the replay of later jobs.
+    pub collected: Mutex<Option<Vec<u8>>>,
     pub checkpoints: CheckpointHistory,
 }
 
@@ -192,6 +194,7 @@ impl JobShared {
             vertices: job.vertices.iter().map(|v| (v.name.clone(), v.parallelism)).collect(),
             started: Instant::now(),
             checkpoints,
+            collected: Mutex::new(None),
         })
     }
 
@@ -235,7 +238,9 @@ impl JobShared {
     }
 }
 
-/// A handle on a submitted job: status, metrics, cancellation, and its result.
+/// A handle on a submitted job: status, metrics, cancellation, and its result. Clones
+/// are handles on the same job.
+#[derive(Clone)]
 pub struct JobClient {
     pub(crate) shared: Arc<JobShared>,
 }
@@ -269,6 +274,7 @@ impl JobClient {
             net_runtime_ms: finished.map_or(0, |r| r.net_runtime.as_millis() as u64),
             accumulators: finished.map(|r| r.accumulators.clone()).unwrap_or_default(),
             detached: std::env::var_os(spate_core::launch::DETACHED_ENV).is_some(),
+            collected: self.shared.collected.lock().ok().and_then(|c| c.clone()),
         }
     }
 

@@ -3,6 +3,7 @@
 
 pub(crate) mod client;
 pub(crate) mod client_observer;
+pub(crate) mod collect;
 pub(crate) mod deploy;
 pub(crate) mod job_client;
 pub(crate) mod mini_cluster;

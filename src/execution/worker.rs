@@ -20,6 +20,7 @@ use spate_core::job_id::JobId;
 use spate_runtime::checkpoint::CoordinatorMessage;
 use spate_runtime::data_plane::{DATA_PROTOCOL_VERSION, DataListener, DataPlane, DataPlaneSettings, PeerHello};
 use spate_runtime::job_master::{Deployer as _, JobMessage, JobStatus, task_descriptors};
+use spate_runtime::sink::CollectBuffer;
 use spate_runtime::worker_link::{
     Deployment, FrameReader, FrameWriter, FromWorker, RecordedJob, RemoteTaskError, ToWorker, accept,
 };
@@ -38,6 +39,9 @@ pub(crate) struct WorkerLink {
     /// Where the other workers of the attempt connect, bound before its address went
     /// out.
     listener: DataListener,
+    /// The buffer of the job's collect sink, when `main` called `execute_and_collect`:
+    /// the program that collects reads it through the TaskManager.
+    pub results: Option<Arc<CollectBuffer<Vec<u8>>>>,
 }
 
 fn link_error(what: &str, error: impl std::error::Error + Send + Sync + 'static) -> Error {
@@ -69,7 +73,7 @@ impl WorkerLink {
         writer
             .send(&FromWorker::Listening { address: listener.address.clone() })
             .map_err(|e| link_error("the answer to the deployment", e))?;
-        Ok(WorkerLink { reader, writer, deployment, listener })
+        Ok(WorkerLink { reader, writer, deployment, listener, results: None })
     }
 }
 
@@ -119,7 +123,7 @@ pub(crate) fn replayed(recorded: &RecordedJob, index: u32) -> Result<JobClient> 
 /// subtask ended well, 1 otherwise. Returns only with the error that kept it from
 /// starting (another pipeline than the first run's, a thread that cannot start).
 pub(crate) fn run(exec: ExecutionPlan, link: WorkerLink) -> Result<JobClient> {
-    let WorkerLink { mut reader, mut writer, deployment, listener } = link;
+    let WorkerLink { mut reader, mut writer, deployment, listener, results } = link;
     if let Some(difference) = first_difference(&deployment.job_graph, &exec.plan.job_graph) {
         let _ = writer.send(&FromWorker::Failed { reason: difference.to_string(), recoverable: false });
         return Err(Error::NotDeterministic(difference));
@@ -227,6 +231,10 @@ pub(crate) fn run(exec: ExecutionPlan, link: WorkerLink) -> Result<JobClient> {
             tracing::warn!("the link to the TaskManager closed: cancelling the subtasks");
             *link_lost = true;
             deployer.cancel(attempt);
+            // Nobody can read the results any more: a sink waiting for room fails.
+            if let Some(results) = &results {
+                results.close();
+            }
         }
     };
     let never = crossbeam_channel::never::<Option<ToWorker>>();
@@ -277,7 +285,19 @@ pub(crate) fn run(exec: ExecutionPlan, link: WorkerLink) -> Result<JobClient> {
             // Once the link closed, its channel is ready at every pass: not selected.
             recv(if link_lost { &never } else { &mail }) -> message => match message {
                 Ok(Some(ToWorker::Mail { task, mail })) => deployer.send(attempt, task, mail),
-                Ok(Some(ToWorker::Cancel)) => deployer.cancel(attempt),
+                Ok(Some(ToWorker::Cancel)) => {
+                    deployer.cancel(attempt);
+                    if let Some(results) = &results {
+                        results.close();
+                    }
+                }
+                Ok(Some(ToWorker::FetchResults { request, offset, max_bytes })) => {
+                    // Answered at once (the reader polls): the loop goes on serving.
+                    let page = results.as_ref().map(|r| r.fetch(offset, max_bytes as usize, std::time::Duration::ZERO));
+                    if writer.send(&FromWorker::Results { request, page }).is_err() {
+                        lose_link(&mut deployer, &mut link_lost);
+                    }
+                }
                 Ok(Some(ToWorker::Deploy(_) | ToWorker::Peers(_))) => {
                     tracing::warn!("a second deployment on the worker link is ignored")
                 }

@@ -13,13 +13,13 @@ const WORDS: [&str; 13] =
     ["to", "be", "or", "not", "that", "is", "the", "question", "whether", "tis", "nobler", "in", "mind"];
 
 /// Line `i` of the input: a few words chosen by `i`.
-fn line(i: i64) -> String {
+pub(crate) fn line(i: i64) -> String {
     let i = i as usize;
     (0..1 + i % 4).map(|k| WORDS[(i * 7 + k * 3) % WORDS.len()]).collect::<Vec<_>>().join(" ")
 }
 
 /// Every running count of every word: what a STREAMING word count emits.
-fn expected_word_counts(lines: i64) -> BTreeMap<String, u32> {
+pub(crate) fn expected_word_counts(lines: i64) -> BTreeMap<String, u32> {
     let mut totals: BTreeMap<&str, u32> = BTreeMap::new();
     for i in 0..lines {
         for w in line(i).split(' ') {
@@ -46,7 +46,7 @@ enum Where {
 
 /// Splits line `i` into `(word, 1)`, passing the failure plan first if asked.
 #[derive(Clone)]
-struct SplitLine(Option<FailurePlan>);
+pub(crate) struct SplitLine(pub(crate) Option<FailurePlan>);
 
 impl FlatMapFunction<i64, (String, u64)> for SplitLine {
     fn flat_map(&mut self, i: i64, out: &mut Collector<'_, (String, u64)>) -> FnResult {

@@ -3,6 +3,7 @@
 //! checkpoints and restart strategies. The promise under test: the committed output of
 //! a job is exactly that of a run without failure.
 
+mod collect;
 mod corruption;
 mod failover;
 mod failure_handling;

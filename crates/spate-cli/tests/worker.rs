@@ -187,6 +187,7 @@ fn first_job_result(records: i32) -> RecordedJob {
         net_runtime_ms: 12,
         accumulators,
         detached: false,
+        collected: None,
     }
 }
 

@@ -107,6 +107,26 @@ pub enum WorkerRefusal {
     /// An output could not be read.
     #[error("{0}")]
     Output(String),
+    /// The job's results could not be fetched.
+    #[error("cannot fetch the job's results: {0}")]
+    Results(String),
+}
+
+/// A page of an `execute_and_collect` job's results (see
+/// `spate_runtime::sink::Page`), as it crosses JSON: its records, each encoded, in one
+/// base64 string.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ResultPage {
+    /// The attempt that wrote them: a new value means the job restarted.
+    pub version: u64,
+    /// The offset of the first record.
+    pub offset: u64,
+    /// How many records `data` holds.
+    pub count: u64,
+    /// No record follows.
+    pub finished: bool,
+    /// Base64 of the encoded `Vec<Vec<u8>>` of records.
+    pub data: String,
 }
 
 /// Which output of a TaskManager (Flink's `/taskmanagers/:id/log` and `/stdout`).
@@ -143,6 +163,15 @@ pub trait TaskExecutor {
     /// The tail (at most `max_bytes`) of the TaskManager's log, or of its workers'
     /// standard output (`print()`), oldest job first.
     async fn read_output(kind: OutputKind, max_bytes: u64, token: Option<String>) -> Result<String, WorkerRefusal>;
+    /// The results of a job's attempt from `offset` on, acknowledging those before it,
+    /// from the collect sink of its worker here (`None`: none runs in it).
+    async fn fetch_results(
+        job_id: String,
+        attempt: u32,
+        offset: u64,
+        max_bytes: u32,
+        token: Option<String>,
+    ) -> Result<Option<ResultPage>, WorkerRefusal>;
     /// Cancels a job's attempt: asks its worker, and kills its process group after
     /// `task.cancellation.timeout`.
     async fn cancel(job_id: String, attempt: u32, token: Option<String>) -> Result<(), WorkerRefusal>;

@@ -86,7 +86,8 @@ fn messages(taskmanager: &str, attempt: u32, event: WorkerEvent, tasks: usize, l
             tracing::warn!(taskmanager, attempt, task, tasks, "a worker reported a subtask the job does not have");
             Vec::new()
         }
-        WorkerEvent::Report(FromWorker::Listening { .. }) => Vec::new(),
+        // The TaskManager answers fetches itself; one that came here is late.
+        WorkerEvent::Report(FromWorker::Listening { .. } | FromWorker::Results { .. }) => Vec::new(),
         WorkerEvent::Report(FromWorker::Finished { task }) => {
             vec![JobMessage::Task { attempt, message: CoordinatorMessage::Finished { task } }]
         }

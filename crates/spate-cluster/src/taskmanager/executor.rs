@@ -119,6 +119,47 @@ impl TaskExecutor for Executor {
             .map_err(|e| WorkerRefusal::Output(e.to_string()))?
     }
 
+    async fn fetch_results(
+        self,
+        _: Context,
+        job_id: String,
+        attempt: u32,
+        offset: u64,
+        max_bytes: u32,
+        token: Option<String>,
+    ) -> Result<Option<crate::rpc::ResultPage>, WorkerRefusal> {
+        use base64::Engine as _;
+        self.authorize(&token)?;
+        let key = (job_id.clone(), attempt);
+        let gone = || WorkerRefusal::Results(format!("no worker of attempt {attempt} of job {job_id} runs here"));
+        let handle = self.0.workers.lock().unwrap_or_else(|p| p.into_inner()).get(&key).cloned().ok_or_else(gone)?;
+        let request = handle.next_fetch.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        handle.fetches.lock().unwrap_or_else(|p| p.into_inner()).insert(request, reply);
+        let message = spate_runtime::worker_link::ToWorker::FetchResults { request, offset, max_bytes };
+        self.to_worker(key, message).await.ok_or_else(gone)?;
+        let page = match tokio::time::timeout(FETCH_TIMEOUT, answer).await {
+            Ok(Ok(page)) => page,
+            Ok(Err(_)) => return Err(gone()),
+            Err(_) => {
+                handle.fetches.lock().unwrap_or_else(|p| p.into_inner()).remove(&request);
+                return Err(WorkerRefusal::Results(format!(
+                    "the worker of attempt {attempt} of job {job_id} did not answer within {} s",
+                    FETCH_TIMEOUT.as_secs()
+                )));
+            }
+        };
+        let Some(page) = page else { return Ok(None) };
+        let data = spate_core::codec::encode(&page.records).map_err(|e| WorkerRefusal::Results(e.to_string()))?;
+        Ok(Some(crate::rpc::ResultPage {
+            version: page.version,
+            offset: page.offset,
+            count: page.records.len() as u64,
+            finished: page.finished,
+            data: base64::engine::general_purpose::STANDARD.encode(data),
+        }))
+    }
+
     async fn cancel(
         self,
         _: Context,
@@ -145,6 +186,10 @@ impl TaskExecutor for Executor {
         Ok(())
     }
 }
+
+/// How long a result fetch waits for the worker's answer (a worker answers at once,
+/// or after a short wait for records).
+const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Kills a worker's process group.
 pub(crate) fn kill_group(pgid: u32) {

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use crate::jobmanager::artifact_store::{is_sha256, sha256_hex};
 use spate_core::launch::{LAUNCHER_VERSION_ENV, ROLE_ENV, VERSION};
+use spate_runtime::sink::Page;
 use spate_runtime::worker_link::{FrameReader, FrameWriter, FromWorker, ToWorker, greet};
 
 use super::executor::ExecutorShared;
@@ -27,6 +28,10 @@ pub(crate) struct WorkerHandle {
     pub writer: Mutex<FrameWriter<UnixStream>>,
     /// Its process group.
     pub pgid: u32,
+    /// Result fetches waiting for the worker's answer, by request.
+    pub fetches: Mutex<std::collections::HashMap<u64, tokio::sync::oneshot::Sender<Option<Page<Vec<u8>>>>>>,
+    /// The next fetch's request number.
+    pub next_fetch: std::sync::atomic::AtomicU64,
 }
 
 /// The application, from the cache or downloaded into it.
@@ -146,16 +151,26 @@ pub(crate) fn start(shared: Arc<ExecutorShared>, mut request: WorkerRequest) -> 
         }
     };
     let _ = ours.set_read_timeout(None);
-    shared
-        .workers
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert((job.clone(), attempt), Arc::new(WorkerHandle { writer: Mutex::new(writer), pgid }));
+    let handle = Arc::new(WorkerHandle {
+        writer: Mutex::new(writer),
+        pgid,
+        fetches: Mutex::default(),
+        next_fetch: std::sync::atomic::AtomicU64::new(0),
+    });
+    shared.workers.lock().unwrap_or_else(|p| p.into_inner()).insert((job.clone(), attempt), handle.clone());
 
     let events = shared.events.clone();
     let (job_r, events_r) = (job.clone(), events.clone());
     let relay = std::thread::Builder::new().name(format!("spate-worker-link-{attempt}")).spawn(move || {
         while let Ok(report) = reader.receive::<FromWorker>() {
+            // Answers to fetches go to who asked, not to the JobManager's job master.
+            if let FromWorker::Results { request, page } = report {
+                let waiting = handle.fetches.lock().unwrap_or_else(|p| p.into_inner()).remove(&request);
+                if let Some(reply) = waiting {
+                    let _ = reply.send(page);
+                }
+                continue;
+            }
             if events_r.send((job_r.clone(), attempt, WorkerEvent::Report(report))).is_err() {
                 return;
             }

@@ -18,7 +18,7 @@ fn parse_port(raw: &str) -> Result<u16, InvalidValue> {
     raw.parse::<u16>().map_err(|_| "expected a port number in 0..=65535 (0: any free port)".into())
 }
 
-fn parse_bytes(raw: &str) -> Result<u64, InvalidValue> {
+pub(crate) fn parse_bytes(raw: &str) -> Result<u64, InvalidValue> {
     let raw = raw.trim();
     let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
     let (digits, unit) = raw.split_at(split);

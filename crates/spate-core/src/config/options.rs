@@ -220,6 +220,23 @@ pub const RECORDS_PER_BATCH: ConfigOption<u32> = ConfigOption::new(
     show,
 );
 
+/// `collect-sink.batch-size.max` (Flink's): how much of an `execute_and_collect` job's
+/// results its sink holds until the program reads them, which is also the most one
+/// page of results carries.
+pub const COLLECT_BATCH_SIZE_MAX: ConfigOption<u64> = ConfigOption::new(
+    "collect-sink.batch-size.max",
+    "The most results (in bytes, encoded) the collect sink of execute_and_collect holds \
+     until the program reads them; the sink waits while it holds that much. Default 2mb.",
+    parse_collect_batch_size,
+    || 2 << 20,
+    show,
+);
+
+fn parse_collect_batch_size(raw: &str) -> Result<u64, InvalidValue> {
+    let n = cl::parse_bytes(raw)?;
+    if (1024..=(256 << 20)).contains(&n) { Ok(n) } else { Err("expected a size between 1kb and 256mb".into()) }
+}
+
 /// `taskmanager.network.memory.buffers-per-channel`: batches in flight per channel.
 pub const BUFFERS_PER_CHANNEL: ConfigOption<u32> = ConfigOption::new(
     "taskmanager.network.memory.buffers-per-channel",
@@ -248,6 +265,7 @@ pub static ALL_OPTIONS: &[&dyn AnyOption] = &[
     &OPERATOR_CHAINING,
     &RECORDS_PER_BATCH,
     &BUFFERS_PER_CHANNEL,
+    &COLLECT_BATCH_SIZE_MAX,
     &AUTO_WATERMARK_INTERVAL,
     &ft::CHECKPOINTING_INTERVAL,
     &ft::CHECKPOINTING_MODE,

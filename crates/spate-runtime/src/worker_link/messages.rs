@@ -83,6 +83,10 @@ pub struct RecordedJob {
     /// Whether it was submitted detached (its result says so in the replay too).
     #[serde(default)]
     pub detached: bool,
+    /// What `execute_and_collect` returned (the encoded `Vec`), so that the replay
+    /// returns it too.
+    #[serde(default)]
+    pub collected: Option<Vec<u8>>,
 }
 
 /// From the TaskManager.
@@ -102,6 +106,16 @@ pub enum ToWorker {
     Peers(Vec<String>),
     /// Cancel every subtask.
     Cancel,
+    /// The program collecting the job's results asks for them from `offset` on,
+    /// acknowledging every record before it (answered with [`FromWorker::Results`]).
+    FetchResults {
+        /// Pairs the answer with the question.
+        request: u64,
+        /// The first record wanted.
+        offset: u64,
+        /// At most this many bytes of records (at least one record).
+        max_bytes: u32,
+    },
 }
 
 /// A subtask's error, as it crosses a process.
@@ -153,6 +167,14 @@ pub enum FromWorker {
         /// Its I/O counters.
         #[serde(default)]
         metrics: crate::metrics::TaskMetricsSnapshot,
+    },
+    /// The answer to [`ToWorker::FetchResults`]: `None` when no collect sink runs in
+    /// this worker.
+    Results {
+        /// The question's `request`.
+        request: u64,
+        /// The records, each encoded.
+        page: Option<crate::sink::Page<Vec<u8>>>,
     },
     /// Where the worker listens for its peers (its answer to the deployment).
     Listening {

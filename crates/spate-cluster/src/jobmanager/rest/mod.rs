@@ -6,6 +6,7 @@ mod cluster;
 mod error;
 mod job_details;
 mod jobs;
+mod results;
 mod taskmanagers;
 
 use std::sync::Arc;
@@ -28,6 +29,7 @@ pub(super) fn router(shared: Arc<Shared>, max_content_length: u64) -> Router {
         .route("/artifacts/{sha256}", get(artifacts::get).head(artifacts::head).put(artifacts::put))
         .route("/jobs", axum::routing::post(jobs::submit))
         .route("/jobs/{id}", axum::routing::patch(jobs::cancel))
+        .route("/jobs/{id}/results", get(results::fetch))
         .route_layer(axum::middleware::from_fn_with_state(shared.clone(), auth::require_token));
     Router::new()
         .merge(guarded)

@@ -1,0 +1,331 @@
+//! The program's side of `execute_and_collect`: pulling the job's results page by page
+//! from its collect sink — from the sink's buffer in this process on the embedded
+//! mini-cluster, through the JobManager's `/jobs/:id/results` on a cluster — each
+//! request acknowledging the records before its offset, so that the sink holds at most
+//! its buffer and the program one page.
+//!
+//! A new version of the sink's buffer means the job restarted. With checkpoints the
+//! restored sink goes on from the offsets of its checkpoint, and only records of
+//! completed checkpoints were handed out, so nothing repeats. Without, the job starts
+//! from scratch: the `Vec` form starts over, and an iterator that handed records out
+//! already fails rather than hand them out twice.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use spate_core::{Data, codec};
+use spate_runtime::sink::{CollectBuffer, Page};
+
+use spate_core::config::{fault_tolerance as ft, options};
+use spate_runtime::sink::{CollectSink, Sink};
+
+use super::client::ClusterClient;
+use super::job_client::JobClient;
+use crate::env::{Role, StreamEnv};
+use crate::error::{Error, Result};
+
+/// Records the buffer of a sink in this process holds (its reader is in the same
+/// process: `collect-sink.batch-size.max` counts encoded bytes, which it never has).
+const LOCAL_CAPACITY_RECORDS: usize = 16 * 1024;
+
+/// What one encoded record costs in the buffer: its bytes and its `Vec`.
+fn encoded_weight(record: &Vec<u8>) -> usize {
+    record.len() + std::mem::size_of::<Vec<u8>>()
+}
+
+/// An `execute_and_collect` job, as this process takes part in it.
+pub(crate) enum Started<T: Data> {
+    /// It runs (or ran) for this process, which reads its results.
+    Running(CollectIterator<T>),
+    /// A worker replays `main` past it: its results as they were read when it ran
+    /// (`None` when they were not recorded: an iterator read them).
+    Replayed(Option<Vec<T>>),
+}
+
+/// Adds a collect sink (of parallelism 1, as Flink's) with `add_sink` and runs the
+/// pipeline as this process's role has it.
+pub(crate) fn start<T: Data>(
+    env: &StreamEnv,
+    job_name: &str,
+    add_sink: impl FnOnce(Arc<dyn Sink<T>>),
+) -> Result<Started<T>> {
+    let (role, capacity, checkpointing, replaying) = {
+        let state = env.state.borrow();
+        let capacity = state.config.get(&options::COLLECT_BATCH_SIZE_MAX)?;
+        let checkpointing = state.config.get(&ft::CHECKPOINTING_INTERVAL)?.is_some();
+        let replaying = state
+            .worker
+            .as_ref()
+            .filter(|w| state.jobs_submitted < w.deployment.job_index)
+            .map(|w| w.deployment.recorded.get(state.jobs_submitted as usize).and_then(|r| r.collected.clone()));
+        (state.role, capacity as usize, checkpointing, replaying)
+    };
+    match role {
+        Role::Client | Role::Worker => {
+            // On a cluster until distributed checkpoints: a restart starts from scratch.
+            let buffer = Arc::new(CollectBuffer::new(capacity, encoded_weight, false));
+            add_sink(Arc::new(CollectSink::<T, Vec<u8>>::encoded(buffer.clone())));
+            if let Some(recorded) = replaying {
+                env.execute_async(job_name)?;
+                let values = recorded.map(|bytes| codec::decode::<Vec<T>>(&bytes)).transpose().map_err(|e| {
+                    Error::Collect { job: job_name.to_string(), reason: format!("the recorded results: {e}") }
+                })?;
+                return Ok(Started::Replayed(values));
+            }
+            if let Some(worker) = env.state.borrow_mut().worker.as_mut() {
+                worker.results = Some(buffer);
+            }
+            let job = env.execute_async(job_name)?;
+            let cluster = env.state.borrow().cluster.clone();
+            let cluster = cluster.ok_or_else(|| Error::Internal("a client without its cluster".into()))?;
+            let source = ResultSource::Remote { cluster, max_bytes: capacity as u64 };
+            Ok(Started::Running(CollectIterator::new(job, source, false)))
+        }
+        _ => {
+            let buffer = Arc::new(CollectBuffer::new(LOCAL_CAPACITY_RECORDS, |_| 1, checkpointing));
+            add_sink(Arc::new(CollectSink::<T, T>::typed(buffer.clone())));
+            let job = env.execute_async(job_name)?;
+            Ok(Started::Running(CollectIterator::new(job, ResultSource::Local(buffer), checkpointing)))
+        }
+    }
+}
+
+/// Records per page read from a buffer in this process.
+const LOCAL_PAGE_RECORDS: usize = 4096;
+
+/// How long a read from a buffer in this process waits for records.
+const LOCAL_WAIT: Duration = Duration::from_millis(50);
+
+/// The longest pause between two requests to the cluster while no records come.
+const REMOTE_MAX_PAUSE: Duration = Duration::from_millis(50);
+
+/// Where the pages come from.
+pub(crate) enum ResultSource<T> {
+    /// The sink's buffer, in this process.
+    Local(Arc<CollectBuffer<T>>),
+    /// The JobManager, which asks the collect sink's worker.
+    Remote {
+        /// The cluster.
+        cluster: ClusterClient,
+        /// The most bytes of records per page.
+        max_bytes: u64,
+    },
+}
+
+/// What one read brought.
+enum Fetched<T> {
+    Records(Vec<T>),
+    /// The job restarted from scratch: what was read so far is void.
+    Restarted,
+    /// Nothing yet.
+    Nothing,
+    /// Every record was read.
+    End,
+}
+
+/// The results of a running job, in the order the sink received them: an iterator that
+/// works for unbounded jobs too (`DataStream::execute_and_collect_iter`).
+///
+/// Dropping it before the end cancels the job, as closing Flink's collect iterator does.
+pub struct CollectIterator<T: Data> {
+    job: JobClient,
+    source: ResultSource<T>,
+    exactly_once: bool,
+    version: Option<u64>,
+    offset: u64,
+    page: VecDeque<T>,
+    yielded: u64,
+    done: bool,
+    pause: Duration,
+}
+
+impl<T: Data> CollectIterator<T> {
+    pub(crate) fn new(job: JobClient, source: ResultSource<T>, exactly_once: bool) -> Self {
+        CollectIterator {
+            job,
+            source,
+            exactly_once,
+            version: None,
+            offset: 0,
+            page: VecDeque::new(),
+            yielded: 0,
+            done: false,
+            pause: Duration::from_millis(1),
+        }
+    }
+
+    /// The job that produces the results.
+    pub fn job_client(&self) -> &JobClient {
+        &self.job
+    }
+
+    /// Stops reading: cancels the job if it still runs, and waits for its end.
+    pub fn close(mut self) -> Result<()> {
+        self.stop();
+        Ok(())
+    }
+
+    fn stop(&mut self) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        if !self.job.status().is_terminal() {
+            self.job.cancel();
+        }
+        if let ResultSource::Local(buffer) = &self.source {
+            buffer.close();
+        }
+        let _ = self.job.handle().wait_timeout(Duration::from_secs(30));
+    }
+
+    fn error(&self, reason: impl Into<String>) -> Error {
+        Error::Collect { job: self.job.job_name().to_string(), reason: reason.into() }
+    }
+
+    /// One read: records, a restart, nothing yet, or the end.
+    fn fetch(&mut self) -> Result<Fetched<T>> {
+        let page = match &self.source {
+            ResultSource::Local(buffer) => Some(buffer.fetch(self.offset, LOCAL_PAGE_RECORDS, LOCAL_WAIT)),
+            ResultSource::Remote { cluster, max_bytes } => {
+                match cluster.fetch_results(&self.job.job_id().to_string(), self.offset, *max_bytes)? {
+                    Some(page) => {
+                        let records = page
+                            .records
+                            .iter()
+                            .map(|bytes| codec::decode::<T>(bytes))
+                            .collect::<std::result::Result<Vec<T>, _>>()
+                            .map_err(|e| self.error(format!("a record does not decode: {e}")))?;
+                        Some(Page { version: page.version, offset: page.offset, records, finished: page.finished })
+                    }
+                    None => None,
+                }
+            }
+        };
+        // Version 0: the attempt's sink has not started yet.
+        let Some(page) = page.filter(|p| p.version != 0) else { return Ok(Fetched::Nothing) };
+        if self.version.is_some_and(|v| v != page.version) {
+            self.version = Some(page.version);
+            if !self.exactly_once {
+                self.offset = 0;
+                return Ok(Fetched::Restarted);
+            }
+        }
+        self.version = Some(page.version);
+        if page.offset > self.offset {
+            return Err(self.error(format!(
+                "records {}..{} were lost (the sink went on from {})",
+                self.offset, page.offset, page.offset
+            )));
+        }
+        // A page sent again starts before what was read: skip that part.
+        let skip = (self.offset - page.offset) as usize;
+        let records: Vec<T> = page.records.into_iter().skip(skip).collect();
+        self.offset += records.len() as u64;
+        if !records.is_empty() {
+            return Ok(Fetched::Records(records));
+        }
+        Ok(if page.finished { Fetched::End } else { Fetched::Nothing })
+    }
+
+    /// The next records, a restart or the end, waiting for one of them.
+    fn next_fetch(&mut self) -> Result<Fetched<T>> {
+        loop {
+            let fetched = match self.fetch() {
+                Ok(fetched) => fetched,
+                // A page lost on its way is asked for again (same offset), while the job runs.
+                Err(e @ Error::Cluster(_)) if self.job.status().is_terminal() => return Err(e),
+                Err(Error::Cluster(reason)) => {
+                    tracing::debug!(%reason, "fetching results");
+                    Fetched::Nothing
+                }
+                Err(e) => return Err(e),
+            };
+            match fetched {
+                Fetched::Nothing => {}
+                other => {
+                    self.pause = Duration::from_millis(1);
+                    return Ok(other);
+                }
+            }
+            if self.job.status().is_terminal() {
+                // Every record was read before the job could end; what ended it says why
+                // the end did not come.
+                return match self.job.handle().wait() {
+                    Ok(_) => Ok(Fetched::End),
+                    Err(e) => Err(e),
+                };
+            }
+            if matches!(self.source, ResultSource::Remote { .. }) {
+                std::thread::sleep(self.pause);
+                self.pause = (self.pause * 2).min(REMOTE_MAX_PAUSE);
+            }
+        }
+    }
+
+    /// Every record, for the `Vec` form: a restart from scratch starts over.
+    pub(crate) fn into_vec(mut self) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        loop {
+            match self.next_fetch() {
+                Ok(Fetched::Records(records)) => out.extend(records),
+                Ok(Fetched::Restarted) => out.clear(),
+                Ok(Fetched::End) => break,
+                Ok(Fetched::Nothing) => {}
+                Err(e) => {
+                    self.stop();
+                    return Err(e);
+                }
+            }
+        }
+        self.done = true;
+        // The job's end (and its error, if the end failed) once the last page was read.
+        self.job.handle().wait()?;
+        Ok(out)
+    }
+}
+
+impl<T: Data> Iterator for CollectIterator<T> {
+    type Item = Result<T>;
+
+    fn next(&mut self) -> Option<Result<T>> {
+        loop {
+            if let Some(record) = self.page.pop_front() {
+                self.yielded += 1;
+                return Some(Ok(record));
+            }
+            if self.done {
+                return None;
+            }
+            match self.next_fetch() {
+                Ok(Fetched::Records(records)) => self.page.extend(records),
+                Ok(Fetched::Restarted) if self.yielded == 0 => {}
+                Ok(Fetched::Restarted) => {
+                    let error = self.error(format!(
+                        "the job restarted from scratch after {} results were handed out; enable checkpointing \
+                         (execution.checkpointing.interval) for exactly-once results from an iterator",
+                        self.yielded
+                    ));
+                    self.stop();
+                    return Some(Err(error));
+                }
+                Ok(Fetched::End) => {
+                    self.done = true;
+                    return None;
+                }
+                Ok(Fetched::Nothing) => {}
+                Err(e) => {
+                    self.stop();
+                    return Some(Err(e));
+                }
+            }
+        }
+    }
+}
+
+impl<T: Data> Drop for CollectIterator<T> {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
