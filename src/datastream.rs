@@ -17,8 +17,8 @@ use spate_runtime::sink::{FunctionSink, PrintSink, Sink};
 use spate_runtime::watermark::WatermarkStrategy;
 
 use crate::env::StreamEnv;
-use crate::execution::collect::{CollectIterator, Started};
 use crate::error::Result;
+use crate::execution::collect::{CollectIterator, Started};
 use crate::graph::factory::{CustomSelectorFactory, OperatorFactory, OperatorFactoryOf, Prototype, SinkFactoryOf};
 use crate::graph::port::Port;
 use crate::graph::stream_graph::{ChainingStrategy, EdgePartitioner, NodeId, NodeOperator, SidePort, StreamRef};

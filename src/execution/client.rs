@@ -11,7 +11,7 @@ use spate_core::job_id::JobId;
 use spate_core::launch::{ARTIFACT_ENV, REST_ENV, TOKEN_ENV};
 use spate_runtime::accumulator::AccumulatorResults;
 use spate_runtime::job_master::JobStatus;
-use spate_runtime::sink::Page;
+use spate_runtime::sink::ResultPage;
 use spate_runtime::worker_link::RecordedJob;
 
 use super::job_client::{JobClient, JobExecutionResult, JobShared};
@@ -89,7 +89,8 @@ impl ClusterClient {
         }
         .map_err(|e| http_error(format!("cannot reach the JobManager ({})", what()), e))?;
         let status = response.status().as_u16();
-        let text = response.body_mut().with_config().limit(u64::MAX).read_to_string().map_err(|e| http_error(what(), e))?;
+        let text =
+            response.body_mut().with_config().limit(u64::MAX).read_to_string().map_err(|e| http_error(what(), e))?;
         Ok((status, text))
     }
 
@@ -107,8 +108,7 @@ impl ClusterClient {
 
     /// A page of job `id`'s collected results from `offset` on (acknowledging those
     /// before it): `None` while no attempt of the job runs its sink (ask again).
-    pub fn fetch_results(&self, id: &str, offset: u64, max_bytes: u64) -> Result<Option<Page<Vec<u8>>>> {
-        use base64::Engine as _;
+    pub fn fetch_results(&self, id: &str, offset: u64, max_bytes: u64) -> Result<Option<ResultPage>> {
         let path = format!("/jobs/{id}/results?offset={offset}&max-bytes={max_bytes}");
         let (status, text) = self.request("GET", &path, None)?;
         if status == 503 {
@@ -118,21 +118,7 @@ impl ClusterClient {
         if status >= 400 {
             return Err(bad(format!("{status} {text}")));
         }
-        #[derive(serde::Deserialize)]
-        struct Wire {
-            version: u64,
-            offset: u64,
-            count: u64,
-            finished: bool,
-            data: String,
-        }
-        let wire: Wire = serde_json::from_str(&text).map_err(|e| bad(format!("not a page of results: {e}")))?;
-        let bytes = base64::engine::general_purpose::STANDARD.decode(wire.data).map_err(|e| bad(e.to_string()))?;
-        let records: Vec<Vec<u8>> = spate_core::codec::decode(&bytes).map_err(|e| bad(e.to_string()))?;
-        if records.len() as u64 != wire.count {
-            return Err(bad(format!("the page says {} records and holds {}", wire.count, records.len())));
-        }
-        Ok(Some(Page { version: wire.version, offset: wire.offset, records, finished: wire.finished }))
+        serde_json::from_str(&text).map(Some).map_err(|e| bad(format!("not a page of results: {e}")))
     }
 
     /// Submits job `index` and returns a handle that follows it.

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use spate_core::{Data, codec};
-use spate_runtime::sink::{CollectBuffer, Page};
+use spate_runtime::sink::{CollectBuffer, Page, ResultPage};
 
 use spate_core::config::{fault_tolerance as ft, options};
 use spate_runtime::sink::{CollectSink, Sink};
@@ -32,6 +32,48 @@ const LOCAL_CAPACITY_RECORDS: usize = 16 * 1024;
 /// What one encoded record costs in the buffer: its bytes and its `Vec`.
 fn encoded_weight(record: &Vec<u8>) -> usize {
     record.len() + std::mem::size_of::<Vec<u8>>()
+}
+
+/// A page of blobs (batches of encoded records) as it leaves the worker.
+pub(crate) fn to_wire(page: Page<Vec<u8>>) -> ResultPage {
+    use base64::Engine as _;
+    let mut data = Vec::with_capacity(page.records.iter().map(|b| b.len() + 4).sum());
+    for blob in &page.records {
+        data.extend_from_slice(&(blob.len() as u32).to_le_bytes());
+        data.extend_from_slice(blob);
+    }
+    ResultPage {
+        version: page.version,
+        offset: page.offset,
+        count: page.records.len() as u64,
+        finished: page.finished,
+        data: base64::engine::general_purpose::STANDARD.encode(data),
+    }
+}
+
+/// The records of a page from the cluster, and where each blob's records end.
+fn from_wire<T: Data>(page: ResultPage) -> std::result::Result<(Vec<T>, Vec<usize>), String> {
+    use base64::Engine as _;
+    let data = base64::engine::general_purpose::STANDARD.decode(page.data).map_err(|e| e.to_string())?;
+    let (mut records, mut ends) = (Vec::new(), Vec::new());
+    let mut rest = data.as_slice();
+    while !rest.is_empty() {
+        let (len, after) = rest.split_at_checked(4).ok_or("a blob's length is cut off")?;
+        let len = u32::from_le_bytes(len.try_into().map_err(|_| "a blob's length is cut off")?) as usize;
+        let (mut blob, after) = after.split_at_checked(len).ok_or("a blob is cut off")?;
+        while !blob.is_empty() {
+            let (record, more) =
+                codec::decode_prefix::<T>(blob).map_err(|e| format!("a record does not decode: {e}"))?;
+            records.push(record);
+            blob = more;
+        }
+        ends.push(records.len());
+        rest = after;
+    }
+    if ends.len() as u64 != page.count {
+        return Err(format!("the page says {} blobs and holds {}", page.count, ends.len()));
+    }
+    Ok((records, ends))
 }
 
 /// An `execute_and_collect` job, as this process takes part in it.
@@ -79,7 +121,8 @@ pub(crate) fn start<T: Data>(
             let job = env.execute_async(job_name)?;
             let cluster = env.state.borrow().cluster.clone();
             let cluster = cluster.ok_or_else(|| Error::Internal("a client without its cluster".into()))?;
-            let source = ResultSource::Remote { cluster, max_bytes: capacity as u64 };
+            // Half the buffer per page: the sink fills one half while the other travels.
+            let source = ResultSource::Remote { cluster, max_bytes: (capacity / 2).max(1) as u64 };
             Ok(Started::Running(CollectIterator::new(job, source, false)))
         }
         _ => {
@@ -186,20 +229,18 @@ impl<T: Data> CollectIterator<T> {
 
     /// One read: records, a restart, nothing yet, or the end.
     fn fetch(&mut self) -> Result<Fetched<T>> {
-        let page = match &self.source {
-            ResultSource::Local(buffer) => Some(buffer.fetch(self.offset, LOCAL_PAGE_RECORDS, LOCAL_WAIT)),
+        // Offsets count the buffer's units: records here, blobs of records from a cluster
+        // (`ends`: where each blob's records end).
+        let (page, ends) = match &self.source {
+            ResultSource::Local(buffer) => (Some(buffer.fetch(self.offset, LOCAL_PAGE_RECORDS, LOCAL_WAIT)), None),
             ResultSource::Remote { cluster, max_bytes } => {
                 match cluster.fetch_results(&self.job.job_id().to_string(), self.offset, *max_bytes)? {
                     Some(page) => {
-                        let records = page
-                            .records
-                            .iter()
-                            .map(|bytes| codec::decode::<T>(bytes))
-                            .collect::<std::result::Result<Vec<T>, _>>()
-                            .map_err(|e| self.error(format!("a record does not decode: {e}")))?;
-                        Some(Page { version: page.version, offset: page.offset, records, finished: page.finished })
+                        let (version, offset, finished) = (page.version, page.offset, page.finished);
+                        let (records, ends) = from_wire::<T>(page).map_err(|e| self.error(e))?;
+                        (Some(Page { version, offset, records, finished }), Some(ends))
                     }
-                    None => None,
+                    None => (None, None),
                 }
             }
         };
@@ -220,9 +261,15 @@ impl<T: Data> CollectIterator<T> {
             )));
         }
         // A page sent again starts before what was read: skip that part.
-        let skip = (self.offset - page.offset) as usize;
+        let skip_units = (self.offset - page.offset) as usize;
+        let units = ends.as_ref().map_or(page.records.len(), Vec::len);
+        let skip = match &ends {
+            _ if skip_units == 0 => 0,
+            Some(ends) => ends.get(skip_units - 1).copied().unwrap_or(page.records.len()),
+            None => skip_units,
+        };
         let records: Vec<T> = page.records.into_iter().skip(skip).collect();
-        self.offset += records.len() as u64;
+        self.offset += units.saturating_sub(skip_units) as u64;
         if !records.is_empty() {
             return Ok(Fetched::Records(records));
         }

@@ -21,6 +21,9 @@ use spate_runtime::checkpoint::CoordinatorMessage;
 use spate_runtime::data_plane::{DATA_PROTOCOL_VERSION, DataListener, DataPlane, DataPlaneSettings, PeerHello};
 use spate_runtime::job_master::{Deployer as _, JobMessage, JobStatus, task_descriptors};
 use spate_runtime::sink::CollectBuffer;
+use std::time::Duration;
+
+use super::collect::to_wire;
 use spate_runtime::worker_link::{
     Deployment, FrameReader, FrameWriter, FromWorker, RecordedJob, RemoteTaskError, ToWorker, accept,
 };
@@ -78,11 +81,11 @@ impl WorkerLink {
 }
 
 /// How long a worker waits for the other workers of its attempt to connect.
-const PEER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+const PEER_TIMEOUT: std::time::Duration = Duration::from_secs(60);
 
 /// How long a worker waits for its peers' addresses: the JobManager starts the other
 /// workers first, each within its 120 s start deadline.
-const PEERS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+const PEERS_TIMEOUT: std::time::Duration = Duration::from_secs(300);
 
 impl WorkerLink {
     /// Tells the TaskManager that this worker cannot run its job and no attempt could
@@ -110,13 +113,36 @@ pub(crate) fn replayed(recorded: &RecordedJob, index: u32) -> Result<JobClient> 
         state.result = Some(Ok(JobExecutionResult {
             job_id,
             job_name: recorded.job_name.clone(),
-            net_runtime: std::time::Duration::from_millis(recorded.net_runtime_ms),
+            net_runtime: Duration::from_millis(recorded.net_runtime_ms),
             vertices: Vec::new(),
             accumulators: recorded.accumulators.clone(),
             detached: recorded.detached,
         }));
     }
     Ok(JobClient { shared })
+}
+
+/// How long a fetch of the results waits for records before it answers with none.
+const FETCH_WAIT: Duration = Duration::from_millis(100);
+
+/// Starts the thread that answers fetches of the results from `buffer`; returns where
+/// to send them (request, offset, max bytes).
+fn answer_fetches(
+    buffer: Arc<CollectBuffer<Vec<u8>>>,
+    writer: Arc<std::sync::Mutex<FrameWriter<UnixStream>>>,
+) -> Result<crossbeam_channel::Sender<(u64, u64, u32)>> {
+    let (tx, rx) = unbounded::<(u64, u64, u32)>();
+    std::thread::Builder::new()
+        .name("spate-worker-results".into())
+        .spawn(move || {
+            for (request, offset, max_bytes) in rx {
+                let page = Some(to_wire(buffer.fetch(offset, max_bytes as usize, FETCH_WAIT)));
+                // A broken link is the main loop's to notice.
+                let _ = writer.lock().unwrap_or_else(|p| p.into_inner()).send(&FromWorker::Results { request, page });
+            }
+        })
+        .map_err(|source| Error::Io { context: "cannot start the worker's results thread".into(), source })?;
+    Ok(tx)
 }
 
 /// Runs the deployed job's subtasks and ends the process: with status 0 when every
@@ -138,7 +164,16 @@ pub(crate) fn run(exec: ExecutionPlan, link: WorkerLink) -> Result<JobClient> {
     // The peers' addresses, then a connection to each of them. A JobManager that gave
     // up on the attempt while this worker started may never send them.
     let _ = reader.get_ref().set_read_timeout(Some(PEERS_TIMEOUT));
-    let peers = reader.receive::<ToWorker>();
+    let peers = loop {
+        match reader.receive::<ToWorker>() {
+            // The program collecting the results may ask before the sink runs: nothing yet.
+            Ok(ToWorker::FetchResults { request, offset, max_bytes }) => {
+                let page = results.as_ref().map(|r| to_wire(r.fetch(offset, max_bytes as usize, Duration::ZERO)));
+                let _ = writer.send(&FromWorker::Results { request, page });
+            }
+            other => break other,
+        }
+    };
     let _ = reader.get_ref().set_read_timeout(None);
     let addresses = match peers {
         Ok(ToWorker::Peers(addresses)) => addresses,
@@ -220,8 +255,16 @@ pub(crate) fn run(exec: ExecutionPlan, link: WorkerLink) -> Result<JobClient> {
         })
         .map_err(|source| Error::Io { context: "cannot start the worker's link thread".into(), source })?;
 
+    // Fetches of the results are answered on a thread of their own, which waits a
+    // little for records rather than answer "nothing yet" and have the reader poll.
+    let writer = Arc::new(std::sync::Mutex::new(writer));
+    let fetches = match &results {
+        Some(buffer) => Some(answer_fetches(buffer.clone(), writer.clone())?),
+        None => None,
+    };
+
     // After the link closed, subtasks get this long to honour the cancel.
-    const LOST_LINK_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+    const LOST_LINK_GRACE: std::time::Duration = Duration::from_secs(10);
     // Only this worker's subtasks end here.
     let mut ended: Vec<bool> = (0..descriptors.len()).map(|task| !local.contains(&task)).collect();
     let mut failed = false;
@@ -277,7 +320,7 @@ pub(crate) fn run(exec: ExecutionPlan, link: WorkerLink) -> Result<JobClient> {
                     _ => None,
                 };
                 if let Some(frame) = frame.filter(|_| !link_lost) {
-                    if writer.send(&frame).is_err() {
+                    if writer.lock().unwrap_or_else(|p| p.into_inner()).send(&frame).is_err() {
                         lose_link(&mut deployer, &mut link_lost);
                     }
                 }
@@ -291,23 +334,27 @@ pub(crate) fn run(exec: ExecutionPlan, link: WorkerLink) -> Result<JobClient> {
                         results.close();
                     }
                 }
-                Ok(Some(ToWorker::FetchResults { request, offset, max_bytes })) => {
-                    // Answered at once (the reader polls): the loop goes on serving.
-                    let page = results.as_ref().map(|r| r.fetch(offset, max_bytes as usize, std::time::Duration::ZERO));
-                    if writer.send(&FromWorker::Results { request, page }).is_err() {
-                        lose_link(&mut deployer, &mut link_lost);
+                Ok(Some(ToWorker::FetchResults { request, offset, max_bytes })) => match &fetches {
+                    Some(fetches) => {
+                        let _ = fetches.send((request, offset, max_bytes));
                     }
-                }
+                    None => {
+                        let answer = FromWorker::Results { request, page: None };
+                        if writer.lock().unwrap_or_else(|p| p.into_inner()).send(&answer).is_err() {
+                            lose_link(&mut deployer, &mut link_lost);
+                        }
+                    }
+                },
                 Ok(Some(ToWorker::Deploy(_) | ToWorker::Peers(_))) => {
                     tracing::warn!("a second deployment on the worker link is ignored")
                 }
                 Ok(None) | Err(_) => lose_link(&mut deployer, &mut link_lost),
             },
-            default(std::time::Duration::from_millis(200)) => {}
+            default(Duration::from_millis(200)) => {}
         }
     }
     deployer.release(attempt);
     // Everything the subtasks sent reaches the peers before the process ends.
-    data_plane.shutdown(std::time::Duration::from_secs(5));
+    data_plane.shutdown(Duration::from_secs(5));
     std::process::exit(if failed || link_lost { 1 } else { 0 })
 }

@@ -82,8 +82,11 @@ fn an_iterator_without_checkpoints_fails_rather_than_repeat_results_after_a_rest
     let dir = temp_dir("collect-iter-restart");
     let env = env(1, 0, &dir.join("checkpoints"));
     let (read, failed) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
-    let mut results =
-        env.from_sequence(0..i64::MAX).map_function(FailAfterRead(read.clone(), failed.clone())).execute_and_collect_iter().unwrap();
+    let mut results = env
+        .from_sequence(0..i64::MAX)
+        .map_function(FailAfterRead(read.clone(), failed.clone()))
+        .execute_and_collect_iter()
+        .unwrap();
     assert_eq!(results.next().unwrap().unwrap(), 0);
     read.store(true, Ordering::Release);
     let error = results.by_ref().find_map(Result::err).expect("the restart ends the iterator with an error");

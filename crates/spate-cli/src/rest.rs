@@ -49,6 +49,20 @@ impl Rest {
 
     /// `method path` with `body`: status and JSON; an unreachable JobManager is an
     /// error naming its address.
+    /// `PUT path` with `file` as the body, streamed.
+    pub fn upload(&self, path: &str, file: &std::fs::File) -> Result<(u16, Value)> {
+        let url = format!("http://{}{path}", self.address);
+        let mut r = self.agent.put(&url).header("Content-Type", "application/octet-stream");
+        if let Some(a) = self.auth() {
+            r = r.header("Authorization", &a);
+        }
+        let mut response =
+            r.send(file).with_context(|| format!("cannot reach the JobManager at http://{}", self.address))?;
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
+    }
+
     pub fn call(&self, method: &str, path: &str, body: Option<Vec<u8>>) -> Result<(u16, Value)> {
         let url = format!("http://{}{path}", self.address);
         let result = match method {

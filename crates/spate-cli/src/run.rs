@@ -24,14 +24,16 @@ pub struct RunArgs<'a> {
 pub fn run(run: RunArgs<'_>, config: &spate_core::config::Configuration) -> Result<i32> {
     let app = app::resolve(run.app)?;
     let rest = Rest::locate(run.jobmanager, config)?;
-    let bytes = std::fs::read(&app).with_context(|| format!("cannot read {}", app.display()))?;
-    let hash = spate_cluster::jobmanager::artifact_store::sha256_hex(&bytes);
+    // Hashed and uploaded a piece at a time: a large binary is never held in memory.
+    let hash = spate_cluster::jobmanager::artifact_store::sha256_file(&app)
+        .with_context(|| format!("cannot read {}", app.display()))?;
     let path = format!("/artifacts/{hash}");
     let (status, answer) = rest.call("HEAD", &path, None)?;
     match status {
         200 => tracing::debug!(%hash, "the JobManager has the application already"),
         404 => {
-            let (status, answer) = rest.call("PUT", &path, Some(bytes))?;
+            let file = std::fs::File::open(&app).with_context(|| format!("cannot read {}", app.display()))?;
+            let (status, answer) = rest.upload(&path, &file)?;
             if status != 201 {
                 bail!(
                     "uploading {} to the JobManager at {} failed: {status} {}",

@@ -912,6 +912,94 @@ fn a_detached_run_returns_at_submission_and_its_job_can_be_cancelled() {
     assert_eq!(cluster.get("/overview").1["slots-available"].as_u64(), Some(2), "its slot is free again");
 }
 
+fn collect_app() -> PathBuf {
+    test_app().parent().unwrap().join("collect_app")
+}
+
+/// The peak resident memory of `pid`, in KiB.
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[test]
+fn execute_and_collect_on_a_cluster_returns_every_result_and_a_later_job_replays_them() {
+    // Spread: each vertex has subtasks on both TaskManagers, and the collect sink sits
+    // on one of them.
+    let mut cluster = Cluster::new("collect", 2, "taskmanager.load-balance.mode: SLOTS\n");
+    cluster.start();
+    let (records, keys) = (20_000u64, 40u64);
+    let app = collect_app();
+    let out = cluster.spate(&[
+        "run",
+        "-p",
+        "4",
+        app.to_str().unwrap(),
+        "--mode",
+        "vec",
+        "--records",
+        &records.to_string(),
+        "--keys",
+        &keys.to_string(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // Every running count 1..=n of every key, once.
+    let n = records / keys;
+    let checksum = keys * n * (n + 1) / 2;
+    assert!(stdout.contains(&format!("job 0 collected {records} updates, checksum {checksum}\n")), "{}", text(&out));
+    // Job 1 was built from job 0's results, in the client and in its workers' replay.
+    assert!(stdout.contains(&format!("job 1 collected {keys} keys, total {}\n", 2 * records)), "{}", text(&out));
+    assert_eq!(stdout.matches("Job has been submitted with JobID").count(), 2);
+    wait_until("the workers to exit", Duration::from_secs(20), || processes_under(&cluster.dir.join("tm")).is_empty());
+}
+
+#[test]
+fn ten_million_results_cross_the_cluster_with_bounded_memory_in_the_jobmanager_and_the_client() {
+    let mut cluster = Cluster::new("collect-10m", 2, "");
+    cluster.start();
+    let records = 10_000_000u64;
+    let app = collect_app();
+    let mut run = Command::new(SPATE);
+    run.args(["run", "-p", "2", app.to_str().unwrap(), "--mode", "iter", "--records", &records.to_string()])
+        .env("SPATE_CONF_DIR", cluster.dir.join("conf"))
+        .env("SPATE_PID_DIR", cluster.dir.join("pids"));
+    let out = run_with_deadline(run, Duration::from_secs(300));
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let sum = 3 * records * (records - 1) / 2;
+    let prefix = format!("collected {records} records, sum {sum}, peak rss ");
+    let client_kib: u64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix)?.strip_suffix(" KiB")?.parse().ok())
+        .unwrap_or_else(|| panic!("{}", text(&out)));
+    // 10 M records are some 80 MB as values (more encoded): neither side held them, and
+    // the JobManager did not hold the uploaded binary either (it is streamed to disk).
+    assert!(client_kib < 48 * 1024, "the client reached {} MB", client_kib / 1024);
+    let jobmanager = cluster.pids("jobmanager")[0];
+    let jobmanager_kib = peak_rss_kib(jobmanager).unwrap();
+    assert!(jobmanager_kib < 48 * 1024, "the JobManager reached {} MB", jobmanager_kib / 1024);
+}
+
+#[test]
+fn dropping_a_collect_iterator_cancels_its_unbounded_job_on_the_cluster() {
+    let mut cluster = Cluster::new("collect-take", 2, "");
+    cluster.start();
+    let app = collect_app();
+    let out = cluster.spate(&["run", "-p", "2", app.to_str().unwrap(), "--mode", "take", "--take", "5000"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let id = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("took 5000 records of job ").map(str::to_string))
+        .unwrap_or_else(|| panic!("{}", text(&out)));
+    wait_until("the job to be cancelled", Duration::from_secs(30), || {
+        job_state(&cluster, &id).as_deref() == Some("CANCELED")
+    });
+    wait_until("its workers to exit", Duration::from_secs(20), || processes_under(&cluster.dir.join("tm")).is_empty());
+}
+
 fn shuffle_app() -> PathBuf {
     test_app().parent().unwrap().join("shuffle_app")
 }

@@ -112,22 +112,8 @@ pub enum WorkerRefusal {
     Results(String),
 }
 
-/// A page of an `execute_and_collect` job's results (see
-/// `spate_runtime::sink::Page`), as it crosses JSON: its records, each encoded, in one
-/// base64 string.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ResultPage {
-    /// The attempt that wrote them: a new value means the job restarted.
-    pub version: u64,
-    /// The offset of the first record.
-    pub offset: u64,
-    /// How many records `data` holds.
-    pub count: u64,
-    /// No record follows.
-    pub finished: bool,
-    /// Base64 of the encoded `Vec<Vec<u8>>` of records.
-    pub data: String,
-}
+/// A page of an `execute_and_collect` job's results, as it crosses JSON.
+pub use spate_runtime::sink::ResultPage;
 
 /// Which output of a TaskManager (Flink's `/taskmanagers/:id/log` and `/stdout`).
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -186,6 +172,8 @@ pub(crate) async fn connect_executor(address: &str) -> Result<TaskExecutorClient
         .await
         .map_err(|_| format!("cannot reach the TaskManager at {address}: no answer within 10 s"))?
         .map_err(|e| format!("cannot reach the TaskManager at {address}: {e}"))?;
+    // Calls and answers come in turns: no Nagle delay.
+    let _ = transport.get_ref().set_nodelay(true);
     Ok(TaskExecutorClient::new(tarpc::client::Config::default(), transport).spawn())
 }
 

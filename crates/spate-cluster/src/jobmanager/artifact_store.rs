@@ -3,7 +3,6 @@
 //! a client gave — so an upload can neither escape the directory nor replace another
 //! application, and a second upload of the same binary is a no-op.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -50,6 +49,52 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Hashes what is written through it, so that a file is hashed as it streams by.
+pub struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    written: u64,
+}
+
+impl<W> HashingWriter<W> {
+    /// Hashes what goes to `inner`.
+    pub fn new(inner: W) -> Self {
+        HashingWriter { inner, hasher: Sha256::new(), written: 0 }
+    }
+
+    /// How many bytes went through.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// The SHA-256 of what was written, in lowercase hex, and how many bytes.
+    pub fn finish(self) -> (W, String, u64) {
+        let hash = self.hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        (self.inner, hash, self.written)
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// The SHA-256 of the file at `path`, read a piece at a time.
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hashing = HashingWriter::new(std::io::sink());
+    std::io::copy(&mut file, &mut hashing)?;
+    Ok(hashing.finish().1)
+}
+
 /// Whether `hash` is a SHA-256 as artifacts are named: 64 lowercase hex digits.
 pub fn is_sha256(hash: &str) -> bool {
     hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
@@ -91,9 +136,9 @@ impl ArtifactStore {
         }
         let known = self.verified.lock().map(|v| v.contains(hash)).unwrap_or(false);
         if !known {
-            let bytes = std::fs::read(&path)
-                .map_err(|source| ArtifactError::Io { path: path.display().to_string(), source })?;
-            if sha256_hex(&bytes) != hash {
+            let actual =
+                sha256_file(&path).map_err(|source| ArtifactError::Io { path: path.display().to_string(), source })?;
+            if actual != hash {
                 tracing::warn!(path = %path.display(), "a stored artifact does not match its hash: ignored");
                 return Ok(None);
             }
@@ -104,34 +149,49 @@ impl ArtifactStore {
         Ok(Some(path))
     }
 
-    /// Stores `bytes` as artifact `hash`, which they must hash to; executable, written
-    /// to a temporary file first so a reader never sees half of it.
+    /// Stores `bytes` as artifact `hash`, which they must hash to.
     pub fn put(&self, hash: &str, bytes: &[u8]) -> Result<PathBuf, ArtifactError> {
+        let tmp = self.temporary(hash)?;
+        let written = std::fs::write(&tmp, bytes);
+        written.map_err(|source| ArtifactError::Io { path: tmp.display().to_string(), source })?;
+        self.commit(hash, &tmp, &sha256_hex(bytes))
+    }
+
+    /// A fresh temporary path in the store, for an upload of `hash` to stream into
+    /// (then [`commit`](Self::commit) it): a reader never sees half of an artifact.
+    pub fn temporary(&self, hash: &str) -> Result<PathBuf, ArtifactError> {
+        check(hash)?;
+        let n = self.uploads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(self.dir.join(format!(".{hash}.{}.{n}", std::process::id())))
+    }
+
+    /// Makes the upload in `tmp`, which hashed to `actual`, artifact `hash`: executable,
+    /// durable, renamed into place. A mismatch removes it.
+    pub fn commit(&self, hash: &str, tmp: &Path, actual: &str) -> Result<PathBuf, ArtifactError> {
         use std::os::unix::fs::PermissionsExt as _;
         check(hash)?;
-        let actual = sha256_hex(bytes);
-        if actual != hash {
-            return Err(ArtifactError::Mismatch { expected: hash.to_string(), actual });
-        }
-        if let Some(path) = self.get(hash)? {
-            return Ok(path);
-        }
-        let path = self.dir.join(hash);
-        let n = self.uploads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let tmp = self.dir.join(format!(".{hash}.{}.{n}", std::process::id()));
         let io = |p: &Path| {
             let p = p.display().to_string();
             move |source| ArtifactError::Io { path: p, source }
         };
-        let mut file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-        file.write_all(bytes).map_err(io(&tmp))?;
-        file.sync_all().map_err(io(&tmp))?;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).map_err(io(&tmp))?;
-        std::fs::rename(&tmp, &path).map_err(io(&path))?;
+        if actual != hash {
+            let _ = std::fs::remove_file(tmp);
+            return Err(ArtifactError::Mismatch { expected: hash.to_string(), actual: actual.to_string() });
+        }
+        if let Some(path) = self.get(hash)? {
+            let _ = std::fs::remove_file(tmp);
+            return Ok(path);
+        }
+        let path = self.dir.join(hash);
+        let file = std::fs::File::open(tmp).map_err(io(tmp))?;
+        file.sync_all().map_err(io(tmp))?;
+        let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+        std::fs::set_permissions(tmp, std::fs::Permissions::from_mode(0o755)).map_err(io(tmp))?;
+        std::fs::rename(tmp, &path).map_err(io(&path))?;
         if let Ok(mut v) = self.verified.lock() {
             v.insert(hash.to_string());
         }
-        tracing::info!(artifact = %hash, bytes = bytes.len(), "stored an application");
+        tracing::info!(artifact = %hash, bytes, "stored an application");
         Ok(path)
     }
 }

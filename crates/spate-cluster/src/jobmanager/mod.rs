@@ -41,6 +41,12 @@ pub(crate) struct Shared {
     pub config: Configuration,
     /// When the process started (wall clock), to turn instants into timestamps.
     pub started: (Instant, SystemTime),
+    /// Connections to task executors, by address, kept for calls that come often
+    /// (result fetches).
+    pub executors: Mutex<std::collections::HashMap<String, crate::rpc::TaskExecutorClient>>,
+    /// `rest.server.max-content-length`, which also bounds uploads (streamed, so no
+    /// body limit layer sees them).
+    pub max_content_length: u64,
 }
 
 impl Shared {
@@ -49,6 +55,22 @@ impl Shared {
     /// later call.
     pub fn resources(&self) -> std::sync::MutexGuard<'_, ResourceManager> {
         self.resources.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A connection to the task executor at `address`: the kept one, or a new one.
+    pub async fn executor(&self, address: &str) -> Result<crate::rpc::TaskExecutorClient, String> {
+        let kept = self.executors.lock().unwrap_or_else(|p| p.into_inner()).get(address).cloned();
+        if let Some(client) = kept {
+            return Ok(client);
+        }
+        let client = crate::rpc::connect_executor(address).await?;
+        self.executors.lock().unwrap_or_else(|p| p.into_inner()).insert(address.to_string(), client.clone());
+        Ok(client)
+    }
+
+    /// Forgets the connection to `address` (a call on it failed).
+    pub fn forget_executor(&self, address: &str) {
+        self.executors.lock().unwrap_or_else(|p| p.into_inner()).remove(address);
     }
 
     /// Milliseconds since the epoch at `instant`.
@@ -151,6 +173,8 @@ impl JobManager {
         let rest_port = rest.local_addr().map(|a| a.port()).unwrap_or_default();
         let rest_address = format!("{}:{rest_port}", config.get(&keys::REST_ADDRESS)?);
         let shared = Arc::new(Shared {
+            executors: Mutex::default(),
+            max_content_length,
             resources: Mutex::new(ResourceManager::new(heartbeat_timeout, token.clone())),
             artifacts,
             token,
@@ -184,6 +208,11 @@ impl JobManager {
             let sweeper = tokio::spawn(sweep(shared.clone(), heartbeat_interval));
             let rpc_task = tokio::spawn(rpc_server::serve(rpc, shared.clone(), heartbeat_interval));
             let app = rest::router(shared.clone(), max_content_length);
+            // Requests and answers are small and come in turns: no Nagle delay.
+            use axum::serve::ListenerExt as _;
+            let rest = rest.tap_io(|stream| {
+                let _ = stream.set_nodelay(true);
+            });
             let served = axum::serve(rest, app).with_graceful_shutdown(shutdown).await;
             sweeper.abort();
             rpc_task.abort();

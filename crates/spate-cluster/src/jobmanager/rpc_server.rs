@@ -136,6 +136,7 @@ where
                 continue;
             }
         };
+        let _ = transport.get_ref().set_nodelay(true);
         let peer = transport.peer_addr().ok();
         let connection =
             Connection { id: NEXT.fetch_add(1, Ordering::Relaxed), shared: shared.clone(), heartbeat_interval };

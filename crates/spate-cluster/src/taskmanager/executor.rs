@@ -128,7 +128,6 @@ impl TaskExecutor for Executor {
         max_bytes: u32,
         token: Option<String>,
     ) -> Result<Option<crate::rpc::ResultPage>, WorkerRefusal> {
-        use base64::Engine as _;
         self.authorize(&token)?;
         let key = (job_id.clone(), attempt);
         let gone = || WorkerRefusal::Results(format!("no worker of attempt {attempt} of job {job_id} runs here"));
@@ -149,15 +148,7 @@ impl TaskExecutor for Executor {
                 )));
             }
         };
-        let Some(page) = page else { return Ok(None) };
-        let data = spate_core::codec::encode(&page.records).map_err(|e| WorkerRefusal::Results(e.to_string()))?;
-        Ok(Some(crate::rpc::ResultPage {
-            version: page.version,
-            offset: page.offset,
-            count: page.records.len() as u64,
-            finished: page.finished,
-            data: base64::engine::general_purpose::STANDARD.encode(data),
-        }))
+        Ok(page)
     }
 
     async fn cancel(
@@ -239,6 +230,8 @@ pub(crate) async fn bind(
 pub(crate) async fn serve(mut incoming: ExecutorIncoming, shared: Arc<ExecutorShared>) {
     while let Some(transport) = incoming.next().await {
         let Ok(transport) = transport else { continue };
+        // Calls and answers come in turns: no Nagle delay.
+        let _ = transport.get_ref().set_nodelay(true);
         let shared = shared.clone();
         tokio::spawn(async move {
             BaseChannel::with_defaults(transport)

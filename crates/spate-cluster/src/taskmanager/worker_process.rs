@@ -7,16 +7,15 @@
 //! socket pair — as standard input. Its reports go to the JobManager as they come; its
 //! exit is reported at once, with its code or signal and the tail of its error output.
 
-use std::io::Write as _;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::jobmanager::artifact_store::{is_sha256, sha256_hex};
+use crate::jobmanager::artifact_store::{HashingWriter, is_sha256, sha256_file};
 use spate_core::launch::{LAUNCHER_VERSION_ENV, ROLE_ENV, VERSION};
-use spate_runtime::sink::Page;
+use spate_runtime::sink::ResultPage;
 use spate_runtime::worker_link::{FrameReader, FrameWriter, FromWorker, ToWorker, greet};
 
 use super::executor::ExecutorShared;
@@ -29,7 +28,7 @@ pub(crate) struct WorkerHandle {
     /// Its process group.
     pub pgid: u32,
     /// Result fetches waiting for the worker's answer, by request.
-    pub fetches: Mutex<std::collections::HashMap<u64, tokio::sync::oneshot::Sender<Option<Page<Vec<u8>>>>>>,
+    pub fetches: Mutex<std::collections::HashMap<u64, tokio::sync::oneshot::Sender<Option<ResultPage>>>>,
     /// The next fetch's request number.
     pub next_fetch: std::sync::atomic::AtomicU64,
 }
@@ -44,38 +43,39 @@ fn fetch(shared: &ExecutorShared, request: &WorkerRequest) -> Result<PathBuf, Wo
     let cache = shared.dir.join("artifacts");
     std::fs::create_dir_all(&cache).map_err(|e| refused(format!("{}: {e}", cache.display())))?;
     let path = cache.join(&request.artifact);
-    if let Ok(bytes) = std::fs::read(&path) {
-        if sha256_hex(&bytes) == request.artifact {
-            return Ok(path);
-        }
+    if path.is_file() && sha256_file(&path).is_ok_and(|actual| actual == request.artifact) {
+        return Ok(path);
     }
     let url = format!("http://{}/artifacts/{}", request.rest, request.artifact);
     let mut call = ureq::get(&url);
     if let Some(token) = &shared.token {
         call = call.header("Authorization", &format!("Bearer {token}"));
     }
-    let mut response = call.call().map_err(|e| refused(format!("GET {url}: {e}")))?;
-    let bytes = response
-        .body_mut()
-        .with_config()
-        .limit(u64::MAX)
-        .read_to_vec()
-        .map_err(|e| refused(format!("GET {url}: {e}")))?;
-    let actual = sha256_hex(&bytes);
-    if actual != request.artifact {
-        return Err(refused(format!("the download hashes to {actual}")));
-    }
+    let response = call.call().map_err(|e| refused(format!("GET {url}: {e}")))?;
     static FETCHES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = FETCHES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = cache.join(format!(".{}.{}.{n}", request.artifact, std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(&bytes)?;
-        file.sync_all()?;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755))?;
-        std::fs::rename(&tmp, &path)
+    // Streamed to the file and hashed on the way: the binary is never held in memory.
+    let download = || -> Result<String, String> {
+        let file = std::fs::File::create(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+        let mut sink = HashingWriter::new(std::io::BufWriter::new(file));
+        let mut body = response.into_body().into_reader();
+        std::io::copy(&mut body, &mut sink).map_err(|e| format!("GET {url}: {e}"))?;
+        let (file, actual, _) = sink.finish();
+        let file = file.into_inner().map_err(|e| format!("{}: {e}", tmp.display()))?;
+        file.sync_all().map_err(|e| format!("{}: {e}", tmp.display()))?;
+        if actual != request.artifact {
+            return Err(format!("the download hashes to {actual}"));
+        }
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755))
+            .map_err(|e| format!("{}: {e}", tmp.display()))?;
+        std::fs::rename(&tmp, &path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(actual)
     };
-    write().map_err(|e| refused(format!("{}: {e}", path.display())))?;
+    if let Err(reason) = download() {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(refused(reason));
+    }
     Ok(path)
 }
 

@@ -10,7 +10,7 @@ mod print;
 mod text_file;
 mod two_phase_commit;
 
-pub use collect::{COLLECT_STATE, CollectBuffer, CollectError, CollectSink, FINAL_FETCH_TIMEOUT, Page};
+pub use collect::{COLLECT_STATE, CollectBuffer, CollectError, CollectSink, FINAL_FETCH_TIMEOUT, Page, ResultPage};
 pub use discard::DiscardingSink;
 pub use function::FunctionSink;
 pub use print::PrintSink;

@@ -173,8 +173,8 @@ pub enum FromWorker {
     Results {
         /// The question's `request`.
         request: u64,
-        /// The records, each encoded.
-        page: Option<crate::sink::Page<Vec<u8>>>,
+        /// The records.
+        page: Option<crate::sink::ResultPage>,
     },
     /// Where the worker listens for its peers (its answer to the deployment).
     Listening {

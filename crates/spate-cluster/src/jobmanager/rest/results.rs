@@ -64,11 +64,23 @@ pub(super) async fn fetch(
         let entry = rm.get(&taskmanager).ok_or_else(|| unavailable(format!("TaskManager {taskmanager} is gone")))?;
         entry.registration.rpc_address.clone()
     };
-    let client = crate::rpc::connect_executor(&address).await.map_err(unavailable)?;
-    let page = client
-        .fetch_results(tarpc::context::current(), id.clone(), attempt, query.offset, query.max_bytes, shared.token.clone())
-        .await
-        .map_err(|e| unavailable(format!("TaskManager {taskmanager}: {e}")))?
-        .map_err(|e| unavailable(format!("TaskManager {taskmanager}: {e}")))?;
+    let client = shared.executor(&address).await.map_err(unavailable)?;
+    let answer = client
+        .fetch_results(
+            tarpc::context::current(),
+            id.clone(),
+            attempt,
+            query.offset,
+            query.max_bytes,
+            shared.token.clone(),
+        )
+        .await;
+    let page = match answer {
+        Ok(answer) => answer.map_err(|e| unavailable(format!("TaskManager {taskmanager}: {e}")))?,
+        Err(e) => {
+            shared.forget_executor(&address);
+            return Err(unavailable(format!("TaskManager {taskmanager}: {e}")));
+        }
+    };
     page.map(Json).ok_or_else(|| RestError::not_found(format!("job {id} collects no results")))
 }

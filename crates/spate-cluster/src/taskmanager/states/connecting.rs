@@ -76,6 +76,7 @@ async fn attempt(settings: &TaskManagerSettings) -> Result<(ResourceManagerClien
     let transport = tarpc::serde_transport::tcp::connect(&settings.jobmanager, json)
         .await
         .map_err(|e| Attempt::Failed(e.to_string()))?;
+    let _ = transport.get_ref().set_nodelay(true);
     let client = ResourceManagerClient::new(client::Config::default(), transport).spawn();
     match client.register(context::current(), settings.registration.clone()).await {
         Ok(Ok(interval)) => Ok((client, interval)),

@@ -152,7 +152,8 @@ impl<R> CollectBuffer<R> {
                 }
                 // Full: what was pushed so far is there for the reader.
                 self.changed.notify_all();
-                state = self.changed.wait_timeout(state, Duration::from_millis(100)).unwrap_or_else(|p| p.into_inner()).0;
+                state =
+                    self.changed.wait_timeout(state, Duration::from_millis(100)).unwrap_or_else(|p| p.into_inner()).0;
             }
             state.weight += (self.weigh)(&record);
             state.records.push_back(record);

@@ -26,9 +26,28 @@ pub const COLLECT_STATE: &str = "collect-results";
 /// that asks for nothing that long is gone.
 pub const FINAL_FETCH_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// A page of encoded results as it travels from a worker to the client: the blobs
+/// (each a batch of records encoded back to back) in one base64 string, each preceded
+/// by its length (4 bytes, little-endian), so that no hop decodes them.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ResultPage {
+    /// The attempt that wrote them: a new value means the job restarted (0: the
+    /// attempt's sink has not started).
+    pub version: u64,
+    /// The offset of the first blob.
+    pub offset: u64,
+    /// How many blobs `data` holds.
+    pub count: u64,
+    /// No blob follows.
+    pub finished: bool,
+    /// Base64 of the length-prefixed blobs.
+    pub data: String,
+}
+
 /// How a sink stores its records in the buffer.
 struct Storage<T, R> {
-    to_record: fn(T) -> Result<R, CoreError>,
+    /// Turns a batch into what the buffer holds (each record, or one encoded blob).
+    to_records: fn(&mut Vec<StreamRecord<T>>) -> Result<Vec<R>, CoreError>,
     encode: fn(&R) -> Result<Vec<u8>, CoreError>,
     decode: fn(&[u8]) -> Result<R, CoreError>,
 }
@@ -46,8 +65,17 @@ pub struct CollectSink<T, R> {
     storage: Storage<T, R>,
 }
 
-fn identity<T>(value: T) -> Result<T, CoreError> {
-    Ok(value)
+fn values<T>(batch: &mut Vec<StreamRecord<T>>) -> Result<Vec<T>, CoreError> {
+    Ok(batch.drain(..).map(|r| r.value).collect())
+}
+
+/// A batch as one blob: its records encoded back to back (each decodes by itself).
+fn encode_batch<T: Data>(batch: &mut Vec<StreamRecord<T>>) -> Result<Vec<Vec<u8>>, CoreError> {
+    let mut blob = Vec::new();
+    for record in batch.drain(..) {
+        codec::encode_into(&record.value, &mut blob)?;
+    }
+    Ok(if blob.is_empty() { Vec::new() } else { vec![blob] })
 }
 
 #[allow(clippy::ptr_arg)] // a `fn(&R)` with `R = Vec<u8>`
@@ -59,21 +87,18 @@ fn bytes_from(bytes: &[u8]) -> Result<Vec<u8>, CoreError> {
     Ok(bytes.to_vec())
 }
 
-fn encode_value<T: Data>(value: T) -> Result<Vec<u8>, CoreError> {
-    codec::encode(&value)
-}
-
 impl<T: Data> CollectSink<T, T> {
     /// A sink whose reader runs in this process: records stay typed values.
     pub fn typed(buffer: Arc<CollectBuffer<T>>) -> Self {
-        CollectSink { buffer, storage: Storage { to_record: identity, encode: codec::encode, decode: codec::decode } }
+        CollectSink { buffer, storage: Storage { to_records: values, encode: codec::encode, decode: codec::decode } }
     }
 }
 
 impl<T: Data> CollectSink<T, Vec<u8>> {
-    /// A sink whose reader runs in another process: records are encoded.
+    /// A sink whose reader runs in another process: each batch is one blob of encoded
+    /// records, and offsets count blobs.
     pub fn encoded(buffer: Arc<CollectBuffer<Vec<u8>>>) -> Self {
-        CollectSink { buffer, storage: Storage { to_record: encode_value::<T>, encode: bytes_of, decode: bytes_from } }
+        CollectSink { buffer, storage: Storage { to_records: encode_batch::<T>, encode: bytes_of, decode: bytes_from } }
     }
 }
 
@@ -111,7 +136,7 @@ struct CollectWriter<T, R> {
 
 impl<T: Send, R: Clone + Send> SinkWriter<T> for CollectWriter<T, R> {
     fn write_batch(&mut self, batch: &mut Vec<StreamRecord<T>>) -> FnResult {
-        let records = batch.drain(..).map(|r| (self.storage.to_record)(r.value)).collect::<Result<Vec<R>, _>>()?;
+        let records = (self.storage.to_records)(batch)?;
         self.buffer.push(self.version, records)?;
         Ok(())
     }
