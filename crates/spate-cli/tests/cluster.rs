@@ -508,9 +508,15 @@ fn upload_test_app(host: &str) -> String {
 /// Submits the test application's first job as `spate run` will: the plan from the
 /// info role, the arguments, the configuration it ran with.
 fn submit_test_app(host: &str, artifact: &str, parallelism: u32) -> (u16, Value) {
+    submit_test_app_with(host, artifact, parallelism, &[])
+}
+
+/// Submits the test app with `extra` arguments.
+fn submit_test_app_with(host: &str, artifact: &str, parallelism: u32, extra: &[&str]) -> (u16, Value) {
     let p = parallelism.to_string();
-    let args = ["--parallelism", p.as_str()];
-    let out = Command::new(SPATE).arg("info").arg(test_app()).args(args).output().unwrap();
+    let mut args = vec!["--parallelism", p.as_str()];
+    args.extend_from_slice(extra);
+    let out = Command::new(SPATE).arg("info").arg(test_app()).args(&args).output().unwrap();
     assert!(out.status.success(), "{}", text(&out));
     let graph: Value = serde_json::from_slice(&out.stdout).unwrap();
     let submission = serde_json::json!({
@@ -532,8 +538,48 @@ fn job_state(cluster: &Cluster, id: &str) -> Option<String> {
 }
 
 #[test]
+fn a_job_waits_for_free_slots_runs_when_they_come_and_can_be_cancelled_while_it_waits() {
+    // Two slots, and the default slot.request.timeout (300 s).
+    let mut cluster = Cluster::new("slots", 1, "");
+    cluster.start();
+    let host = cluster.rest.clone().unwrap();
+    let artifact = upload_test_app(&host);
+    let submit = |parallelism: u32, extra: &[&str]| {
+        let (status, answer) = submit_test_app_with(&host, &artifact, parallelism, extra);
+        assert_eq!(status, 202, "{answer}");
+        answer["jobid"].as_str().unwrap().to_string()
+    };
+    // About 15 s of work on both slots.
+    let busy = submit(2, &["--slow-ms", "30"]);
+    wait_until("the first job to run", Duration::from_secs(30), || {
+        job_state(&cluster, &busy).as_deref() == Some("RUNNING")
+    });
+    let waiting = submit(1, &[]);
+    let cancelled = submit(1, &[]);
+    wait_until("both to wait for slots", Duration::from_secs(30), || {
+        jobmanager_log(&cluster).matches("waiting for free slots").count() == 2
+    });
+    assert_eq!(job_state(&cluster, &waiting).as_deref(), Some("CREATED"));
+    // A waiting job is cancelled at once (nothing of it runs).
+    let (status, answer) = request("PATCH", &host, &format!("/jobs/{cancelled}"));
+    assert_eq!(status, 202, "{answer}");
+    wait_until("the waiting job to be cancelled", Duration::from_secs(10), || {
+        job_state(&cluster, &cancelled).as_deref() == Some("CANCELED")
+    });
+    // Slots come free: the other waiting job gets one and runs to its end.
+    assert_eq!(request("PATCH", &host, &format!("/jobs/{busy}")).0, 202);
+    wait_until("the waiting job to finish", Duration::from_secs(60), || {
+        let state = job_state(&cluster, &waiting);
+        assert_ne!(state.as_deref(), Some("FAILED"), "{}", jobmanager_log(&cluster));
+        state.as_deref() == Some("FINISHED")
+    });
+    assert_eq!(job_state(&cluster, &busy).as_deref(), Some("CANCELED"));
+}
+
+#[test]
 fn a_submitted_job_runs_in_a_worker_on_a_taskmanager() {
-    let mut cluster = Cluster::new("job", 1, "");
+    // A job that can never get its slots fails after slot.request.timeout.
+    let mut cluster = Cluster::new("job", 1, "slot.request.timeout: 1 s\n");
     let tmp = cluster.dir.join("tm");
     cluster.start();
     let host = cluster.rest.clone().unwrap();
@@ -564,7 +610,8 @@ fn a_submitted_job_runs_in_a_worker_on_a_taskmanager() {
     assert_eq!(status, 202, "{answer}");
     let id = answer["jobid"].as_str().unwrap().to_string();
     wait_until("the job to fail", Duration::from_secs(30), || job_state(&cluster, &id).as_deref() == Some("FAILED"));
-    assert!(jobmanager_log(&cluster).contains("needs 3 slots, 2 free"), "{}", jobmanager_log(&cluster));
+    let log = jobmanager_log(&cluster);
+    assert!(log.contains("needs 3 slots, 2 free") && log.contains("slot.request.timeout"), "{log}");
     let (status, answer) = request("PATCH", &host, &format!("/jobs/{id}"));
     assert_eq!(status, 409, "cancel of an ended job: {answer}");
     assert_eq!(request("PATCH", &host, "/jobs/0000").0, 404);

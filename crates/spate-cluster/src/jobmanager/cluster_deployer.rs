@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use spate_runtime::checkpoint::{CompletedCheckpoint, TaskMail};
-use spate_runtime::job_master::{DeployError, Deployer, task_descriptors};
+use spate_runtime::job_master::{DeployError, Deployer, ResourcesUnavailable, task_descriptors};
 use spate_runtime::worker_link::{Deployment, Placement};
 use tarpc::context;
 
@@ -21,6 +21,8 @@ pub(crate) struct ClusterDeployer {
     submission: Arc<Submission>,
     /// Per attempt, its workers.
     attempts: HashMap<u32, AttemptWorkers>,
+    /// Since when the attempt waiting for free slots waits (`slot.request.timeout`).
+    waiting_since: Option<(u32, std::time::Instant)>,
 }
 
 /// The workers of one attempt: one per TaskManager it has slots on.
@@ -33,7 +35,7 @@ struct AttemptWorkers {
 
 impl ClusterDeployer {
     pub fn new(shared: Arc<Shared>, job_id: String, submission: Arc<Submission>) -> Self {
-        ClusterDeployer { shared, job_id, submission, attempts: HashMap::new() }
+        ClusterDeployer { shared, job_id, submission, attempts: HashMap::new(), waiting_since: None }
     }
 
     /// Runs `call` against the executor at `address` on the JobManager's runtime.
@@ -142,9 +144,35 @@ impl Deployer for ClusterDeployer {
         let slots = graph.vertices.iter().map(|v| v.parallelism).max().unwrap_or(1);
         let (workers, granted) = {
             let mut rm = self.shared.resources();
-            let taken = rm
-                .allocate(&self.job_id, slots, self.shared.load_balance)
-                .map_err(|e| DeployError { attempt, source: Box::new(e) })?;
+            let taken = match rm.allocate(&self.job_id, slots, self.shared.load_balance) {
+                Ok(taken) => taken,
+                Err(missing) => {
+                    // Too few free slots: the job waits (and can be cancelled meanwhile)
+                    // up to slot.request.timeout, then fails saying for what.
+                    let now = std::time::Instant::now();
+                    let since = match self.waiting_since {
+                        Some((waiting, since)) if waiting == attempt => since,
+                        _ => {
+                            tracing::info!(job = %self.job_id, attempt, %missing, "waiting for free slots");
+                            self.waiting_since = Some((attempt, now));
+                            now
+                        }
+                    };
+                    let timeout = self.shared.slot_request_timeout;
+                    if now.duration_since(since) < timeout {
+                        return Err(DeployError {
+                            attempt,
+                            source: Box::new(ResourcesUnavailable(missing.to_string())),
+                        });
+                    }
+                    self.waiting_since = None;
+                    return Err(failed(format!(
+                        "{missing}: no slots came free within slot.request.timeout ({} ms)",
+                        timeout.as_millis()
+                    )));
+                }
+            };
+            self.waiting_since = None;
             let workers: Vec<(String, String)> = taken
                 .iter()
                 .map(|(tm, _)| (tm.clone(), rm.get(tm).map(|e| e.registration.rpc_address.clone()).unwrap_or_default()))

@@ -47,6 +47,8 @@ pub(crate) struct Shared {
     /// `rest.server.max-content-length`, which also bounds uploads (streamed, so no
     /// body limit layer sees them).
     pub max_content_length: u64,
+    /// `slot.request.timeout`: how long a job waits for free slots.
+    pub slot_request_timeout: std::time::Duration,
 }
 
 impl Shared {
@@ -175,6 +177,7 @@ impl JobManager {
         let shared = Arc::new(Shared {
             executors: Mutex::default(),
             max_content_length,
+            slot_request_timeout: config.get(&keys::SLOT_REQUEST_TIMEOUT)?,
             resources: Mutex::new(ResourceManager::new(heartbeat_timeout, token.clone())),
             artifacts,
             token,

@@ -17,6 +17,21 @@ pub struct DeployError {
     pub source: Box<dyn std::error::Error + Send + Sync>,
 }
 
+/// The source of a [`DeployError`] that says the resources the attempt needs are not
+/// there yet (too few free slots): the driver asks the deployer again shortly, while the
+/// job master goes on taking messages (a cancel among them), until the deployer gives
+/// up with another error.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ResourcesUnavailable(pub String);
+
+impl DeployError {
+    /// Whether the deployer asks to be asked again.
+    pub fn is_resources_unavailable(&self) -> bool {
+        self.source.downcast_ref::<ResourcesUnavailable>().is_some()
+    }
+}
+
 /// Why an attempt, and maybe the job, failed.
 #[derive(Debug, thiserror::Error)]
 pub enum JobFailure {

@@ -646,3 +646,70 @@ fn the_driver_waits_out_the_restart_delay_and_carries_the_job_to_its_end() {
     assert_eq!(driver.observer.statuses, [Created, Running, Failing, Restarting, Running]);
     assert!(matches!(driver.observer.outcome, Some(JobOutcome::Finished)));
 }
+
+/// A deployer that has too few slots for its first `unavailable` tries, then runs the
+/// attempt to its end; with `None`, never has them.
+struct WaitingDeployer {
+    inbox: crossbeam_channel::Sender<JobMessage>,
+    unavailable: Option<u32>,
+    tries: u32,
+    cancelled: Vec<u32>,
+}
+
+impl Deployer for WaitingDeployer {
+    fn deploy(&mut self, attempt: u32, _: Vec<crate::checkpoint::CompletedCheckpoint>) -> Result<(), DeployError> {
+        self.tries += 1;
+        if self.unavailable.is_none_or(|n| self.tries <= n) {
+            let source = Box::new(ResourcesUnavailable("needs 3 slots, 2 free".into()));
+            return Err(DeployError { attempt, source });
+        }
+        for task in 0..TASKS {
+            self.inbox.send(JobMessage::Task { attempt, message: CoordinatorMessage::Finished { task } }).unwrap();
+        }
+        Ok(())
+    }
+
+    fn send(&mut self, attempt: u32, task: usize, mail: TaskMail) {
+        if matches!(mail, TaskMail::FinishJob) {
+            self.inbox.send(JobMessage::TaskEnded { attempt, task, name: format!("t{task}"), result: Ok(()) }).unwrap();
+        }
+    }
+
+    fn cancel(&mut self, attempt: u32) {
+        self.cancelled.push(attempt);
+    }
+
+    fn release(&mut self, _: u32) {}
+}
+
+#[test]
+fn a_deployment_waiting_for_resources_is_tried_again_until_it_runs() {
+    let host = Host::new(RestartStrategy::None, None);
+    let (tx, inbox) = unbounded();
+    let deployer = WaitingDeployer { inbox: tx, unavailable: Some(3), tries: 0, cancelled: Vec::new() };
+    let mut driver = Driver::new(host.master, deployer, Recorder::default());
+    assert!(!driver.feed(JobMessage::Start, Instant::now()));
+    driver.run(&inbox);
+    assert_eq!(driver.deployer.tries, 4, "three tries without resources, then the deployment");
+    assert!(matches!(driver.observer.outcome, Some(JobOutcome::Finished)), "{:?}", driver.observer.outcome);
+    // No restart counted and no failure passed through: waiting is not failing.
+    assert!(!driver.observer.statuses.contains(&JobStatus::Failing), "{:?}", driver.observer.statuses);
+}
+
+#[test]
+fn a_job_waiting_for_resources_is_cancelled_at_once() {
+    let host = Host::new(RestartStrategy::None, None);
+    let (tx, inbox) = unbounded();
+    let deployer = WaitingDeployer { inbox: tx.clone(), unavailable: None, tries: 0, cancelled: Vec::new() };
+    let mut driver = Driver::new(host.master, deployer, Recorder::default());
+    assert!(!driver.feed(JobMessage::Start, Instant::now()));
+    // The master takes messages while the deployment waits: the cancel is one.
+    let canceller = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(250));
+        tx.send(JobMessage::Cancel).unwrap();
+    });
+    driver.run(&inbox);
+    canceller.join().unwrap();
+    assert!(driver.deployer.tries >= 2, "tried again while waiting ({})", driver.deployer.tries);
+    assert!(matches!(driver.observer.outcome, Some(JobOutcome::Cancelled)), "{:?}", driver.observer.outcome);
+}
