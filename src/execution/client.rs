@@ -146,6 +146,18 @@ impl ClusterClient {
         let id = answer["jobid"].as_str().unwrap_or_default().to_string();
         let job_id: JobId = id.parse().map_err(|_| Error::Cluster(format!("the JobManager answered {answer}")))?;
         println!("Job has been submitted with JobID {id}");
+        if let Some(path) = std::env::var_os(spate_core::launch::JOBS_FILE_ENV) {
+            // For `spate run -sae`, which cancels the jobs if this program ends abruptly.
+            use std::io::Write as _;
+            let appended = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .and_then(|mut file| writeln!(file, "{id}"));
+            if let Err(error) = appended {
+                tracing::warn!(%error, path = %std::path::Path::new(&path).display(), "cannot record the job for -sae");
+            }
+        }
         let (tx, _) = crossbeam_channel::unbounded();
         let graph_stub = JobGraph::new(name, spate_core::job_graph::ExecutionMode::Streaming, Vec::new(), Vec::new());
         let shared = JobShared::new(job_id, &graph_stub, &[], tx, JobStatus::Running, Default::default());

@@ -54,6 +54,11 @@ enum Command {
         /// returns when `main` does.
         #[arg(short = 'd', long = "detached")]
         detached: bool,
+        /// Attached: if `spate run` is interrupted or killed (Ctrl-C, SIGTERM, SIGHUP),
+        /// cancel the jobs the application submitted that still run (Flink's `-sae`;
+        /// Spate's cluster is a session cluster, so the jobs go, not the cluster).
+        #[arg(long = "shutdownOnAttachedExit")]
+        shutdown_on_attached_exit: bool,
         #[command(flatten)]
         conf: ConfArgs,
         /// The application binary.
@@ -124,9 +129,32 @@ enum ClusterAction {
     StopTaskmanagers(ConfArgs),
 }
 
+/// The arguments, with Flink's one-dash long flags spelled as clap takes them: `-sae`
+/// of `spate run`, before the application (whose own arguments are left alone).
+fn arguments() -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == "run") {
+        // Up to the application: the first argument that is not a flag or a flag's value.
+        let takes_value = ["-m", "--jobmanager", "-p", "--parallelism", "-D", "--conf-dir"];
+        let mut i = 2;
+        while i < args.len() {
+            let arg = args[i].to_string_lossy().to_string();
+            if arg == "-sae" {
+                args[i] = "--shutdownOnAttachedExit".into();
+            } else if takes_value.contains(&arg.as_str()) {
+                i += 1;
+            } else if !arg.starts_with('-') {
+                break;
+            }
+            i += 1;
+        }
+    }
+    args
+}
+
 fn main() {
     init_logging();
-    if let Err(error) = run(Cli::parse()) {
+    if let Err(error) = run(Cli::parse_from(arguments())) {
         eprintln!("Error: {error:#}");
         std::process::exit(1);
     }
@@ -137,7 +165,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Jobmanager(args) => daemon::jobmanager(conf_dir::load(&args)?),
         Command::Taskmanager(args) => daemon::taskmanager(conf_dir::load(&args)?),
         Command::Info { dot, app, args } => info::run(&app, &args, dot),
-        Command::Run { jobmanager, parallelism, detached, conf, app, args } => {
+        Command::Run { jobmanager, parallelism, detached, shutdown_on_attached_exit, conf, app, args } => {
             // -D sets the program's configuration and, checked here, this command's own
             // (the token, where the JobManager is).
             let config = conf_dir::load(&conf)?;
@@ -145,6 +173,7 @@ fn run(cli: Cli) -> Result<()> {
                 jobmanager: jobmanager.as_deref(),
                 parallelism,
                 detached,
+                shutdown_on_attached_exit,
                 dynamic: &conf.dynamic,
                 app: &app,
                 args: &args,

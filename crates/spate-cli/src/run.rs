@@ -15,6 +15,8 @@ pub struct RunArgs<'a> {
     pub jobmanager: Option<&'a str>,
     pub parallelism: Option<u32>,
     pub detached: bool,
+    /// `-sae`: cancel the application's jobs if `spate run` is interrupted.
+    pub shutdown_on_attached_exit: bool,
     pub dynamic: &'a [String],
     pub app: &'a Path,
     pub args: &'a [String],
@@ -66,6 +68,58 @@ pub fn run(run: RunArgs<'_>, config: &spate_core::config::Configuration) -> Resu
     if run.detached {
         command.env(spate_core::launch::DETACHED_ENV, "1");
     }
-    let status = command.status().with_context(|| format!("cannot run {}", app.display()))?;
-    Ok(status.code().unwrap_or(1))
+    if !run.shutdown_on_attached_exit || run.detached {
+        if run.shutdown_on_attached_exit {
+            eprintln!("Warning: -sae has no effect with -d: a detached run leaves its jobs running.");
+        }
+        let status = command.status().with_context(|| format!("cannot run {}", app.display()))?;
+        return Ok(status.code().unwrap_or(1));
+    }
+    attached_with_shutdown(command, &app, &rest)
+}
+
+/// Runs the program for `-sae`: an interrupt or termination of `spate run` goes to the
+/// program, and if the program ended by a signal, the jobs it submitted that still run
+/// are cancelled.
+fn attached_with_shutdown(mut command: std::process::Command, app: &Path, rest: &Rest) -> Result<i32> {
+    use nix::sys::signal::{SigSet, Signal};
+    use std::os::unix::process::ExitStatusExt as _;
+    let jobs_file = std::env::temp_dir().join(format!("spate-run-jobs-{}", std::process::id()));
+    let _ = std::fs::remove_file(&jobs_file);
+    command.env(spate_core::launch::JOBS_FILE_ENV, &jobs_file);
+    let mut child = command.spawn().with_context(|| format!("cannot run {}", app.display()))?;
+    // From here on `spate run` outlives the signals that end an attached run: a thread
+    // takes them and passes them on to the program.
+    let mut signals = SigSet::empty();
+    for signal in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        signals.add(signal);
+    }
+    signals.thread_block().context("cannot block the interrupt signals")?;
+    let interrupted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (flag, pid) = (interrupted.clone(), nix::unistd::Pid::from_raw(child.id() as i32));
+    std::thread::Builder::new()
+        .name("spate-run-signals".into())
+        .spawn(move || {
+            while let Ok(signal) = signals.wait() {
+                flag.store(true, std::sync::atomic::Ordering::Release);
+                let _ = nix::sys::signal::kill(pid, signal);
+            }
+        })
+        .context("cannot start the signal thread")?;
+    let status = child.wait().with_context(|| format!("cannot wait for {}", app.display()))?;
+    let abrupt = status.signal().is_some() || interrupted.load(std::sync::atomic::Ordering::Acquire);
+    let jobs = std::fs::read_to_string(&jobs_file).unwrap_or_default();
+    let _ = std::fs::remove_file(&jobs_file);
+    if abrupt {
+        for id in jobs.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            // 409: it ended already.
+            match rest.call("PATCH", &format!("/jobs/{id}"), None) {
+                Ok((202, _)) => eprintln!("Cancelled job {id}: spate run was interrupted (-sae)."),
+                Ok((409, _)) => {}
+                Ok((status, answer)) => eprintln!("Cannot cancel job {id}: {status} {}", errors(&answer)),
+                Err(error) => eprintln!("Cannot cancel job {id}: {error:#}"),
+            }
+        }
+    }
+    Ok(status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(1)))
 }

@@ -577,6 +577,67 @@ fn a_job_waits_for_free_slots_runs_when_they_come_and_can_be_cancelled_while_it_
 }
 
 #[test]
+fn an_interrupted_attached_run_leaves_its_job_running_unless_sae_cancels_it() {
+    let mut cluster = Cluster::new("sae", 1, "");
+    cluster.start();
+    let app = test_app();
+    for sae in [false, true] {
+        let mut run = Command::new(SPATE);
+        run.arg("run");
+        if sae {
+            run.arg("-sae");
+        }
+        // About 20 s of work, and the program waits for it.
+        run.args(["-p", "1", app.to_str().unwrap(), "--slow-ms", "20"])
+            .env("SPATE_CONF_DIR", cluster.dir.join("conf"))
+            .env("SPATE_PID_DIR", cluster.dir.join("pids"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = run.spawn().unwrap();
+        let running = || {
+            cluster.get("/jobs/overview").1["jobs"]
+                .as_array()
+                .and_then(|jobs| jobs.iter().find(|j| j["state"] == "RUNNING"))
+                .and_then(|j| j["jid"].as_str().map(str::to_string))
+        };
+        wait_until("the job to run", Duration::from_secs(30), || running().is_some());
+        let id = running().unwrap();
+        // SIGTERM, as a killed session sends (a test harness may run with SIGINT ignored).
+        signal(child.id(), "TERM");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "spate run did not end after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(!status.success());
+        // The program holds the pipe until it ended.
+        let mut stderr = String::new();
+        if sae {
+            child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+            assert!(stderr.contains(&format!("Cancelled job {id}")), "{stderr}");
+            wait_until("the job to be cancelled", Duration::from_secs(30), || {
+                job_state(&cluster, &id).as_deref() == Some("CANCELED")
+            });
+        } else {
+            // As Flink's: the client went, the job runs on (and the program that
+            // waits for it ends once it is cancelled).
+            assert_eq!(job_state(&cluster, &id).as_deref(), Some("RUNNING"), "{stderr}");
+            let out = cluster.spate(&["cancel", &id]);
+            assert!(out.status.success(), "{}", text(&out));
+            wait_until("the job to be cancelled", Duration::from_secs(30), || {
+                job_state(&cluster, &id).as_deref() == Some("CANCELED")
+            });
+        }
+        wait_until("its worker to exit", Duration::from_secs(20), || {
+            processes_under(&cluster.dir.join("tm")).is_empty()
+        });
+    }
+}
+
+#[test]
 fn a_submitted_job_runs_in_a_worker_on_a_taskmanager() {
     // A job that can never get its slots fails after slot.request.timeout.
     let mut cluster = Cluster::new("job", 1, "slot.request.timeout: 1 s\n");
