@@ -122,6 +122,9 @@ pub(crate) fn replayed(recorded: &RecordedJob, index: u32) -> Result<JobClient> 
     Ok(JobClient { shared })
 }
 
+/// How often the worker reports its running subtasks' counters.
+const METRICS_EVERY: Duration = Duration::from_secs(1);
+
 /// How long a fetch of the results waits for records before it answers with none.
 const FETCH_WAIT: Duration = Duration::from_millis(100);
 
@@ -282,7 +285,20 @@ pub(crate) fn run(exec: ExecutionPlan, link: WorkerLink) -> Result<JobClient> {
     };
     let never = crossbeam_channel::never::<Option<ToWorker>>();
     let mut give_up: Option<std::time::Instant> = None;
+    let mut metrics_due = std::time::Instant::now() + METRICS_EVERY;
     while ended.iter().any(|e| !e) {
+        if !link_lost && std::time::Instant::now() >= metrics_due {
+            metrics_due = std::time::Instant::now() + METRICS_EVERY;
+            let tasks: Vec<_> = ended
+                .iter()
+                .enumerate()
+                .filter(|(_, ended)| !**ended)
+                .filter_map(|(task, _)| shared.tasks.get(task).map(|t| (task, t.metrics.snapshot())))
+                .collect();
+            if writer.lock().unwrap_or_else(|p| p.into_inner()).send(&FromWorker::Metrics { tasks }).is_err() {
+                lose_link(&mut deployer, &mut link_lost);
+            }
+        }
         if link_lost && give_up.is_none() {
             give_up = Some(std::time::Instant::now() + LOST_LINK_GRACE);
         }

@@ -554,6 +554,15 @@ fn a_job_waits_for_free_slots_runs_when_they_come_and_can_be_cancelled_while_it_
     wait_until("the first job to run", Duration::from_secs(30), || {
         job_state(&cluster, &busy).as_deref() == Some("RUNNING")
     });
+    // Its vertices' counters are live while it runs.
+    wait_until("live vertex metrics", Duration::from_secs(30), || {
+        let details = cluster.get(&format!("/jobs/{busy}")).1;
+        let vertices = details["vertices"].as_array().cloned().unwrap_or_default();
+        let written: u64 = vertices.iter().filter_map(|v| v["metrics"]["write-records"].as_u64()).sum();
+        let complete = vertices.iter().any(|v| v["metrics"]["write-records-complete"] == true);
+        assert!(!complete || details["state"] != "RUNNING", "counters are complete only at the end: {details}");
+        written > 0 && details["state"] == "RUNNING"
+    });
     let waiting = submit(1, &[]);
     let cancelled = submit(1, &[]);
     wait_until("both to wait for slots", Duration::from_secs(30), || {

@@ -53,6 +53,16 @@ impl ResourceManager for Connection {
         }
         let (inbox, tasks, local) = match self.shared.jobs.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&job_id) {
             Some(record) => {
+                if let WorkerEvent::Report(FromWorker::Metrics { tasks }) = &event {
+                    // Live counters of the current attempt's running subtasks.
+                    let current = record.placement.as_ref().is_some_and(|(deployed, _)| *deployed == attempt);
+                    for (task, metrics) in tasks.iter().filter(|_| current) {
+                        if let Some(subtask) = record.subtasks.get_mut(*task) {
+                            subtask.running(*metrics);
+                        }
+                    }
+                    return Ok(());
+                }
                 if let WorkerEvent::Report(FromWorker::TaskEnded { task, error, accumulators, metrics, .. }) = &event {
                     let current = record.placement.as_ref().is_some_and(|(deployed, _)| *deployed == attempt);
                     if current && *task < record.tasks {
@@ -87,7 +97,9 @@ fn messages(taskmanager: &str, attempt: u32, event: WorkerEvent, tasks: usize, l
             Vec::new()
         }
         // The TaskManager answers fetches itself; one that came here is late.
-        WorkerEvent::Report(FromWorker::Listening { .. } | FromWorker::Results { .. }) => Vec::new(),
+        WorkerEvent::Report(FromWorker::Listening { .. } | FromWorker::Results { .. } | FromWorker::Metrics { .. }) => {
+            Vec::new()
+        }
         WorkerEvent::Report(FromWorker::Finished { task }) => {
             vec![JobMessage::Task { attempt, message: CoordinatorMessage::Finished { task } }]
         }

@@ -49,7 +49,8 @@ pub(crate) struct SubtaskRecord {
     pub start_ms: i64,
     /// When it ended; -1 while it runs.
     pub end_ms: i64,
-    /// Its counters, once it ended.
+    /// Its counters: the latest its worker reported while it ran, the final ones once
+    /// it ended.
     pub metrics: Option<TaskMetricsSnapshot>,
 }
 
@@ -63,6 +64,13 @@ impl SubtaskRecord {
     /// Deployed at `now`.
     pub fn deployed(now: i64) -> Self {
         SubtaskRecord { state: SubtaskState::Running, start_ms: now, end_ms: -1, metrics: None }
+    }
+
+    /// Its counters so far, while it runs.
+    pub fn running(&mut self, metrics: TaskMetricsSnapshot) {
+        if self.state == SubtaskState::Running {
+            self.metrics = Some(metrics);
+        }
     }
 
     /// Ended at `now` in `state`, with `metrics` if its worker reported them; only a

@@ -176,6 +176,12 @@ pub enum FromWorker {
         /// The records.
         page: Option<crate::sink::ResultPage>,
     },
+    /// The counters of the worker's running subtasks, sent every second so that the
+    /// JobManager's vertex metrics are live.
+    Metrics {
+        /// (subtask, its counters so far).
+        tasks: Vec<(usize, crate::metrics::TaskMetricsSnapshot)>,
+    },
     /// Where the worker listens for its peers (its answer to the deployment).
     Listening {
         /// `host:port`.

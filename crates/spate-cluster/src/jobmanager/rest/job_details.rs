@@ -64,8 +64,11 @@ fn vertex(graph: &JobGraph, v: usize, subtasks: &[&SubtaskRecord], now: i64) -> 
     for flink_only in FLINK_ONLY_STATES {
         tasks.insert(flink_only.into(), json!(0));
     }
-    // Counters come with each subtask's end: complete once every subtask reported.
-    let complete = subtasks.iter().all(|t| t.metrics.is_some());
+    // Live counters every second while subtasks run; complete once every subtask ended
+    // with its final ones.
+    let complete = subtasks
+        .iter()
+        .all(|t| t.metrics.is_some() && !matches!(t.state, SubtaskState::Running | SubtaskState::Created));
     let sum = |f: fn(&spate_runtime::metrics::TaskMetricsSnapshot) -> u64| -> u64 {
         subtasks.iter().filter_map(|t| t.metrics.as_ref()).map(f).sum()
     };
