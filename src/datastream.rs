@@ -683,7 +683,7 @@ impl<T: Data> DataStream<T> {
     ///     .execute_and_collect_iter()
     ///     .unwrap()
     ///     .take(3)
-    ///     .collect::<Result<_>>()
+    ///     .collect::<spate::Result<_>>()
     ///     .unwrap();
     /// assert_eq!(first.len(), 3);
     /// ```
