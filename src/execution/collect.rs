@@ -30,6 +30,7 @@ use crate::error::{Error, Result};
 const LOCAL_CAPACITY_RECORDS: usize = 16 * 1024;
 
 /// What one encoded record costs in the buffer: its bytes and its `Vec`.
+#[allow(clippy::ptr_arg)] // a `fn(&R)` with `R = Vec<u8>`
 fn encoded_weight(record: &Vec<u8>) -> usize {
     record.len() + std::mem::size_of::<Vec<u8>>()
 }

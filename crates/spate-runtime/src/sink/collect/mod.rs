@@ -44,10 +44,12 @@ pub struct ResultPage {
     pub data: String,
 }
 
+/// Turns a batch into what the buffer holds (each record, or one encoded blob).
+type ToRecords<T, R> = fn(&mut Vec<StreamRecord<T>>) -> Result<Vec<R>, CoreError>;
+
 /// How a sink stores its records in the buffer.
 struct Storage<T, R> {
-    /// Turns a batch into what the buffer holds (each record, or one encoded blob).
-    to_records: fn(&mut Vec<StreamRecord<T>>) -> Result<Vec<R>, CoreError>,
+    to_records: ToRecords<T, R>,
     encode: fn(&R) -> Result<Vec<u8>, CoreError>,
     decode: fn(&[u8]) -> Result<R, CoreError>,
 }
