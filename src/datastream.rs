@@ -657,9 +657,10 @@ impl<T: Data> DataStream<T> {
         let values = iterator.into_vec()?;
         if self.env.role() == crate::Role::Client {
             // Later jobs' workers replay `main`: they get these results too.
+            use base64::Engine as _;
             let encoded = spate_core::codec::encode(&values).map_err(crate::Error::from)?;
             if let Ok(mut collected) = job.shared.collected.lock() {
-                *collected = Some(encoded);
+                *collected = Some(base64::engine::general_purpose::STANDARD.encode(encoded));
             }
         }
         Ok(values)
@@ -689,7 +690,7 @@ impl<T: Data> DataStream<T> {
     /// ```
     pub fn execute_and_collect_iter(&self) -> Result<CollectIterator<T>> {
         match self.start_collect()? {
-            Started::Running(iterator) => Ok(iterator),
+            Started::Running(iterator) => Ok(*iterator),
             Started::Replayed(_) => Err(crate::Error::Collect {
                 job: "Collect Job".into(),
                 reason: "a worker's replay of main does not replay an iterator's records: \

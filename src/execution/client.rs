@@ -108,8 +108,8 @@ impl ClusterClient {
 
     /// A page of job `id`'s collected results from `offset` on (acknowledging those
     /// before it): `None` while no attempt of the job runs its sink (ask again).
-    pub fn fetch_results(&self, id: &str, offset: u64, max_bytes: u64) -> Result<Option<ResultPage>> {
-        let path = format!("/jobs/{id}/results?offset={offset}&max-bytes={max_bytes}");
+    pub fn fetch_results(&self, id: &str, version: u64, offset: u64, max_bytes: u64) -> Result<Option<ResultPage>> {
+        let path = format!("/jobs/{id}/results?version={version}&offset={offset}&max-bytes={max_bytes}");
         let (status, text) = self.request("GET", &path, None)?;
         if status == 503 {
             return Ok(None);
@@ -149,11 +149,9 @@ impl ClusterClient {
         if let Some(path) = std::env::var_os(spate_core::launch::JOBS_FILE_ENV) {
             // For `spate run -sae`, which cancels the jobs if this program ends abruptly.
             use std::io::Write as _;
-            let appended = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .and_then(|mut file| writeln!(file, "{id}"));
+            // `spate run` created it: never created (or followed elsewhere) here.
+            let appended =
+                std::fs::OpenOptions::new().append(true).open(&path).and_then(|mut file| writeln!(file, "{id}"));
             if let Err(error) = appended {
                 tracing::warn!(%error, path = %std::path::Path::new(&path).display(), "cannot record the job for -sae");
             }

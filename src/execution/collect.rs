@@ -47,6 +47,7 @@ pub(crate) fn to_wire(page: Page<Vec<u8>>) -> ResultPage {
         version: page.version,
         offset: page.offset,
         count: page.records.len() as u64,
+        committed: page.committed,
         finished: page.finished,
         data: base64::engine::general_purpose::STANDARD.encode(data),
     }
@@ -80,7 +81,7 @@ fn from_wire<T: Data>(page: ResultPage) -> std::result::Result<(Vec<T>, Vec<usiz
 /// An `execute_and_collect` job, as this process takes part in it.
 pub(crate) enum Started<T: Data> {
     /// It runs (or ran) for this process, which reads its results.
-    Running(CollectIterator<T>),
+    Running(Box<CollectIterator<T>>),
     /// A worker replays `main` past it: its results as they were read when it ran
     /// (`None` when they were not recorded: an iterator read them).
     Replayed(Option<Vec<T>>),
@@ -111,8 +112,14 @@ pub(crate) fn start<T: Data>(
             add_sink(Arc::new(CollectSink::<T, Vec<u8>>::encoded(buffer.clone())));
             if let Some(recorded) = replaying {
                 env.execute_async(job_name)?;
-                let values = recorded.map(|bytes| codec::decode::<Vec<T>>(&bytes)).transpose().map_err(|e| {
-                    Error::Collect { job: job_name.to_string(), reason: format!("the recorded results: {e}") }
+                use base64::Engine as _;
+                let decode = |text: String| -> std::result::Result<Vec<T>, String> {
+                    let bytes = base64::engine::general_purpose::STANDARD.decode(text).map_err(|e| e.to_string())?;
+                    codec::decode::<Vec<T>>(&bytes).map_err(|e| e.to_string())
+                };
+                let values = recorded.map(decode).transpose().map_err(|e| Error::Collect {
+                    job: job_name.to_string(),
+                    reason: format!("the recorded results: {e}"),
                 })?;
                 return Ok(Started::Replayed(values));
             }
@@ -124,13 +131,13 @@ pub(crate) fn start<T: Data>(
             let cluster = cluster.ok_or_else(|| Error::Internal("a client without its cluster".into()))?;
             // Half the buffer per page: the sink fills one half while the other travels.
             let source = ResultSource::Remote { cluster, max_bytes: (capacity / 2).max(1) as u64 };
-            Ok(Started::Running(CollectIterator::new(job, source, false)))
+            Ok(Started::Running(Box::new(CollectIterator::new(job, source, false))))
         }
         _ => {
             let buffer = Arc::new(CollectBuffer::new(LOCAL_CAPACITY_RECORDS, |_| 1, checkpointing));
             add_sink(Arc::new(CollectSink::<T, T>::typed(buffer.clone())));
             let job = env.execute_async(job_name)?;
-            Ok(Started::Running(CollectIterator::new(job, ResultSource::Local(buffer), checkpointing)))
+            Ok(Started::Running(Box::new(CollectIterator::new(job, ResultSource::Local(buffer), checkpointing))))
         }
     }
 }
@@ -157,6 +164,9 @@ pub(crate) enum ResultSource<T> {
     },
 }
 
+/// A page, and where each unit's records end (`None`: a record is a unit).
+type Fetch<T> = (Page<T>, Option<Vec<usize>>);
+
 /// What one read brought.
 enum Fetched<T> {
     Records(Vec<T>),
@@ -176,13 +186,29 @@ pub struct CollectIterator<T: Data> {
     job: JobClient,
     source: ResultSource<T>,
     exactly_once: bool,
-    version: Option<u64>,
+    /// The version of the results seen (0: none yet).
+    version: u64,
+    /// The next unit wanted (a record here, a batch from a cluster).
     offset: u64,
-    page: VecDeque<T>,
+    /// Units below this are committed.
+    committed: u64,
+    /// Records fetched but not committed yet (with checkpoints), and the unit each
+    /// run of them makes up: (unit, records).
+    held: VecDeque<T>,
+    held_units: VecDeque<(u64, usize)>,
+    /// Records to hand out.
+    ready: VecDeque<T>,
     yielded: u64,
+    /// Where the results end, once a page said so.
+    end: Option<u64>,
     done: bool,
     pause: Duration,
+    last_fetch: std::time::Instant,
 }
+
+/// How long the iterator may hold records without asking the sink for anything: a
+/// finished job's sink waits for its reader only so long without a request.
+const HEARTBEAT: Duration = Duration::from_secs(10);
 
 impl<T: Data> CollectIterator<T> {
     pub(crate) fn new(job: JobClient, source: ResultSource<T>, exactly_once: bool) -> Self {
@@ -190,12 +216,17 @@ impl<T: Data> CollectIterator<T> {
             job,
             source,
             exactly_once,
-            version: None,
+            version: 0,
             offset: 0,
-            page: VecDeque::new(),
+            committed: 0,
+            held: VecDeque::new(),
+            held_units: VecDeque::new(),
+            ready: VecDeque::new(),
             yielded: 0,
+            end: None,
             done: false,
             pause: Duration::from_millis(1),
+            last_fetch: std::time::Instant::now(),
         }
     }
 
@@ -215,46 +246,73 @@ impl<T: Data> CollectIterator<T> {
             return;
         }
         self.done = true;
-        if !self.job.status().is_terminal() {
-            self.job.cancel();
-        }
         if let ResultSource::Local(buffer) = &self.source {
             buffer.close();
         }
-        let _ = self.job.handle().wait_timeout(Duration::from_secs(30));
+        if !self.job.status().is_terminal() {
+            self.job.cancel();
+            let _ = self.job.wait_timeout(Duration::from_secs(30));
+        }
     }
 
     fn error(&self, reason: impl Into<String>) -> Error {
         Error::Collect { job: self.job.job_name().to_string(), reason: reason.into() }
     }
 
-    /// One read: records, a restart, nothing yet, or the end.
-    fn fetch(&mut self) -> Result<Fetched<T>> {
-        // Offsets count the buffer's units: records here, blobs of records from a cluster
-        // (`ends`: where each blob's records end).
-        let (page, ends) = match &self.source {
-            ResultSource::Local(buffer) => (Some(buffer.fetch(self.offset, LOCAL_PAGE_RECORDS, LOCAL_WAIT)), None),
+    /// One request: the page from `self.offset` (at most `max` of the source's units of
+    /// weight; 0 asks for no records), and where each unit's records end (`None`: a
+    /// record is a unit).
+    fn request(&mut self, records: bool) -> Result<Option<Fetch<T>>> {
+        self.last_fetch = std::time::Instant::now();
+        match &self.source {
+            ResultSource::Local(buffer) => {
+                let (max, wait) = if records { (LOCAL_PAGE_RECORDS, LOCAL_WAIT) } else { (0, Duration::ZERO) };
+                Ok(Some((buffer.fetch(self.version, self.offset, max, wait), None)))
+            }
             ResultSource::Remote { cluster, max_bytes } => {
-                match cluster.fetch_results(&self.job.job_id().to_string(), self.offset, *max_bytes)? {
+                let max = if records { *max_bytes } else { 0 };
+                let id = self.job.job_id().to_string();
+                match cluster.fetch_results(&id, self.version, self.offset, max)? {
                     Some(page) => {
-                        let (version, offset, finished) = (page.version, page.offset, page.finished);
+                        let (version, offset, committed, finished) =
+                            (page.version, page.offset, page.committed, page.finished);
                         let (records, ends) = from_wire::<T>(page).map_err(|e| self.error(e))?;
-                        (Some(Page { version, offset, records, finished }), Some(ends))
+                        Ok(Some((Page { version, offset, records, committed, finished }, Some(ends))))
                     }
-                    None => (None, None),
+                    None => Ok(None),
                 }
             }
-        };
+        }
+    }
+
+    /// One read: records, a restart, nothing yet, or the end.
+    fn fetch(&mut self) -> Result<Fetched<T>> {
+        let Some((page, ends)) = self.request(true)? else { return Ok(Fetched::Nothing) };
         // Version 0: the attempt's sink has not started yet.
-        let Some(page) = page.filter(|p| p.version != 0) else { return Ok(Fetched::Nothing) };
-        if self.version.is_some_and(|v| v != page.version) {
-            self.version = Some(page.version);
+        if page.version == 0 {
+            return Ok(Fetched::Nothing);
+        }
+        if self.version != 0 && page.version != self.version {
+            self.version = page.version;
             if !self.exactly_once {
-                self.offset = 0;
+                // From scratch: everything read so far is void.
+                (self.offset, self.committed, self.end) = (0, 0, None);
+                self.held.clear();
+                self.held_units.clear();
                 return Ok(Fetched::Restarted);
             }
+            // Restored from a checkpoint, which ends at `page.committed`: what is held
+            // past it is written again; what was read before it stands.
+            let restored = page.committed;
+            while self.held_units.back().is_some_and(|(unit, _)| *unit >= restored) {
+                let (_, n) = self.held_units.pop_back().unwrap_or_default();
+                self.held.truncate(self.held.len() - n);
+            }
+            (self.offset, self.end) = (self.offset.min(restored), None);
+            // This page was asked for under the old version: ask again.
+            return Ok(Fetched::Nothing);
         }
-        self.version = Some(page.version);
+        self.version = page.version;
         if page.offset > self.offset {
             return Err(self.error(format!(
                 "records {}..{} were lost (the sink went on from {})",
@@ -269,12 +327,48 @@ impl<T: Data> CollectIterator<T> {
             Some(ends) => ends.get(skip_units - 1).copied().unwrap_or(page.records.len()),
             None => skip_units,
         };
+        let first_unit = self.offset;
         let records: Vec<T> = page.records.into_iter().skip(skip).collect();
         self.offset += units.saturating_sub(skip_units) as u64;
-        if !records.is_empty() {
+        self.committed = self.committed.max(page.committed);
+        if page.finished {
+            self.end = Some(self.offset);
+        }
+        if self.exactly_once {
+            // Held until a checkpoint commits them.
+            match &ends {
+                Some(ends) => {
+                    let mut from = skip;
+                    for (k, end) in ends.iter().enumerate().skip(skip_units) {
+                        self.held_units.push_back((page.offset + k as u64, end - from));
+                        from = *end;
+                    }
+                }
+                None => {
+                    for k in 0..records.len() {
+                        self.held_units.push_back((first_unit + k as u64, 1));
+                    }
+                }
+            }
+            self.held.extend(records);
+            let mut out = Vec::new();
+            while self.held_units.front().is_some_and(|(unit, _)| *unit < self.committed) {
+                let (_, n) = self.held_units.pop_front().unwrap_or_default();
+                out.extend(self.held.drain(..n));
+            }
+            if !out.is_empty() {
+                return Ok(Fetched::Records(out));
+            }
+        } else if !records.is_empty() {
             return Ok(Fetched::Records(records));
         }
-        Ok(if page.finished { Fetched::End } else { Fetched::Nothing })
+        if self.end == Some(self.offset) && self.held.is_empty() {
+            // The sink waits for this acknowledgement of the last records before the job
+            // ends; its answer does not matter.
+            let _ = self.request(false);
+            return Ok(Fetched::End);
+        }
+        Ok(Fetched::Nothing)
     }
 
     /// The next records, a restart or the end, waiting for one of them.
@@ -298,10 +392,15 @@ impl<T: Data> CollectIterator<T> {
                 }
             }
             if self.job.status().is_terminal() {
-                // Every record was read before the job could end; what ended it says why
-                // the end did not come.
+                // Every record is read before the job can end: what ended it says why the
+                // end did not come.
                 return match self.job.handle().wait() {
-                    Ok(_) => Ok(Fetched::End),
+                    Ok(_) => Err(self.error(format!(
+                        "the job finished before its last results were read ({} read); a program that holds \
+                         results for longer than {} s without reading on loses the rest",
+                        self.yielded,
+                        spate_runtime::sink::FINAL_FETCH_TIMEOUT.as_secs()
+                    ))),
                     Err(e) => Err(e),
                 };
             }
@@ -339,7 +438,12 @@ impl<T: Data> Iterator for CollectIterator<T> {
 
     fn next(&mut self) -> Option<Result<T>> {
         loop {
-            if let Some(record) = self.page.pop_front() {
+            if let Some(record) = self.ready.pop_front() {
+                // A program that takes long over what it holds still tells the sink
+                // it is there.
+                if !self.done && self.last_fetch.elapsed() >= HEARTBEAT {
+                    let _ = self.request(false);
+                }
                 self.yielded += 1;
                 return Some(Ok(record));
             }
@@ -347,8 +451,9 @@ impl<T: Data> Iterator for CollectIterator<T> {
                 return None;
             }
             match self.next_fetch() {
-                Ok(Fetched::Records(records)) => self.page.extend(records),
-                Ok(Fetched::Restarted) if self.yielded == 0 => {}
+                Ok(Fetched::Records(records)) => self.ready.extend(records),
+                // Nothing was handed out: the old attempt's records just go.
+                Ok(Fetched::Restarted) if self.yielded == 0 => self.ready.clear(),
                 Ok(Fetched::Restarted) => {
                     let error = self.error(format!(
                         "the job restarted from scratch after {} results were handed out; enable checkpointing \

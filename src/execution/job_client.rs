@@ -163,8 +163,9 @@ pub(crate) struct JobShared {
     pub tasks: Vec<TaskEntry>,
     pub vertices: Vec<(String, u32)>,
     pub started: Instant,
-    /// What `execute_and_collect` returned, encoded, for the replay of later jobs.
-    pub collected: Mutex<Option<Vec<u8>>>,
+    /// What `execute_and_collect` returned (base64 of its encoding), for the replay of
+    /// later jobs.
+    pub collected: Mutex<Option<String>>,
     pub checkpoints: CheckpointHistory,
 }
 

@@ -217,6 +217,7 @@ impl Deployer for ThreadDeployer {
                 clock: exec.settings.clock.clone(),
                 auto_watermark_interval: exec.settings.auto_watermark_interval,
                 checkpointing_mode: exec.settings.checkpoint.mode,
+                cancel: Some(cancel.clone()),
             });
             let name = info.display_name();
             let (mail_tx, mail_rx) = unbounded::<TaskMail>();

@@ -128,24 +128,32 @@ const METRICS_EVERY: Duration = Duration::from_secs(1);
 /// How long a fetch of the results waits for records before it answers with none.
 const FETCH_WAIT: Duration = Duration::from_millis(100);
 
+/// A fetch of the results, as the TaskManager passed it on.
+struct Fetch {
+    request: u64,
+    version: u64,
+    offset: u64,
+    max_bytes: u32,
+}
+
 /// Starts the thread that answers fetches of the results from `buffer`; returns where
-/// to send them (request, offset, max bytes).
+/// to send them, and the thread (it ends once that is dropped and its last answer went).
 fn answer_fetches(
     buffer: Arc<CollectBuffer<Vec<u8>>>,
     writer: Arc<std::sync::Mutex<FrameWriter<UnixStream>>>,
-) -> Result<crossbeam_channel::Sender<(u64, u64, u32)>> {
-    let (tx, rx) = unbounded::<(u64, u64, u32)>();
-    std::thread::Builder::new()
+) -> Result<(crossbeam_channel::Sender<Fetch>, std::thread::JoinHandle<()>)> {
+    let (tx, rx) = unbounded::<Fetch>();
+    let thread = std::thread::Builder::new()
         .name("spate-worker-results".into())
         .spawn(move || {
-            for (request, offset, max_bytes) in rx {
-                let page = Some(to_wire(buffer.fetch(offset, max_bytes as usize, FETCH_WAIT)));
+            for Fetch { request, version, offset, max_bytes } in rx {
+                let page = Some(to_wire(buffer.fetch(version, offset, max_bytes as usize, FETCH_WAIT)));
                 // A broken link is the main loop's to notice.
                 let _ = writer.lock().unwrap_or_else(|p| p.into_inner()).send(&FromWorker::Results { request, page });
             }
         })
         .map_err(|source| Error::Io { context: "cannot start the worker's results thread".into(), source })?;
-    Ok(tx)
+    Ok((tx, thread))
 }
 
 /// Runs the deployed job's subtasks and ends the process: with status 0 when every
@@ -170,8 +178,9 @@ pub(crate) fn run(exec: ExecutionPlan, link: WorkerLink) -> Result<JobClient> {
     let peers = loop {
         match reader.receive::<ToWorker>() {
             // The program collecting the results may ask before the sink runs: nothing yet.
-            Ok(ToWorker::FetchResults { request, offset, max_bytes }) => {
-                let page = results.as_ref().map(|r| to_wire(r.fetch(offset, max_bytes as usize, Duration::ZERO)));
+            Ok(ToWorker::FetchResults { request, version, offset, max_bytes }) => {
+                let page =
+                    results.as_ref().map(|r| to_wire(r.fetch(version, offset, max_bytes as usize, Duration::ZERO)));
                 let _ = writer.send(&FromWorker::Results { request, page });
             }
             other => break other,
@@ -261,9 +270,12 @@ pub(crate) fn run(exec: ExecutionPlan, link: WorkerLink) -> Result<JobClient> {
     // Fetches of the results are answered on a thread of their own, which waits a
     // little for records rather than answer "nothing yet" and have the reader poll.
     let writer = Arc::new(std::sync::Mutex::new(writer));
-    let fetches = match &results {
-        Some(buffer) => Some(answer_fetches(buffer.clone(), writer.clone())?),
-        None => None,
+    let (fetches, answering) = match &results {
+        Some(buffer) => {
+            let (fetches, answering) = answer_fetches(buffer.clone(), writer.clone())?;
+            (Some(fetches), Some(answering))
+        }
+        None => (None, None),
     };
 
     // After the link closed, subtasks get this long to honour the cancel.
@@ -350,9 +362,9 @@ pub(crate) fn run(exec: ExecutionPlan, link: WorkerLink) -> Result<JobClient> {
                         results.close();
                     }
                 }
-                Ok(Some(ToWorker::FetchResults { request, offset, max_bytes })) => match &fetches {
+                Ok(Some(ToWorker::FetchResults { request, version, offset, max_bytes })) => match &fetches {
                     Some(fetches) => {
-                        let _ = fetches.send((request, offset, max_bytes));
+                        let _ = fetches.send(Fetch { request, version, offset, max_bytes });
                     }
                     None => {
                         let answer = FromWorker::Results { request, page: None };
@@ -370,6 +382,12 @@ pub(crate) fn run(exec: ExecutionPlan, link: WorkerLink) -> Result<JobClient> {
         }
     }
     deployer.release(attempt);
+    // The answer to the fetch that took the last results goes out before the process
+    // ends (the sink ended once they were acknowledged).
+    drop(fetches);
+    if let Some(answering) = answering {
+        let _ = answering.join();
+    }
     // Everything the subtasks sent reaches the peers before the process ends.
     data_plane.shutdown(Duration::from_secs(5));
     std::process::exit(if failed || link_lost { 1 } else { 0 })

@@ -107,3 +107,21 @@ fn dropping_an_iterator_cancels_its_unbounded_job() {
     assert!(job.wait_timeout(std::time::Duration::from_secs(30)), "the job ended after the iterator was dropped");
     assert_eq!(job.status(), spate::JobStatus::Canceled);
 }
+
+#[test]
+fn with_checkpoints_more_results_than_the_sink_holds_between_two_checkpoints_flow_once() {
+    // 200 000 records arrive far faster than checkpoints complete: the reader holds
+    // what is not committed yet, so the sink never waits on a checkpoint it could not
+    // take while it waits.
+    let dir = temp_dir("collect-ckpt-many");
+    let env = env(2, 200, &dir.join("checkpoints"));
+    let records = 200_000i64;
+    let mut seen: Vec<i64> = env.from_sequence(0..records).map(|x| x * 2).execute_and_collect().unwrap();
+    seen.sort_unstable();
+    assert_eq!(seen, (0..records).map(|x| x * 2).collect::<Vec<_>>());
+    let env = crate::env(2, 200, &dir.join("checkpoints-iter"));
+    let mut seen =
+        env.from_sequence(0..records).execute_and_collect_iter().unwrap().collect::<spate::Result<Vec<i64>>>().unwrap();
+    seen.sort_unstable();
+    assert_eq!(seen, (0..records).collect::<Vec<_>>());
+}

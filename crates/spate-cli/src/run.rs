@@ -83,9 +83,18 @@ pub fn run(run: RunArgs<'_>, config: &spate_core::config::Configuration) -> Resu
 /// are cancelled.
 fn attached_with_shutdown(mut command: std::process::Command, app: &Path, rest: &Rest) -> Result<i32> {
     use nix::sys::signal::{SigSet, Signal};
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
     use std::os::unix::process::ExitStatusExt as _;
+    // Created here, new and private, before the program appends to it.
     let jobs_file = std::env::temp_dir().join(format!("spate-run-jobs-{}", std::process::id()));
     let _ = std::fs::remove_file(&jobs_file);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&jobs_file)
+        .with_context(|| format!("cannot create {}", jobs_file.display()))?;
     command.env(spate_core::launch::JOBS_FILE_ENV, &jobs_file);
     let mut child = command.spawn().with_context(|| format!("cannot run {}", app.display()))?;
     // From here on `spate run` outlives the signals that end an attached run: a thread
@@ -111,14 +120,17 @@ fn attached_with_shutdown(mut command: std::process::Command, app: &Path, rest: 
     let jobs = std::fs::read_to_string(&jobs_file).unwrap_or_default();
     let _ = std::fs::remove_file(&jobs_file);
     if abrupt {
+        // The terminal may be gone (SIGHUP): what cannot be said is not said, and every
+        // job is still cancelled.
+        let mut stderr = std::io::stderr();
         for id in jobs.lines().map(str::trim).filter(|l| !l.is_empty()) {
             // 409: it ended already.
-            match rest.call("PATCH", &format!("/jobs/{id}"), None) {
-                Ok((202, _)) => eprintln!("Cancelled job {id}: spate run was interrupted (-sae)."),
-                Ok((409, _)) => {}
-                Ok((status, answer)) => eprintln!("Cannot cancel job {id}: {status} {}", errors(&answer)),
-                Err(error) => eprintln!("Cannot cancel job {id}: {error:#}"),
-            }
+            let _ = match rest.call("PATCH", &format!("/jobs/{id}"), None) {
+                Ok((202, _)) => writeln!(stderr, "Cancelled job {id}: spate run was interrupted (-sae)."),
+                Ok((409, _)) => Ok(()),
+                Ok((status, answer)) => writeln!(stderr, "Cannot cancel job {id}: {status} {}", errors(&answer)),
+                Err(error) => writeln!(stderr, "Cannot cancel job {id}: {error:#}"),
+            };
         }
     }
     Ok(status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(1)))

@@ -549,8 +549,8 @@ fn a_job_waits_for_free_slots_runs_when_they_come_and_can_be_cancelled_while_it_
         assert_eq!(status, 202, "{answer}");
         answer["jobid"].as_str().unwrap().to_string()
     };
-    // About 15 s of work on both slots.
-    let busy = submit(2, &["--slow-ms", "30"]);
+    // About 30 s of work on both slots (it is cancelled long before).
+    let busy = submit(2, &["--slow-ms", "60"]);
     wait_until("the first job to run", Duration::from_secs(30), || {
         job_state(&cluster, &busy).as_deref() == Some("RUNNING")
     });

@@ -154,6 +154,7 @@ pub trait TaskExecutor {
     async fn fetch_results(
         job_id: String,
         attempt: u32,
+        version: u64,
         offset: u64,
         max_bytes: u32,
         token: Option<String>,

@@ -192,6 +192,12 @@ impl CancelHandle {
     }
 }
 
+impl std::fmt::Debug for CancelToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CancelToken").field("cancelled", &self.is_cancelled()).finish()
+    }
+}
+
 impl CancelToken {
     /// Whether the job was cancelled.
     #[inline]

@@ -39,6 +39,9 @@ pub struct TaskInfo {
     pub auto_watermark_interval: std::time::Duration,
     /// Whether inputs align checkpoint barriers.
     pub checkpointing_mode: crate::checkpoint::CheckpointingMode,
+    /// The attempt's cancellation, for an operator that waits outside the task's loop
+    /// (a collect sink waiting for its reader).
+    pub cancel: Option<crate::channel::CancelToken>,
 }
 
 impl TaskInfo {
@@ -286,6 +289,7 @@ pub(crate) fn test_context(clock: Arc<dyn Clock>, keyed: bool) -> RuntimeContext
         clock: clock.clone(),
         auto_watermark_interval: std::time::Duration::from_millis(200),
         checkpointing_mode: crate::checkpoint::CheckpointingMode::ExactlyOnce,
+        cancel: None,
     });
     RuntimeContext::new(info, "op", Arc::default()).with_scope(StateScope::new(keyed, clock))
 }

@@ -124,6 +124,7 @@ impl TaskExecutor for Executor {
         _: Context,
         job_id: String,
         attempt: u32,
+        version: u64,
         offset: u64,
         max_bytes: u32,
         token: Option<String>,
@@ -135,20 +136,27 @@ impl TaskExecutor for Executor {
         let request = handle.next_fetch.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (reply, answer) = tokio::sync::oneshot::channel();
         handle.fetches.lock().unwrap_or_else(|p| p.into_inner()).insert(request, reply);
-        let message = spate_runtime::worker_link::ToWorker::FetchResults { request, offset, max_bytes };
-        self.to_worker(key, message).await.ok_or_else(gone)?;
-        let page = match tokio::time::timeout(FETCH_TIMEOUT, answer).await {
-            Ok(Ok(page)) => page,
-            Ok(Err(_)) => return Err(gone()),
+        let message = spate_runtime::worker_link::ToWorker::FetchResults { request, version, offset, max_bytes };
+        let forget = || handle.fetches.lock().unwrap_or_else(|p| p.into_inner()).remove(&request);
+        let h = handle.clone();
+        let sent =
+            tokio::task::spawn_blocking(move || h.writer.lock().unwrap_or_else(|p| p.into_inner()).send(&message))
+                .await;
+        if !matches!(sent, Ok(Ok(()))) {
+            forget();
+            return Err(gone());
+        }
+        match tokio::time::timeout(FETCH_TIMEOUT, answer).await {
+            Ok(Ok(page)) => Ok(page),
+            Ok(Err(_)) => Err(gone()),
             Err(_) => {
-                handle.fetches.lock().unwrap_or_else(|p| p.into_inner()).remove(&request);
-                return Err(WorkerRefusal::Results(format!(
+                forget();
+                Err(WorkerRefusal::Results(format!(
                     "the worker of attempt {attempt} of job {job_id} did not answer within {} s",
                     FETCH_TIMEOUT.as_secs()
-                )));
+                )))
             }
-        };
-        Ok(page)
+        }
     }
 
     async fn cancel(
@@ -180,7 +188,7 @@ impl TaskExecutor for Executor {
 
 /// How long a result fetch waits for the worker's answer (a worker answers at once,
 /// or after a short wait for records).
-const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Kills a worker's process group.
 pub(crate) fn kill_group(pgid: u32) {

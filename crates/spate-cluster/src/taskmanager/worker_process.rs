@@ -191,7 +191,11 @@ pub(crate) fn start(shared: Arc<ExecutorShared>, mut request: WorkerRequest) -> 
             let status = child.wait();
             // Its last reports go first: the link's end follows the process's.
             let _ = relay.join();
-            watcher.workers.lock().unwrap_or_else(|p| p.into_inner()).remove(&(job.clone(), attempt));
+            let gone = watcher.workers.lock().unwrap_or_else(|p| p.into_inner()).remove(&(job.clone(), attempt));
+            // Fetches still waiting learn at once that no answer comes.
+            if let Some(handle) = gone {
+                handle.fetches.lock().unwrap_or_else(|p| p.into_inner()).clear();
+            }
             let (code, signal) = match status {
                 Ok(s) => (s.code(), s.signal()),
                 Err(_) => (None, None),

@@ -338,6 +338,7 @@ mod tests {
             clock: crate::time::system_clock(),
             auto_watermark_interval: std::time::Duration::ZERO,
             checkpointing_mode: crate::checkpoint::CheckpointingMode::ExactlyOnce,
+            cancel: None,
         });
         let ctx = RuntimeContext::new(info, "op", Arc::default());
         let mut head = TwoInputHead::new(

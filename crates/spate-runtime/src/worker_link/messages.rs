@@ -83,10 +83,10 @@ pub struct RecordedJob {
     /// Whether it was submitted detached (its result says so in the replay too).
     #[serde(default)]
     pub detached: bool,
-    /// What `execute_and_collect` returned (the encoded `Vec`), so that the replay
-    /// returns it too.
+    /// What `execute_and_collect` returned (base64 of the encoded `Vec`: it travels in
+    /// JSON), so that the replay returns it too.
     #[serde(default)]
-    pub collected: Option<Vec<u8>>,
+    pub collected: Option<String>,
 }
 
 /// From the TaskManager.
@@ -111,6 +111,9 @@ pub enum ToWorker {
     FetchResults {
         /// Pairs the answer with the question.
         request: u64,
+        /// The version of the results the reader has seen (0: none): it acknowledges
+        /// only under that version.
+        version: u64,
         /// The first record wanted.
         offset: u64,
         /// At most this many bytes of records (at least one record).

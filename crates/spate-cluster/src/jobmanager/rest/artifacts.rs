@@ -57,6 +57,9 @@ pub(super) async fn put(
     }
     let tmp = shared.artifacts.temporary(&hash).map_err(failed)?;
     let file = std::fs::File::create(&tmp).map_err(|e| internal(format!("{}: {e}", tmp.display())))?;
+    // Removed unless stored: also when the client goes away mid-upload (the handler is
+    // dropped then).
+    let _guard = RemoveOnDrop(tmp.clone());
     let mut sink = HashingWriter::new(std::io::BufWriter::new(file));
     let mut chunks = body.into_data_stream();
     let streamed: Result<(), RestError> = async {
@@ -84,6 +87,15 @@ pub(super) async fn put(
         .map_err(|e| internal(e.to_string()))?
         .map_err(failed)?;
     Ok((StatusCode::CREATED, Json(json!({ "sha256": stored }))).into_response())
+}
+
+/// Removes a temporary upload when dropped (a stored one was renamed away already).
+struct RemoveOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// 200 if artifact `hash` is stored, 404 if not.

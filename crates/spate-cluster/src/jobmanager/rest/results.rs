@@ -19,6 +19,9 @@ use crate::rpc::ResultPage;
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ResultsQuery {
+    /// The version of the results the client has seen (0: none).
+    #[serde(default)]
+    version: u64,
     offset: u64,
     #[serde(rename = "max-bytes", default = "default_max_bytes")]
     max_bytes: u32,
@@ -70,6 +73,7 @@ pub(super) async fn fetch(
             tarpc::context::current(),
             id.clone(),
             attempt,
+            query.version,
             query.offset,
             query.max_bytes,
             shared.token.clone(),

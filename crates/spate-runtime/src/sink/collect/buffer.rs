@@ -3,18 +3,24 @@
 //! pulls pages from by offset, acknowledging with each request everything before the
 //! offset it asks for.
 //!
-//! Memory stays bounded on both sides: the sink waits while the buffer holds
-//! `capacity` (by weight: records in a process, bytes across processes), and the reader
-//! holds one page. A page holds only *committed* records: with checkpoints, those
-//! written before the latest completed checkpoint (a restore cannot take them back);
-//! without, every record at once. Each attempt of the job writes under a new
-//! `version`, so that the reader sees a restart: with checkpoints the restored buffer
-//! goes on from the checkpoint's offsets, without it starts again from offset 0.
+//! Memory stays bounded in the sink: it waits while the buffer holds `capacity` of
+//! unacknowledged records (by weight: records in a process, bytes across processes).
+//! Each page says which records are *committed*: with checkpoints, those written before
+//! the latest completed checkpoint (a restore cannot take them back), or all once the
+//! job finished; without, every record. The reader hands out only committed records and
+//! holds the others (as Flink's checkpointed result buffer does), so the sink never
+//! waits for a checkpoint it could not take while it waits. Each attempt of the job
+//! writes under a new `version`, so that the reader sees a restart: with checkpoints the
+//! restored buffer goes on from the checkpoint's offsets (and says where the checkpoint
+//! ended, so the reader drops what it holds past it), without it starts again from 0.
+//! A request acknowledges only under the version it names: a reader that has not seen
+//! a restart yet cannot acknowledge the new attempt's records.
 
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use crate::channel::CancelToken;
 use crate::checkpoint::CheckpointId;
 
 /// Why a sink could not hand over its records.
@@ -23,6 +29,9 @@ pub enum CollectError {
     /// The reader closed the buffer (it stopped reading, or the job is cancelled).
     #[error("the program collecting the results has stopped reading them")]
     Closed,
+    /// The sink's attempt was cancelled while it waited.
+    #[error("cancelled while waiting for the program to read the results")]
+    Cancelled,
     /// A later attempt of the job writes the buffer now.
     #[error("a later attempt of the job collects the results")]
     Superseded,
@@ -38,6 +47,8 @@ pub struct Page<R> {
     pub offset: u64,
     /// The records.
     pub records: Vec<R>,
+    /// Records below this offset are committed: no restore can take them back.
+    pub committed: u64,
     /// No record follows the last of these: the job's input ended and every record
     /// was handed out.
     pub finished: bool,
@@ -131,8 +142,10 @@ impl<R> CollectBuffer<R> {
         state.version
     }
 
-    fn check(&self, state: &State<R>, version: u64) -> Result<(), CollectError> {
-        if state.closed {
+    fn check(&self, state: &State<R>, version: u64, cancel: Option<&CancelToken>) -> Result<(), CollectError> {
+        if cancel.is_some_and(CancelToken::is_cancelled) {
+            Err(CollectError::Cancelled)
+        } else if state.closed {
             Err(CollectError::Closed)
         } else if state.version != version {
             Err(CollectError::Superseded)
@@ -141,12 +154,17 @@ impl<R> CollectBuffer<R> {
         }
     }
 
-    /// Appends records, waiting while the buffer is full.
-    pub fn push(&self, version: u64, records: impl IntoIterator<Item = R>) -> Result<(), CollectError> {
+    /// Appends records, waiting while the buffer is full (until `cancel`).
+    pub fn push(
+        &self,
+        version: u64,
+        records: impl IntoIterator<Item = R>,
+        cancel: Option<&CancelToken>,
+    ) -> Result<(), CollectError> {
         let mut state = self.lock();
         for record in records {
             loop {
-                self.check(&state, version)?;
+                self.check(&state, version, cancel)?;
                 if state.weight < self.capacity {
                     break;
                 }
@@ -172,7 +190,7 @@ impl<R> CollectBuffer<R> {
         R: Clone,
     {
         let mut state = self.lock();
-        self.check(&state, version)?;
+        self.check(&state, version, None)?;
         let written = state.written();
         state.pending.push((id, written));
         Ok((state.base, state.records.iter().cloned().collect()))
@@ -181,7 +199,7 @@ impl<R> CollectBuffer<R> {
     /// Checkpoint `id` completed: the records written before it may be handed out.
     pub fn checkpoint_complete(&self, version: u64, id: CheckpointId) -> Result<(), CollectError> {
         let mut state = self.lock();
-        self.check(&state, version)?;
+        self.check(&state, version, None)?;
         let through = state.pending.iter().filter(|(p, _)| *p <= id).map(|(_, offset)| *offset).max();
         state.pending.retain(|(p, _)| *p > id);
         if let Some(offset) = through {
@@ -195,7 +213,7 @@ impl<R> CollectBuffer<R> {
     /// handed out, and none follows.
     pub fn finish(&self, version: u64) -> Result<(), CollectError> {
         let mut state = self.lock();
-        self.check(&state, version)?;
+        self.check(&state, version, None)?;
         state.end_of_input = true;
         state.committed = state.written();
         self.changed.notify_all();
@@ -204,10 +222,15 @@ impl<R> CollectBuffer<R> {
 
     /// Waits until the reader took every record, the buffer is closed, or no reader
     /// asked for `idle`; returns how many records were left unread.
-    pub fn wait_drained(&self, version: u64, idle: Duration) -> Result<u64, CollectError> {
+    pub fn wait_drained(
+        &self,
+        version: u64,
+        idle: Duration,
+        cancel: Option<&CancelToken>,
+    ) -> Result<u64, CollectError> {
         let mut state = self.lock();
         loop {
-            self.check(&state, version)?;
+            self.check(&state, version, cancel)?;
             if state.records.is_empty() {
                 return Ok(0);
             }
@@ -218,27 +241,31 @@ impl<R> CollectBuffer<R> {
         }
     }
 
-    /// Acknowledges every record before `offset` and returns the committed records
-    /// from there, up to `max_weight` (at least one). Waits up to `wait` for one.
-    pub fn fetch(&self, offset: u64, max_weight: usize, wait: Duration) -> Page<R>
+    /// Acknowledges every record before `offset` — when `version` is the buffer's (a
+    /// reader that has not seen a restart acknowledges nothing) — and returns the records
+    /// from there, up to `max_weight` (at least one; none for 0, which only acknowledges
+    /// and tells the sink its reader is there), with how far they are committed. Waits
+    /// up to `wait` for one.
+    pub fn fetch(&self, version: u64, offset: u64, max_weight: usize, wait: Duration) -> Page<R>
     where
         R: Clone,
     {
         let deadline = Instant::now() + wait;
         let mut state = self.lock();
         state.last_fetch = Instant::now();
-        // Only committed records can have been handed out, so only they are acknowledged.
-        let acknowledged = offset.min(state.committed).saturating_sub(state.base);
-        for record in state.records.drain(..acknowledged as usize).collect::<Vec<_>>() {
-            state.weight -= (self.weigh)(&record);
-        }
-        state.base += acknowledged;
-        if acknowledged > 0 {
-            self.changed.notify_all();
+        if version == state.version {
+            let acknowledged = offset.min(state.written()).saturating_sub(state.base);
+            for record in state.records.drain(..acknowledged as usize).collect::<Vec<_>>() {
+                state.weight -= (self.weigh)(&record);
+            }
+            state.base += acknowledged;
+            if acknowledged > 0 {
+                self.changed.notify_all();
+            }
         }
         loop {
             let start = offset.max(state.base);
-            if start < state.committed || state.end_of_input || state.closed {
+            if max_weight == 0 || start < state.written() || state.end_of_input || state.closed {
                 break;
             }
             let now = Instant::now();
@@ -250,7 +277,7 @@ impl<R> CollectBuffer<R> {
         let start = offset.max(state.base).min(state.written());
         let mut records = Vec::new();
         let mut weight = 0;
-        let end = state.committed.min(state.written());
+        let end = if max_weight == 0 { start } else { state.written() };
         for index in start..end {
             let record = &state.records[(index - state.base) as usize];
             weight += (self.weigh)(record);
@@ -260,7 +287,7 @@ impl<R> CollectBuffer<R> {
             records.push(record.clone());
         }
         let finished = state.end_of_input && start + records.len() as u64 == state.written();
-        Page { version: state.version, offset: start, records, finished }
+        Page { version: state.version, offset: start, records, committed: state.committed, finished }
     }
 
     /// The reader is gone (or the job is cancelled): a waiting sink fails.
@@ -284,17 +311,20 @@ mod tests {
     fn pages_acknowledge_by_offset_and_a_lost_page_is_sent_again() {
         let buffer = CollectBuffer::new(100, one, false);
         let v = buffer.begin_attempt(None);
-        buffer.push(v, 0..10).unwrap();
-        let page = buffer.fetch(0, 4, NOW);
-        assert_eq!((page.offset, page.records.clone(), page.finished), (0, vec![0, 1, 2, 3], false));
+        buffer.push(v, 0..10, None).unwrap();
+        let page = buffer.fetch(v, 0, 4, NOW);
+        assert_eq!(
+            (page.offset, page.records.clone(), page.committed, page.finished),
+            (0, vec![0, 1, 2, 3], 10, false)
+        );
         // The reader lost that page: asking for offset 0 again gets the same records.
-        assert_eq!(buffer.fetch(0, 4, NOW), page);
-        let page = buffer.fetch(4, 100, NOW);
+        assert_eq!(buffer.fetch(v, 0, 4, NOW), page);
+        let page = buffer.fetch(v, 4, 100, NOW);
         assert_eq!(page.records, vec![4, 5, 6, 7, 8, 9]);
         buffer.finish(v).unwrap();
-        let last = buffer.fetch(10, 100, NOW);
+        let last = buffer.fetch(v, 10, 100, NOW);
         assert!(last.records.is_empty() && last.finished);
-        assert_eq!(buffer.wait_drained(v, Duration::from_secs(5)), Ok(0));
+        assert_eq!(buffer.wait_drained(v, Duration::from_secs(5), None), Ok(0));
     }
 
     #[test]
@@ -303,12 +333,12 @@ mod tests {
         let v = buffer.begin_attempt(None);
         let writer = {
             let buffer = buffer.clone();
-            std::thread::spawn(move || buffer.push(v, 0..10))
+            std::thread::spawn(move || buffer.push(v, 0..10, None))
         };
         let mut offset = 0;
         let mut seen = Vec::new();
         while seen.len() < 10 {
-            let page = buffer.fetch(offset, 2, Duration::from_millis(50));
+            let page = buffer.fetch(v, offset, 2, Duration::from_millis(50));
             assert!(buffer.lock().records.len() <= 3 + 1, "the buffer grew past its capacity");
             offset = page.offset + page.records.len() as u64;
             seen.extend(page.records);
@@ -318,49 +348,67 @@ mod tests {
     }
 
     #[test]
-    fn with_checkpoints_only_records_before_a_completed_checkpoint_are_handed_out() {
-        let buffer = CollectBuffer::new(100, one, true);
+    fn with_checkpoints_pages_say_how_far_a_completed_checkpoint_commits() {
+        let buffer = std::sync::Arc::new(CollectBuffer::new(4, one, true));
         let v = buffer.begin_attempt(None);
-        buffer.push(v, 0..3).unwrap();
-        assert!(buffer.fetch(0, 100, NOW).records.is_empty());
+        // Records are handed over before a checkpoint commits them (the reader holds
+        // them), so the sink never waits on a checkpoint.
+        buffer.push(v, 0..3, None).unwrap();
+        let page = buffer.fetch(v, 0, 100, NOW);
+        assert_eq!((page.records.clone(), page.committed), (vec![0, 1, 2], 0));
         let snapshot = buffer.snapshot(v, 1).unwrap();
-        buffer.push(v, 3..5).unwrap();
+        // Acknowledged, though not committed: room for more.
+        assert!(buffer.fetch(v, 3, 100, NOW).records.is_empty());
+        buffer.push(v, 3..6, None).unwrap();
         buffer.checkpoint_complete(v, 1).unwrap();
-        let page = buffer.fetch(0, 100, NOW);
-        assert_eq!(page.records, vec![0, 1, 2]);
-        // Acknowledging past the committed offset acknowledges only what was handed out.
-        let page = buffer.fetch(5, 100, NOW);
-        assert!(page.records.is_empty() && !page.finished);
+        let page = buffer.fetch(v, 3, 100, NOW);
+        assert_eq!((page.records.clone(), page.committed), (vec![3, 4, 5], 3));
 
-        // The job restarts from checkpoint 1: records 3 and 4 are written again.
+        // The job restarts from checkpoint 1, which held records 0..3: they are final,
+        // 3..6 are written again.
         let v2 = buffer.begin_attempt(Some(snapshot));
         assert_ne!(v, v2);
-        assert_eq!(buffer.push(v, [9]), Err(CollectError::Superseded));
-        buffer.push(v2, 3..5).unwrap();
+        assert_eq!(buffer.push(v, [9], None), Err(CollectError::Superseded));
+        // A reader that has not seen the restart acknowledges nothing of the new attempt.
+        let page = buffer.fetch(v, 6, 100, NOW);
+        assert_eq!((page.version, page.committed), (v2, 3));
+        // Having seen it, the reader goes on from the checkpoint's end.
+        assert!(buffer.fetch(v2, 3, 100, NOW).records.is_empty());
+        buffer.push(v2, 3..6, None).unwrap();
         buffer.finish(v2).unwrap();
-        let page = buffer.fetch(3, 100, NOW);
-        assert_eq!((page.version, page.offset, page.records, page.finished), (v2, 3, vec![3, 4], true));
+        let page = buffer.fetch(v2, 3, 100, NOW);
+        assert_eq!((page.offset, page.records, page.committed, page.finished), (3, vec![3, 4, 5], 6, true));
     }
 
     #[test]
-    fn closing_releases_a_waiting_sink() {
+    fn closing_or_cancelling_releases_a_waiting_sink() {
         let buffer = std::sync::Arc::new(CollectBuffer::new(1, one, false));
         let v = buffer.begin_attempt(None);
         let writer = {
             let buffer = buffer.clone();
-            std::thread::spawn(move || buffer.push(v, 0..10))
+            std::thread::spawn(move || buffer.push(v, 0..10, None))
         };
-        buffer.fetch(0, 1, Duration::from_millis(20));
+        buffer.fetch(v, 0, 1, Duration::from_millis(20));
         buffer.close();
         assert_eq!(writer.join().unwrap(), Err(CollectError::Closed));
+
+        let buffer = std::sync::Arc::new(CollectBuffer::new(1, one, false));
+        let v = buffer.begin_attempt(None);
+        let (handle, token) = crate::channel::cancellation();
+        let writer = {
+            let buffer = buffer.clone();
+            std::thread::spawn(move || buffer.push(v, 0..10, Some(&token)))
+        };
+        handle.cancel();
+        assert_eq!(writer.join().unwrap(), Err(CollectError::Cancelled));
     }
 
     #[test]
     fn draining_gives_up_when_no_reader_asks() {
         let buffer = CollectBuffer::new(10, one, false);
         let v = buffer.begin_attempt(None);
-        buffer.push(v, 0..2).unwrap();
+        buffer.push(v, 0..2, None).unwrap();
         buffer.finish(v).unwrap();
-        assert_eq!(buffer.wait_drained(v, Duration::from_millis(50)), Ok(2));
+        assert_eq!(buffer.wait_drained(v, Duration::from_millis(50), None), Ok(2));
     }
 }

@@ -14,6 +14,7 @@ pub use buffer::{CollectBuffer, CollectError, Page};
 use spate_core::{BoxError, CoreError, Data, StreamRecord, codec};
 
 use super::{Sink, SinkWriter};
+use crate::channel::CancelToken;
 use crate::checkpoint::{CheckpointId, FINAL_CHECKPOINT, OperatorSnapshot};
 use crate::context::RuntimeContext;
 use crate::functions::FnResult;
@@ -38,6 +39,8 @@ pub struct ResultPage {
     pub offset: u64,
     /// How many blobs `data` holds.
     pub count: u64,
+    /// Blobs below this offset are committed (see [`Page::committed`]).
+    pub committed: u64,
     /// No blob follows.
     pub finished: bool,
     /// Base64 of the length-prefixed blobs.
@@ -126,7 +129,8 @@ impl<T: Send + 'static, R: Clone + Send + 'static> Sink<T> for CollectSink<T, R>
             None => None,
         };
         let version = self.buffer.begin_attempt(restored);
-        Ok(Box::new(CollectWriter { buffer: self.buffer.clone(), storage: self.storage, version }))
+        let cancel = ctx.task_info().cancel.clone();
+        Ok(Box::new(CollectWriter { buffer: self.buffer.clone(), storage: self.storage, version, cancel }))
     }
 }
 
@@ -134,12 +138,14 @@ struct CollectWriter<T, R> {
     buffer: Arc<CollectBuffer<R>>,
     storage: Storage<T, R>,
     version: u64,
+    /// The attempt's cancellation: a sink waiting for its reader stops for it.
+    cancel: Option<CancelToken>,
 }
 
 impl<T: Send, R: Clone + Send> SinkWriter<T> for CollectWriter<T, R> {
     fn write_batch(&mut self, batch: &mut Vec<StreamRecord<T>>) -> FnResult {
         let records = (self.storage.to_records)(batch)?;
-        self.buffer.push(self.version, records)?;
+        self.buffer.push(self.version, records, self.cancel.as_ref())?;
         Ok(())
     }
 
@@ -160,7 +166,7 @@ impl<T: Send, R: Clone + Send> SinkWriter<T> for CollectWriter<T, R> {
         }
         // The job finished: the rest is final, and the job ends once it was read.
         self.buffer.finish(self.version)?;
-        let unread = self.buffer.wait_drained(self.version, FINAL_FETCH_TIMEOUT)?;
+        let unread = self.buffer.wait_drained(self.version, FINAL_FETCH_TIMEOUT, self.cancel.as_ref())?;
         if unread > 0 {
             tracing::warn!(
                 unread,
