@@ -112,6 +112,21 @@ pub enum WorkerRefusal {
     Results(String),
 }
 
+/// A fetch of an `execute_and_collect` job's results (see `GET /jobs/:id/results`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ResultsRequest {
+    /// The job.
+    pub job_id: String,
+    /// Its attempt whose worker runs the sink.
+    pub attempt: u32,
+    /// The version of the results the client has seen (0: none).
+    pub version: u64,
+    /// The first unit wanted (acknowledging those before it).
+    pub offset: u64,
+    /// At most this many bytes of records (0: none).
+    pub max_bytes: u32,
+}
+
 /// A page of an `execute_and_collect` job's results, as it crosses JSON.
 pub use spate_runtime::sink::ResultPage;
 
@@ -151,14 +166,8 @@ pub trait TaskExecutor {
     async fn read_output(kind: OutputKind, max_bytes: u64, token: Option<String>) -> Result<String, WorkerRefusal>;
     /// The results of a job's attempt from `offset` on, acknowledging those before it,
     /// from the collect sink of its worker here (`None`: none runs in it).
-    async fn fetch_results(
-        job_id: String,
-        attempt: u32,
-        version: u64,
-        offset: u64,
-        max_bytes: u32,
-        token: Option<String>,
-    ) -> Result<Option<ResultPage>, WorkerRefusal>;
+    async fn fetch_results(request: ResultsRequest, token: Option<String>)
+    -> Result<Option<ResultPage>, WorkerRefusal>;
     /// Cancels a job's attempt: asks its worker, and kills its process group after
     /// `task.cancellation.timeout`.
     async fn cancel(job_id: String, attempt: u32, token: Option<String>) -> Result<(), WorkerRefusal>;

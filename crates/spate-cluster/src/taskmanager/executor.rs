@@ -122,14 +122,11 @@ impl TaskExecutor for Executor {
     async fn fetch_results(
         self,
         _: Context,
-        job_id: String,
-        attempt: u32,
-        version: u64,
-        offset: u64,
-        max_bytes: u32,
+        results: crate::rpc::ResultsRequest,
         token: Option<String>,
     ) -> Result<Option<crate::rpc::ResultPage>, WorkerRefusal> {
         self.authorize(&token)?;
+        let crate::rpc::ResultsRequest { job_id, attempt, version, offset, max_bytes } = results;
         let key = (job_id.clone(), attempt);
         let gone = || WorkerRefusal::Results(format!("no worker of attempt {attempt} of job {job_id} runs here"));
         let handle = self.0.workers.lock().unwrap_or_else(|p| p.into_inner()).get(&key).cloned().ok_or_else(gone)?;

@@ -71,11 +71,13 @@ pub(super) async fn fetch(
     let answer = client
         .fetch_results(
             tarpc::context::current(),
-            id.clone(),
-            attempt,
-            query.version,
-            query.offset,
-            query.max_bytes,
+            crate::rpc::ResultsRequest {
+                job_id: id.clone(),
+                attempt,
+                version: query.version,
+                offset: query.offset,
+                max_bytes: query.max_bytes,
+            },
             shared.token.clone(),
         )
         .await;
