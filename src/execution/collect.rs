@@ -204,7 +204,12 @@ pub struct CollectIterator<T: Data> {
     done: bool,
     pause: Duration,
     last_fetch: std::time::Instant,
+    /// Requests that failed in a row (a page lost on its way is asked for again).
+    failures: u32,
 }
+
+/// How many requests in a row may fail before the reader gives up.
+const MAX_FAILURES: u32 = 200;
 
 /// How long the iterator may hold records without asking the sink for anything: a
 /// finished job's sink waits for its reader only so long without a request.
@@ -227,6 +232,7 @@ impl<T: Data> CollectIterator<T> {
             done: false,
             pause: Duration::from_millis(1),
             last_fetch: std::time::Instant::now(),
+            failures: 0,
         }
     }
 
@@ -375,10 +381,17 @@ impl<T: Data> CollectIterator<T> {
     fn next_fetch(&mut self) -> Result<Fetched<T>> {
         loop {
             let fetched = match self.fetch() {
-                Ok(fetched) => fetched,
-                // A page lost on its way is asked for again (same offset), while the job runs.
-                Err(e @ Error::Cluster(_)) if self.job.status().is_terminal() => return Err(e),
+                Ok(fetched) => {
+                    self.failures = 0;
+                    fetched
+                }
+                // A page lost on its way is asked for again (same offset), while the job
+                // runs and not without end.
+                Err(e @ Error::Cluster(_)) if self.job.status().is_terminal() || self.failures >= MAX_FAILURES => {
+                    return Err(e);
+                }
                 Err(Error::Cluster(reason)) => {
+                    self.failures += 1;
                     tracing::debug!(%reason, "fetching results");
                     Fetched::Nothing
                 }

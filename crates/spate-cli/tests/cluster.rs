@@ -1100,6 +1100,32 @@ fn ten_million_results_cross_the_cluster_with_bounded_memory_in_the_jobmanager_a
 }
 
 #[test]
+fn large_results_cross_the_cluster_in_pieces_that_fit_its_frames() {
+    // 1 024 records of 20 kB are a 20 MB batch: more than a page, an RPC frame's
+    // default or the sink's buffer hold.
+    let mut cluster = Cluster::new("collect-large", 2, "");
+    cluster.start();
+    let (records, payload) = (3_000u64, 20_000u64);
+    let app = collect_app();
+    let out = cluster.spate(&[
+        "run",
+        "-p",
+        "2",
+        app.to_str().unwrap(),
+        "--mode",
+        "iter",
+        "--records",
+        &records.to_string(),
+        "--payload",
+        &payload.to_string(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let sum = 3 * records * (records - 1) / 2;
+    let expected = format!("collected {records} records, sum {sum}, {} bytes of text\n", records * payload);
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&expected), "{}", text(&out));
+}
+
+#[test]
 fn dropping_a_collect_iterator_cancels_its_unbounded_job_on_the_cluster() {
     let mut cluster = Cluster::new("collect-take", 2, "");
     cluster.start();

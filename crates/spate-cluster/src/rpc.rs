@@ -173,11 +173,17 @@ pub trait TaskExecutor {
     async fn cancel(job_id: String, attempt: u32, token: Option<String>) -> Result<(), WorkerRefusal>;
 }
 
+/// The largest message to or from a task executor: a page of results is at most half
+/// of `collect-sink.batch-size.max` (≤ 32 MiB) and one record, a third more in base64 —
+/// tokio's default of 8 MiB would refuse a large one.
+pub(crate) const EXECUTOR_MAX_FRAME: usize = 64 << 20;
+
 /// A client of the task executor at `address`, connected within 10 s; the error names
 /// the address.
 pub(crate) async fn connect_executor(address: &str) -> Result<TaskExecutorClient, String> {
     let json = tarpc::tokio_serde::formats::Json::default;
-    let connect = tarpc::serde_transport::tcp::connect(address, json);
+    let mut connect = tarpc::serde_transport::tcp::connect(address, json);
+    connect.config_mut().max_frame_length(EXECUTOR_MAX_FRAME);
     let transport = tokio::time::timeout(std::time::Duration::from_secs(10), connect)
         .await
         .map_err(|_| format!("cannot reach the TaskManager at {address}: no answer within 10 s"))?

@@ -21,7 +21,8 @@ fn main() -> spate::Result<()> {
             .flag(Flag::value("mode", "vec|iter|take", "how to read them (default vec)"))
             .flag(Flag::value("records", "N", "records to generate (default 100000)"))
             .flag(Flag::value("keys", "K", "distinct keys (default 100)"))
-            .flag(Flag::value("take", "N", "take mode: records to read (default 1000)")),
+            .flag(Flag::value("take", "N", "take mode: records to read (default 1000)"))
+            .flag(Flag::value("payload", "BYTES", "iter mode: bytes of text per record (default 0)")),
     );
     let env = StreamEnv::from_params(&params)?;
     let records: i64 = params.parsed("records")?.unwrap_or(100_000);
@@ -47,6 +48,18 @@ fn main() -> spate::Result<()> {
             doubled.sort();
             let total: u64 = doubled.iter().map(|(_, n)| n).sum();
             println!("job 1 collected {} keys, total {total}", doubled.len());
+        }
+        "iter" if params.parsed::<usize>("payload")?.unwrap_or(0) > 0 => {
+            let payload: usize = params.parsed("payload")?.unwrap_or(0);
+            let (mut count, mut sum, mut bytes) = (0u64, 0i64, 0usize);
+            let records = env.from_sequence(0..records).map(move |x| (x * 3, "x".repeat(payload)));
+            for value in records.execute_and_collect_iter()? {
+                let (x, text) = value?;
+                count += 1;
+                sum = sum.wrapping_add(x);
+                bytes += text.len();
+            }
+            println!("collected {count} records, sum {sum}, {bytes} bytes of text");
         }
         "iter" => {
             let (mut count, mut sum) = (0u64, 0i64);

@@ -224,7 +224,10 @@ pub(crate) async fn bind(
     for port in ports.first..=ports.last {
         let codec: fn() -> ExecutorCodec = tarpc::tokio_serde::formats::Json::default;
         match tarpc::serde_transport::tcp::listen((host, port), codec).await {
-            Ok(incoming) => return Ok(incoming),
+            Ok(mut incoming) => {
+                incoming.config_mut().max_frame_length(crate::rpc::EXECUTOR_MAX_FRAME);
+                return Ok(incoming);
+            }
             Err(e) => last = Some(e),
         }
     }

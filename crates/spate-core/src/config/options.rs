@@ -234,7 +234,7 @@ pub const COLLECT_BATCH_SIZE_MAX: ConfigOption<u64> = ConfigOption::new(
 
 fn parse_collect_batch_size(raw: &str) -> Result<u64, InvalidValue> {
     let n = cl::parse_bytes(raw)?;
-    if (1024..=(256 << 20)).contains(&n) { Ok(n) } else { Err("expected a size between 1kb and 256mb".into()) }
+    if (1024..=(32 << 20)).contains(&n) { Ok(n) } else { Err("expected a size between 1kb and 32mb".into()) }
 }
 
 /// `taskmanager.network.memory.buffers-per-channel`: batches in flight per channel.

@@ -36,7 +36,8 @@ fn unavailable(message: String) -> RestError {
 }
 
 /// A page of results; 503 while no worker of the job's current attempt runs (it is
-/// being scheduled, deployed or restarted: ask again), 404 for an unknown job.
+/// being scheduled, deployed or restarted: ask again), 502 when its TaskManager could
+/// not answer, 404 for an unknown job.
 pub(super) async fn fetch(
     State(shared): State<Arc<Shared>>,
     Path(id): Path<String>,
@@ -81,11 +82,14 @@ pub(super) async fn fetch(
             shared.token.clone(),
         )
         .await;
+    // 502: the TaskManager was reached and could not answer (the client gives up
+    // after a while); 503 above: no attempt runs its sink now (the client asks again).
+    let bad_gateway = |message: String| RestError { status: StatusCode::BAD_GATEWAY, message };
     let page = match answer {
-        Ok(answer) => answer.map_err(|e| unavailable(format!("TaskManager {taskmanager}: {e}")))?,
+        Ok(answer) => answer.map_err(|e| bad_gateway(format!("TaskManager {taskmanager}: {e}")))?,
         Err(e) => {
             shared.forget_executor(&address);
-            return Err(unavailable(format!("TaskManager {taskmanager}: {e}")));
+            return Err(bad_gateway(format!("TaskManager {taskmanager}: {e}")));
         }
     };
     page.map(Json).ok_or_else(|| RestError::not_found(format!("job {id} collects no results")))

@@ -74,13 +74,25 @@ fn values<T>(batch: &mut Vec<StreamRecord<T>>) -> Result<Vec<T>, CoreError> {
     Ok(batch.drain(..).map(|r| r.value).collect())
 }
 
-/// A batch as one blob: its records encoded back to back (each decodes by itself).
+/// The size past which a batch's blob is cut: pages (half the buffer) hold several,
+/// and no page is much larger than its limit.
+const BLOB_BYTES: usize = 128 << 10;
+
+/// A batch as blobs of records encoded back to back (each decodes by itself), cut
+/// after [`BLOB_BYTES`].
 fn encode_batch<T: Data>(batch: &mut Vec<StreamRecord<T>>) -> Result<Vec<Vec<u8>>, CoreError> {
+    let mut blobs = Vec::new();
     let mut blob = Vec::new();
     for record in batch.drain(..) {
         codec::encode_into(&record.value, &mut blob)?;
+        if blob.len() >= BLOB_BYTES {
+            blobs.push(std::mem::take(&mut blob));
+        }
     }
-    Ok(if blob.is_empty() { Vec::new() } else { vec![blob] })
+    if !blob.is_empty() {
+        blobs.push(blob);
+    }
+    Ok(blobs)
 }
 
 #[allow(clippy::ptr_arg)] // a `fn(&R)` with `R = Vec<u8>`
