@@ -48,6 +48,7 @@ pub(crate) fn to_wire(page: Page<Vec<u8>>) -> ResultPage {
         offset: page.offset,
         count: page.records.len() as u64,
         committed: page.committed,
+        restored: page.restored,
         finished: page.finished,
         data: base64::engine::general_purpose::STANDARD.encode(data),
     }
@@ -280,10 +281,10 @@ impl<T: Data> CollectIterator<T> {
                 let id = self.job.job_id().to_string();
                 match cluster.fetch_results(&id, self.version, self.offset, max)? {
                     Some(page) => {
-                        let (version, offset, committed, finished) =
-                            (page.version, page.offset, page.committed, page.finished);
+                        let (version, offset, committed, restored, finished) =
+                            (page.version, page.offset, page.committed, page.restored, page.finished);
                         let (records, ends) = from_wire::<T>(page).map_err(|e| self.error(e))?;
-                        Ok(Some((Page { version, offset, records, committed, finished }, Some(ends))))
+                        Ok(Some((Page { version, offset, records, committed, restored, finished }, Some(ends))))
                     }
                     None => Ok(None),
                 }
@@ -307,9 +308,9 @@ impl<T: Data> CollectIterator<T> {
                 self.held_units.clear();
                 return Ok(Fetched::Restarted);
             }
-            // Restored from a checkpoint, which ends at `page.committed`: what is held
+            // Restored from a checkpoint, which ends at `page.restored`: what is held
             // past it is written again; what was read before it stands.
-            let restored = page.committed;
+            let restored = page.restored;
             while self.held_units.back().is_some_and(|(unit, _)| *unit >= restored) {
                 let (_, n) = self.held_units.pop_back().unwrap_or_default();
                 self.held.truncate(self.held.len() - n);
@@ -317,6 +318,11 @@ impl<T: Data> CollectIterator<T> {
             (self.offset, self.end) = (self.offset.min(restored), None);
             // This page was asked for under the old version: ask again.
             return Ok(Fetched::Nothing);
+        }
+        if self.version == 0 {
+            // The first page: a job restored from a savepoint goes on where the sink's
+            // earlier reader stopped.
+            self.offset = self.offset.max(page.offset);
         }
         self.version = page.version;
         if page.offset > self.offset {
@@ -408,6 +414,9 @@ impl<T: Data> CollectIterator<T> {
                 // Every record is read before the job can end: what ended it says why the
                 // end did not come.
                 return match self.job.handle().wait() {
+                    // The answer to the last acknowledgement may have been lost as the
+                    // worker ended: the end was seen, nothing is missing.
+                    Ok(_) if self.end == Some(self.offset) && self.held.is_empty() => Ok(Fetched::End),
                     Ok(_) => Err(self.error(format!(
                         "the job finished before its last results were read ({} read); a program that holds \
                          results for longer than {} s without reading on loses the rest",

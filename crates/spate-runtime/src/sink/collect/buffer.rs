@@ -49,6 +49,10 @@ pub struct Page<R> {
     pub records: Vec<R>,
     /// Records below this offset are committed: no restore can take them back.
     pub committed: u64,
+    /// Where the checkpoint this attempt was restored from ends (fixed for the attempt;
+    /// over restarts the reader did not see, the lowest): a reader that sees the new
+    /// version drops what it holds from here on, which the attempt writes again.
+    pub restored: u64,
     /// No record follows the last of these: the job's input ended and every record
     /// was handed out.
     pub finished: bool,
@@ -67,6 +71,12 @@ struct State<R> {
     end_of_input: bool,
     closed: bool,
     last_fetch: Instant,
+    /// See [`Page::restored`].
+    restored: u64,
+    /// Whether a request named the current version (the reader saw this attempt).
+    seen: bool,
+    /// Whether the reader was handed the end (a page with `finished`).
+    finish_seen: bool,
 }
 
 impl<R> State<R> {
@@ -107,6 +117,9 @@ impl<R> CollectBuffer<R> {
                 end_of_input: false,
                 closed: false,
                 last_fetch: Instant::now(),
+                restored: 0,
+                seen: false,
+                finish_seen: false,
             }),
             changed: Condvar::new(),
             capacity: capacity.max(1),
@@ -135,6 +148,11 @@ impl<R> CollectBuffer<R> {
         state.base = base;
         // What a completed checkpoint held is final.
         state.committed = state.written();
+        // A reader that never saw the previous attempt may hold records of an earlier
+        // one from that attempt's restore point on.
+        state.restored = if state.seen { state.committed } else { state.restored.min(state.committed) };
+        state.seen = false;
+        state.finish_seen = false;
         state.pending.clear();
         state.end_of_input = false;
         state.last_fetch = Instant::now();
@@ -220,8 +238,9 @@ impl<R> CollectBuffer<R> {
         Ok(())
     }
 
-    /// Waits until the reader took every record, the buffer is closed, or no reader
-    /// asked for `idle`; returns how many records were left unread.
+    /// Waits until the reader was handed the end and acknowledged every record, the
+    /// buffer is closed, or no reader asked for `idle`; returns how many records were
+    /// left unread.
     pub fn wait_drained(
         &self,
         version: u64,
@@ -231,7 +250,7 @@ impl<R> CollectBuffer<R> {
         let mut state = self.lock();
         loop {
             self.check(&state, version, cancel)?;
-            if state.records.is_empty() {
+            if state.records.is_empty() && state.finish_seen {
                 return Ok(0);
             }
             if state.last_fetch.elapsed() >= idle {
@@ -254,6 +273,7 @@ impl<R> CollectBuffer<R> {
         let mut state = self.lock();
         state.last_fetch = Instant::now();
         if version == state.version {
+            state.seen = true;
             let acknowledged = offset.min(state.written()).saturating_sub(state.base);
             for record in state.records.drain(..acknowledged as usize).collect::<Vec<_>>() {
                 state.weight -= (self.weigh)(&record);
@@ -287,7 +307,18 @@ impl<R> CollectBuffer<R> {
             records.push(record.clone());
         }
         let finished = state.end_of_input && start + records.len() as u64 == state.written();
-        Page { version: state.version, offset: start, records, committed: state.committed, finished }
+        if finished && version == state.version {
+            state.finish_seen = true;
+            self.changed.notify_all();
+        }
+        Page {
+            version: state.version,
+            offset: start,
+            records,
+            committed: state.committed,
+            restored: state.restored,
+            finished,
+        }
     }
 
     /// The reader is gone (or the job is cancelled): a waiting sink fails.
@@ -321,7 +352,12 @@ mod tests {
         assert_eq!(buffer.fetch(v, 0, 4, NOW), page);
         let page = buffer.fetch(v, 4, 100, NOW);
         assert_eq!(page.records, vec![4, 5, 6, 7, 8, 9]);
+        // Everything acknowledged before the input ended: the end is still to be told.
+        assert!(buffer.fetch(v, 10, 100, NOW).records.is_empty());
         buffer.finish(v).unwrap();
+        let waited = Instant::now();
+        assert_eq!(buffer.wait_drained(v, Duration::from_millis(50), None), Ok(0));
+        assert!(waited.elapsed() >= Duration::from_millis(50), "the sink waited for the reader to see the end");
         let last = buffer.fetch(v, 10, 100, NOW);
         assert!(last.records.is_empty() && last.finished);
         assert_eq!(buffer.wait_drained(v, Duration::from_secs(5), None), Ok(0));
@@ -371,13 +407,31 @@ mod tests {
         assert_eq!(buffer.push(v, [9], None), Err(CollectError::Superseded));
         // A reader that has not seen the restart acknowledges nothing of the new attempt.
         let page = buffer.fetch(v, 6, 100, NOW);
-        assert_eq!((page.version, page.committed), (v2, 3));
+        assert_eq!((page.version, page.committed, page.restored), (v2, 3, 3));
         // Having seen it, the reader goes on from the checkpoint's end.
         assert!(buffer.fetch(v2, 3, 100, NOW).records.is_empty());
         buffer.push(v2, 3..6, None).unwrap();
         buffer.finish(v2).unwrap();
         let page = buffer.fetch(v2, 3, 100, NOW);
         assert_eq!((page.offset, page.records, page.committed, page.finished), (3, vec![3, 4, 5], 6, true));
+    }
+
+    #[test]
+    fn restarts_the_reader_did_not_see_keep_the_lowest_restore_point() {
+        let buffer = CollectBuffer::new(100, one, true);
+        let v1 = buffer.begin_attempt(None);
+        buffer.push(v1, 0..6, None).unwrap();
+        assert_eq!(buffer.fetch(v1, 0, 100, NOW).records.len(), 6);
+        // Restored at 2; the reader does not look before the attempt checkpoints at 4
+        // and fails in turn.
+        let v2 = buffer.begin_attempt(Some((0, vec![0, 1])));
+        buffer.push(v2, 2..4, None).unwrap();
+        let snapshot = buffer.snapshot(v2, 1).unwrap();
+        buffer.checkpoint_complete(v2, 1).unwrap();
+        let v3 = buffer.begin_attempt(Some(snapshot));
+        // Attempt 2 wrote again from 2 on: what the reader holds from there is void.
+        let page = buffer.fetch(v1, 6, 100, NOW);
+        assert_eq!((page.version, page.restored, page.committed), (v3, 2, 4));
     }
 
     #[test]

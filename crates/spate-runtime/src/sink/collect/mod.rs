@@ -41,6 +41,9 @@ pub struct ResultPage {
     pub count: u64,
     /// Blobs below this offset are committed (see [`Page::committed`]).
     pub committed: u64,
+    /// Where the attempt's restore point ends (see [`Page::restored`]).
+    #[serde(default)]
+    pub restored: u64,
     /// No blob follows.
     pub finished: bool,
     /// Base64 of the length-prefixed blobs.
