@@ -42,6 +42,9 @@ fn spawn_daemon(role: &str, args: &ConfArgs, extra: &[String]) -> Result<(u32, P
     let n = pid_file::read(&pids)?.len();
     let (log, out) = log_files(role, n);
     std::fs::create_dir_all(log_dir()).with_context(|| format!("cannot create {}", log_dir().display()))?;
+    // Before the daemon starts: the JobManager writes its endpoint file there, maybe
+    // before its pid is recorded.
+    std::fs::create_dir_all(pid_dir()).with_context(|| format!("cannot create {}", pid_dir().display()))?;
     let open = |p: &Path| std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()));
     let exe = std::env::current_exe().context("cannot find the spate executable")?;
     let mut command = Command::new(exe);

@@ -43,6 +43,9 @@ impl Endpoints {
         let error = |source| ClusterError::EndpointFile { path: path.display().to_string(), source };
         let tmp = path.with_extension("json.tmp");
         let text = serde_json::to_string(self).map_err(|e| error(std::io::Error::other(e)))?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(error)?;
+        }
         std::fs::write(&tmp, text).map_err(error)?;
         std::fs::rename(&tmp, path).map_err(error)
     }
