@@ -253,11 +253,16 @@ impl<T: Data> CollectIterator<T> {
             return;
         }
         self.done = true;
+        let running = !self.job.status().is_terminal();
+        // The cancel first (it reaches the job master before anything the closed buffer
+        // makes the sink say), then the sink is let go.
+        if running {
+            self.job.cancel();
+        }
         if let ResultSource::Local(buffer) = &self.source {
             buffer.close();
         }
-        if !self.job.status().is_terminal() {
-            self.job.cancel();
+        if running {
             let _ = self.job.wait_timeout(Duration::from_secs(30));
         }
     }
