@@ -46,7 +46,7 @@ pub struct Sections {
 /// `sections` asks.
 pub fn list(rest: &Rest, sections: Sections) -> Result<()> {
     println!("Waiting for response...");
-    let (status, overview) = rest.call("GET", "/jobs/overview", None)?;
+    let (status, overview) = rest.call("GET", "/jobs/overview")?;
     if status != 200 {
         bail!("the JobManager at {} answered {status} {}", rest.address, errors(&overview));
     }
@@ -87,7 +87,7 @@ pub fn list(rest: &Rest, sections: Sections) -> Result<()> {
 /// `spate cancel JOB_ID`.
 pub fn cancel(rest: &Rest, id: &str) -> Result<()> {
     println!("Cancelling job {id}.");
-    let (status, answer) = rest.call("PATCH", &format!("/jobs/{id}"), None)?;
+    let (status, answer) = rest.call("PATCH", &format!("/jobs/{id}"))?;
     match status {
         202 => {
             println!("Cancelled job {id}.");

@@ -47,9 +47,7 @@ impl Rest {
         self.token.as_ref().map(|t| format!("Bearer {t}"))
     }
 
-    /// `method path` with `body`: status and JSON; an unreachable JobManager is an
-    /// error naming its address.
-    /// `PUT path` with `file` as the body, streamed.
+    /// `PUT path` with `file` as the body, streamed: status and JSON.
     pub fn upload(&self, path: &str, file: &std::fs::File) -> Result<(u16, Value)> {
         let url = format!("http://{}{path}", self.address);
         let mut r = self.agent.put(&url).header("Content-Type", "application/octet-stream");
@@ -63,7 +61,9 @@ impl Rest {
         Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
     }
 
-    pub fn call(&self, method: &str, path: &str, body: Option<Vec<u8>>) -> Result<(u16, Value)> {
+    /// `method path` (GET, HEAD, PATCH): status and JSON; an unreachable JobManager is
+    /// an error naming its address.
+    pub fn call(&self, method: &str, path: &str) -> Result<(u16, Value)> {
         let url = format!("http://{}{path}", self.address);
         let result = match method {
             "GET" => self.agent.get(&url).call(),
@@ -73,13 +73,6 @@ impl Rest {
                     r = r.header("Authorization", &a);
                 }
                 r.call()
-            }
-            "PUT" => {
-                let mut r = self.agent.put(&url).header("Content-Type", "application/octet-stream");
-                if let Some(a) = self.auth() {
-                    r = r.header("Authorization", &a);
-                }
-                r.send(body.unwrap_or_default())
             }
             "PATCH" => {
                 let mut r = self.agent.patch(&url);

@@ -30,7 +30,7 @@ pub fn run(run: RunArgs<'_>, config: &spate_core::config::Configuration) -> Resu
     let hash = spate_cluster::jobmanager::artifact_store::sha256_file(&app)
         .with_context(|| format!("cannot read {}", app.display()))?;
     let path = format!("/artifacts/{hash}");
-    let (status, answer) = rest.call("HEAD", &path, None)?;
+    let (status, answer) = rest.call("HEAD", &path)?;
     match status {
         200 => tracing::debug!(%hash, "the JobManager has the application already"),
         404 => {
@@ -125,7 +125,7 @@ fn attached_with_shutdown(mut command: std::process::Command, app: &Path, rest: 
         let mut stderr = std::io::stderr();
         for id in jobs.lines().map(str::trim).filter(|l| !l.is_empty()) {
             // 409: it ended already.
-            let _ = match rest.call("PATCH", &format!("/jobs/{id}"), None) {
+            let _ = match rest.call("PATCH", &format!("/jobs/{id}")) {
                 Ok((202, _)) => writeln!(stderr, "Cancelled job {id}: spate run was interrupted (-sae)."),
                 Ok((409, _)) => Ok(()),
                 Ok((status, answer)) => writeln!(stderr, "Cannot cancel job {id}: {status} {}", errors(&answer)),
