@@ -17,6 +17,7 @@ use spate_runtime::context::{RuntimeContext, TaskInfo};
 use spate_runtime::data_plane::{ChannelKey, DataPlane, DataPlaneError};
 use spate_runtime::metrics::TaskMetrics;
 use spate_runtime::output::SideOutputs;
+use spate_runtime::source::{AttemptSplits, SourceSplits};
 use spate_runtime::task::{FlushPolicy, StreamTask, TaskHead};
 use spate_runtime::time::Clock;
 use spate_runtime::worker_link::Placement;
@@ -163,7 +164,25 @@ impl ExecutionPlan {
             .collect())
     }
 
-    /// Builds one subtask from its blueprint (on the subtask's thread).
+    /// Lists the input of every source that enumerates splits, once for the attempt
+    /// (DESIGN.md section 3): each subtask then reads its share of that one listing.
+    pub(crate) fn enumerate_splits(&self) -> AttemptSplits {
+        let job = &self.plan.job_graph;
+        let sources = job
+            .vertices
+            .iter()
+            .filter_map(|vertex| {
+                let node = &self.graph.nodes[self.plan.heads[vertex.id as usize]];
+                let NodeOperator::Source(source) = &node.operator else { return None };
+                let listing = source.enumerate(&node.display_name(), vertex.parallelism)?;
+                Some(SourceSplits { vertex: vertex.id, listing })
+            })
+            .collect();
+        AttemptSplits { sources }
+    }
+
+    /// Builds one subtask from its blueprint (on the subtask's thread); `splits` is the
+    /// attempt's listing of its sources' inputs.
     pub(crate) fn build_task(
         &self,
         blueprint: TaskBlueprint,
@@ -171,6 +190,7 @@ impl ExecutionPlan {
         cancel: CancelToken,
         metrics: Arc<TaskMetrics>,
         restored: HashMap<String, RestoredState>,
+        splits: &AttemptSplits,
     ) -> Result<StreamTask, TaskError> {
         let head = self.plan.heads[blueprint.vertex as usize];
         let mut builder = ChainBuilder {
@@ -186,7 +206,8 @@ impl ExecutionPlan {
             NodeOperator::Source(source) => {
                 let chain = builder.downstream_of(head)?;
                 let mut ctx = builder.context(head);
-                source.head(&mut ctx, chain, self.settings.batch_size, metrics)?
+                let listing = splits.of(blueprint.vertex);
+                source.head(&mut ctx, chain, listing, self.settings.batch_size, metrics)?
             }
             NodeOperator::TwoInput(factory) => {
                 let output = builder.output_of(head)?;

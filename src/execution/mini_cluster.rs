@@ -24,6 +24,7 @@ use spate_runtime::checkpoint::{
 use spate_runtime::context::TaskInfo;
 use spate_runtime::error::panic_message;
 use spate_runtime::job_master::{DeployError, Deployer, Driver, JobMaster, JobMessage, STOP_GRACE, task_descriptors};
+use spate_runtime::source::AttemptSplits;
 use spate_runtime::task::Mailbox;
 
 use super::client_observer::ClientObserver;
@@ -149,6 +150,9 @@ pub(crate) struct ThreadDeployer {
     /// The subtasks of the first attempt, already wired (a worker's share of a job,
     /// with channels to other workers); `None`: every subtask, wired here.
     wired: Option<Vec<(usize, TaskBlueprint)>>,
+    /// The first attempt's listing of its sources' inputs, made by another process (a
+    /// worker's share of a job); `None`: each attempt lists them here.
+    listed: Option<AttemptSplits>,
 }
 
 impl ThreadDeployer {
@@ -160,12 +164,19 @@ impl ThreadDeployer {
         inbox: Sender<JobMessage>,
         initial: Option<Restore>,
     ) -> Self {
-        ThreadDeployer { exec, shared, inbox, initial, attempts: HashMap::new(), wired: None }
+        ThreadDeployer { exec, shared, inbox, initial, attempts: HashMap::new(), wired: None, listed: None }
     }
 
     /// Deploys only `blueprints` (task index, blueprint), wired by the caller.
     pub(crate) fn with_blueprints(mut self, blueprints: Vec<(usize, TaskBlueprint)>) -> Self {
         self.wired = Some(blueprints);
+        self
+    }
+
+    /// Gives the subtasks of the first attempt `splits`, the attempt's listing of its
+    /// sources' inputs.
+    pub(crate) fn with_splits(mut self, splits: AttemptSplits) -> Self {
+        self.listed = Some(splits);
         self
     }
 
@@ -200,6 +211,7 @@ impl Deployer for ThreadDeployer {
             Some(wired) => wired,
             None => exec.wire().into_iter().enumerate().collect(),
         };
+        let splits = Arc::new(self.listed.take().unwrap_or_else(|| exec.enumerate_splits()));
         let n = blueprints.len();
         let mut restored: Vec<_> = restore.map(|r| r.tasks).unwrap_or_default().into_iter().map(Some).collect();
         let mut mailboxes = HashMap::with_capacity(n);
@@ -227,12 +239,17 @@ impl Deployer for ThreadDeployer {
                 reporter: Box::new(InboxReporter { attempt, task: index, inbox: self.inbox.clone() }),
             };
             let state = restored.get_mut(index).and_then(Option::take).unwrap_or_default();
-            let (exec, cancel, metrics, inbox) =
-                (exec.clone(), cancel.clone(), self.shared.tasks[index].metrics.clone(), self.inbox.clone());
+            let (exec, cancel, metrics, inbox, splits) = (
+                exec.clone(),
+                cancel.clone(),
+                self.shared.tasks[index].metrics.clone(),
+                self.inbox.clone(),
+                splits.clone(),
+            );
             let task_name = name.clone();
             let spawned = std::thread::Builder::new().name(name.clone()).spawn(move || {
                 let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    exec.build_task(blueprint, info, cancel, metrics, state)?.with_mailbox(mailbox).run()
+                    exec.build_task(blueprint, info, cancel, metrics, state, &splits)?.with_mailbox(mailbox).run()
                 }));
                 let result = run.unwrap_or_else(|payload| {
                     Err(TaskError::Internal(format!("the task thread panicked: {}", panic_message(&*payload))))

@@ -5,8 +5,9 @@
 //! needs no path; the TaskManager's end closes when the TaskManager dies). At start it
 //! shakes hands and takes the deployment; `main` then replays: `execute` calls before
 //! job k return the results recorded when they really ran, and `execute` number k
-//! checks that the replay built the job the first run planned, runs its subtasks as
-//! threads, relays their ends and reports to the TaskManager and the TaskManager's mail
+//! checks that the replay built the job the first run planned, answers the deployment
+//! (worker 0 with the attempt's listing of the sources' inputs), runs its subtasks —
+//! with the listing worker 0 made — as threads, relays their ends and reports to the TaskManager and the TaskManager's mail
 //! to them, and ends the process. A link that closes cancels the subtasks and ends the
 //! process: a dead TaskManager leaves no worker behind.
 
@@ -53,7 +54,8 @@ fn link_error(what: &str, error: impl std::error::Error + Send + Sync + 'static)
 
 impl WorkerLink {
     /// Takes the TaskManager's socket from standard input, shakes hands, reads the
-    /// deployment and answers with the address it listens on for its peers.
+    /// deployment and binds where it listens for its peers ([`run`] answers the
+    /// deployment once the replay has built the job).
     pub fn connect() -> Result<Self> {
         let fd = std::io::stdin().as_fd().try_clone_to_owned().map_err(|e| link_error("standard input", e))?;
         let stream = UnixStream::from(fd);
@@ -73,9 +75,6 @@ impl WorkerLink {
                 return Err(Error::DataPlane(error));
             }
         };
-        writer
-            .send(&FromWorker::Listening { address: listener.address.clone() })
-            .map_err(|e| link_error("the answer to the deployment", e))?;
         Ok(WorkerLink { reader, writer, deployment, listener, results: None })
     }
 }
@@ -172,6 +171,13 @@ pub(crate) fn run(exec: ExecutionPlan, link: WorkerLink) -> Result<JobClient> {
     };
     let attempt = deployment.attempt;
 
+    // The answer to the deployment: the replay built the job. Worker 0 lists the
+    // sources' inputs for the whole attempt.
+    let listed = (deployment.placement.worker == 0).then(|| exec.enumerate_splits());
+    writer
+        .send(&FromWorker::Listening { address: listener.address.clone(), splits: listed })
+        .map_err(|e| link_error("the answer to the deployment", e))?;
+
     // The peers' addresses, then a connection to each of them. A JobManager that gave
     // up on the attempt while this worker started may never send them.
     let _ = reader.get_ref().set_read_timeout(Some(PEERS_TIMEOUT));
@@ -187,8 +193,8 @@ pub(crate) fn run(exec: ExecutionPlan, link: WorkerLink) -> Result<JobClient> {
         }
     };
     let _ = reader.get_ref().set_read_timeout(None);
-    let addresses = match peers {
-        Ok(ToWorker::Peers(addresses)) => addresses,
+    let (addresses, splits) = match peers {
+        Ok(ToWorker::Peers { addresses, splits }) => (addresses, splits),
         Ok(ToWorker::Cancel) => {
             tracing::info!("cancelled before the subtasks started");
             std::process::exit(1);
@@ -239,7 +245,8 @@ pub(crate) fn run(exec: ExecutionPlan, link: WorkerLink) -> Result<JobClient> {
         JobStatus::Running,
         Default::default(),
     );
-    let mut deployer = ThreadDeployer::new(exec, shared.clone(), inbox_tx, None).with_blueprints(blueprints);
+    let mut deployer =
+        ThreadDeployer::new(exec, shared.clone(), inbox_tx, None).with_blueprints(blueprints).with_splits(splits);
     if let Err(error) = deployer.deploy(attempt, Vec::new()) {
         let _ = writer.send(&FromWorker::Failed { reason: error.to_string(), recoverable: true });
         return Err(Error::Internal(error.to_string()));
@@ -373,7 +380,7 @@ pub(crate) fn run(exec: ExecutionPlan, link: WorkerLink) -> Result<JobClient> {
                         }
                     }
                 },
-                Ok(Some(ToWorker::Deploy(_) | ToWorker::Peers(_))) => {
+                Ok(Some(ToWorker::Deploy(_) | ToWorker::Peers { .. })) => {
                     tracing::warn!("a second deployment on the worker link is ignored")
                 }
                 Ok(None) | Err(_) => lose_link(&mut deployer, &mut link_lost),

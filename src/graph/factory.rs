@@ -5,7 +5,7 @@ use std::any::Any;
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex};
 
-use spate_core::Key;
+use spate_core::{Key, Unrecoverable};
 use spate_runtime::TaskError;
 use spate_runtime::channel::ChannelReceiver;
 use spate_runtime::context::RuntimeContext;
@@ -18,7 +18,7 @@ use spate_runtime::operator::{
 use spate_runtime::output::{Downstream, Output};
 use spate_runtime::partitioner::{CustomPartitioner, CustomSelector, KeyGroupSelector, KeyedSelector};
 use spate_runtime::sink::Sink;
-use spate_runtime::source::{Boundedness, SPLITS, Source};
+use spate_runtime::source::{Boundedness, SPLITS, Source, SplitListing};
 use spate_runtime::task::{InputGate, SourceHead, TaskHead, TwoInputHead};
 use spate_runtime::watermark::WatermarkStrategy;
 
@@ -46,11 +46,16 @@ impl<F: Clone> Prototype<F> {
 pub(crate) trait SourceFactory: Send + Sync {
     fn boundedness(&self) -> Boundedness;
     fn max_parallelism(&self) -> Option<u32>;
-    /// `chain` is the `Box<dyn Downstream<T>>` the source's records go to.
+    /// The source's listing of its input for an attempt at `parallelism` (`None`: the
+    /// source does not enumerate splits); `name` names it in a failure.
+    fn enumerate(&self, name: &str, parallelism: u32) -> Option<SplitListing>;
+    /// `chain` is the `Box<dyn Downstream<T>>` the source's records go to; `listing` is
+    /// the attempt's listing of the source's input, when it enumerates splits.
     fn head(
         &self,
         ctx: &mut RuntimeContext,
         chain: Box<dyn Any>,
+        listing: Option<&SplitListing>,
         batch_size: usize,
         metrics: Arc<TaskMetrics>,
     ) -> Result<Box<dyn TaskHead>, TaskError>;
@@ -71,10 +76,23 @@ impl<T: Send + 'static> SourceFactory for SourceFactoryOf<T> {
         self.source.max_parallelism()
     }
 
+    fn enumerate(&self, name: &str, parallelism: u32) -> Option<SplitListing> {
+        match guard(name, || self.source.enumerate_splits(parallelism)) {
+            Ok(listed) => listed.map(SplitListing::Listed),
+            // The subtasks that get the failed listing name the operator.
+            Err(TaskError::Operator { cause, .. }) => Some(SplitListing::Failed(cause.to_string())),
+            Err(TaskError::Panic { message, .. }) => {
+                Some(SplitListing::Failed(format!("panicked listing its splits: {message}")))
+            }
+            Err(other) => Some(SplitListing::Failed(other.to_string())),
+        }
+    }
+
     fn head(
         &self,
         ctx: &mut RuntimeContext,
         chain: Box<dyn Any>,
+        listing: Option<&SplitListing>,
         batch_size: usize,
         metrics: Arc<TaskMetrics>,
     ) -> Result<Box<dyn TaskHead>, TaskError> {
@@ -88,10 +106,18 @@ impl<T: Send + 'static> SourceFactory for SourceFactoryOf<T> {
         let name = ctx.operator_name().to_string();
         let source = &self.source;
         let splits = ctx.restored().and_then(|r| r.list(SPLITS)).map(<[Vec<u8>]>::to_vec);
-        let reader = match splits {
+        let reader = match (splits, listing) {
             // Resumes where the checkpoint left off (an empty list: nothing left to read).
-            Some(splits) => guard(&name, || source.restore_reader(ctx, splits))?,
-            None => guard(&name, || source.create_reader(ctx))?,
+            (Some(splits), _) => guard(&name, || source.restore_reader(ctx, splits))?,
+            // Its share of the attempt's listing; a listing that failed fails the
+            // subtask for good (a restart would list the same input).
+            (None, Some(listing)) => {
+                let share = listing.share(ctx.subtask_index(), ctx.parallelism()).map_err(|failed| {
+                    TaskError::Operator { operator: name.clone(), cause: Box::new(Unrecoverable::new(failed)) }
+                })?;
+                guard(&name, || source.restore_reader(ctx, share))?
+            }
+            (None, None) => guard(&name, || source.create_reader(ctx))?,
         };
         let uid = ctx.operator_uid().to_string();
         Ok(Box::new(SourceHead::new(name, uid, reader, chain, batch_size, metrics)))

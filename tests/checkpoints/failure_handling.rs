@@ -733,7 +733,7 @@ fn a_missing_input_path_fails_the_job_without_restarts() {
     let restarts = job.restarts();
     let err = job.wait().expect_err("the input does not exist").to_string();
     assert!(err.contains("no-such-file.txt") && err.contains("does not exist"), "{err}");
-    assert_eq!(restarts, 0, "the listing is made once per job: a restart cannot find the file");
+    assert_eq!(restarts, 0, "a restart would list the same missing file");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

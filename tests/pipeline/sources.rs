@@ -130,3 +130,99 @@ fn sequences_split_over_subtasks() {
     }
     assert!(env(2).from_sequence(5..5).execute_and_collect().unwrap().is_empty());
 }
+
+/// Lists six splits named by the number of the listing; counts its listings.
+#[derive(Clone)]
+struct CountedListings {
+    listings: std::sync::Arc<std::sync::atomic::AtomicU32>,
+    panic: bool,
+}
+
+impl spate::Source<(u32, u32)> for CountedListings {
+    fn name(&self) -> String {
+        "Listings".into()
+    }
+
+    fn boundedness(&self) -> spate::Boundedness {
+        spate::Boundedness::Bounded
+    }
+
+    fn create_reader(
+        &self,
+        _ctx: &mut RuntimeContext,
+    ) -> Result<Box<dyn spate::SourceReader<(u32, u32)>>, spate::BoxError> {
+        Err("the engine hands every subtask its share of the attempt's listing".into())
+    }
+
+    fn enumerate_splits(&self, parallelism: u32) -> Result<Option<Vec<Vec<u8>>>, spate::BoxError> {
+        assert!(!self.panic, "the listing service is down");
+        let listing = self.listings.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        Ok(Some((0..2 * parallelism).map(|split| [listing as u8, split as u8].to_vec()).collect()))
+    }
+
+    fn restore_reader(
+        &self,
+        _ctx: &mut RuntimeContext,
+        splits: Vec<Vec<u8>>,
+    ) -> Result<Box<dyn spate::SourceReader<(u32, u32)>>, spate::BoxError> {
+        Ok(Box::new(SplitRecords(splits)))
+    }
+}
+
+/// One record per split: (listing, split).
+struct SplitRecords(Vec<Vec<u8>>);
+
+impl spate::SourceReader<(u32, u32)> for SplitRecords {
+    fn poll_next(
+        &mut self,
+        batch: &mut Vec<spate::StreamRecord<(u32, u32)>>,
+        _max: usize,
+    ) -> Result<spate::SourcePoll, spate::BoxError> {
+        match self.0.pop().as_deref() {
+            Some(&[listing, split]) => batch.push(spate::StreamRecord::new((u32::from(listing), u32::from(split)))),
+            Some(other) => return Err(format!("a split of {} bytes", other.len()).into()),
+            None => return Ok(spate::SourcePoll::Finished),
+        }
+        Ok(spate::SourcePoll::More)
+    }
+}
+
+#[test]
+fn a_source_is_listed_once_per_attempt_and_each_subtask_reads_its_share() {
+    let listings = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let env = env(3);
+    env.set_config("restart-strategy.type", "fixed-delay").unwrap();
+    env.set_config("restart-strategy.fixed-delay.delay", "0 ms").unwrap();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let source = CountedListings { listings: listings.clone(), panic: false };
+    env.from_source(source, WatermarkStrategy::no_watermarks())
+        .map(|record| {
+            // The first attempt fails once a record of its listing arrives.
+            assert_ne!(record.0, 1, "the first attempt fails");
+            record
+        })
+        .add_sink(move |record| sender.send(record).unwrap());
+    let job = env.execute_async("listings").unwrap();
+    assert!(job.wait_timeout(Duration::from_secs(60)), "the job ends");
+    let restarts = job.restarts();
+    job.wait().unwrap();
+    assert_eq!(restarts, 1);
+    // One listing per attempt, not one per subtask; the second attempt read all of its.
+    assert_eq!(listings.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(sorted(receiver.try_iter().collect()), (0..6).map(|split| (2, split)).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_listing_that_fails_fails_the_source_without_restarts() {
+    let env = env(2);
+    env.set_config("restart-strategy.type", "fixed-delay").unwrap();
+    env.set_config("restart-strategy.fixed-delay.delay", "0 ms").unwrap();
+    let source = CountedListings { listings: Default::default(), panic: true };
+    env.from_source(source, WatermarkStrategy::no_watermarks()).add_sink(|_| {});
+    let job = env.execute_async("listing fails").unwrap();
+    assert!(job.wait_timeout(Duration::from_secs(60)), "the job ends");
+    let restarts = job.restarts();
+    let error = job.wait().unwrap_err().to_string();
+    assert!(error.contains("Listings") && error.contains("the listing service is down"), "{error}");
+    assert_eq!(restarts, 0);
+}

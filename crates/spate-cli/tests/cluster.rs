@@ -935,6 +935,53 @@ fn the_wordcount_example_runs_unchanged_on_the_cluster_with_the_embedded_result(
     assert_eq!(counts(&on_cluster), expected);
 }
 
+#[test]
+fn the_subtasks_of_a_source_on_two_taskmanagers_read_one_listing_of_its_splits() {
+    // Spread: the source's four subtasks alternate between the two TaskManagers.
+    let mut cluster = Cluster::new("listing", 2, "taskmanager.load-balance.mode: SLOTS\n");
+    cluster.start();
+    // Every listing of this source differs (it names its process): each worker listing
+    // for itself would read two listings, and skip or repeat splits.
+    let out = cluster.spate(&["run", "-p", "4", collect_app().to_str().unwrap(), "--mode", "listing"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("read splits [0, 1, 2, 3, 4, 5, 6, 7] from 1 listing(s)\n"), "{}", text(&out));
+    let ran_on = std::fs::read_dir(cluster.dir.join("tm"))
+        .unwrap()
+        .filter(|tm| {
+            let mut dirs = std::fs::read_dir(tm.as_ref().unwrap().path()).unwrap();
+            dirs.any(|d| d.is_ok_and(|d| d.file_name().to_string_lossy().starts_with("job-")))
+        })
+        .count();
+    assert_eq!(ran_on, 2, "the job ran on both TaskManagers");
+
+    // An input that cannot be listed fails the job at once, naming it, without the
+    // restarts its strategy allows (a restart would list the same input).
+    let missing = cluster.dir.join("no-such-input");
+    let out = cluster.spate(&[
+        "run",
+        "-D",
+        "restart-strategy.type=fixed-delay",
+        "-D",
+        "restart-strategy.fixed-delay.delay=10ms",
+        example("wordcount").to_str().unwrap(),
+        "--input",
+        missing.to_str().unwrap(),
+        "--output",
+        cluster.dir.join("out").to_str().unwrap(),
+    ]);
+    assert!(!out.status.success(), "{}", text(&out));
+    let expected = format!("input path {} does not exist", missing.display());
+    assert!(text(&out).contains(&expected), "{}", text(&out));
+    let jobs = cluster.get("/jobs/overview").1;
+    let failed = jobs["jobs"].as_array().unwrap().iter().find(|j| j["state"] == "FAILED").expect("a failed job");
+    let id = failed["jid"].as_str().unwrap();
+    let exceptions = cluster.get(&format!("/jobs/{id}/exceptions")).1;
+    let cause = exceptions["exceptionHistory"]["entries"][0]["stacktrace"].as_str().unwrap_or_default().to_string();
+    assert!(cause.contains(&expected), "{exceptions}");
+    assert_eq!(cluster.get(&format!("/jobs/{id}")).1["timestamps"]["RESTARTING"], 0, "never restarted");
+}
+
 /// Processes whose environment names `dir` (the workers of a test cluster's jobs).
 fn processes_under(dir: &Path) -> Vec<u32> {
     let needle = dir.display().to_string();

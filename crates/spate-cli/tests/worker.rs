@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use spate_core::job_graph::JobGraph;
 use spate_runtime::accumulator::{AccumulatorResults, AccumulatorValue};
 use spate_runtime::checkpoint::TaskMail;
+use spate_runtime::source::AttemptSplits;
 use spate_runtime::worker_link::{
     DataBind, Deployment, FrameReader, FrameWriter, FromWorker, Placement, RecordedJob, ToWorker, greet,
 };
@@ -61,12 +62,20 @@ impl Worker {
 
     /// Deploys `job_graph` with the configuration its first run had:
     /// `parallelism.default` as `parallelism` (what `--parallelism` sets).
-    fn deploy(&mut self, job_graph: JobGraph, parallelism: u32) {
-        self.deploy_job(job_graph, parallelism, 0, Vec::new());
+    /// Returns the worker's answer when it refused the deployment.
+    fn deploy(&mut self, job_graph: JobGraph, parallelism: u32) -> Option<FromWorker> {
+        self.deploy_job(job_graph, parallelism, 0, Vec::new())
     }
 
-    /// Deploys job number `job_index`, the earlier ones having returned `recorded`.
-    fn deploy_job(&mut self, job_graph: JobGraph, parallelism: u32, job_index: u32, recorded: Vec<RecordedJob>) {
+    /// Deploys job number `job_index`, the earlier ones having returned `recorded`;
+    /// returns the worker's answer when it refused the deployment.
+    fn deploy_job(
+        &mut self,
+        job_graph: JobGraph,
+        parallelism: u32,
+        job_index: u32,
+        recorded: Vec<RecordedJob>,
+    ) -> Option<FromWorker> {
         let slots = job_graph.vertices.iter().map(|v| v.parallelism).max().unwrap_or(1);
         let deployment = Deployment {
             job_id: "0123456789abcdef0123456789abcdef".into(),
@@ -87,15 +96,17 @@ impl Worker {
             side_effects: Vec::new(),
         };
         self.writer.send(&ToWorker::Deploy(Box::new(deployment))).unwrap();
-        // It answers with its data address; as the only worker it has no peer.
-        let address = match self.reader.receive::<FromWorker>().unwrap() {
-            FromWorker::Listening { address } => address,
-            other => panic!("{other:?}"),
+        // Once its replay built the job, it answers with its data address and, as
+        // worker 0, the listing of the sources' inputs (this job's source lists none);
+        // as the only worker it has no peer.
+        let (address, splits) = match self.reader.receive::<FromWorker>().unwrap() {
+            FromWorker::Listening { address, splits } => (address, splits),
+            refused => return Some(refused),
         };
         assert!(address.starts_with("127.0.0.1:"), "{address}");
-        // A worker whose replay built another job reports it and exits without reading
-        // them: the send may find its end closed.
-        let _ = self.writer.send(&ToWorker::Peers(vec![address]));
+        assert_eq!(splits, Some(AttemptSplits::default()), "worker 0 lists for the attempt");
+        self.writer.send(&ToWorker::Peers { addresses: vec![address], splits: AttemptSplits::default() }).unwrap();
+        None
     }
 
     /// Waits for the process to end; its status and output.
@@ -127,7 +138,7 @@ fn a_worker_runs_the_deployed_job_reports_its_subtasks_and_ends() {
     let graph = planned(&["--parallelism", "2"]);
     let tasks: usize = graph.vertices.iter().map(|v| v.parallelism as usize).sum();
     let mut worker = Worker::start(&["--parallelism", "2"]);
-    worker.deploy(graph, 2);
+    assert!(worker.deploy(graph, 2).is_none(), "the worker takes its deployment");
     // Every subtask reports the end of its input; then the job tells them to close.
     run_to_end(&mut worker, tasks);
     let (status, out, err) = worker.wait();
@@ -142,9 +153,9 @@ fn a_worker_runs_the_deployed_job_reports_its_subtasks_and_ends() {
 fn a_replay_that_builds_another_job_names_the_difference_and_runs_nothing() {
     let graph = planned(&["--parallelism", "2"]);
     let mut worker = Worker::start(&["--parallelism", "3"]);
-    worker.deploy(graph, 2);
-    match worker.reader.receive::<FromWorker>().unwrap() {
-        FromWorker::Failed { reason, .. } => {
+    // It refuses the deployment rather than answer it.
+    match worker.deploy(graph, 2) {
+        Some(FromWorker::Failed { reason, .. }) => {
             // The count at parallelism 3 no longer chains with the print at 2.
             let expected = "pipeline construction is not deterministic: the number of vertices";
             assert!(reason.starts_with(expected), "{reason}");
@@ -161,7 +172,7 @@ fn a_replay_that_builds_another_job_names_the_difference_and_runs_nothing() {
 fn a_worker_whose_link_closes_cancels_its_subtasks_and_exits() {
     let graph = planned(&[]);
     let mut worker = Worker::start(&[]);
-    worker.deploy(graph, 1);
+    assert!(worker.deploy(graph, 1).is_none(), "the worker takes its deployment");
     // The TaskManager goes away before it tells the subtasks to close.
     let Worker { child, reader, writer } = &mut worker;
     drop(std::mem::replace(reader, FrameReader::new(UnixStream::pair().unwrap().0)));
@@ -222,7 +233,7 @@ fn a_worker_of_a_later_job_replays_the_earlier_results_without_running_them() {
     assert!(second.vertices.iter().any(|v| v.parallelism == 3), "{second:?}");
 
     let mut worker = Worker::start(&["--two-jobs"]);
-    worker.deploy_job(second.clone(), 1, 1, vec![first_job_result(1000)]);
+    assert!(worker.deploy_job(second.clone(), 1, 1, vec![first_job_result(1000)]).is_none());
     run_to_end(&mut worker, tasks);
     let (status, out, err) = worker.wait();
     assert!(status.success(), "{err}");
@@ -231,9 +242,8 @@ fn a_worker_of_a_later_job_replays_the_earlier_results_without_running_them() {
 
     // Replayed with another result, `main` builds another job 1: named, nothing runs.
     let mut worker = Worker::start(&["--two-jobs"]);
-    worker.deploy_job(second, 1, 1, vec![first_job_result(999)]);
-    match worker.reader.receive::<FromWorker>().unwrap() {
-        FromWorker::Failed { reason, .. } => assert!(reason.contains("not deterministic"), "{reason}"),
+    match worker.deploy_job(second, 1, 1, vec![first_job_result(999)]) {
+        Some(FromWorker::Failed { reason, .. }) => assert!(reason.contains("not deterministic"), "{reason}"),
         other => panic!("{other:?}"),
     }
     let (status, out, _) = worker.wait();

@@ -87,6 +87,16 @@ pub struct WorkerRequest {
     pub rest: String,
 }
 
+/// A worker that took its deployment: its replay built the job.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WorkerStarted {
+    /// Where it listens for the attempt's other workers.
+    pub address: String,
+    /// From worker 0: the attempt's listing of its sources' inputs, which every worker
+    /// of the attempt gets with its peers' addresses.
+    pub splits: Option<spate_runtime::source::AttemptSplits>,
+}
+
 /// Why a TaskManager could not start a worker.
 #[derive(Clone, Debug, Serialize, Deserialize, thiserror::Error, PartialEq, Eq)]
 pub enum WorkerRefusal {
@@ -142,15 +152,17 @@ pub enum OutputKind {
 /// A TaskManager's task executor, as the JobManager calls it.
 #[tarpc::service]
 pub trait TaskExecutor {
-    /// Starts a worker for `request`'s job and attempt; returns the address where it
-    /// listens for the attempt's other workers.
-    async fn start_worker(request: WorkerRequest, token: Option<String>) -> Result<String, WorkerRefusal>;
+    /// Starts a worker for `request`'s job and attempt; answers once its replay built
+    /// the job, with where it listens for the attempt's other workers.
+    async fn start_worker(request: WorkerRequest, token: Option<String>) -> Result<WorkerStarted, WorkerRefusal>;
     /// Hands the worker of a job's attempt the data addresses of all the attempt's
-    /// workers (by index): it connects to them and starts its subtasks.
+    /// workers (by index) and worker 0's listing of the sources' inputs: it connects to
+    /// its peers and starts its subtasks.
     async fn connect_peers(
         job_id: String,
         attempt: u32,
         addresses: Vec<String>,
+        splits: spate_runtime::source::AttemptSplits,
         token: Option<String>,
     ) -> Result<(), WorkerRefusal>;
     /// Mail for subtask `task` of a job's attempt.

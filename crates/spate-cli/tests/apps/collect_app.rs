@@ -6,8 +6,68 @@
 //!   them, and prints their count, sum and the process's peak memory.
 //! - `--mode take`: reads `--take` records of an unbounded job and drops the iterator
 //!   (which cancels the job).
+//! - `--mode listing`: a source at parallelism 4 whose every listing of its splits is
+//!   different (it names the process that made it); prints how many listings the
+//!   subtasks' records came from and how many splits they read.
 
 use spate::prelude::*;
+use spate::{Boundedness, BoxError, Source, SourcePoll, SourceReader, StreamRecord};
+
+/// Lists eight splits named after the process and the moment of the listing, so that
+/// two listings never agree; each split is one record, `(listing, split)`.
+struct Listings;
+
+impl Listings {
+    fn list(parallelism: u32) -> Vec<Vec<u8>> {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+        let listing = format!("{}-{nanos}", std::process::id());
+        (0..2 * parallelism).map(|split| format!("{listing}/{split}").into_bytes()).collect()
+    }
+}
+
+impl Source<(String, u32)> for Listings {
+    fn name(&self) -> String {
+        "Listings".into()
+    }
+
+    fn boundedness(&self) -> Boundedness {
+        Boundedness::Bounded
+    }
+
+    fn create_reader(&self, ctx: &mut RuntimeContext) -> Result<Box<dyn SourceReader<(String, u32)>>, BoxError> {
+        let (index, parallelism) = (ctx.subtask_index() as usize, ctx.parallelism() as usize);
+        let mine = Listings::list(ctx.parallelism()).into_iter().skip(index).step_by(parallelism).collect();
+        Ok(Box::new(ListingReader(mine)))
+    }
+
+    fn enumerate_splits(&self, parallelism: u32) -> Result<Option<Vec<Vec<u8>>>, BoxError> {
+        Ok(Some(Listings::list(parallelism)))
+    }
+
+    fn restore_reader(
+        &self,
+        _ctx: &mut RuntimeContext,
+        splits: Vec<Vec<u8>>,
+    ) -> Result<Box<dyn SourceReader<(String, u32)>>, BoxError> {
+        Ok(Box::new(ListingReader(splits)))
+    }
+}
+
+struct ListingReader(Vec<Vec<u8>>);
+
+impl SourceReader<(String, u32)> for ListingReader {
+    fn poll_next(&mut self, batch: &mut Vec<StreamRecord<(String, u32)>>, _max: usize) -> Result<SourcePoll, BoxError> {
+        let Some(split) = self.0.pop() else { return Ok(SourcePoll::Finished) };
+        let text = String::from_utf8(split)?;
+        let (listing, index) = text.split_once('/').ok_or("a split without its index")?;
+        batch.push(StreamRecord::new((listing.to_string(), index.parse()?)));
+        Ok(SourcePoll::More)
+    }
+
+    fn snapshot(&mut self) -> Result<Vec<Vec<u8>>, BoxError> {
+        Ok(self.0.clone())
+    }
+}
 
 fn peak_rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -18,7 +78,7 @@ fn peak_rss_kib() -> u64 {
 fn main() -> spate::Result<()> {
     let params = Params::from_args_or_exit(
         &Usage::new("collect_app", "Collects a job's results in the program.")
-            .flag(Flag::value("mode", "vec|iter|take", "how to read them (default vec)"))
+            .flag(Flag::value("mode", "vec|iter|take|listing", "how to read them (default vec)"))
             .flag(Flag::value("records", "N", "records to generate (default 100000)"))
             .flag(Flag::value("keys", "K", "distinct keys (default 100)"))
             .flag(Flag::value("take", "N", "take mode: records to read (default 1000)"))
@@ -76,7 +136,17 @@ fn main() -> spate::Result<()> {
             let first = results.take(take).collect::<spate::Result<Vec<i64>>>()?;
             println!("took {} records of job {}", first.len(), job.job_id());
         }
-        other => return Err(spate::Error::Arguments(format!("--mode {other}: expected vec, iter or take"))),
+        "listing" => {
+            let read = env
+                .from_source(Listings, WatermarkStrategy::no_watermarks())
+                .set_parallelism(4)
+                .execute_and_collect()?;
+            let listings: std::collections::BTreeSet<&String> = read.iter().map(|(listing, _)| listing).collect();
+            let mut splits: Vec<u32> = read.iter().map(|(_, split)| *split).collect();
+            splits.sort_unstable();
+            println!("read splits {splits:?} from {} listing(s)", listings.len());
+        }
+        other => return Err(spate::Error::Arguments(format!("--mode {other}: expected vec, iter, take or listing"))),
     }
     Ok(())
 }

@@ -65,10 +65,12 @@ impl ClusterDeployer {
     }
 
     /// Starts one worker per TaskManager of `slots` and hands each the others' data
-    /// addresses; the workers started so far when one fails.
+    /// addresses with worker 0's listing of the sources' inputs; the workers started so
+    /// far when one fails.
     fn start_workers(&self, attempt: u32, workers: &[(String, String)], slots: &[u32]) -> Result<(), (String, usize)> {
         let graph = &self.submission.job_graph;
         let mut data = Vec::with_capacity(workers.len());
+        let mut splits = None;
         for (index, (tm, address)) in workers.iter().enumerate() {
             let request = WorkerRequest {
                 artifact: self.submission.artifact.clone(),
@@ -96,13 +98,19 @@ impl ClusterDeployer {
                 executor.start_worker(ctx, request, token).await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())
             });
             // A start that timed out may still have started the worker: it counts.
-            data.push(started.map_err(|reason| (format!("TaskManager {tm}: {reason}"), index + 1))?);
+            let started = started.map_err(|reason| (format!("TaskManager {tm}: {reason}"), index + 1))?;
+            if index == 0 {
+                splits = started.splits;
+            }
+            data.push(started.address);
         }
+        let splits = splits.unwrap_or_default();
         for (tm, address) in workers {
-            let (job, token, addresses) = (self.job_id.clone(), self.shared.token.clone(), data.clone());
+            let (job, token, addresses, splits) =
+                (self.job_id.clone(), self.shared.token.clone(), data.clone(), splits.clone());
             self.call(address, async move |executor| {
                 executor
-                    .connect_peers(context::current(), job, attempt, addresses, token)
+                    .connect_peers(context::current(), job, attempt, addresses, splits, token)
                     .await
                     .map_err(|e| e.to_string())?
                     .map_err(|e| e.to_string())

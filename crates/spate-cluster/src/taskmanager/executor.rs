@@ -13,7 +13,7 @@ use tarpc::server::{BaseChannel, Channel as _};
 use tokio::sync::mpsc;
 
 use super::worker_process::{self, WorkerHandle};
-use crate::rpc::{ResourceManagerClient, TaskExecutor, WorkerEvent, WorkerRefusal, WorkerRequest};
+use crate::rpc::{ResourceManagerClient, TaskExecutor, WorkerEvent, WorkerRefusal, WorkerRequest, WorkerStarted};
 
 /// A worker's event on its way to the JobManager: (job, attempt, event).
 pub(crate) type Event = (String, u32, WorkerEvent);
@@ -68,7 +68,7 @@ impl TaskExecutor for Executor {
         _: Context,
         request: WorkerRequest,
         token: Option<String>,
-    ) -> Result<String, WorkerRefusal> {
+    ) -> Result<WorkerStarted, WorkerRefusal> {
         self.authorize(&token)?;
         let shared = self.0.clone();
         tokio::task::spawn_blocking(move || worker_process::start(shared, request))
@@ -96,10 +96,12 @@ impl TaskExecutor for Executor {
         job_id: String,
         attempt: u32,
         addresses: Vec<String>,
+        splits: spate_runtime::source::AttemptSplits,
         token: Option<String>,
     ) -> Result<(), WorkerRefusal> {
         self.authorize(&token)?;
-        match self.to_worker((job_id.clone(), attempt), spate_runtime::worker_link::ToWorker::Peers(addresses)).await {
+        let peers = spate_runtime::worker_link::ToWorker::Peers { addresses, splits };
+        match self.to_worker((job_id.clone(), attempt), peers).await {
             Some(_) => Ok(()),
             None => Err(WorkerRefusal::Spawn(format!("no worker of attempt {attempt} of job {job_id} runs here"))),
         }

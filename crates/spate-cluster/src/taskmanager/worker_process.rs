@@ -19,7 +19,7 @@ use spate_runtime::sink::ResultPage;
 use spate_runtime::worker_link::{FrameReader, FrameWriter, FromWorker, ToWorker, greet};
 
 use super::executor::ExecutorShared;
-use crate::rpc::{WorkerEvent, WorkerRefusal, WorkerRequest};
+use crate::rpc::{WorkerEvent, WorkerRefusal, WorkerRequest, WorkerStarted};
 
 /// A running worker, as the executor reaches it.
 pub(crate) struct WorkerHandle {
@@ -87,7 +87,7 @@ fn tail(path: &Path) -> String {
 }
 
 /// Starts the worker `request` asks for and watches it on threads of its own.
-pub(crate) fn start(shared: Arc<ExecutorShared>, mut request: WorkerRequest) -> Result<String, WorkerRefusal> {
+pub(crate) fn start(shared: Arc<ExecutorShared>, mut request: WorkerRequest) -> Result<WorkerStarted, WorkerRefusal> {
     use std::os::unix::process::{CommandExt as _, ExitStatusExt as _};
     request.deployment.data = shared.data.clone();
     let deployment = &request.deployment;
@@ -127,20 +127,20 @@ pub(crate) fn start(shared: Arc<ExecutorShared>, mut request: WorkerRequest) -> 
 
     let kill = || super::executor::kill_group(pgid);
     let reader_stream = ours.try_clone().map_err(|e| spawn_error("socket", &e))?;
-    let _ = ours.set_read_timeout(Some(Duration::from_secs(30)));
+    let _ = ours.set_read_timeout(Some(DEPLOYMENT_ANSWER_TIMEOUT));
     let (mut reader, mut writer) =
         (FrameReader::new(reader_stream), FrameWriter::new(ours.try_clone().map_err(|e| spawn_error("socket", &e))?));
     let shaken = greet(&mut reader, &mut writer)
         .map_err(|e| e.to_string())
         .and_then(|()| writer.send(&ToWorker::Deploy(Box::new(deployment.clone()))).map_err(|e| e.to_string()))
         .and_then(|()| match reader.receive::<FromWorker>() {
-            Ok(FromWorker::Listening { address }) => Ok(address),
+            Ok(FromWorker::Listening { address, splits }) => Ok(WorkerStarted { address, splits }),
             Ok(FromWorker::Failed { reason, .. }) => Err(reason),
             Ok(other) => Err(format!("it answered {other:?}")),
             Err(e) => Err(e.to_string()),
         });
-    let address = match shaken {
-        Ok(address) => address,
+    let started = match shaken {
+        Ok(started) => started,
         Err(reason) => {
             kill();
             let _ = child.wait();
@@ -204,5 +204,9 @@ pub(crate) fn start(shared: Arc<ExecutorShared>, mut request: WorkerRequest) -> 
             let _ = events.send((job, attempt, WorkerEvent::Exited { code, signal, stderr_tail: tail(&err_path) }));
         })
         .map_err(|e| spawn_error("a thread", &e))?;
-    Ok(address)
+    Ok(started)
 }
+
+/// How long a worker may take to answer its deployment: its `main` replays up to the
+/// job's `execute` first. Within the JobManager's 120 s deadline for the whole start.
+const DEPLOYMENT_ANSWER_TIMEOUT: Duration = Duration::from_secs(100);

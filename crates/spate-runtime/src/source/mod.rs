@@ -6,12 +6,14 @@
 //! flushes output and notices cancellation (and, later, checkpoint triggers).
 
 mod collection;
+mod enumeration;
 mod generator;
 mod sequence;
 mod socket;
 mod text_file;
 
 pub use collection::CollectionSource;
+pub use enumeration::{AttemptSplits, ListingFailed, SourceSplits, SplitListing};
 pub use generator::GeneratorSource;
 pub use sequence::SequenceSource;
 pub use socket::SocketTextSource;
@@ -46,13 +48,28 @@ pub trait Source<T>: Send + Sync + 'static {
         None
     }
 
-    /// Creates the reader of one subtask.
+    /// Creates the reader of one subtask of a source that does not enumerate splits
+    /// (see [`Source::enumerate_splits`]).
     fn create_reader(&self, ctx: &mut RuntimeContext) -> Result<Box<dyn SourceReader<T>>, BoxError>;
 
-    /// Creates the reader of one subtask of a restored job, to go on from `splits`: the
-    /// positions its readers wrote in the checkpoint (dealt out over the subtasks, so a
-    /// reader may get several, or none). A source that cannot go on from a position
-    /// keeps the default, which fails the restore.
+    /// Lists the input's splits, encoded as the readers encode their positions (see
+    /// [`SourceReader::snapshot`]), for `parallelism` subtasks; `None` (the default)
+    /// for a source whose subtasks know their part without a listing (a generator).
+    ///
+    /// The listing is made once per attempt, in one process, and each subtask gets its
+    /// share — the splits at its index, then every `parallelism`-th — through
+    /// [`Source::restore_reader`]: subtasks on different TaskManagers read one listing,
+    /// not each their own of an input that may change between two. An error fails the
+    /// source's subtasks without restarts (a restart would list the same input).
+    fn enumerate_splits(&self, _parallelism: u32) -> Result<Option<Vec<Vec<u8>>>, BoxError> {
+        Ok(None)
+    }
+
+    /// Creates the reader of one subtask to read `splits`: its share of the attempt's
+    /// listing (see [`Source::enumerate_splits`]), or, in a restored job, the positions
+    /// its readers wrote in the checkpoint (dealt out over the subtasks, so a reader may
+    /// get several, or none). A source that cannot go on from a position keeps the
+    /// default, which fails the restore.
     fn restore_reader(
         &self,
         _ctx: &mut RuntimeContext,

@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use spate_core::{BoxError, StreamRecord, codec};
 use tracing::warn;
@@ -34,7 +34,6 @@ pub struct FileSplit {
 pub struct TextFileSource {
     paths: Vec<PathBuf>,
     split_size: Option<u64>,
-    splits: OnceLock<Result<Arc<Vec<FileSplit>>, FileSourceError>>,
 }
 
 /// Smallest split the automatic sizing makes.
@@ -44,7 +43,7 @@ impl TextFileSource {
     /// A source over files and directories (directories are read recursively; names
     /// starting with `.` or `_` are skipped, as Flink does).
     pub fn new(paths: Vec<PathBuf>) -> Self {
-        TextFileSource { paths, split_size: None, splits: OnceLock::new() }
+        TextFileSource { paths, split_size: None }
     }
 
     /// Cuts files into splits of this many bytes (default: about four splits per
@@ -71,28 +70,27 @@ impl TextFileSource {
         Ok(files)
     }
 
-    /// The splits of the input for `parallelism` readers; computed once per source.
-    pub fn splits(&self, parallelism: u32) -> Result<Arc<Vec<FileSplit>>, FileSourceError> {
-        self.splits
-            .get_or_init(|| {
-                let files = self.list_files()?;
-                let total: u64 = files.iter().map(|(_, len)| len).sum();
-                let size =
-                    self.split_size.unwrap_or_else(|| (total / (4 * u64::from(parallelism.max(1)))).max(MIN_SPLIT));
-                let mut splits = Vec::new();
-                for (path, len) in files {
-                    let mut start = 0;
-                    while start < len {
-                        let end = (start + size).min(len);
-                        splits.push(FileSplit { path: path.clone(), start, end });
-                        start = end;
-                    }
-                }
-                Ok(Arc::new(splits))
-            })
-            .clone()
+    /// The splits of the input as it is now, for `parallelism` readers.
+    pub fn splits(&self, parallelism: u32) -> Result<Vec<FileSplit>, FileSourceError> {
+        let files = self.list_files()?;
+        let total: u64 = files.iter().map(|(_, len)| len).sum();
+        let size = self.split_size.unwrap_or_else(|| (total / (4 * u64::from(parallelism.max(1)))).max(MIN_SPLIT));
+        let mut splits = Vec::new();
+        for (path, len) in files {
+            let mut start = 0;
+            while start < len {
+                let end = (start + size).min(len);
+                splits.push(FileSplit { path: path.clone(), start, end });
+                start = end;
+            }
+        }
+        Ok(splits)
     }
 }
+
+/// A split as readers write it in checkpoints: path, range, and the offset of the line
+/// to resume at (`None`: the split's start).
+type EncodedSplit<'a> = (&'a Path, u64, u64, Option<u64>);
 
 /// Why the text file source cannot read its input.
 #[derive(Clone, Debug, thiserror::Error)]
@@ -152,13 +150,22 @@ impl Source<String> for TextFileSource {
         Boundedness::Bounded
     }
 
+    /// A reader that lists the input itself (the engine lists it once per attempt
+    /// through [`Source::enumerate_splits`] instead).
     fn create_reader(&self, ctx: &mut RuntimeContext) -> Result<Box<dyn SourceReader<String>>, BoxError> {
         let (index, parallelism) = (ctx.subtask_index() as usize, ctx.parallelism() as usize);
-        // The input is listed once per job (a restart reads the same splits), so a
-        // listing that failed fails every attempt: no restart can help.
         let splits = self.splits(ctx.parallelism()).map_err(spate_core::Unrecoverable::new)?;
-        let mine = splits.iter().skip(index).step_by(parallelism).map(|s| (s.clone(), None)).collect();
+        let mine = splits.into_iter().skip(index).step_by(parallelism).map(|s| (s, None)).collect();
         Ok(Box::new(TextFileReader { pending: mine, current: None, metrics: ctx.metrics().clone() }))
+    }
+
+    fn enumerate_splits(&self, parallelism: u32) -> Result<Option<Vec<Vec<u8>>>, BoxError> {
+        let mut encoded = Vec::new();
+        for split in self.splits(parallelism)? {
+            let fresh: EncodedSplit<'_> = (&split.path, split.start, split.end, None);
+            encoded.push(codec::encode(&fresh)?);
+        }
+        Ok(Some(encoded))
     }
 
     fn restore_reader(
@@ -315,15 +322,17 @@ mod tests {
     }
 
     fn read_all(source: &TextFileSource, parallelism: u32) -> (Vec<String>, u64) {
-        let splits = source.splits(parallelism).unwrap();
+        let listing = crate::source::SplitListing::Listed(source.enumerate_splits(parallelism).unwrap().unwrap());
         let metrics = Arc::new(TaskMetrics::default());
         let mut lines = Vec::new();
-        for k in 0..parallelism as usize {
-            let mut reader = TextFileReader {
-                pending: splits.iter().skip(k).step_by(parallelism as usize).map(|s| (s.clone(), None)).collect(),
-                current: None,
-                metrics: metrics.clone(),
+        for k in 0..parallelism {
+            let info = crate::context::TaskInfo {
+                subtask_index: k,
+                parallelism,
+                ..(**crate::context::test_context(Arc::new(crate::time::SystemClock), false).task_info()).clone()
             };
+            let mut ctx = RuntimeContext::new(Arc::new(info), "File Source", metrics.clone());
+            let mut reader = source.restore_reader(&mut ctx, listing.share(k, parallelism).unwrap()).unwrap();
             let mut batch = Vec::new();
             while reader.poll_next(&mut batch, 3).unwrap() == SourcePoll::More {}
             lines.extend(batch.into_iter().map(|r| r.value));

@@ -6,6 +6,7 @@ use spate_core::job_graph::JobGraph;
 use crate::TaskError;
 use crate::accumulator::AccumulatorResults;
 use crate::checkpoint::TaskMail;
+use crate::source::AttemptSplits;
 
 /// What a worker is to run: job number `job_index` of the application, as the first
 /// run planned it, with the configuration shipped with it (never the host's).
@@ -101,9 +102,15 @@ pub enum ToWorker {
         /// The mail.
         mail: TaskMail,
     },
-    /// The data addresses of every worker of the attempt, by worker index: the worker
-    /// connects to its peers and starts its subtasks.
-    Peers(Vec<String>),
+    /// The data addresses of every worker of the attempt, by worker index, and the
+    /// attempt's listing of its sources' inputs (made by worker 0): the worker connects
+    /// to its peers and starts its subtasks.
+    Peers {
+        /// `host:port` of each worker.
+        addresses: Vec<String>,
+        /// What worker 0 listed.
+        splits: AttemptSplits,
+    },
     /// Cancel every subtask.
     Cancel,
     /// The program collecting the job's results asks for them from `offset` on,
@@ -185,10 +192,14 @@ pub enum FromWorker {
         /// (subtask, its counters so far).
         tasks: Vec<(usize, crate::metrics::TaskMetricsSnapshot)>,
     },
-    /// Where the worker listens for its peers (its answer to the deployment).
+    /// The worker's answer to the deployment, once its replay built the job the first
+    /// run planned: where it listens for its peers, and, from worker 0, the attempt's
+    /// listing of its sources' inputs (made once, in one process).
     Listening {
         /// `host:port`.
         address: String,
+        /// Worker 0's listing; `None` from the others.
+        splits: Option<AttemptSplits>,
     },
     /// The worker cannot run the job at all (its replay built another pipeline, its
     /// state cannot be read): it exits after this.
