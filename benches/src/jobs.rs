@@ -61,6 +61,48 @@ pub fn keyed_sum(records: u64, keys: u64, parallelism: u32, settings: &[&str]) -
     Ok(started.elapsed())
 }
 
+/// The keys `0..keys` by the subtask of a keyed vertex at `parallelism` (and the
+/// default max parallelism) that owns them.
+pub fn keys_by_subtask(keys: u64, parallelism: u32) -> spate::Result<Vec<Vec<u64>>> {
+    use spate_core::key_group::{default_max_parallelism, key_group_for_hash, operator_index_for_key_group};
+    let max = default_max_parallelism(parallelism);
+    let mut owned = vec![Vec::new(); parallelism as usize];
+    for key in 0..keys {
+        let hash = spate_core::key::stable_key_hash(&key).map_err(|e| spate::Error::Internal(e.to_string()))?;
+        owned[operator_index_for_key_group(max, parallelism, key_group_for_hash(hash, max)) as usize].push(key);
+    }
+    Ok(owned)
+}
+
+/// Record `j` of the crossing keyed sum: the source subtask that emits it (`j % p`, as
+/// `from_generator` deals them) picks a key, at random as [`keyed_record`] does, among
+/// those the next subtask owns (every list must hold a key).
+#[inline]
+pub fn crossing_record(j: u64, owned: &[Vec<u64>]) -> (u64, u64) {
+    let p = owned.len() as u64;
+    let keys = &owned[((j % p + 1) % p) as usize];
+    (keys[((crate::splitmix64(j) >> 1) % keys.len() as u64) as usize], j)
+}
+
+/// The keyed sum with every record sent to another subtask than the one that made it:
+/// on two TaskManagers at p=2, every record crosses the data plane (with one
+/// slot-sharing group, [`keyed_sum`] sends about half across).
+pub fn keyed_sum_crossing(records: u64, keys: u64, parallelism: u32, settings: &[&str]) -> spate::Result<Duration> {
+    let owned = std::sync::Arc::new(keys_by_subtask(keys, parallelism)?);
+    if owned.iter().any(Vec::is_empty) {
+        return Err(spate::Error::Arguments(format!("{keys} keys leave a subtask of {parallelism} without any")));
+    }
+    let env = environment(parallelism, settings)?;
+    env.set_runtime_mode(RuntimeMode::Streaming);
+    env.from_generator(move |j| crossing_record(j, &owned), Some(records))
+        .key_by(|r: &(u64, u64)| r.0)
+        .reduce(|a: (u64, u64), b: (u64, u64)| (a.0, a.1.wrapping_add(b.1)))
+        .sink_to(DiscardingSink);
+    let started = Instant::now();
+    env.execute("keyed_sum_crossing")?;
+    Ok(started.elapsed())
+}
+
 /// Keeps a running sum per key in a `ValueState<u64>` and emits nothing (the Flink
 /// reference `keyed` job).
 #[derive(Clone, Default)]

@@ -79,6 +79,7 @@ fn main() -> Result<()> {
                 continue;
             }
             "keyed_sum"
+            | "keyed_sum_crossing"
             | "keyed_state"
             | "window"
             | "window_disorder"
@@ -88,7 +89,8 @@ fn main() -> Result<()> {
                 vec!["--records".into(), records.to_string(), "--keys".into(), keys.to_string()]
             }
             other => bail!(
-                "unknown benchmark '{other}' (wordcount, keyed_sum, keyed_state, window, window_disorder, \
+                "unknown benchmark '{other}' (wordcount, keyed_sum, keyed_sum_crossing, keyed_state, window, \
+                 window_disorder, \
                  window_sliding_10s, window_sliding_1s, window_sliding_10s_per_window, snapshot_cost, all)"
             ),
         };
@@ -96,7 +98,7 @@ fn main() -> Result<()> {
         // The keyed-state job does the keyed sum's work, so it shares its plain loop;
         // the window jobs are compared with Flink's figures only.
         let plain = match bench.as_str() {
-            "keyed_state" => Some(measure("keyed_sum_plain_loop", &common, runs)?),
+            "keyed_state" | "keyed_sum_crossing" => Some(measure("keyed_sum_plain_loop", &common, runs)?),
             name if name.starts_with("window") => None,
             name => Some(measure(&format!("{name}_plain_loop"), &common, runs)?),
         };
@@ -200,6 +202,10 @@ fn child(what: &str, params: &Params) -> Result<()> {
         "keyed_state" => {
             let keys: u64 = params.parsed("keys")?.unwrap_or(1_000_000);
             (jobs::keyed_state(records, keys, p, &settings)?, p)
+        }
+        "keyed_sum_crossing" => {
+            let keys: u64 = params.parsed("keys")?.unwrap_or(1_000_000);
+            (jobs::keyed_sum_crossing(records, keys, p, &settings)?, p)
         }
         "window" | "window_disorder" | "window_sliding_10s" | "window_sliding_1s" | "window_sliding_10s_per_window" => {
             let keys: u64 = params.parsed("keys")?.unwrap_or(1_000_000);
