@@ -25,7 +25,7 @@ use spate_runtime::context::TaskInfo;
 use spate_runtime::error::panic_message;
 use spate_runtime::job_master::{DeployError, Deployer, Driver, JobMaster, JobMessage, STOP_GRACE, task_descriptors};
 use spate_runtime::source::AttemptSplits;
-use spate_runtime::task::Mailbox;
+use spate_runtime::task::{MailSender, mailbox};
 
 use super::client_observer::ClientObserver;
 use super::deploy::{ExecutionPlan, TaskBlueprint};
@@ -135,7 +135,7 @@ impl Drop for PublishOnPanic {
 struct AttemptThreads {
     cancel: CancelHandle,
     /// By task index.
-    mailboxes: HashMap<usize, Sender<TaskMail>>,
+    mailboxes: HashMap<usize, MailSender>,
     threads: Vec<JoinHandle<()>>,
 }
 
@@ -232,12 +232,8 @@ impl Deployer for ThreadDeployer {
                 cancel: Some(cancel.clone()),
             });
             let name = info.display_name();
-            let (mail_tx, mail_rx) = unbounded::<TaskMail>();
-            mailboxes.insert(index, mail_tx);
-            let mailbox = Mailbox {
-                mail: mail_rx,
-                reporter: Box::new(InboxReporter { attempt, task: index, inbox: self.inbox.clone() }),
-            };
+            let (mail, mailbox) = mailbox(Box::new(InboxReporter { attempt, task: index, inbox: self.inbox.clone() }));
+            mailboxes.insert(index, mail);
             let state = restored.get_mut(index).and_then(Option::take).unwrap_or_default();
             let (exec, cancel, metrics, inbox, splits) = (
                 exec.clone(),

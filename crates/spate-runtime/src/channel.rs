@@ -5,15 +5,19 @@
 //! `capacity` events, so a sender that gets ahead waits: backpressure travels upstream a
 //! channel at a time, and memory stays bounded whatever the input size. A sender that
 //! waits still wakes at once when its job is cancelled.
+//!
+//! The receiving task does not wait on each channel: every channel, local or remote,
+//! wakes the task's one [`TaskNotifier`] when it delivers (see `notifier`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crossbeam_channel::{Receiver, Select, Sender, TrySendError};
+use crossbeam_channel::{Receiver, Sender, TrySendError};
 use spate_core::{Data, StreamRecord};
 
 use crate::data_plane::{RemoteReceiver, RemoteSender};
 use crate::event::ControlEvent;
+use crate::notifier::{TaskNotifier, WaitingTasks, Wakeup};
 
 use crate::TaskError;
 
@@ -30,7 +34,8 @@ pub enum Event<T> {
 /// Creates a channel that holds at most `capacity` events.
 pub fn channel<T>(capacity: usize) -> (ChannelSender<T>, ChannelReceiver<T>) {
     let (tx, rx) = crossbeam_channel::bounded(capacity.max(1));
-    (ChannelSender(SenderKind::Local(tx)), ChannelReceiver(ReceiverKind::Local(rx)))
+    let wakeup = Wakeup::new();
+    (ChannelSender(SenderKind::Local(tx, wakeup.clone())), ChannelReceiver(ReceiverKind::Local(rx, wakeup)))
 }
 
 /// The sending end of a channel: the record writer sees one type whether the receiving
@@ -38,8 +43,18 @@ pub fn channel<T>(capacity: usize) -> (ChannelSender<T>, ChannelReceiver<T>) {
 pub struct ChannelSender<T>(SenderKind<T>);
 
 enum SenderKind<T> {
-    Local(Sender<Event<T>>),
+    /// The queue, and the wake-up of the task that reads it.
+    Local(Sender<Event<T>>, Arc<Wakeup>),
     Remote(Box<dyn RemoteSend<T>>),
+}
+
+impl<T> Drop for ChannelSender<T> {
+    /// The reading task wakes to see the channel disconnected.
+    fn drop(&mut self) {
+        if let SenderKind::Local(_, wakeup) = &self.0 {
+            wakeup.close();
+        }
+    }
 }
 
 /// A remote channel's sending end, with its record type's encoding inside.
@@ -50,7 +65,10 @@ pub(crate) trait RemoteSend<T>: Send {
 /// A remote channel's receiving end, with its record type's decoding inside.
 pub(crate) trait RemoteReceive<T>: Send {
     fn try_recv(&self) -> Received<T>;
-    fn register<'a>(&'a self, select: &mut Select<'a>);
+    /// Whether a buffer (or the news of a lost connection) is queued.
+    fn has_event(&self) -> bool;
+    /// Wakes `notifier` when a buffer arrives.
+    fn bind(&self, notifier: &Arc<TaskNotifier>);
 }
 
 impl<T: Data> From<RemoteSender<T>> for ChannelSender<T> {
@@ -78,29 +96,31 @@ impl<T> ChannelSender<T> {
     /// Sends an event, waiting while the channel is full (a remote one: without credit)
     /// unless the job is cancelled.
     pub fn send(&self, event: Event<T>, cancel: &CancelToken) -> Result<SendOutcome, TaskError> {
-        let tx = match &self.0 {
-            SenderKind::Local(tx) => tx,
+        let (tx, wakeup) = match &self.0 {
+            SenderKind::Local(tx, wakeup) => (tx, wakeup),
             SenderKind::Remote(remote) => return remote.send(event, cancel),
         };
-        match tx.try_send(event) {
-            Ok(()) => Ok(SendOutcome::Immediate),
-            Err(TrySendError::Disconnected(_)) => Err(downstream_gone()),
+        let outcome = match tx.try_send(event) {
+            Ok(()) => SendOutcome::Immediate,
+            Err(TrySendError::Disconnected(_)) => return Err(downstream_gone()),
             Err(TrySendError::Full(event)) => {
                 crossbeam_channel::select! {
                     send(tx, event) -> sent => match sent {
-                        Ok(()) => Ok(SendOutcome::Waited),
-                        Err(_) => Err(downstream_gone()),
+                        Ok(()) => SendOutcome::Waited,
+                        Err(_) => return Err(downstream_gone()),
                     },
-                    recv(cancel.rx) -> _ => Err(TaskError::Cancelled),
+                    recv(cancel.rx) -> _ => return Err(TaskError::Cancelled),
                 }
             }
-        }
+        };
+        wakeup.wake();
+        Ok(outcome)
     }
 
     /// Events queued and not yet received (a remote channel: unknown here, 0).
     pub fn queued(&self) -> usize {
         match &self.0 {
-            SenderKind::Local(tx) => tx.len(),
+            SenderKind::Local(tx, _) => tx.len(),
             SenderKind::Remote(_) => 0,
         }
     }
@@ -114,7 +134,7 @@ fn downstream_gone() -> TaskError {
 pub struct ChannelReceiver<T>(ReceiverKind<T>);
 
 enum ReceiverKind<T> {
-    Local(Receiver<Event<T>>),
+    Local(Receiver<Event<T>>, Arc<Wakeup>),
     Remote(Box<dyn RemoteReceive<T>>),
 }
 
@@ -135,7 +155,7 @@ impl<T> ChannelReceiver<T> {
     #[inline]
     pub fn try_recv(&self) -> Received<T> {
         let rx = match &self.0 {
-            ReceiverKind::Local(rx) => rx,
+            ReceiverKind::Local(rx, _) => rx,
             ReceiverKind::Remote(remote) => return remote.try_recv(),
         };
         match rx.try_recv() {
@@ -145,13 +165,21 @@ impl<T> ChannelReceiver<T> {
         }
     }
 
-    /// Adds this channel to a set of operations a task waits on.
-    pub fn register<'a>(&'a self, select: &mut Select<'a>) {
+    /// Whether [`try_recv`](Self::try_recv) would find something: an event, or the
+    /// news that the sender is gone.
+    #[inline]
+    pub fn has_event(&self) -> bool {
         match &self.0 {
-            ReceiverKind::Local(rx) => {
-                select.recv(rx);
-            }
-            ReceiverKind::Remote(remote) => remote.register(select),
+            ReceiverKind::Local(rx, wakeup) => !rx.is_empty() || wakeup.is_closed(),
+            ReceiverKind::Remote(remote) => remote.has_event(),
+        }
+    }
+
+    /// Makes the channel wake `notifier`, the reading task's, when it delivers.
+    pub fn bind(&self, notifier: &Arc<TaskNotifier>) {
+        match &self.0 {
+            ReceiverKind::Local(_, wakeup) => wakeup.bind(notifier),
+            ReceiverKind::Remote(remote) => remote.bind(notifier),
         }
     }
 }
@@ -160,6 +188,7 @@ impl<T> ChannelReceiver<T> {
 pub struct CancelHandle {
     sender: std::sync::Mutex<Option<Sender<()>>>,
     flag: Arc<AtomicBool>,
+    waiting: Arc<WaitingTasks>,
 }
 
 /// What a task checks, and waits on, to learn that it was cancelled.
@@ -167,23 +196,30 @@ pub struct CancelHandle {
 pub struct CancelToken {
     pub(crate) rx: Receiver<()>,
     flag: Arc<AtomicBool>,
+    waiting: Arc<WaitingTasks>,
 }
 
 /// A cancel handle and the token it controls.
 pub fn cancellation() -> (CancelHandle, CancelToken) {
     let (tx, rx) = crossbeam_channel::bounded(0);
     let flag = Arc::new(AtomicBool::new(false));
-    (CancelHandle { sender: std::sync::Mutex::new(Some(tx)), flag: flag.clone() }, CancelToken { rx, flag })
+    let waiting = Arc::new(WaitingTasks::default());
+    (
+        CancelHandle { sender: std::sync::Mutex::new(Some(tx)), flag: flag.clone(), waiting: waiting.clone() },
+        CancelToken { rx, flag, waiting },
+    )
 }
 
 impl CancelHandle {
     /// Cancels: every waiting task wakes up, every running task stops at its next check.
     pub fn cancel(&self) {
         self.flag.store(true, Ordering::Release);
-        // Dropping the only sender disconnects the channel, which wakes every select.
+        // Dropping the only sender disconnects the channel, which wakes every sender
+        // waiting for room; the tasks waiting for input wake through their notifiers.
         if let Ok(mut sender) = self.sender.lock() {
             sender.take();
         }
+        self.waiting.notify_all();
     }
 
     /// Whether [`cancel`](Self::cancel) was called.
@@ -205,9 +241,9 @@ impl CancelToken {
         self.flag.load(Ordering::Acquire)
     }
 
-    /// Adds the cancellation to a set of operations a task waits on.
-    pub fn register<'a>(&'a self, select: &mut Select<'a>) {
-        select.recv(&self.rx);
+    /// Makes a cancel wake `notifier`, a task's.
+    pub fn bind(&self, notifier: &Arc<TaskNotifier>) {
+        self.waiting.add(notifier);
     }
 }
 

@@ -17,6 +17,7 @@ pub mod functions;
 pub mod job_master;
 pub mod key_selector;
 pub mod metrics;
+pub mod notifier;
 pub mod operator;
 pub mod output;
 pub mod partitioner;

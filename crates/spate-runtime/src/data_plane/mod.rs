@@ -36,7 +36,7 @@ pub use remote_channel::{RemoteReceiver, RemoteSender};
 
 use crate::channel::{ChannelReceiver, ChannelSender};
 use frame::Frame;
-use remote_channel::Inbound;
+use remote_channel::{Inbound, InboundQueue};
 
 /// One logical channel: records of job edge `edge` from subtask `from` of its source
 /// vertex to subtask `to` of its target vertex.
@@ -143,7 +143,7 @@ struct Peer {
     stream: TcpStream,
     out: Sender<Frame>,
     out_queue: Receiver<Frame>,
-    receivers: HashMap<ChannelKey, Sender<Inbound>>,
+    receivers: HashMap<ChannelKey, InboundQueue>,
     credits: HashMap<ChannelKey, Sender<()>>,
 }
 
@@ -248,14 +248,16 @@ impl DataPlane {
     pub fn receiver<T: Data>(&mut self, worker: u32, key: ChannelKey) -> Result<ChannelReceiver<T>, DataPlaneError> {
         let credits = self.settings.buffers_per_channel.max(1);
         let peer = self.peer(worker, key)?;
-        let (inbound_tx, inbound) = unbounded();
-        if peer.receivers.insert(key, inbound_tx).is_some() {
+        let (tx, inbound) = unbounded();
+        let wakeup = crate::notifier::Wakeup::new();
+        if peer.receivers.insert(key, InboundQueue { tx, wakeup: wakeup.clone() }).is_some() {
             return Err(DataPlaneError::Channel { key, worker, what: "declared twice" });
         }
         let _ = peer.out.send(Frame::Credit { key, credits });
         Ok(ChannelReceiver::from(RemoteReceiver {
             key,
             inbound,
+            wakeup,
             out: peer.out.clone(),
             peer: format!("{worker} at {}", peer.address),
             _type: std::marker::PhantomData,
@@ -405,7 +407,7 @@ fn accept_peers(
 fn read_frames(
     stream: TcpStream,
     peer: &str,
-    receivers: HashMap<ChannelKey, Sender<Inbound>>,
+    receivers: HashMap<ChannelKey, InboundQueue>,
     credits: HashMap<ChannelKey, Sender<()>>,
     credit_cap: u32,
 ) {
@@ -413,9 +415,7 @@ fn read_frames(
     let reason = loop {
         match frame::read(&mut input) {
             Ok(Some(Frame::Data { key, payload })) => match receivers.get(&key) {
-                Some(rx) => {
-                    let _ = rx.send(Inbound::Buffer(payload));
-                }
+                Some(queue) => queue.push(Inbound::Buffer(payload)),
                 None => break format!("worker {peer} sent data on channel {key:?}, which this worker does not read"),
             },
             Ok(Some(Frame::Credit { key, credits: n })) if n > credit_cap => {
@@ -436,8 +436,8 @@ fn read_frames(
         }
     };
     tracing::debug!(%reason, "a data connection ended");
-    for rx in receivers.values() {
-        let _ = rx.send(Inbound::Lost(reason.clone()));
+    for queue in receivers.values() {
+        queue.push(Inbound::Lost(reason.clone()));
     }
     // Dropping the credit senders fails senders waiting for credit.
 }

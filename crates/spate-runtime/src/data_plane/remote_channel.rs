@@ -7,8 +7,9 @@
 //! credit. The connection's threads only move bytes, so they never wait on a task.
 
 use std::cell::Cell;
+use std::sync::Arc;
 
-use crossbeam_channel::{Receiver, Select, Sender, TryRecvError};
+use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use spate_core::{Data, NO_TIMESTAMP, StreamRecord};
 
 use super::ChannelKey;
@@ -16,6 +17,7 @@ use super::frame::Frame;
 use crate::TaskError;
 use crate::channel::{CancelToken, Event, Received, RemoteReceive, RemoteSend, SendOutcome};
 use crate::event::ControlEvent;
+use crate::notifier::{TaskNotifier, Wakeup};
 
 /// A buffer's first byte: what it holds. Records without event time (most of them in
 /// jobs without watermarks) travel without their timestamp.
@@ -30,6 +32,28 @@ pub(crate) enum Inbound {
     Buffer(Vec<u8>),
     /// The connection broke: why, naming the peer.
     Lost(String),
+}
+
+/// The connection reader's end of a receiving channel's queue: what it queues wakes the
+/// receiving task.
+pub(crate) struct InboundQueue {
+    pub(crate) tx: Sender<Inbound>,
+    pub(crate) wakeup: Arc<Wakeup>,
+}
+
+impl InboundQueue {
+    /// Queues `inbound` for the receiving task and wakes it.
+    pub(crate) fn push(&self, inbound: Inbound) {
+        let _ = self.tx.send(inbound);
+        self.wakeup.wake();
+    }
+}
+
+impl Drop for InboundQueue {
+    /// The receiving task wakes to see the queue disconnected.
+    fn drop(&mut self) {
+        self.wakeup.close();
+    }
 }
 
 /// The sending end of a remote channel.
@@ -145,6 +169,8 @@ impl<T: Data> RemoteSender<T> {
 pub struct RemoteReceiver<T> {
     pub(crate) key: ChannelKey,
     pub(crate) inbound: Receiver<Inbound>,
+    /// Shared with the connection reader's [`InboundQueue`].
+    pub(crate) wakeup: Arc<Wakeup>,
     pub(crate) out: Sender<Frame>,
     pub(crate) peer: String,
     pub(crate) _type: std::marker::PhantomData<fn() -> T>,
@@ -169,9 +195,12 @@ impl<T: Data> RemoteReceive<T> for RemoteReceiver<T> {
         }
     }
 
-    /// Adds this channel to a set of operations a task waits on.
-    fn register<'a>(&'a self, select: &mut Select<'a>) {
-        select.recv(&self.inbound);
+    fn has_event(&self) -> bool {
+        !self.inbound.is_empty() || self.wakeup.is_closed()
+    }
+
+    fn bind(&self, notifier: &Arc<TaskNotifier>) {
+        self.wakeup.bind(notifier);
     }
 }
 

@@ -239,3 +239,35 @@ fn a_peer_that_breaks_the_protocol_fails_the_connection_naming_what_it_did() {
         assert!(error.contains(expected) && error.contains("worker 1 at"), "{error}");
     }
 }
+
+#[test]
+fn a_task_waiting_on_a_remote_channel_wakes_when_a_buffer_or_the_loss_of_its_peer_arrives() {
+    use crate::notifier::TaskNotifier;
+    let (mut zero, mut one) = pair();
+    let key = ChannelKey { edge: 0, from: 1, to: 0 };
+    let rx = zero.receiver::<(String, u64)>(1, key).unwrap();
+    let tx = one.sender::<(String, u64)>(0, key).unwrap();
+    let (zero, one) = (zero.start().unwrap(), one.start().unwrap());
+    let (_cancel, token) = cancellation();
+    let (woke_tx, woke) = crossbeam_channel::unbounded();
+    let waiter = std::thread::spawn(move || {
+        let notifier = TaskNotifier::for_current_thread();
+        rx.bind(&notifier);
+        // No deadline: only the network thread's wake-ups end these waits.
+        for _ in 0..2 {
+            while !rx.has_event() {
+                notifier.wait(None, || rx.has_event());
+            }
+            let _ = woke_tx.send(matches!(rx.try_recv(), Received::Event(_)));
+        }
+    });
+    std::thread::sleep(Duration::from_millis(20));
+    tx.send(Event::Records(vec![StreamRecord::new(("a".to_string(), 1))]), &token).unwrap();
+    assert_eq!(woke.recv_timeout(Duration::from_secs(10)), Ok(true), "woken by the buffer");
+    // The peer goes away without ending the channel: the waiting task learns it.
+    drop(tx);
+    one.shutdown(Duration::from_secs(1));
+    assert_eq!(woke.recv_timeout(Duration::from_secs(10)), Ok(false), "woken by the lost connection");
+    waiter.join().unwrap();
+    drop(zero);
+}

@@ -1,8 +1,8 @@
 //! The head of a task: where its records come from.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use crossbeam_channel::Select;
 use spate_core::{StreamRecord, Timestamp};
 
 use super::input_gate::InputGate;
@@ -12,6 +12,7 @@ use crate::checkpoint::{CheckpointBarrier, CheckpointId, OperatorSnapshot, TaskS
 use crate::error::guard;
 use crate::event::ControlEvent;
 use crate::metrics::TaskMetrics;
+use crate::notifier::TaskNotifier;
 use crate::output::Downstream;
 use crate::source::{SPLITS, SourcePoll, SourceReader};
 use crate::state::Redistribution;
@@ -53,8 +54,10 @@ pub trait TaskHead {
     fn open(&mut self) -> Result<(), TaskError>;
     /// Processes one unit of input (a batch, a watermark, a source poll).
     fn step(&mut self) -> Result<HeadStatus, TaskError>;
-    /// Adds the inputs to wait on when idle.
-    fn register<'a>(&'a self, select: &mut Select<'a>);
+    /// Makes the inputs wake `notifier`, the task's, when they deliver.
+    fn bind(&mut self, notifier: &Arc<TaskNotifier>);
+    /// Whether a step would find input now (an idle task waits until one would).
+    fn has_input(&self) -> bool;
     /// Sends partly filled output batches on.
     fn flush(&mut self) -> Result<(), TaskError>;
     /// Whether output waits in partly filled batches.
@@ -135,7 +138,12 @@ impl<T> TaskHead for SourceHead<T> {
         })
     }
 
-    fn register<'a>(&'a self, _select: &mut Select<'a>) {}
+    /// A source is polled: it has no channels to wait on.
+    fn bind(&mut self, _notifier: &Arc<TaskNotifier>) {}
+
+    fn has_input(&self) -> bool {
+        false
+    }
 
     fn flush(&mut self) -> Result<(), TaskError> {
         self.chain.flush()
@@ -225,8 +233,12 @@ impl<T> TaskHead for OneInputHead<T> {
         })
     }
 
-    fn register<'a>(&'a self, select: &mut Select<'a>) {
-        self.gate.register(select);
+    fn bind(&mut self, notifier: &Arc<TaskNotifier>) {
+        self.gate.bind(notifier);
+    }
+
+    fn has_input(&self) -> bool {
+        self.gate.has_input()
     }
 
     fn flush(&mut self) -> Result<(), TaskError> {

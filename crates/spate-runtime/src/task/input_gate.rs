@@ -1,8 +1,8 @@
 //! The input side of a task: the channels of one logical input, merged.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
-use crossbeam_channel::Select;
 use spate_core::Timestamp;
 
 use super::alignment::BarrierAligner;
@@ -11,6 +11,7 @@ use crate::TaskError;
 use crate::channel::{ChannelReceiver, Event, Received};
 use crate::checkpoint::CheckpointingMode;
 use crate::event::ControlEvent;
+use crate::notifier::TaskNotifier;
 
 /// Merges the channels of one input: takes events round robin so no channel starves,
 /// combines per-channel watermarks and idleness into the input's ([`WatermarkValve`]),
@@ -141,14 +142,19 @@ impl<T> InputGate<T> {
         Ok(None)
     }
 
-    /// Adds the channels that have not ended and are not held back by an alignment to a
-    /// set of operations the task waits on.
-    pub fn register<'a>(&'a self, select: &mut Select<'a>) {
-        for (c, channel) in self.channels.iter().enumerate() {
-            if self.readable(c) {
-                channel.register(select);
-            }
+    /// Makes every channel wake `notifier`, the task's, when it delivers.
+    pub fn bind(&self, notifier: &Arc<TaskNotifier>) {
+        for channel in &self.channels {
+            channel.bind(notifier);
         }
+    }
+
+    /// Whether [`poll`](Self::poll) would find something now: a decided event, the end,
+    /// or an event on a channel that has not ended and is not held by an alignment.
+    pub fn has_input(&self) -> bool {
+        !self.pending.is_empty()
+            || (self.valve.live() == 0 && !self.ended)
+            || self.channels.iter().enumerate().any(|(c, channel)| self.readable(c) && channel.has_event())
     }
 }
 
@@ -251,6 +257,52 @@ mod tests {
             order.push(b[0].value);
         }
         assert_eq!(order, vec![0, 10, 1, 11, 2, 12]);
+    }
+
+    #[test]
+    fn the_gate_has_input_when_a_readable_channel_has_an_event_or_lost_its_sender() {
+        use crate::checkpoint::{CheckpointBarrier, CheckpointKind};
+        let (_h, cancel) = cancellation();
+        let (tx0, rx0) = channel::<u32>(8);
+        let (tx1, rx1) = channel::<u32>(8);
+        let mut gate = InputGate::new(vec![rx0, rx1], "t".into());
+        assert!(!gate.has_input());
+        tx1.send(Event::Records(vec![StreamRecord::new(1)]), &cancel).unwrap();
+        assert!(gate.has_input());
+        assert!(matches!(gate.poll().unwrap(), Some(Event::Records(_))));
+        assert!(!gate.has_input());
+        // A channel held by an alignment does not count, whatever it holds.
+        let barrier = CheckpointBarrier { id: 1, timestamp: 0, kind: CheckpointKind::Checkpoint };
+        tx1.send(Event::Control(ControlEvent::Barrier(barrier.clone())), &cancel).unwrap();
+        assert!(gate.poll().unwrap().is_none(), "channel 1 is held");
+        tx1.send(Event::Records(vec![StreamRecord::new(2)]), &cancel).unwrap();
+        assert!(!gate.has_input(), "only the held channel has an event");
+        tx0.send(Event::Control(ControlEvent::Barrier(barrier)), &cancel).unwrap();
+        assert!(gate.has_input());
+        assert!(matches!(gate.poll().unwrap(), Some(Event::Control(ControlEvent::Barrier(_)))));
+        assert!(matches!(gate.poll().unwrap(), Some(Event::Records(_))), "released");
+        // A sender gone without the end is something to notice.
+        drop(tx0);
+        assert!(gate.has_input());
+        assert!(matches!(gate.poll(), Err(TaskError::PeerGone(_))));
+    }
+
+    #[test]
+    fn a_waiting_task_wakes_when_its_channel_delivers() {
+        let (_h, cancel) = cancellation();
+        let (tx, rx) = channel::<u32>(8);
+        let gate = InputGate::new(vec![rx], "t".into());
+        let waiter = std::thread::spawn(move || {
+            let notifier = TaskNotifier::for_current_thread();
+            gate.bind(&notifier);
+            // No deadline: only the channel's wake-up can end the wait.
+            while !gate.has_input() {
+                notifier.wait(None, || gate.has_input());
+            }
+        });
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        tx.send(Event::Records(vec![StreamRecord::new(1)]), &cancel).unwrap();
+        waiter.join().unwrap();
     }
 
     #[test]

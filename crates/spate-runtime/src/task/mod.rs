@@ -14,19 +14,20 @@ mod valve;
 pub use alignment::BarrierAligner;
 pub use head::{Checkpointed, HeadStatus, OneInputHead, SnapshotResult, SourceHead, TaskHead};
 pub use input_gate::InputGate;
-pub use mailbox::Mailbox;
+pub use mailbox::{MailSender, Mailbox, mailbox};
 pub use two_input::TwoInputHead;
 pub use valve::{Combination, WatermarkValve};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Select, TryRecvError};
+use crossbeam_channel::TryRecvError;
 use spate_core::Timestamp;
 
 use crate::TaskError;
 use crate::channel::CancelToken;
 use crate::checkpoint::{CheckpointBarrier, Decline, FINAL_CHECKPOINT, SnapshotReport, TaskMail};
+use crate::notifier::TaskNotifier;
 use crate::time::Clock;
 
 /// How often a task looks for due timers when its clock is manual (tests).
@@ -51,6 +52,8 @@ pub struct StreamTask {
     flush: FlushPolicy,
     clock: Arc<dyn Clock>,
     mailbox: Option<Mailbox>,
+    /// What wakes the task's thread; made when the task runs (on that thread).
+    notifier: Option<Arc<TaskNotifier>>,
 }
 
 impl StreamTask {
@@ -62,7 +65,7 @@ impl StreamTask {
         flush: FlushPolicy,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        StreamTask { name, head, cancel, flush, clock, mailbox: None }
+        StreamTask { name, head, cancel, flush, clock, mailbox: None, notifier: None }
     }
 
     /// Connects the task to its job master: it then takes checkpoint triggers and
@@ -94,6 +97,14 @@ impl StreamTask {
     }
 
     fn run_loop(&mut self) -> Result<(), TaskError> {
+        // Everything the task waits for wakes this thread.
+        let notifier = TaskNotifier::for_current_thread();
+        self.head.bind(&notifier);
+        self.cancel.bind(&notifier);
+        if let Some(mailbox) = &self.mailbox {
+            mailbox.wakeup.bind(&notifier);
+        }
+        self.notifier = Some(notifier);
         self.head.open()?;
         let mut last_flush = Instant::now();
         let mut next_timer = self.head.next_processing_time();
@@ -237,10 +248,9 @@ impl StreamTask {
                 return Err(TaskError::Cancelled);
             }
             let Some(mailbox) = &self.mailbox else { return Ok(()) };
-            let mut select = Select::new();
-            self.cancel.register(&mut select);
-            select.recv(&mailbox.mail);
-            select.ready();
+            if let Some(notifier) = &self.notifier {
+                notifier.wait(None, || self.cancel.is_cancelled() || has_mail(mailbox));
+            }
             match mailbox.mail.try_recv() {
                 Ok(TaskMail::FinishJob) => {
                     self.head.notify_checkpoint(FINAL_CHECKPOINT, true)?;
@@ -259,26 +269,22 @@ impl StreamTask {
         }
     }
 
-    /// Sleeps until an input has data, the job is cancelled, or `deadline` passes.
+    /// Sleeps until an input has data, mail comes, the job is cancelled, or `deadline`
+    /// passes.
     fn wait(&self, deadline: Option<Instant>) {
         if deadline.is_some_and(|d| d <= Instant::now()) {
             return;
         }
-        let mut select = Select::new();
-        self.cancel.register(&mut select);
-        self.head.register(&mut select);
-        if let Some(m) = &self.mailbox {
-            select.recv(&m.mail);
-        }
-        match deadline {
-            Some(d) => {
-                let _ = select.ready_deadline(d);
-            }
-            None => {
-                select.ready();
-            }
-        }
+        let Some(notifier) = &self.notifier else { return };
+        notifier.wait(deadline, || {
+            self.cancel.is_cancelled() || self.head.has_input() || self.mailbox.as_ref().is_some_and(has_mail)
+        });
     }
+}
+
+/// Whether the task has mail, or news that its master is gone.
+fn has_mail(mailbox: &Mailbox) -> bool {
+    !mailbox.mail.is_empty() || mailbox.wakeup.is_closed()
 }
 
 /// The wall time from `now` to `due` (processing-time milliseconds), at least zero.

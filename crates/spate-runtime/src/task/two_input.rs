@@ -4,7 +4,6 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use crossbeam_channel::Select;
 use spate_core::Timestamp;
 
 use super::alignment::BarrierAligner;
@@ -18,6 +17,7 @@ use crate::context::RuntimeContext;
 use crate::error::guard;
 use crate::event::ControlEvent;
 use crate::metrics::TaskMetrics;
+use crate::notifier::TaskNotifier;
 use crate::operator::TwoInputOperator;
 use crate::output::Output;
 use crate::state::StateScope;
@@ -218,13 +218,16 @@ where
         Ok(HeadStatus::Idle { retry_after: None })
     }
 
-    fn register<'a>(&'a self, select: &mut Select<'a>) {
-        if !self.valve.is_ended(0) && !self.aligner.is_held(0) {
-            self.gate1.register(select);
-        }
-        if !self.valve.is_ended(1) && !self.aligner.is_held(1) {
-            self.gate2.register(select);
-        }
+    fn bind(&mut self, notifier: &Arc<TaskNotifier>) {
+        self.gate1.bind(notifier);
+        self.gate2.bind(notifier);
+    }
+
+    fn has_input(&self) -> bool {
+        let readable = |i: usize| !self.valve.is_ended(i) && !self.aligner.is_held(i);
+        self.pending_checkpoint.is_some()
+            || (readable(0) && self.gate1.has_input())
+            || (readable(1) && self.gate2.has_input())
     }
 
     fn last_alignment(&self) -> std::time::Duration {
