@@ -80,7 +80,7 @@ impl<T: Send + 'static> SourceFactory for SourceFactoryOf<T> {
         match guard(name, || self.source.enumerate_splits(parallelism)) {
             Ok(listed) => listed.map(SplitListing::Listed),
             // The subtasks that get the failed listing name the operator.
-            Err(TaskError::Operator { cause, .. }) => Some(SplitListing::Failed(cause.to_string())),
+            Err(TaskError::Operator { cause, .. }) => Some(SplitListing::Failed(with_causes(&*cause))),
             Err(TaskError::Panic { message, .. }) => {
                 Some(SplitListing::Failed(format!("panicked listing its splits: {message}")))
             }
@@ -122,6 +122,20 @@ impl<T: Send + 'static> SourceFactory for SourceFactoryOf<T> {
         let uid = ctx.operator_uid().to_string();
         Ok(Box::new(SourceHead::new(name, uid, reader, chain, batch_size, metrics)))
     }
+}
+
+/// `error` with its chain of causes, as one line (the listing crosses processes as text).
+fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text = format!("{text}: {cause_text}");
+        }
+        next = cause.source();
+    }
+    text
 }
 
 /// Makes the chain node of a one-input operator.

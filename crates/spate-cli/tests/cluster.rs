@@ -982,6 +982,35 @@ fn the_subtasks_of_a_source_on_two_taskmanagers_read_one_listing_of_its_splits()
     assert_eq!(cluster.get(&format!("/jobs/{id}")).1["timestamps"]["RESTARTING"], 0, "never restarted");
 }
 
+#[test]
+fn a_worker_that_dies_while_it_replays_main_fails_its_attempt_and_the_restart_strategy_decides() {
+    let mut cluster = Cluster::new("replay-dies", 1, "");
+    cluster.start();
+    let out = cluster.spate(&[
+        "run",
+        "-D",
+        "restart-strategy.type=fixed-delay",
+        "-D",
+        "restart-strategy.fixed-delay.attempts=2",
+        "-D",
+        "restart-strategy.fixed-delay.delay=10ms",
+        test_app().to_str().unwrap(),
+        "--panic-in-worker",
+    ]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("test_app panics while a worker replays main"), "{}", text(&out));
+    let jobs = cluster.get("/jobs/overview").1;
+    let id = jobs["jobs"][0]["jid"].as_str().unwrap().to_string();
+    let job = cluster.get(&format!("/jobs/{id}")).1;
+    assert_eq!(job["state"], "FAILED");
+    assert_ne!(job["timestamps"]["RESTARTING"], 0, "the attempts were restarted: {job}");
+    // Every worker it started was stopped, and the TaskManager runs the next job.
+    wait_until("the workers to exit", Duration::from_secs(20), || processes_under(&cluster.dir.join("tm")).is_empty());
+    assert_eq!(cluster.get("/overview").1["slots-available"].as_u64(), Some(2));
+    let out = cluster.spate(&["run", test_app().to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
 /// Processes whose environment names `dir` (the workers of a test cluster's jobs).
 fn processes_under(dir: &Path) -> Vec<u32> {
     let needle = dir.display().to_string();

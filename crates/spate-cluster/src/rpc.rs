@@ -111,12 +111,27 @@ pub enum WorkerRefusal {
     /// The process could not be started.
     #[error("cannot start the worker: {0}")]
     Spawn(String),
+    /// The worker started but did not take its deployment: it failed or died while its
+    /// replay of `main` built the job, or did not answer in time.
+    #[error("the worker did not take its deployment ({reason}):\n{log}")]
+    NotStarted {
+        /// Why.
+        reason: String,
+        /// The tail of its log.
+        log: String,
+        /// Whether another attempt could get further (not for a replay that built
+        /// another pipeline).
+        recoverable: bool,
+    },
     /// The shared secret is missing or wrong.
     #[error("wrong or missing security.auth.token")]
     Unauthorized,
     /// An output could not be read.
     #[error("{0}")]
     Output(String),
+    /// No worker of the attempt runs on this TaskManager (yet, or any more).
+    #[error("no worker of {0} runs here")]
+    NoWorker(String),
     /// The job's results could not be fetched.
     #[error("cannot fetch the job's results: {0}")]
     Results(String),

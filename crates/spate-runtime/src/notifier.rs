@@ -36,6 +36,12 @@ impl TaskNotifier {
     #[inline]
     pub fn notify(&self) {
         fence(Ordering::SeqCst);
+        self.unpark_if_waiting();
+    }
+
+    /// [`notify`](Self::notify) after the caller's own fence.
+    #[inline]
+    fn unpark_if_waiting(&self) {
         if self.waiting.load(Ordering::Relaxed) {
             self.thread.unpark();
         }
@@ -85,8 +91,11 @@ impl Wakeup {
     /// Wakes the reading task, if it runs and waits. Call after making input visible.
     #[inline]
     pub fn wake(&self) {
+        // Before the binding is read: a task that binds and then looks at the input
+        // either sees what was made visible or is seen bound.
+        fence(Ordering::SeqCst);
         if let Some(task) = self.task.get() {
-            task.notify();
+            task.unpark_if_waiting();
         }
     }
 
@@ -153,7 +162,20 @@ mod tests {
             value.store(i, Ordering::Release);
             wakeup.wake();
         }
-        task.join().unwrap();
+        assert!(ends_within(task, Duration::from_secs(60)), "a wake-up was lost");
+    }
+
+    /// Whether `thread` ends within `timeout` (a hung one is left behind: the test
+    /// fails rather than hangs).
+    fn ends_within(thread: std::thread::JoinHandle<()>, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while !thread.is_finished() {
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        thread.join().is_ok()
     }
 
     #[test]
@@ -171,6 +193,6 @@ mod tests {
         });
         std::thread::sleep(Duration::from_millis(20));
         wakeup.close();
-        task.join().unwrap();
+        assert!(ends_within(task, Duration::from_secs(60)), "the close did not wake the task");
     }
 }

@@ -31,6 +31,7 @@ fn main() -> spate::Result<()> {
             .flag(Flag::switch("two-jobs", "runs a second job shaped by the first one's result"))
             .flag(Flag::value("fail-with", "panic|abort", "fails at record 500 with a panic, or aborts the process"))
             .flag(Flag::value("slow-ms", "MS", "sleeps this long per record"))
+            .flag(Flag::switch("panic-in-worker", "panics while a worker replays main, before its job"))
             .flag(Flag::switch("side-effect", "the count's parallelism from a value that differs between processes"))
             .flag(Flag::value(
                 "skip-first-with",
@@ -42,6 +43,9 @@ fn main() -> spate::Result<()> {
         println!("hello from main");
     }
     let env = StreamEnv::from_params(&params)?;
+    if params.has("panic-in-worker") && std::env::var("SPATE_ROLE").as_deref() == Ok("worker") {
+        panic!("test_app panics while a worker replays main");
+    }
     let mut parallelism: u32 = params.parsed("parallelism")?.unwrap_or(2);
     if params.has("side-effect") {
         // Each process has another role: only a replayed value plans the same job.

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use spate_runtime::checkpoint::{CompletedCheckpoint, TaskMail};
-use spate_runtime::job_master::{DeployError, Deployer, ResourcesUnavailable, task_descriptors};
+use spate_runtime::job_master::{AttemptFailed, DeployError, Deployer, ResourcesUnavailable, task_descriptors};
 use spate_runtime::worker_link::{Deployment, Placement};
 use tarpc::context;
 
@@ -67,7 +67,12 @@ impl ClusterDeployer {
     /// Starts one worker per TaskManager of `slots` and hands each the others' data
     /// addresses with worker 0's listing of the sources' inputs; the workers started so
     /// far when one fails.
-    fn start_workers(&self, attempt: u32, workers: &[(String, String)], slots: &[u32]) -> Result<(), (String, usize)> {
+    fn start_workers(
+        &self,
+        attempt: u32,
+        workers: &[(String, String)],
+        slots: &[u32],
+    ) -> Result<(), (StartFailure, usize)> {
         let graph = &self.submission.job_graph;
         let mut data = Vec::with_capacity(workers.len());
         let mut splits = None;
@@ -91,20 +96,31 @@ impl ClusterDeployer {
                 rest: self.shared.rest_address.clone(),
             };
             let token = self.shared.token.clone();
-            let started = self.call(address, async move |executor| {
-                // Fetching the application and the handshake may take a while.
+            // Fetching the application and the replay of main may take a while.
+            let address = address.clone();
+            let started = self.shared.runtime.block_on(async move {
+                let executor = crate::rpc::connect_executor(&address).await.map_err(StartFailure::lost)?;
                 let mut ctx = context::current();
                 ctx.deadline = std::time::Instant::now() + START_DEADLINE;
-                executor.start_worker(ctx, request, token).await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())
+                match executor.start_worker(ctx, request, token).await {
+                    Ok(Ok(started)) => Ok(started),
+                    Ok(Err(refusal)) => Err(StartFailure::refused(refusal)),
+                    Err(lost) => Err(StartFailure::lost(lost.to_string())),
+                }
             });
             // A start that timed out may still have started the worker: it counts.
-            let started = started.map_err(|reason| (format!("TaskManager {tm}: {reason}"), index + 1))?;
+            let started = started.map_err(|failure| (failure.on(tm), index + 1))?;
             if index == 0 {
                 splits = started.splits;
             }
             data.push(started.address);
         }
-        let splits = splits.unwrap_or_default();
+        // Worker 0 lists for the attempt: without its listing every worker would list
+        // for itself.
+        let splits = splits.ok_or_else(|| {
+            let reason = "worker 0 answered its deployment without the attempt's split listing".to_string();
+            (StartFailure { reason, recoverable: false }.on(&workers[0].0), workers.len())
+        })?;
         for (tm, address) in workers {
             let (job, token, addresses, splits) =
                 (self.job_id.clone(), self.shared.token.clone(), data.clone(), splits.clone());
@@ -115,9 +131,34 @@ impl ClusterDeployer {
                     .map_err(|e| e.to_string())?
                     .map_err(|e| e.to_string())
             })
-            .map_err(|reason| (format!("TaskManager {tm}: {reason}"), workers.len()))?;
+            .map_err(|reason| (StartFailure::lost(reason).on(tm), workers.len()))?;
         }
         Ok(())
+    }
+}
+
+/// Why a worker of an attempt did not start.
+struct StartFailure {
+    reason: String,
+    /// Whether another attempt could get further: the TaskManager was lost, or the
+    /// worker died while its replay built the job.
+    recoverable: bool,
+}
+
+impl StartFailure {
+    fn lost(reason: String) -> Self {
+        StartFailure { reason, recoverable: true }
+    }
+
+    fn refused(refusal: crate::rpc::WorkerRefusal) -> Self {
+        let recoverable = matches!(refusal, crate::rpc::WorkerRefusal::NotStarted { recoverable: true, .. });
+        StartFailure { reason: refusal.to_string(), recoverable }
+    }
+
+    /// Names the TaskManager.
+    fn on(mut self, taskmanager: &str) -> Self {
+        self.reason = format!("TaskManager {taskmanager}: {}", self.reason);
+        self
     }
 }
 
@@ -200,12 +241,15 @@ impl Deployer for ClusterDeployer {
             record.subtasks = vec![super::subtasks::SubtaskRecord::deployed(now); record.tasks];
             record.accumulators.clear();
         }
-        if let Err((reason, started)) = self.start_workers(attempt, &workers, &slots) {
+        if let Err((failure, started)) = self.start_workers(attempt, &workers, &slots) {
             for (tm, address) in &workers[..started] {
                 self.cancel_on(attempt, tm, address);
             }
             self.shared.resources().release(&self.job_id);
-            return Err(failed(reason));
+            if failure.recoverable {
+                return Err(DeployError { attempt, source: Box::new(AttemptFailed(failure.reason)) });
+            }
+            return Err(failed(failure.reason));
         }
         let taskmanagers: Vec<&str> = workers.iter().map(|(tm, _)| tm.as_str()).collect();
         tracing::info!(job = %self.job_id, attempt, ?taskmanagers, slots = slots.len(), "deployed");

@@ -32,6 +32,11 @@ pub(crate) struct ExecutorShared {
     pub data: spate_runtime::worker_link::DataBind,
     /// Running workers, by (job, attempt).
     pub workers: Mutex<HashMap<(String, u32), Arc<WorkerHandle>>>,
+    /// Attempts cancelled while their worker was still starting: a worker that answers
+    /// its deployment after that is killed rather than left waiting for peers. The most
+    /// recent [`CANCELLED_STARTS`] (a cancel also lands here for a worker that already
+    /// ended).
+    pub cancelled_starts: Mutex<std::collections::VecDeque<(String, u32)>>,
     /// Events for the relay.
     pub events: mpsc::UnboundedSender<Event>,
     /// The JobManager, while registered.
@@ -65,13 +70,13 @@ impl Executor {
 impl TaskExecutor for Executor {
     async fn start_worker(
         self,
-        _: Context,
+        ctx: Context,
         request: WorkerRequest,
         token: Option<String>,
     ) -> Result<WorkerStarted, WorkerRefusal> {
         self.authorize(&token)?;
         let shared = self.0.clone();
-        tokio::task::spawn_blocking(move || worker_process::start(shared, request))
+        tokio::task::spawn_blocking(move || worker_process::start(shared, request, ctx.deadline))
             .await
             .map_err(|e| WorkerRefusal::Spawn(e.to_string()))?
     }
@@ -131,7 +136,10 @@ impl TaskExecutor for Executor {
         let crate::rpc::ResultsRequest { job_id, attempt, version, offset, max_bytes } = results;
         let key = (job_id.clone(), attempt);
         let gone = || WorkerRefusal::Results(format!("no worker of attempt {attempt} of job {job_id} runs here"));
-        let handle = self.0.workers.lock().unwrap_or_else(|p| p.into_inner()).get(&key).cloned().ok_or_else(gone)?;
+        // A worker still replaying main has not registered yet: ask again.
+        let not_running = || WorkerRefusal::NoWorker(format!("attempt {attempt} of job {job_id}"));
+        let handle =
+            self.0.workers.lock().unwrap_or_else(|p| p.into_inner()).get(&key).cloned().ok_or_else(not_running)?;
         let request = handle.next_fetch.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (reply, answer) = tokio::sync::oneshot::channel();
         handle.fetches.lock().unwrap_or_else(|p| p.into_inner()).insert(request, reply);
@@ -168,6 +176,12 @@ impl TaskExecutor for Executor {
         self.authorize(&token)?;
         let key = (job_id, attempt);
         let Some(handle) = self.to_worker(key.clone(), spate_runtime::worker_link::ToWorker::Cancel).await else {
+            // Its worker may still be starting (the JobManager gave up waiting for it).
+            let mut cancelled = self.0.cancelled_starts.lock().unwrap_or_else(|p| p.into_inner());
+            if cancelled.len() == CANCELLED_STARTS {
+                cancelled.pop_front();
+            }
+            cancelled.push_back(key);
             return Ok(());
         };
         let (shared, timeout, pgid) = (self.0.clone(), self.0.cancellation_timeout, handle.pgid);
@@ -184,6 +198,9 @@ impl TaskExecutor for Executor {
         Ok(())
     }
 }
+
+/// How many cancelled attempts a TaskManager remembers for their starting workers.
+pub(crate) const CANCELLED_STARTS: usize = 256;
 
 /// How long a result fetch waits for the worker's answer (a worker answers at once,
 /// or after a short wait for records).

@@ -118,6 +118,7 @@ pub fn run(
             cancellation_timeout: settings.cancellation_timeout,
             data: settings.data.clone(),
             workers: Default::default(),
+            cancelled_starts: Default::default(),
             events,
             jobmanager: Default::default(),
         });

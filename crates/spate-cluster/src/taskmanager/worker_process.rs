@@ -87,7 +87,13 @@ fn tail(path: &Path) -> String {
 }
 
 /// Starts the worker `request` asks for and watches it on threads of its own.
-pub(crate) fn start(shared: Arc<ExecutorShared>, mut request: WorkerRequest) -> Result<WorkerStarted, WorkerRefusal> {
+/// Starts the worker of `request` and waits for its answer to the deployment, until
+/// shortly before `deadline` (the caller's).
+pub(crate) fn start(
+    shared: Arc<ExecutorShared>,
+    mut request: WorkerRequest,
+    deadline: std::time::Instant,
+) -> Result<WorkerStarted, WorkerRefusal> {
     use std::os::unix::process::{CommandExt as _, ExitStatusExt as _};
     request.deployment.data = shared.data.clone();
     let deployment = &request.deployment;
@@ -127,30 +133,47 @@ pub(crate) fn start(shared: Arc<ExecutorShared>, mut request: WorkerRequest) -> 
 
     let kill = || super::executor::kill_group(pgid);
     let reader_stream = ours.try_clone().map_err(|e| spawn_error("socket", &e))?;
-    let _ = ours.set_read_timeout(Some(DEPLOYMENT_ANSWER_TIMEOUT));
+    // The answer comes once `main` replayed up to the job's `execute`; the caller gets
+    // the refusal before it gives up itself.
+    let left = deadline.saturating_duration_since(std::time::Instant::now()).saturating_sub(ANSWER_MARGIN);
+    let _ = ours.set_read_timeout(Some(left.max(Duration::from_secs(1))));
     let (mut reader, mut writer) =
         (FrameReader::new(reader_stream), FrameWriter::new(ours.try_clone().map_err(|e| spawn_error("socket", &e))?));
+    // A worker of another version is no better on a restart; one that dies or hangs
+    // while it replays main may be.
     let shaken = greet(&mut reader, &mut writer)
-        .map_err(|e| e.to_string())
-        .and_then(|()| writer.send(&ToWorker::Deploy(Box::new(deployment.clone()))).map_err(|e| e.to_string()))
+        .map_err(|e| (e.to_string(), false))
+        .and_then(|()| writer.send(&ToWorker::Deploy(Box::new(deployment.clone()))).map_err(|e| (e.to_string(), true)))
         .and_then(|()| match reader.receive::<FromWorker>() {
             Ok(FromWorker::Listening { address, splits }) => Ok(WorkerStarted { address, splits }),
-            Ok(FromWorker::Failed { reason, .. }) => Err(reason),
-            Ok(other) => Err(format!("it answered {other:?}")),
-            Err(e) => Err(e.to_string()),
+            Ok(FromWorker::Failed { reason, recoverable }) => Err((reason, recoverable)),
+            Ok(other) => Err((format!("it answered {other:?}"), false)),
+            Err(e) => Err((e.to_string(), true)),
         });
     let started = match shaken {
         Ok(started) => started,
-        Err(reason) => {
+        Err((reason, recoverable)) => {
             kill();
             let _ = child.wait();
-            return Err(WorkerRefusal::Spawn(format!(
-                "the worker did not take its deployment ({reason}):\n{}",
-                tail(&err_path)
-            )));
+            return Err(WorkerRefusal::NotStarted { reason, log: tail(&err_path), recoverable });
         }
     };
     let _ = ours.set_read_timeout(None);
+    let key = (job.clone(), attempt);
+    let cancelled = {
+        let mut cancelled = shared.cancelled_starts.lock().unwrap_or_else(|p| p.into_inner());
+        let found = cancelled.iter().position(|k| *k == key);
+        found.and_then(|i| cancelled.remove(i)).is_some()
+    };
+    if cancelled {
+        kill();
+        let _ = child.wait();
+        return Err(WorkerRefusal::NotStarted {
+            reason: "its attempt was cancelled while it started".into(),
+            log: String::new(),
+            recoverable: false,
+        });
+    }
     let handle = Arc::new(WorkerHandle {
         writer: Mutex::new(writer),
         pgid,
@@ -207,6 +230,5 @@ pub(crate) fn start(shared: Arc<ExecutorShared>, mut request: WorkerRequest) -> 
     Ok(started)
 }
 
-/// How long a worker may take to answer its deployment: its `main` replays up to the
-/// job's `execute` first. Within the JobManager's 120 s deadline for the whole start.
-const DEPLOYMENT_ANSWER_TIMEOUT: Duration = Duration::from_secs(100);
+/// How much before the caller's deadline a worker that has not answered is given up.
+const ANSWER_MARGIN: Duration = Duration::from_secs(2);

@@ -32,7 +32,7 @@ pub use action::JobAction;
 pub use deployer::Deployer;
 pub use driver::{Driver, JobObserver};
 pub use message::JobMessage;
-pub use outcome::{DeployError, JobFailure, JobOutcome, ResourcesUnavailable, SavepointError};
+pub use outcome::{AttemptFailed, DeployError, JobFailure, JobOutcome, ResourcesUnavailable, SavepointError};
 pub use status::JobStatus;
 
 use crate::checkpoint::{CheckpointCoordinator, CheckpointHistory, TaskDescriptor};

@@ -25,10 +25,22 @@ pub struct DeployError {
 #[error("{0}")]
 pub struct ResourcesUnavailable(pub String);
 
+/// The source of a [`DeployError`] that a restart may cure: a worker that died or
+/// failed while it started (its replay of `main` crashed, its TaskManager was lost).
+/// The attempt fails as if a subtask had, and the restart strategy decides.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct AttemptFailed(pub String);
+
 impl DeployError {
     /// Whether the deployer asks to be asked again.
     pub fn is_resources_unavailable(&self) -> bool {
         self.source.downcast_ref::<ResourcesUnavailable>().is_some()
+    }
+
+    /// Whether a restart could help (see [`AttemptFailed`]).
+    pub fn is_recoverable(&self) -> bool {
+        self.source.downcast_ref::<AttemptFailed>().is_some()
     }
 }
 
@@ -53,12 +65,13 @@ pub enum JobFailure {
 
 impl JobFailure {
     /// Whether a restart could help (see [`TaskError::is_recoverable`]); a failed
-    /// deployment is not retried.
+    /// deployment is retried only when the deployer says a restart may cure it
+    /// ([`AttemptFailed`]).
     pub fn is_recoverable(&self) -> bool {
         match self {
             JobFailure::Task { error, .. } => error.is_recoverable(),
             JobFailure::Checkpoints(too_many) => too_many.latest.is_recoverable(),
-            JobFailure::Deployment(_) => false,
+            JobFailure::Deployment(error) => error.is_recoverable(),
         }
     }
 

@@ -282,6 +282,17 @@ fn a_failed_deployment_fails_the_job() {
 }
 
 #[test]
+fn a_deployment_a_restart_may_cure_fails_the_attempt_and_the_strategy_restarts_it() {
+    let mut host = Host::new(fixed(5), None);
+    host.send(JobMessage::Start);
+    let source = Box::new(crate::job_master::AttemptFailed("the worker exited while it replayed main".into()));
+    let error = DeployError { attempt: 0, source };
+    let actions = host.send(JobMessage::DeployFailed { attempt: 0, error });
+    assert!(actions.iter().any(|a| a == "status RESTARTING 0"), "{actions:?}");
+    assert!(!actions.iter().any(|a| a.starts_with("ended")), "{actions:?}");
+}
+
+#[test]
 fn cancel_waits_for_every_subtask_and_cancel_while_restarting_needs_none() {
     let mut host = Host::new(RestartStrategy::None, None);
     host.start();

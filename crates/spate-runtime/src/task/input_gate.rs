@@ -302,7 +302,11 @@ mod tests {
         });
         std::thread::sleep(std::time::Duration::from_millis(20));
         tx.send(Event::Records(vec![StreamRecord::new(1)]), &cancel).unwrap();
-        waiter.join().unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !waiter.is_finished() {
+            assert!(std::time::Instant::now() < deadline, "the send did not wake the task");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
     }
 
     #[test]

@@ -86,6 +86,10 @@ pub(super) async fn fetch(
     // after a while); 503 above: no attempt runs its sink now (the client asks again).
     let bad_gateway = |message: String| RestError { status: StatusCode::BAD_GATEWAY, message };
     let page = match answer {
+        // Its worker is still starting (or already gone, and the job ends or restarts).
+        Ok(Err(e @ crate::rpc::WorkerRefusal::NoWorker(_))) => {
+            return Err(unavailable(format!("TaskManager {taskmanager}: {e}")));
+        }
         Ok(answer) => answer.map_err(|e| bad_gateway(format!("TaskManager {taskmanager}: {e}")))?,
         Err(e) => {
             shared.forget_executor(&address);

@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use super::{Cancelling, Ended, Running, State};
+use super::{Cancelling, Ended, Failing, Running, State};
 use crate::job_master::context::Context;
 use crate::job_master::message::JobMessage;
 use crate::job_master::outcome::{JobFailure, JobOutcome};
@@ -19,6 +19,9 @@ impl Created {
             JobMessage::Deployed { attempt } if attempt == ctx.attempt => self.run(ctx),
             JobMessage::DeployFailed { attempt, error } if attempt == ctx.attempt => {
                 self.progress.end_all();
+                if error.is_recoverable() {
+                    return Failing::start(ctx, self.progress, JobFailure::Deployment(error), now);
+                }
                 ctx.release_attempt("the deployment failed");
                 Ended::enter(ctx, JobOutcome::Failed(JobFailure::Deployment(error)))
             }

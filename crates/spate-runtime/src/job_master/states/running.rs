@@ -50,6 +50,9 @@ impl Running {
             JobMessage::DeployFailed { attempt, error } if attempt == current => {
                 // The deployer left nothing of the attempt running.
                 self.progress.end_all();
+                if error.is_recoverable() {
+                    return Failing::start(ctx, self.progress, JobFailure::Deployment(error), now);
+                }
                 ctx.release_attempt("the deployment failed");
                 Ended::enter(ctx, JobOutcome::Failed(JobFailure::Deployment(error)))
             }
