@@ -1147,6 +1147,36 @@ fn execute_and_collect_on_a_cluster_returns_every_result_and_a_later_job_replays
 }
 
 #[test]
+fn collected_results_stay_exactly_once_when_a_job_restarts_on_the_cluster() {
+    let mut cluster = Cluster::new("collect-restart", 2, "taskmanager.load-balance.mode: SLOTS\n");
+    cluster.start();
+    let app = collect_app();
+    // `-D` goes to `spate run`, `--fail-at` (the program's own flag) after the program.
+    let run = |settings: &[&str], program: &[&str]| {
+        let mut args = vec!["run", "-p", "4"];
+        args.extend(settings);
+        args.extend([app.to_str().unwrap(), "--mode", "vec", "--records", "20000", "--keys", "40"]);
+        args.extend(program);
+        let out = cluster.spate(&args);
+        assert!(out.status.success(), "{}", text(&out));
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        stdout.lines().filter(|l| l.starts_with("job ")).map(str::to_string).collect::<Vec<_>>()
+    };
+    let clean = run(&[], &[]);
+    assert_eq!(clean.len(), 2, "{clean:?}");
+    let restart = ["-D", "restart-strategy.type=fixed-delay", "-D", "restart-strategy.fixed-delay.delay=10ms"];
+    for at in ["1", "2500"] {
+        assert_eq!(run(&restart, &["--fail-at", at]), clean, "failing at record {at}");
+    }
+    let jobs = cluster.get("/jobs/overview").1;
+    let restarted = jobs["jobs"].as_array().unwrap().iter().filter(|j| {
+        let detail = cluster.get(&format!("/jobs/{}", j["jid"].as_str().unwrap())).1;
+        detail["timestamps"]["RESTARTING"] != 0
+    });
+    assert_eq!(restarted.count(), 2, "each failing run restarted its first job once: {jobs}");
+}
+
+#[test]
 fn ten_million_results_cross_the_cluster_with_bounded_memory_in_the_jobmanager_and_the_client() {
     let mut cluster = Cluster::new("collect-10m", 2, "");
     cluster.start();

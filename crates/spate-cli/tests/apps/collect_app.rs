@@ -2,6 +2,8 @@
 //!
 //! - `--mode vec`: job 0 collects a running count per key into a `Vec`; job 1 is built
 //!   from those results (so its workers' replay needs them) and collects their sum.
+//!   With `--fail-at N`, job 0's first attempt fails at its N-th record (a restart
+//!   strategy then runs it again).
 //! - `--mode iter`: reads `--records` numbers through the iterator without keeping
 //!   them, and prints their count, sum and the process's peak memory.
 //! - `--mode take`: reads `--take` records of an unbounded job and drops the iterator
@@ -12,6 +14,29 @@
 
 use spate::prelude::*;
 use spate::{Boundedness, BoxError, Source, SourcePoll, SourceReader, StreamRecord};
+
+/// Fails at the `at`-th record it sees in the job's first attempt, on subtask 0.
+#[derive(Clone)]
+struct FailFirstAttempt {
+    at: Option<u64>,
+    seen: u64,
+    armed: bool,
+}
+
+impl MapFunction<(i64, u64), (i64, u64)> for FailFirstAttempt {
+    fn open(&mut self, ctx: &mut RuntimeContext) -> FnResult {
+        self.armed = ctx.attempt_number() == 0 && ctx.subtask_index() == 0;
+        Ok(())
+    }
+
+    fn map(&mut self, record: (i64, u64)) -> FnResult<(i64, u64)> {
+        self.seen += 1;
+        if self.armed && Some(self.seen) == self.at {
+            return Err(format!("collect_app fails its first attempt at record {}", self.seen).into());
+        }
+        Ok(record)
+    }
+}
 
 /// Lists eight splits named after the process and the moment of the listing, so that
 /// two listings never agree; each split is one record, `(listing, split)`.
@@ -82,16 +107,19 @@ fn main() -> spate::Result<()> {
             .flag(Flag::value("records", "N", "records to generate (default 100000)"))
             .flag(Flag::value("keys", "K", "distinct keys (default 100)"))
             .flag(Flag::value("take", "N", "take mode: records to read (default 1000)"))
-            .flag(Flag::value("payload", "BYTES", "iter mode: bytes of text per record (default 0)")),
+            .flag(Flag::value("payload", "BYTES", "iter mode: bytes of text per record (default 0)"))
+            .flag(Flag::value("fail-at", "N", "vec mode: the first attempt fails at record N")),
     );
     let env = StreamEnv::from_params(&params)?;
     let records: i64 = params.parsed("records")?.unwrap_or(100_000);
     let keys: i64 = params.parsed("keys")?.unwrap_or(100).max(1);
     match params.get("mode").unwrap_or("vec") {
         "vec" => {
+            let at = params.parsed("fail-at")?;
             let counts = env
                 .from_sequence(0..records)
                 .map(move |x| (x % keys, 1u64))
+                .map_function(FailFirstAttempt { at, seen: 0, armed: false })
                 .key_by(|(key, _)| *key)
                 .reduce(|a, b| (a.0, a.1 + b.1))
                 .execute_and_collect()?;
