@@ -30,8 +30,9 @@ pub struct SourceSplits {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub enum SplitListing {
     /// The splits, encoded as the source's readers encode their positions, in the order
-    /// in which they are dealt out.
-    Listed(Vec<Vec<u8>>),
+    /// in which they are dealt out (base64 strings in JSON, where the listing crosses
+    /// the JobManager's RPC: arrays of numbers would take three times the room).
+    Listed(#[serde(with = "splits_as_base64")] Vec<Vec<u8>>),
     /// The input could not be listed; every subtask of the source fails with this
     /// reason, and no restart is tried (the next listing would find the same).
     Failed(String),
@@ -63,6 +64,31 @@ impl SplitListing {
     }
 }
 
+/// Splits as base64 strings in human-readable formats, as bytes in binary ones.
+mod splits_as_base64 {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(splits: &[Vec<u8>], serializer: S) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() {
+            let text: Vec<String> = splits.iter().map(|s| STANDARD.encode(s)).collect();
+            text.serialize(serializer)
+        } else {
+            splits.serialize(serializer)
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Vec<u8>>, D::Error> {
+        if deserializer.is_human_readable() {
+            let text = Vec::<String>::deserialize(deserializer)?;
+            text.iter().map(|s| STANDARD.decode(s).map_err(serde::de::Error::custom)).collect()
+        } else {
+            Vec::<Vec<u8>>::deserialize(deserializer)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,6 +101,19 @@ mod tests {
         assert_eq!(shares[1], vec![vec![1], vec![4]]);
         assert_eq!(shares[2], vec![vec![2], vec![5]]);
         assert!(SplitListing::Listed(Vec::new()).share(0, 2).unwrap().is_empty());
+    }
+
+    #[test]
+    fn listings_cross_json_as_base64_and_the_binary_codec_as_bytes() {
+        let splits = AttemptSplits {
+            sources: vec![SourceSplits { vertex: 1, listing: SplitListing::Listed(vec![vec![0, 255, 7], vec![]]) }],
+        };
+        let json = serde_json::to_string(&splits).unwrap();
+        assert!(json.contains(r#"["AP8H",""]"#), "{json}");
+        assert_eq!(serde_json::from_str::<AttemptSplits>(&json).unwrap(), splits);
+        let bytes = spate_core::codec::encode(&splits).unwrap();
+        assert_eq!(spate_core::codec::decode::<AttemptSplits>(&bytes).unwrap(), splits);
+        assert!(serde_json::from_str::<AttemptSplits>(&json.replace("AP8H", "not base64!")).is_err());
     }
 
     #[test]
