@@ -7,7 +7,7 @@
 use std::any::Any;
 use std::collections::HashMap;
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use spate_core::job_graph::{DistributionPattern, pointwise_targets};
 use spate_runtime::TaskError;
@@ -17,7 +17,7 @@ use spate_runtime::context::{RuntimeContext, TaskInfo};
 use spate_runtime::data_plane::{ChannelKey, DataPlane, DataPlaneError};
 use spate_runtime::metrics::TaskMetrics;
 use spate_runtime::output::SideOutputs;
-use spate_runtime::source::{AttemptSplits, SourceSplits};
+use spate_runtime::source::{AttemptSplits, SPLITS, SourceSplits};
 use spate_runtime::task::{FlushPolicy, StreamTask, TaskHead};
 use spate_runtime::time::Clock;
 use spate_runtime::worker_link::Placement;
@@ -182,7 +182,9 @@ impl ExecutionPlan {
     }
 
     /// Builds one subtask from its blueprint (on the subtask's thread); `splits` is the
-    /// attempt's listing of its sources' inputs.
+    /// attempt's listing of its sources' inputs, made by the first source subtask that
+    /// needs it when no other process made it (on a subtask's thread, so a slow listing
+    /// never holds up the job master).
     pub(crate) fn build_task(
         &self,
         blueprint: TaskBlueprint,
@@ -190,7 +192,7 @@ impl ExecutionPlan {
         cancel: CancelToken,
         metrics: Arc<TaskMetrics>,
         restored: HashMap<String, RestoredState>,
-        splits: &AttemptSplits,
+        splits: &OnceLock<AttemptSplits>,
     ) -> Result<StreamTask, TaskError> {
         let head = self.plan.heads[blueprint.vertex as usize];
         let mut builder = ChainBuilder {
@@ -206,7 +208,10 @@ impl ExecutionPlan {
             NodeOperator::Source(source) => {
                 let chain = builder.downstream_of(head)?;
                 let mut ctx = builder.context(head);
-                let listing = splits.of(blueprint.vertex);
+                // A subtask restored from its positions needs no listing.
+                let restored = ctx.restored().is_some_and(|r| r.list(SPLITS).is_some());
+                let listing =
+                    if restored { None } else { splits.get_or_init(|| self.enumerate_splits()).of(blueprint.vertex) };
                 source.head(&mut ctx, chain, listing, self.settings.batch_size, metrics)?
             }
             NodeOperator::TwoInput(factory) => {

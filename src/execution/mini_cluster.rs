@@ -211,7 +211,8 @@ impl Deployer for ThreadDeployer {
             Some(wired) => wired,
             None => exec.wire().into_iter().enumerate().collect(),
         };
-        let splits = Arc::new(self.listed.take().unwrap_or_else(|| exec.enumerate_splits()));
+        // Listed by the first source subtask that needs it, unless another process did.
+        let splits = Arc::new(self.listed.take().map(std::sync::OnceLock::from).unwrap_or_default());
         let n = blueprints.len();
         let mut restored: Vec<_> = restore.map(|r| r.tasks).unwrap_or_default().into_iter().map(Some).collect();
         let mut mailboxes = HashMap::with_capacity(n);
