@@ -3,7 +3,7 @@
 //! lines, and — attached — waits for the job's end, polling the JobManager.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use spate_core::job_graph::JobGraph;
@@ -14,7 +14,7 @@ use spate_runtime::job_master::JobStatus;
 use spate_runtime::sink::ResultPage;
 use spate_runtime::worker_link::RecordedJob;
 
-use super::job_client::{JobClient, JobExecutionResult, JobShared};
+use super::job_client::{JobClient, JobExecutionResult, JobShared, VertexMetrics};
 use crate::error::{Error, Result};
 
 /// What `main` saw before a job, for that job's workers to replay.
@@ -147,13 +147,14 @@ impl ClusterClient {
         let job_id: JobId = id.parse().map_err(|_| Error::Cluster(format!("the JobManager answered {answer}")))?;
         println!("Job has been submitted with JobID {id}");
         if let Some(path) = std::env::var_os(spate_core::launch::JOBS_FILE_ENV) {
-            // For `spate run -sae`, which cancels the jobs if this program ends abruptly.
+            // For `spate run`: it tells a program that submitted none, and with -sae cancels
+            // the jobs if this program ends abruptly.
             use std::io::Write as _;
             // `spate run` created it: never created (or followed elsewhere) here.
             let appended =
                 std::fs::OpenOptions::new().append(true).open(&path).and_then(|mut file| writeln!(file, "{id}"));
             if let Err(error) = appended {
-                tracing::warn!(%error, path = %std::path::Path::new(&path).display(), "cannot record the job for -sae");
+                tracing::warn!(%error, path = %std::path::Path::new(&path).display(), "cannot record the job for spate run");
             }
         }
         let (tx, _) = crossbeam_channel::unbounded();
@@ -204,7 +205,13 @@ impl FollowJob {
         let job = self.shared.job_name.clone();
         let mut failures = 0;
         let mut cancel_sent = false;
+        let mut metrics_due = Instant::now();
         loop {
+            // The counters live in the workers: the JobManager's sums, about twice a second.
+            if Instant::now() >= metrics_due {
+                metrics_due = Instant::now() + METRICS_EVERY;
+                self.report_metrics();
+            }
             if !cancel_sent && self.shared.user_cancelled.load(std::sync::atomic::Ordering::Acquire) {
                 cancel_sent = true;
                 if let Err(e) = self.client.cancel(&self.id) {
@@ -239,6 +246,7 @@ impl FollowJob {
             match state.as_str() {
                 "FINISHED" => {
                     let runtime = entry["duration"].as_u64().unwrap_or(0);
+                    let vertices = self.report_metrics();
                     let accumulators = self.accumulators()?;
                     if !self.quiet {
                         println!("Program execution finished");
@@ -259,7 +267,7 @@ impl FollowJob {
                         job_id: self.shared.job_id,
                         job_name: job,
                         net_runtime: Duration::from_millis(runtime),
-                        vertices: Vec::new(),
+                        vertices,
                         accumulators,
                         detached: false,
                     });
@@ -283,6 +291,26 @@ impl FollowJob {
         }
     }
 
+    /// The job's vertex sums as the JobManager has them (`/jobs/:id`), kept for
+    /// `JobClient::metrics`; the last ones kept when the JobManager cannot say.
+    fn report_metrics(&self) -> Vec<VertexMetrics> {
+        let path = format!("/jobs/{}", self.id);
+        let fetched = match self.client.call("GET", &path, None) {
+            Ok(detail) => detail["vertices"].as_array().map(|vertices| {
+                vertices.iter().enumerate().map(|(id, v)| vertex_metrics(id as u32, v)).collect::<Vec<_>>()
+            }),
+            Err(error) => {
+                tracing::debug!(%error, "the job's metrics");
+                None
+            }
+        };
+        let Ok(mut reported) = self.shared.reported.lock() else { return Vec::new() };
+        if let Some(fetched) = fetched {
+            *reported = Some(fetched);
+        }
+        reported.clone().unwrap_or_default()
+    }
+
     /// The finished job's accumulators, typed as its subtasks reported them.
     fn accumulators(&self) -> Result<AccumulatorResults> {
         let path = format!("/jobs/{}/accumulators?includeSerializedValue=true", self.id);
@@ -297,5 +325,24 @@ impl FollowJob {
         [Initializing, Created, Running, Failing, Restarting, Cancelling, Finished, Failed, Canceled, Suspended]
             .into_iter()
             .find(|s| s.name() == name && !s.is_terminal())
+    }
+}
+
+/// How often a client refreshes a running job's metrics.
+const METRICS_EVERY: Duration = Duration::from_millis(500);
+
+/// One vertex of `/jobs/:id` as the client's metrics (the counters Flink's job detail
+/// has; the others read 0).
+fn vertex_metrics(id: u32, vertex: &Value) -> VertexMetrics {
+    let metrics = &vertex["metrics"];
+    VertexMetrics {
+        id,
+        name: vertex["name"].as_str().unwrap_or_default().to_string(),
+        parallelism: vertex["parallelism"].as_u64().unwrap_or(0) as u32,
+        records_in: metrics["read-records"].as_u64().unwrap_or(0),
+        records_out: metrics["write-records"].as_u64().unwrap_or(0),
+        records_in_errors: 0,
+        back_pressured_time: Duration::from_millis(metrics["accumulated-backpressured-time"].as_u64().unwrap_or(0)),
+        late_records_dropped: 0,
     }
 }

@@ -167,6 +167,9 @@ pub(crate) struct JobShared {
     /// later jobs.
     pub collected: Mutex<Option<String>>,
     pub checkpoints: CheckpointHistory,
+    /// The vertex sums the JobManager reported, for a job that runs on a cluster (its
+    /// subtasks' counters are in other processes).
+    pub reported: Mutex<Option<Vec<VertexMetrics>>>,
 }
 
 impl JobShared {
@@ -196,6 +199,7 @@ impl JobShared {
             started: Instant::now(),
             checkpoints,
             collected: Mutex::new(None),
+            reported: Mutex::default(),
         })
     }
 
@@ -209,6 +213,9 @@ impl JobShared {
     }
 
     pub(crate) fn vertex_metrics(&self) -> Vec<VertexMetrics> {
+        if let Some(reported) = self.reported.lock().ok().and_then(|r| r.clone()) {
+            return reported;
+        }
         let mut sums = vec![TaskMetricsSnapshot::default(); self.vertices.len()];
         for task in &self.tasks {
             sums[task.vertex as usize] += task.metrics.snapshot();

@@ -68,34 +68,75 @@ pub fn run(run: RunArgs<'_>, config: &spate_core::config::Configuration) -> Resu
     if run.detached {
         command.env(spate_core::launch::DETACHED_ENV, "1");
     }
-    if !run.shutdown_on_attached_exit || run.detached {
+    // The program names each job it submits here: for -sae, and to tell a program that
+    // submitted none (not a Spate application, or one that never calls execute).
+    let jobs_file = JobsFile::create()?;
+    command.env(spate_core::launch::JOBS_FILE_ENV, &jobs_file.0);
+    let (code, jobs) = if !run.shutdown_on_attached_exit || run.detached {
         if run.shutdown_on_attached_exit {
             eprintln!("Warning: -sae has no effect with -d: a detached run leaves its jobs running.");
         }
         let status = command.status().with_context(|| format!("cannot run {}", app.display()))?;
-        return Ok(status.code().unwrap_or(1));
+        (status.code().unwrap_or(1), jobs_file.jobs())
+    } else {
+        attached_with_shutdown(command, &app, &rest, &jobs_file)?
+    };
+    if code == 0 && jobs.is_empty() {
+        // Flink's ProgramMissingJobException.
+        eprintln!(
+            "The program didn't contain a Spate job. Perhaps you forgot to call execute() on the execution \
+             environment, or {} is not a Spate application.",
+            app.display()
+        );
+        return Ok(1);
     }
-    attached_with_shutdown(command, &app, &rest)
+    Ok(code)
+}
+
+/// A file, new and private to this user, where the program lists the jobs it submitted;
+/// removed when dropped.
+struct JobsFile(std::path::PathBuf);
+
+impl JobsFile {
+    fn create() -> Result<Self> {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let path = std::env::temp_dir().join(format!("spate-run-jobs-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        Ok(JobsFile(path))
+    }
+
+    /// The ids of the jobs listed so far.
+    fn jobs(&self) -> Vec<String> {
+        let text = std::fs::read_to_string(&self.0).unwrap_or_default();
+        text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect()
+    }
+}
+
+impl Drop for JobsFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// Runs the program for `-sae`: an interrupt or termination of `spate run` goes to the
 /// program, and if the program ended by a signal, the jobs it submitted that still run
 /// are cancelled.
-fn attached_with_shutdown(mut command: std::process::Command, app: &Path, rest: &Rest) -> Result<i32> {
+/// Returns the program's exit code and the jobs it submitted.
+fn attached_with_shutdown(
+    mut command: std::process::Command,
+    app: &Path,
+    rest: &Rest,
+    jobs_file: &JobsFile,
+) -> Result<(i32, Vec<String>)> {
     use nix::sys::signal::{SigSet, Signal};
     use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
     use std::os::unix::process::ExitStatusExt as _;
-    // Created here, new and private, before the program appends to it.
-    let jobs_file = std::env::temp_dir().join(format!("spate-run-jobs-{}", std::process::id()));
-    let _ = std::fs::remove_file(&jobs_file);
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&jobs_file)
-        .with_context(|| format!("cannot create {}", jobs_file.display()))?;
-    command.env(spate_core::launch::JOBS_FILE_ENV, &jobs_file);
     let mut child = command.spawn().with_context(|| format!("cannot run {}", app.display()))?;
     // From here on `spate run` outlives the signals that end an attached run: a thread
     // takes them and passes them on to the program.
@@ -117,13 +158,12 @@ fn attached_with_shutdown(mut command: std::process::Command, app: &Path, rest: 
         .context("cannot start the signal thread")?;
     let status = child.wait().with_context(|| format!("cannot wait for {}", app.display()))?;
     let abrupt = status.signal().is_some() || interrupted.load(std::sync::atomic::Ordering::Acquire);
-    let jobs = std::fs::read_to_string(&jobs_file).unwrap_or_default();
-    let _ = std::fs::remove_file(&jobs_file);
+    let jobs = jobs_file.jobs();
     if abrupt {
         // The terminal may be gone (SIGHUP): what cannot be said is not said, and every
         // job is still cancelled.
         let mut stderr = std::io::stderr();
-        for id in jobs.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        for id in &jobs {
             // 409: it ended already.
             let _ = match rest.call("PATCH", &format!("/jobs/{id}")) {
                 Ok((202, _)) => writeln!(stderr, "Cancelled job {id}: spate run was interrupted (-sae)."),
@@ -133,5 +173,5 @@ fn attached_with_shutdown(mut command: std::process::Command, app: &Path, rest: 
             };
         }
     }
-    Ok(status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(1)))
+    Ok((status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(1)), jobs))
 }

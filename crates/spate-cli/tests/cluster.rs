@@ -640,9 +640,8 @@ fn an_interrupted_attached_run_leaves_its_job_running_unless_sae_cancels_it() {
                 job_state(&cluster, &id).as_deref() == Some("CANCELED")
             });
         }
-        wait_until("its worker to exit", Duration::from_secs(20), || {
-            processes_under(&cluster.dir.join("tm")).is_empty()
-        });
+        // Terminal only once its worker's exit was confirmed.
+        assert_eq!(processes_under(&cluster.dir.join("tm")), Vec::<u32>::new(), "a worker outlived its job");
     }
 }
 
@@ -1011,6 +1010,38 @@ fn a_worker_that_dies_while_it_replays_main_fails_its_attempt_and_the_restart_st
     assert!(out.status.success(), "{}", text(&out));
 }
 
+#[test]
+fn finished_jobs_expire_and_a_program_without_a_job_is_an_error() {
+    let mut cluster = Cluster::new("expire", 1, "jobstore.expiration-time: 1 s\n");
+    cluster.start();
+    // As Flink's "The program didn't contain a Flink job."
+    let out = cluster.spate(&["run", "/bin/true"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("The program didn't contain a Spate job"), "{}", text(&out));
+
+    // The result's counters are the JobManager's sums: the same as embedded.
+    let out = cluster.spate(&["run", test_app().to_str().unwrap(), "--print-counts"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let counts = |out: &Output| -> Vec<String> {
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        stdout.lines().filter(|l| l.starts_with("vertex ")).map(str::to_string).collect()
+    };
+    let embedded = Command::new(test_app()).arg("--print-counts").env_remove("SPATE_ROLE").output().unwrap();
+    assert!(embedded.status.success(), "{}", text(&embedded));
+    assert!(counts(&embedded).iter().any(|l| l.starts_with("vertex Source") && l.ends_with("1000 out")));
+    assert_eq!(counts(&out), counts(&embedded), "{}", text(&out));
+    let id = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("Job has been submitted with JobID "))
+        .unwrap()
+        .to_string();
+    // Listed once it ended, then gone after jobstore.expiration-time.
+    assert_eq!(cluster.get(&format!("/jobs/{id}")).1["state"], "FINISHED");
+    wait_until("the finished job to expire", Duration::from_secs(30), || cluster.get(&format!("/jobs/{id}")).0 == 404);
+    let listed = cluster.get("/jobs/overview").1;
+    assert_eq!(listed["jobs"].as_array().map(Vec::len), Some(0), "{listed}");
+}
+
 /// Processes whose environment names `dir` (the workers of a test cluster's jobs).
 fn processes_under(dir: &Path) -> Vec<u32> {
     let needle = dir.display().to_string();
@@ -1101,7 +1132,8 @@ fn a_detached_run_returns_at_submission_and_its_job_can_be_cancelled() {
     wait_until("the job to be cancelled", Duration::from_secs(30), || {
         job_state(&cluster, &id).as_deref() == Some("CANCELED")
     });
-    wait_until("its worker to exit", Duration::from_secs(20), || processes_under(&cluster.dir.join("tm")).is_empty());
+    // Terminal only once its worker's exit was confirmed: nothing of it runs now.
+    assert_eq!(processes_under(&cluster.dir.join("tm")), Vec::<u32>::new(), "a worker outlived its CANCELED job");
     assert_eq!(cluster.get("/overview").1["slots-available"].as_u64(), Some(2), "its slot is free again");
 }
 

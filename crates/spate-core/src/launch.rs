@@ -35,8 +35,9 @@ pub const CLIENT_CONFIG_ENV: &str = "SPATE_CLIENT_CONFIG";
 /// is submitted.
 pub const DETACHED_ENV: &str = "SPATE_DETACHED";
 
-/// In the `client` role: a file `spate run -sae` reads after the program ended; the
-/// program appends the id of each job it submits, one per line.
+/// In the `client` role: a file `spate run` reads after the program ended (to cancel
+/// the jobs with `-sae`, and to tell a program that submitted none); the program appends
+/// the id of each job it submits, one per line.
 pub const JOBS_FILE_ENV: &str = "SPATE_JOBS_FILE";
 
 /// This build's Spate version.

@@ -32,6 +32,7 @@ fn main() -> spate::Result<()> {
             .flag(Flag::value("fail-with", "panic|abort", "fails at record 500 with a panic, or aborts the process"))
             .flag(Flag::value("slow-ms", "MS", "sleeps this long per record"))
             .flag(Flag::switch("panic-in-worker", "panics while a worker replays main, before its job"))
+            .flag(Flag::switch("print-counts", "prints each vertex's record counts from the job's result"))
             .flag(Flag::switch("side-effect", "the count's parallelism from a value that differs between processes"))
             .flag(Flag::value(
                 "skip-first-with",
@@ -78,6 +79,11 @@ fn main() -> spate::Result<()> {
         .uid("count")
         .print();
     let first = env.execute("test-app")?;
+    if params.has("print-counts") {
+        for v in &first.vertices {
+            println!("vertex {}: {} in, {} out", v.name, v.records_in, v.records_out);
+        }
+    }
     if params.has("two-jobs") {
         second_job(&env, first.accumulator_result::<IntCounter>("records")?.unwrap_or(0))?;
     }

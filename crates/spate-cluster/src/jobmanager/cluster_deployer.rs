@@ -110,6 +110,9 @@ impl ClusterDeployer {
             });
             // A start that timed out may still have started the worker: it counts.
             let started = started.map_err(|failure| (failure.on(tm), index + 1))?;
+            if let Some(record) = self.shared.jobs.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&self.job_id) {
+                record.live_workers.insert((attempt, tm.clone()));
+            }
             if index == 0 {
                 splits = started.splits;
             }
@@ -277,7 +280,27 @@ impl Deployer for ClusterDeployer {
         }
     }
 
+    /// Waits until every worker of the attempt exited (their TaskManagers report it;
+    /// a lost TaskManager's count as gone), then frees the slots: a job is terminal,
+    /// and its slots free, only once nothing of it runs.
     fn release(&mut self, attempt: u32) {
+        let deadline = std::time::Instant::now() + self.shared.worker_exit_timeout;
+        loop {
+            let live: Vec<String> = {
+                let jobs = self.shared.jobs.lock().unwrap_or_else(|p| p.into_inner());
+                let record = jobs.get(&self.job_id);
+                let workers = record.map(|r| r.live_workers.iter()).into_iter().flatten();
+                workers.filter(|(a, _)| *a == attempt).map(|(_, tm)| tm.clone()).collect()
+            };
+            if live.is_empty() {
+                break;
+            }
+            if std::time::Instant::now() >= deadline {
+                tracing::warn!(job = %self.job_id, attempt, taskmanagers = ?live, "workers did not report their exit in time: releasing their slots");
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         self.attempts.remove(&attempt);
         self.shared.resources().release(&self.job_id);
     }

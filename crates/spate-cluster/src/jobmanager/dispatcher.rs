@@ -102,6 +102,9 @@ pub(crate) struct JobRecord {
     pub subtasks: Vec<super::subtasks::SubtaskRecord>,
     /// Its master's inbox.
     pub inbox: crossbeam_channel::Sender<JobMessage>,
+    /// The workers started and not known to have exited, as (attempt, TaskManager): an
+    /// attempt is released, and the job terminal, only once they are gone.
+    pub live_workers: std::collections::BTreeSet<(u32, String)>,
 }
 
 /// Every job, by id.
@@ -109,6 +112,20 @@ pub(crate) type Jobs = std::sync::Mutex<BTreeMap<String, JobRecord>>;
 
 pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// Forgets the jobs that ended longer than `jobstore.expiration-time` before `now_ms`
+/// (Flink's job store expiration): they leave `/jobs` and the JobManager's memory.
+pub(crate) fn expire_finished(shared: &Shared, now_ms: i64) {
+    let keep = i64::try_from(shared.jobstore_expiration.as_millis()).unwrap_or(i64::MAX);
+    let mut jobs = shared.jobs.lock().unwrap_or_else(|p| p.into_inner());
+    jobs.retain(|id, record| {
+        let expired = record.end_ms.is_some_and(|end| now_ms.saturating_sub(end) >= keep);
+        if expired {
+            tracing::info!(job = %id, "the finished job expired (jobstore.expiration-time)");
+        }
+        !expired
+    });
 }
 
 /// Accepts `submission` and starts its job master; returns the job's id.
@@ -177,6 +194,7 @@ pub(crate) fn submit(shared: &Arc<Shared>, submission: Submission) -> Result<Str
         timestamps: [(master.status().name(), now)].into_iter().collect(),
         subtasks: vec![Default::default(); tasks.len()],
         inbox: inbox_tx,
+        live_workers: Default::default(),
     };
     shared.jobs.lock().unwrap_or_else(|p| p.into_inner()).insert(job_id.clone(), record);
     tracing::info!(job = %job_id, name = %graph.job_name, subtasks = tasks.len(), "job submitted");
@@ -261,9 +279,11 @@ pub(crate) fn fail_subtasks(
 /// TaskManager `id` was lost: every subtask of the jobs it ran fails (its worker is
 /// gone, or cut off), so their job masters fail over.
 pub(crate) fn taskmanager_lost(shared: &Shared, id: &str, jobs: impl IntoIterator<Item = String>, reason: &str) {
-    let records = shared.jobs.lock().unwrap_or_else(|p| p.into_inner());
+    let mut records = shared.jobs.lock().unwrap_or_else(|p| p.into_inner());
     for job in jobs {
-        let Some(record) = records.get(&job) else { continue };
+        let Some(record) = records.get_mut(&job) else { continue };
+        // Its workers exit by themselves once their link to it closed.
+        record.live_workers.retain(|(_, tm)| tm != id);
         let message = format!("TaskManager {id} lost: {reason}");
         let tasks = record.tasks_on(record.attempt, id);
         for lost in fail_subtasks(record.attempt, tasks, &format!("worker on {id}"), &message, true) {

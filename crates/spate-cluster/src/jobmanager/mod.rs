@@ -49,6 +49,11 @@ pub(crate) struct Shared {
     pub max_content_length: u64,
     /// `slot.request.timeout`: how long a job waits for free slots.
     pub slot_request_timeout: std::time::Duration,
+    /// `jobstore.expiration-time`: how long a finished job stays listed.
+    pub jobstore_expiration: std::time::Duration,
+    /// How long an ending attempt waits for its workers' exits: the TaskManagers kill
+    /// them after `task.cancellation.timeout`, and report it.
+    pub worker_exit_timeout: std::time::Duration,
 }
 
 impl Shared {
@@ -178,6 +183,8 @@ impl JobManager {
             executors: Mutex::default(),
             max_content_length,
             slot_request_timeout: config.get(&keys::SLOT_REQUEST_TIMEOUT)?,
+            jobstore_expiration: config.get(&keys::JOBSTORE_EXPIRATION)?,
+            worker_exit_timeout: config.get(&keys::TASK_CANCELLATION_TIMEOUT)? + Duration::from_secs(30),
             resources: Mutex::new(ResourceManager::new(heartbeat_timeout, token.clone())),
             artifacts,
             token,
@@ -228,7 +235,8 @@ impl JobManager {
 
 pub(crate) use spate_runtime::data_plane::{same_secret, token_accepted};
 
-/// Declares TaskManagers lost when their heartbeats stopped.
+/// Declares TaskManagers lost when their heartbeats stopped, and forgets finished jobs
+/// after `jobstore.expiration-time`.
 async fn sweep(shared: Arc<Shared>, interval: Duration) {
     let period = interval.clamp(Duration::from_millis(50), Duration::from_secs(1));
     let mut ticker = tokio::time::interval(period);
@@ -240,6 +248,7 @@ async fn sweep(shared: Arc<Shared>, interval: Duration) {
             tracing::warn!(taskmanager = %r.id, "TaskManager {} at {} lost: {reason}", r.id, r.host);
             dispatcher::taskmanager_lost(&shared, &r.id, entry.allocations.keys().cloned(), &reason.to_string());
         }
+        dispatcher::expire_finished(&shared, dispatcher::now_ms());
     }
 }
 

@@ -63,6 +63,9 @@ impl ResourceManager for Connection {
                     }
                     return Ok(());
                 }
+                if let WorkerEvent::Exited { .. } = &event {
+                    record.live_workers.remove(&(attempt, id.clone()));
+                }
                 if let WorkerEvent::Report(FromWorker::TaskEnded { task, error, accumulators, metrics, .. }) = &event {
                     let current = record.placement.as_ref().is_some_and(|(deployed, _)| *deployed == attempt);
                     if current && *task < record.tasks {
