@@ -468,6 +468,32 @@ fn artifacts_are_stored_by_their_hash_checked_bounded_and_guarded_by_the_secret(
     assert_eq!(status, 413, "{}", String::from_utf8_lossy(&body));
     let errors: Value = serde_json::from_slice(&body).unwrap();
     assert!(errors["errors"][0].as_str().unwrap().contains("rest.server.max-content-length"), "{errors}");
+
+    // Malformed submissions: broken JSON, unknown fields, a body over the limit.
+    let json = "Content-Type: application/json";
+    let (status, body) = raw_request("POST", &host, "/jobs", &[auth, json], b"{\"artifact\": ");
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("errors"));
+    let (status, body) = raw_request("POST", &host, "/jobs", &[auth, json], b"{\"artifact\": \"x\", \"colour\": 1}");
+    assert_eq!(status, 422, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("colour"), "{}", String::from_utf8_lossy(&body));
+    let huge = format!("{{\"artifact\": \"{}\"}}", "x".repeat(100 * 1024));
+    assert_eq!(raw_request("POST", &host, "/jobs", &[auth, json], huge.as_bytes()).0, 413);
+
+    // The CLI without the secret, or with a wrong one, says so and changes nothing.
+    for (name, conf) in [("none", ""), ("wrong", "security.auth.token: wrong\n")] {
+        let dir = cluster.dir.join(format!("conf-{name}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("config.yaml"), conf).unwrap();
+        for args in [vec!["run", "-m", &host, test_app().to_str().unwrap()], vec!["cancel", "-m", &host, &hash[..32]]] {
+            let mut command = Command::new(SPATE);
+            command.args(&args).env("SPATE_CONF_DIR", &dir);
+            let out = run_with_deadline(command, Duration::from_secs(60));
+            assert!(!out.status.success(), "{name} {args:?}: {}", text(&out));
+            assert!(text(&out).contains("security.auth.token"), "{name} {args:?}: {}", text(&out));
+        }
+    }
+    assert_eq!(cluster.get("/jobs/overview").1["jobs"].as_array().map(Vec::len), Some(0), "nothing was submitted");
 }
 
 #[test]
@@ -909,7 +935,7 @@ fn counts(dir: &Path) -> std::collections::BTreeMap<String, u64> {
 
 #[test]
 fn the_wordcount_example_runs_unchanged_on_the_cluster_with_the_embedded_result() {
-    let mut cluster = Cluster::new("wordcount", 1, "");
+    let mut cluster = Cluster::new("wordcount", 2, "");
     cluster.start();
     let input = cluster.dir.join("input.txt");
     let words: String =
@@ -924,14 +950,76 @@ fn the_wordcount_example_runs_unchanged_on_the_cluster_with_the_embedded_result(
         Command::new(&wordcount).args(args(&embedded)).args(["-p", "2"]).env_remove("SPATE_ROLE").output().unwrap();
     assert!(local.status.success(), "{}", text(&local));
 
-    let mut run = vec!["run".to_string(), "-p".into(), "2".into(), wordcount.display().to_string()];
+    // p=4 over two TaskManagers of two slots: the shuffle crosses the data plane.
+    let mut run = vec!["run".to_string(), "-p".into(), "4".into(), wordcount.display().to_string()];
     run.extend(args(&on_cluster));
     let run: Vec<&str> = run.iter().map(String::as_str).collect();
     let out = cluster.spate(&run);
     assert!(out.status.success(), "{}", text(&out));
-    let expected = counts(&embedded);
+    // The count made here, word by word.
+    let mut expected = std::collections::BTreeMap::new();
+    for word in std::fs::read_to_string(&input).unwrap().split_whitespace() {
+        *expected.entry(word.to_string()).or_insert(0u64) += 1;
+    }
     assert_eq!(expected.get("be"), Some(&4000));
+    assert_eq!(counts(&embedded), expected);
     assert_eq!(counts(&on_cluster), expected);
+}
+
+#[test]
+fn a_main_that_plans_another_job_in_its_workers_fails_naming_the_difference_and_leaves_nothing() {
+    let mut cluster = Cluster::new("nondeterministic", 1, "");
+    cluster.start();
+    let out = cluster.spate(&[
+        "run",
+        "-D",
+        "restart-strategy.type=fixed-delay",
+        "-D",
+        "restart-strategy.fixed-delay.delay=10ms",
+        test_app().to_str().unwrap(),
+        "--nondeterministic",
+    ]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("pipeline construction is not deterministic"), "{}", text(&out));
+    let jobs = cluster.get("/jobs/overview").1;
+    let id = jobs["jobs"][0]["jid"].as_str().unwrap().to_string();
+    let job = cluster.get(&format!("/jobs/{id}")).1;
+    assert_eq!(
+        (&job["state"], &job["timestamps"]["RESTARTING"]),
+        (&serde_json::json!("FAILED"), &serde_json::json!(0)),
+        "{job}"
+    );
+    assert_eq!(processes_under(&cluster.dir.join("tm")), Vec::<u32>::new());
+}
+
+#[test]
+fn a_worker_that_ignores_its_cancel_is_killed_after_the_cancellation_timeout() {
+    let mut cluster = Cluster::new("cancel-timeout", 1, "task.cancellation.timeout: 1 s\n");
+    cluster.start();
+    // Each record sleeps a minute: the subtask cannot notice the cancel for that long.
+    let out = cluster.spate(&["run", "-d", test_app().to_str().unwrap(), "--slow-ms", "60000"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let id = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("Job has been submitted with JobID "))
+        .unwrap()
+        .to_string();
+    wait_until("the job to run", Duration::from_secs(30), || job_state(&cluster, &id).as_deref() == Some("RUNNING"));
+    wait_until("its worker", Duration::from_secs(30), || !processes_under(&cluster.dir.join("tm")).is_empty());
+    let out = cluster.spate(&["cancel", &id]);
+    assert!(out.status.success(), "{}", text(&out));
+    // Well within the minute the record sleeps: the process group was killed.
+    wait_until("the job to be cancelled", Duration::from_secs(30), || {
+        job_state(&cluster, &id).as_deref() == Some("CANCELED")
+    });
+    assert_eq!(processes_under(&cluster.dir.join("tm")), Vec::<u32>::new());
+    let log = std::fs::read_dir(cluster.dir.join("log"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("taskmanager"))
+        .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+        .collect::<String>();
+    assert!(log.contains("did not stop within task.cancellation.timeout"), "{log}");
 }
 
 #[test]

@@ -33,6 +33,7 @@ fn main() -> spate::Result<()> {
             .flag(Flag::value("slow-ms", "MS", "sleeps this long per record"))
             .flag(Flag::switch("panic-in-worker", "panics while a worker replays main, before its job"))
             .flag(Flag::switch("print-counts", "prints each vertex's record counts from the job's result"))
+            .flag(Flag::switch("nondeterministic", "the count's parallelism from the process's role, not replayed"))
             .flag(Flag::switch("side-effect", "the count's parallelism from a value that differs between processes"))
             .flag(Flag::value(
                 "skip-first-with",
@@ -52,6 +53,10 @@ fn main() -> spate::Result<()> {
         // Each process has another role: only a replayed value plans the same job.
         let role = env.side_effect(|| std::env::var("SPATE_ROLE").unwrap_or_default())?;
         parallelism = if role == "client" { 2 } else { 1 };
+    }
+    if params.has("nondeterministic") {
+        // What the rule for programs forbids: a worker plans another job.
+        parallelism = if std::env::var("SPATE_ROLE").as_deref() == Ok("client") { 2 } else { 3 };
     }
     if let Some(records) = params.parsed::<i32>("skip-first-with")? {
         return second_job(&env, records);
