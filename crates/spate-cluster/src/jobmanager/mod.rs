@@ -252,6 +252,11 @@ async fn sweep(shared: Arc<Shared>, interval: Duration) {
     }
 }
 
+/// Whether `host` (a name or an address without a port) is this machine's loopback.
+pub(crate) fn is_loopback_host(host: &str) -> bool {
+    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 fn is_loopback(addr: &str) -> bool {
     match addr.parse::<SocketAddr>() {
         Ok(a) => a.ip().is_loopback(),

@@ -64,6 +64,15 @@ impl TaskManagerSettings {
             version: VERSION.into(),
             token: config.get(&keys::AUTH_TOKEN)?,
         };
+        let bind_host = config.get(&keys::TASKMANAGER_BIND_HOST)?;
+        if registration.token.is_none() && !crate::jobmanager::is_loopback_host(&bind_host) {
+            tracing::warn!(
+                key = "taskmanager.bind-host",
+                address = %bind_host,
+                "binding beyond loopback without security.auth.token: anyone who reaches the task executor's \
+                 or the workers' ports can run code on this host"
+            );
+        }
         Ok(TaskManagerSettings {
             jobmanager,
             registration_timeout: config.get(&keys::REGISTRATION_TIMEOUT)?,
