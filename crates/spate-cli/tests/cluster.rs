@@ -68,11 +68,17 @@ impl Cluster {
 
     /// `spate cluster start`; panics with its output unless it succeeded.
     fn start(&mut self) -> &mut Self {
+        self.start_printing();
+        self
+    }
+
+    /// `spate cluster start`, returning what it printed.
+    fn start_printing(&mut self) -> String {
         let out = self.spate(&["cluster", "start"]);
         assert!(out.status.success(), "cluster start failed:\n{}", text(&out));
         let endpoints: Value = serde_json::from_slice(&std::fs::read(self.endpoint_file()).unwrap()).unwrap();
         self.rest = Some(endpoints["rest"].as_str().unwrap().to_string());
-        self
+        String::from_utf8_lossy(&out.stdout).to_string()
     }
 
     fn endpoint_file(&self) -> PathBuf {
@@ -247,8 +253,11 @@ fn sample(name: &str) -> Value {
 fn cluster_start_registers_every_taskmanager_and_stop_leaves_nothing_running() {
     let mut cluster = Cluster::new("start-stop", 2, "");
     let started = Instant::now();
-    cluster.start();
+    let printed = cluster.start_printing();
     eprintln!("cluster start took {} ms", started.elapsed().as_millis());
+    // Flink's lines, one per daemon.
+    assert!(printed.starts_with("Starting cluster.\nStarting standalonesession daemon on host "), "{printed}");
+    assert_eq!(printed.matches("Starting taskmanager daemon on host localhost.").count(), 2, "{printed}");
     let (status, overview) = cluster.get("/overview");
     assert_eq!(status, 200);
     assert_eq!((overview["taskmanagers"].as_u64(), overview["slots-total"].as_u64()), (Some(2), Some(4)));
@@ -876,10 +885,22 @@ fn spate_run_uploads_once_submits_waits_and_lists_and_cancel_names_what_it_canno
 
 #[test]
 fn a_worker_that_panics_or_aborts_fails_its_job_and_the_taskmanager_lives_on() {
-    let mut cluster = Cluster::new("crash", 1, "");
+    // Three slots: one for a job that runs meanwhile, two for the failing ones.
+    let mut cluster = Cluster::new("crash", 1, "taskmanager.numberOfTaskSlots: 3\n");
     cluster.start();
     let app = test_app();
     let app = app.to_str().unwrap();
+    // Another job, in a worker of its own: it must live through the other's crashes.
+    let out = cluster.spate(&["run", "-d", app, "--parallelism", "1", "--slow-ms", "50"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let other = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("Job has been submitted with JobID "))
+        .unwrap()
+        .to_string();
+    wait_until("the other job to run", Duration::from_secs(30), || {
+        job_state(&cluster, &other).as_deref() == Some("RUNNING")
+    });
     for (how, says) in [("panic", "test_app fails at record 500"), ("abort", "killed by signal 6")] {
         let out = cluster.spate(&["run", app, "--fail-with", how]);
         assert!(!out.status.success(), "{how}: {}", text(&out));
@@ -896,10 +917,16 @@ fn a_worker_that_panics_or_aborts_fails_its_job_and_the_taskmanager_lives_on() {
         assert!(entry["stacktrace"].as_str().unwrap().contains(says), "{exceptions}");
         assert_eq!(keys(&exceptions), keys(&sample("job_exceptions.json")));
         assert_eq!(cluster.registered(), 1, "the TaskManager lives on after a worker's {how}");
+        assert_eq!(job_state(&cluster, &other).as_deref(), Some("RUNNING"), "the other job lives on after a {how}");
     }
     // And runs the next job.
     let out = cluster.spate(&["run", app]);
     assert!(out.status.success(), "{}", text(&out));
+    let out = cluster.spate(&["cancel", &other]);
+    assert!(out.status.success(), "{}", text(&out));
+    wait_until("the other job to be cancelled", Duration::from_secs(30), || {
+        job_state(&cluster, &other).as_deref() == Some("CANCELED")
+    });
 }
 
 /// An example of the `spate` crate, built if `cargo test` did not build it (only a
