@@ -129,32 +129,39 @@ enum ClusterAction {
     StopTaskmanagers(ConfArgs),
 }
 
-/// The arguments, with Flink's one-dash long flags spelled as clap takes them: `-sae`
-/// of `spate run`, before the application (whose own arguments are left alone).
-fn arguments() -> Vec<std::ffi::OsString> {
-    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    if args.get(1).is_some_and(|a| a == "run") {
-        // Up to the application: the first argument that is not a flag or a flag's value.
-        let takes_value = ["-m", "--jobmanager", "-p", "--parallelism", "-D", "--conf-dir"];
-        let mut i = 2;
-        while i < args.len() {
-            let arg = args[i].to_string_lossy().to_string();
-            if arg == "-sae" {
-                args[i] = "--shutdownOnAttachedExit".into();
-            } else if takes_value.contains(&arg.as_str()) {
-                i += 1;
-            } else if !arg.starts_with('-') {
-                break;
-            }
-            i += 1;
+/// The arguments, with Flink's one-dash long flags spelled as clap takes them (`-sae`
+/// of `spate run`), and everything from the application on left to the application:
+/// `spate run APP --parallelism 3` hands `--parallelism 3` to APP, as `flink run` does.
+fn arguments(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let takes_value: &[&str] = match args.get(1).and_then(|a| a.to_str()) {
+        Some("run") => &["-m", "--jobmanager", "-p", "--parallelism", "-D", "--conf-dir"],
+        Some("info") => &[],
+        _ => return args,
+    };
+    // Up to the application: the first argument that is not a flag or a flag's value.
+    let mut i = 2;
+    while i < args.len() {
+        let arg = args[i].to_string_lossy().to_string();
+        if arg == "--" {
+            return args;
         }
+        if arg == "-sae" {
+            args[i] = "--shutdownOnAttachedExit".into();
+        } else if takes_value.contains(&arg.as_str()) {
+            i += 1;
+        } else if !arg.starts_with('-') {
+            // Positional from here: flags after it are the application's.
+            args.insert(i, "--".into());
+            break;
+        }
+        i += 1;
     }
     args
 }
 
 fn main() {
     init_logging();
-    if let Err(error) = run(Cli::parse_from(arguments())) {
+    if let Err(error) = run(Cli::parse_from(arguments(std::env::args_os().collect()))) {
         eprintln!("Error: {error:#}");
         std::process::exit(1);
     }
@@ -208,4 +215,39 @@ fn init_logging() {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    fn rewritten(args: &[&str]) -> Vec<String> {
+        let args = args.iter().map(std::ffi::OsString::from).collect();
+        super::arguments(args).into_iter().map(|a| a.to_string_lossy().into_owned()).collect()
+    }
+
+    #[test]
+    fn the_applications_arguments_are_its_own_and_sae_is_flinks_spelling() {
+        assert_eq!(
+            rewritten(&["spate", "run", "-sae", "-p", "2", "-D", "a=b", "app", "--parallelism", "3", "-sae"]),
+            [
+                "spate",
+                "run",
+                "--shutdownOnAttachedExit",
+                "-p",
+                "2",
+                "-D",
+                "a=b",
+                "--",
+                "app",
+                "--parallelism",
+                "3",
+                "-sae"
+            ]
+        );
+        assert_eq!(
+            rewritten(&["spate", "info", "--dot", "app", "--dot"]),
+            ["spate", "info", "--dot", "--", "app", "--dot"]
+        );
+        assert_eq!(rewritten(&["spate", "run", "--", "app", "-p"]), ["spate", "run", "--", "app", "-p"]);
+        assert_eq!(rewritten(&["spate", "list", "-a"]), ["spate", "list", "-a"]);
+    }
 }

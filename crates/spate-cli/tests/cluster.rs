@@ -891,7 +891,8 @@ fn a_worker_that_panics_or_aborts_fails_its_job_and_the_taskmanager_lives_on() {
     let app = test_app();
     let app = app.to_str().unwrap();
     // Another job, in a worker of its own: it must live through the other's crashes.
-    let out = cluster.spate(&["run", "-d", app, "--parallelism", "1", "--slow-ms", "50"]);
+    // About 20 s (20 ms a record): it outlives the crashes below and then finishes.
+    let out = cluster.spate(&["run", "-d", "-p", "1", app, "--parallelism", "1", "--slow-ms", "20"]);
     assert!(out.status.success(), "{}", text(&out));
     let other = String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -922,10 +923,8 @@ fn a_worker_that_panics_or_aborts_fails_its_job_and_the_taskmanager_lives_on() {
     // And runs the next job.
     let out = cluster.spate(&["run", app]);
     assert!(out.status.success(), "{}", text(&out));
-    let out = cluster.spate(&["cancel", &other]);
-    assert!(out.status.success(), "{}", text(&out));
-    wait_until("the other job to be cancelled", Duration::from_secs(30), || {
-        job_state(&cluster, &other).as_deref() == Some("CANCELED")
+    wait_until("the other job to finish", Duration::from_secs(120), || {
+        job_state(&cluster, &other).as_deref() == Some("FINISHED")
     });
 }
 
