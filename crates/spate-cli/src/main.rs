@@ -147,7 +147,7 @@ fn arguments(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
         }
         if arg == "-sae" {
             args[i] = "--shutdownOnAttachedExit".into();
-        } else if takes_value.contains(&arg.as_str()) {
+        } else if takes_value.contains(&arg.as_str()) || short_flags_with_value(&arg, takes_value) {
             i += 1;
         } else if !arg.starts_with('-') {
             // Positional from here: flags after it are the application's.
@@ -217,6 +217,13 @@ fn init_logging() {
         .try_init();
 }
 
+/// Whether `arg` is several short flags at once (`-dp`) whose last takes a value.
+fn short_flags_with_value(arg: &str, takes_value: &[&str]) -> bool {
+    let Some(flags) = arg.strip_prefix('-').filter(|f| f.len() > 1 && !f.starts_with('-')) else { return false };
+    flags.chars().all(|c| c.is_ascii_alphabetic())
+        && flags.chars().last().is_some_and(|last| takes_value.contains(&format!("-{last}").as_str()))
+}
+
 #[cfg(test)]
 mod tests {
     fn rewritten(args: &[&str]) -> Vec<String> {
@@ -249,5 +256,7 @@ mod tests {
         );
         assert_eq!(rewritten(&["spate", "run", "--", "app", "-p"]), ["spate", "run", "--", "app", "-p"]);
         assert_eq!(rewritten(&["spate", "list", "-a"]), ["spate", "list", "-a"]);
+        assert_eq!(rewritten(&["spate", "run", "-dp", "2", "app"]), ["spate", "run", "-dp", "2", "--", "app"]);
+        assert_eq!(rewritten(&["spate", "run", "-p4", "-Dk=v", "app"]), ["spate", "run", "-p4", "-Dk=v", "--", "app"]);
     }
 }

@@ -100,7 +100,9 @@ struct JobsFile(std::path::PathBuf);
 impl JobsFile {
     fn create() -> Result<Self> {
         use std::os::unix::fs::OpenOptionsExt as _;
-        let path = std::env::temp_dir().join(format!("spate-run-jobs-{}", std::process::id()));
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().subsec_nanos();
+        let path = std::env::temp_dir().join(format!("spate-run-jobs-{}-{nanos:08x}", std::process::id()));
         let _ = std::fs::remove_file(&path);
         std::fs::OpenOptions::new()
             .write(true)

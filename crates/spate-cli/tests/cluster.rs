@@ -1126,7 +1126,7 @@ fn a_worker_that_dies_while_it_replays_main_fails_its_attempt_and_the_restart_st
 
 #[test]
 fn finished_jobs_expire_and_a_program_without_a_job_is_an_error() {
-    let mut cluster = Cluster::new("expire", 1, "jobstore.expiration-time: 1 s\n");
+    let mut cluster = Cluster::new("expire", 1, "jobstore.expiration-time: 3 s\n");
     cluster.start();
     // As Flink's "The program didn't contain a Flink job."
     let out = cluster.spate(&["run", "/bin/true"]);

@@ -96,10 +96,16 @@ impl ClusterDeployer {
                 rest: self.shared.rest_address.clone(),
             };
             let token = self.shared.token.clone();
+            // Counted before it can exit: its exit may be reported before the answer.
+            if let Some(record) = self.shared.jobs.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&self.job_id) {
+                record.live_workers.insert((attempt, tm.clone()));
+            }
             // Fetching the application and the replay of main may take a while.
             let address = address.clone();
             let started = self.shared.runtime.block_on(async move {
-                let executor = crate::rpc::connect_executor(&address).await.map_err(StartFailure::lost)?;
+                let executor = crate::rpc::connect_executor(&address)
+                    .await
+                    .map_err(|reason| StartFailure { nothing_started: true, ..StartFailure::lost(reason) })?;
                 let mut ctx = context::current();
                 ctx.deadline = std::time::Instant::now() + START_DEADLINE;
                 match executor.start_worker(ctx, request, token).await {
@@ -109,10 +115,19 @@ impl ClusterDeployer {
                 }
             });
             // A start that timed out may still have started the worker: it counts.
-            let started = started.map_err(|failure| (failure.on(tm), index + 1))?;
-            if let Some(record) = self.shared.jobs.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&self.job_id) {
-                record.live_workers.insert((attempt, tm.clone()));
-            }
+            let started = match started {
+                Ok(started) => started,
+                Err(failure) => {
+                    // Nothing runs: never reached, or refused (its worker killed and waited for).
+                    if failure.nothing_started {
+                        let mut jobs = self.shared.jobs.lock().unwrap_or_else(|p| p.into_inner());
+                        if let Some(record) = jobs.get_mut(&self.job_id) {
+                            record.live_workers.remove(&(attempt, tm.clone()));
+                        }
+                    }
+                    return Err((failure.on(tm), index + 1));
+                }
+            };
             if index == 0 {
                 splits = started.splits;
             }
@@ -122,7 +137,7 @@ impl ClusterDeployer {
         // for itself.
         let splits = splits.ok_or_else(|| {
             let reason = "worker 0 answered its deployment without the attempt's split listing".to_string();
-            (StartFailure { reason, recoverable: false }.on(&workers[0].0), workers.len())
+            (StartFailure { reason, recoverable: false, nothing_started: false }.on(&workers[0].0), workers.len())
         })?;
         for (tm, address) in workers {
             let (job, token, addresses, splits) =
@@ -143,6 +158,9 @@ impl ClusterDeployer {
 /// Why a worker of an attempt did not start.
 struct StartFailure {
     reason: String,
+    /// Whether no worker of it runs: the TaskManager was not reached, or it answered
+    /// (and left no worker running).
+    nothing_started: bool,
     /// Whether another attempt could get further: the TaskManager was lost, or the
     /// worker died while its replay built the job.
     recoverable: bool,
@@ -150,12 +168,12 @@ struct StartFailure {
 
 impl StartFailure {
     fn lost(reason: String) -> Self {
-        StartFailure { reason, recoverable: true }
+        StartFailure { reason, recoverable: true, nothing_started: false }
     }
 
     fn refused(refusal: crate::rpc::WorkerRefusal) -> Self {
         let recoverable = matches!(refusal, crate::rpc::WorkerRefusal::NotStarted { recoverable: true, .. });
-        StartFailure { reason: refusal.to_string(), recoverable }
+        StartFailure { reason: refusal.to_string(), recoverable, nothing_started: true }
     }
 
     /// Names the TaskManager.
@@ -248,7 +266,7 @@ impl Deployer for ClusterDeployer {
             for (tm, address) in &workers[..started] {
                 self.cancel_on(attempt, tm, address);
             }
-            self.shared.resources().release(&self.job_id);
+            // The slots are freed by `release`, once the cancelled workers exited.
             if failure.recoverable {
                 return Err(DeployError { attempt, source: Box::new(AttemptFailed(failure.reason)) });
             }

@@ -175,13 +175,19 @@ impl TaskExecutor for Executor {
     ) -> Result<(), WorkerRefusal> {
         self.authorize(&token)?;
         let key = (job_id, attempt);
-        let Some(handle) = self.to_worker(key.clone(), spate_runtime::worker_link::ToWorker::Cancel).await else {
-            // Its worker may still be starting (the JobManager gave up waiting for it).
+        {
+            // Its worker may still be starting (the JobManager gave up waiting for it):
+            // looked at under the lock a starting worker registers under.
             let mut cancelled = self.0.cancelled_starts.lock().unwrap_or_else(|p| p.into_inner());
-            if cancelled.len() == CANCELLED_STARTS {
-                cancelled.pop_front();
+            if !self.0.workers.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&key) {
+                if cancelled.len() == CANCELLED_STARTS {
+                    cancelled.pop_front();
+                }
+                cancelled.push_back(key);
+                return Ok(());
             }
-            cancelled.push_back(key);
+        }
+        let Some(handle) = self.to_worker(key.clone(), spate_runtime::worker_link::ToWorker::Cancel).await else {
             return Ok(());
         };
         let (shared, timeout, pgid) = (self.0.clone(), self.0.cancellation_timeout, handle.pgid);

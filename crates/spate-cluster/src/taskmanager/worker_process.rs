@@ -160,10 +160,21 @@ pub(crate) fn start(
     };
     let _ = ours.set_read_timeout(None);
     let key = (job.clone(), attempt);
+    let handle = Arc::new(WorkerHandle {
+        writer: Mutex::new(writer),
+        pgid,
+        fetches: Mutex::default(),
+        next_fetch: std::sync::atomic::AtomicU64::new(0),
+    });
+    // Registered under the lock a cancel looks under, unless the cancel came first.
     let cancelled = {
         let mut cancelled = shared.cancelled_starts.lock().unwrap_or_else(|p| p.into_inner());
         let found = cancelled.iter().position(|k| *k == key);
-        found.and_then(|i| cancelled.remove(i)).is_some()
+        let cancelled = found.and_then(|i| cancelled.remove(i)).is_some();
+        if !cancelled {
+            shared.workers.lock().unwrap_or_else(|p| p.into_inner()).insert((job.clone(), attempt), handle.clone());
+        }
+        cancelled
     };
     if cancelled {
         kill();
@@ -174,13 +185,6 @@ pub(crate) fn start(
             recoverable: false,
         });
     }
-    let handle = Arc::new(WorkerHandle {
-        writer: Mutex::new(writer),
-        pgid,
-        fetches: Mutex::default(),
-        next_fetch: std::sync::atomic::AtomicU64::new(0),
-    });
-    shared.workers.lock().unwrap_or_else(|p| p.into_inner()).insert((job.clone(), attempt), handle.clone());
 
     let events = shared.events.clone();
     let (job_r, events_r) = (job.clone(), events.clone());
