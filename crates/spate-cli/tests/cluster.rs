@@ -231,6 +231,13 @@ fn dechunk(mut body: &str) -> String {
     out
 }
 
+/// The id of the (first) job `spate run` said it submitted.
+fn submitted_id(out: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let id = stdout.lines().find_map(|l| l.strip_prefix("Job has been submitted with JobID "));
+    id.unwrap_or_else(|| panic!("no job was submitted: {}", text(out))).to_string()
+}
+
 fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while !done() {
@@ -894,11 +901,7 @@ fn a_worker_that_panics_or_aborts_fails_its_job_and_the_taskmanager_lives_on() {
     // About 20 s (20 ms a record): it outlives the crashes below and then finishes.
     let out = cluster.spate(&["run", "-d", "-p", "1", app, "--parallelism", "1", "--slow-ms", "20"]);
     assert!(out.status.success(), "{}", text(&out));
-    let other = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find_map(|l| l.strip_prefix("Job has been submitted with JobID "))
-        .unwrap()
-        .to_string();
+    let other = submitted_id(&out);
     wait_until("the other job to run", Duration::from_secs(30), || {
         job_state(&cluster, &other).as_deref() == Some("RUNNING")
     });
@@ -907,11 +910,7 @@ fn a_worker_that_panics_or_aborts_fails_its_job_and_the_taskmanager_lives_on() {
         assert!(!out.status.success(), "{how}: {}", text(&out));
         // The client says why, from /jobs/:id/exceptions.
         assert!(text(&out).contains("failed") && text(&out).contains(says), "{how}: {}", text(&out));
-        let id = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .find_map(|l| l.strip_prefix("Job has been submitted with JobID "))
-            .unwrap()
-            .to_string();
+        let id = submitted_id(&out);
         let (status, exceptions) = cluster.get(&format!("/jobs/{id}/exceptions"));
         assert_eq!(status, 200);
         let entry = &exceptions["exceptionHistory"]["entries"][0];
@@ -1025,11 +1024,7 @@ fn a_worker_that_ignores_its_cancel_is_killed_after_the_cancellation_timeout() {
     // Each record sleeps a minute: the subtask cannot notice the cancel for that long.
     let out = cluster.spate(&["run", "-d", test_app().to_str().unwrap(), "--slow-ms", "60000"]);
     assert!(out.status.success(), "{}", text(&out));
-    let id = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find_map(|l| l.strip_prefix("Job has been submitted with JobID "))
-        .unwrap()
-        .to_string();
+    let id = submitted_id(&out);
     wait_until("the job to run", Duration::from_secs(30), || job_state(&cluster, &id).as_deref() == Some("RUNNING"));
     wait_until("its worker", Duration::from_secs(30), || !processes_under(&cluster.dir.join("tm")).is_empty());
     let out = cluster.spate(&["cancel", &id]);
@@ -1144,11 +1139,7 @@ fn finished_jobs_expire_and_a_program_without_a_job_is_an_error() {
     assert!(embedded.status.success(), "{}", text(&embedded));
     assert!(counts(&embedded).iter().any(|l| l.starts_with("vertex Source") && l.ends_with("1000 out")));
     assert_eq!(counts(&out), counts(&embedded), "{}", text(&out));
-    let id = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find_map(|l| l.strip_prefix("Job has been submitted with JobID "))
-        .unwrap()
-        .to_string();
+    let id = submitted_id(&out);
     // Listed once it ended, then gone after jobstore.expiration-time.
     assert_eq!(cluster.get(&format!("/jobs/{id}")).1["state"], "FINISHED");
     wait_until("the finished job to expire", Duration::from_secs(30), || cluster.get(&format!("/jobs/{id}")).0 == 404);
