@@ -18,8 +18,7 @@ use spate_core::job_id::JobId;
 use spate_runtime::TaskError;
 use spate_runtime::channel::{CancelHandle, cancellation};
 use spate_runtime::checkpoint::{
-    CheckpointCoordinator, CheckpointStorage, CompletedCheckpoint, CoordinatorMessage, Decline, SnapshotReport,
-    TaskMail, TaskReporter,
+    CheckpointCoordinator, CheckpointStorage, CompletedCheckpoint, ReportWriter, StorageResolver, TaskMail,
 };
 use spate_runtime::context::TaskInfo;
 use spate_runtime::error::panic_message;
@@ -61,7 +60,7 @@ pub(crate) fn submit(mut exec: ExecutionPlan) -> Result<JobClient> {
 
     let descriptors = task_descriptors(job);
     let storage = match &settings.checkpoint_dir {
-        Some(dir) => CheckpointStorage::local(dir).map_err(|source| Error::Storage {
+        Some(dir) => CheckpointStorage::open(dir).map_err(|source| Error::Storage {
             setting: "execution.checkpointing.dir".into(),
             source: Box::new(source),
         })?,
@@ -73,7 +72,7 @@ pub(crate) fn submit(mut exec: ExecutionPlan) -> Result<JobClient> {
         settings.checkpoint.clone(),
         job_id.to_string(),
         descriptors.clone(),
-        storage,
+        storage.clone(),
         initial.as_ref().map_or(1, |r| r.id + 1),
         Arc::new(move |m| {
             let _ = post_tx.send(JobMessage::Storage(m));
@@ -86,7 +85,8 @@ pub(crate) fn submit(mut exec: ExecutionPlan) -> Result<JobClient> {
         JobShared::new(job_id, job, &descriptors, inbox_tx.clone(), master.status(), master.checkpoint_history());
     tracing::info!(job = %shared.job_name, id = %shared.job_id, subtasks = descriptors.len(), "starting job");
 
-    let deployer = ThreadDeployer::new(exec.clone(), shared.clone(), inbox_tx, initial);
+    let resolver = Arc::new(StorageResolver::new().with(&storage));
+    let deployer = ThreadDeployer::new(exec.clone(), shared.clone(), inbox_tx, initial, resolver)?;
     let observer = ClientObserver::new(exec, shared.clone(), BTreeSet::new());
     let mut driver = Driver::new(master, deployer, observer);
     // The master thread deploys the first attempt before `submit` returns, so a job that
@@ -153,18 +153,42 @@ pub(crate) struct ThreadDeployer {
     /// The first attempt's listing of its sources' inputs, made by another process (a
     /// worker's share of a job); `None`: each attempt lists them here.
     listed: Option<AttemptSplits>,
+    /// Whether an attempt was deployed: only the first starts from `initial`.
+    deployed: bool,
+    /// Writes the subtasks' snapshots and passes their reports into the inbox.
+    reports: ReportWriter,
 }
 
 impl ThreadDeployer {
     /// Deploys the subtasks of `exec` as threads reporting into `inbox`; the first
-    /// attempt starts from `initial`.
+    /// attempt starts from `initial`. The subtasks write their snapshots into the
+    /// storages `resolver` opens.
     pub(crate) fn new(
         exec: Arc<ExecutionPlan>,
         shared: Arc<JobShared>,
         inbox: Sender<JobMessage>,
         initial: Option<Restore>,
-    ) -> Self {
-        ThreadDeployer { exec, shared, inbox, initial, attempts: HashMap::new(), wired: None, listed: None }
+        resolver: Arc<StorageResolver>,
+    ) -> Result<Self> {
+        let post = inbox.clone();
+        let reports = ReportWriter::start(
+            resolver,
+            Arc::new(move |attempt, message| {
+                let _ = post.send(JobMessage::Task { attempt, message });
+            }),
+        )
+        .map_err(|source| Error::Io { context: "cannot start the state writer thread".into(), source })?;
+        Ok(ThreadDeployer {
+            exec,
+            shared,
+            inbox,
+            initial,
+            attempts: HashMap::new(),
+            wired: None,
+            listed: None,
+            deployed: false,
+            reports,
+        })
     }
 
     /// Deploys only `blueprints` (task index, blueprint), wired by the caller.
@@ -181,8 +205,8 @@ impl ThreadDeployer {
     }
 
     /// The state attempt `attempt` starts from.
-    fn restore(&mut self, attempt: u32, candidates: &[CompletedCheckpoint]) -> Result<Option<Restore>, RestoreError> {
-        if attempt == 0 {
+    fn restore(&mut self, candidates: &[CompletedCheckpoint]) -> Result<Option<Restore>, RestoreError> {
+        if !std::mem::replace(&mut self.deployed, true) {
             return Ok(self.initial.take());
         }
         let ignore = self.exec.settings.ignore_unclaimed_state;
@@ -199,7 +223,7 @@ impl ThreadDeployer {
 
 impl Deployer for ThreadDeployer {
     fn deploy(&mut self, attempt: u32, restore_from: Vec<CompletedCheckpoint>) -> Result<(), DeployError> {
-        let restore = self.restore(attempt, &restore_from).map_err(|e| DeployError { attempt, source: Box::new(e) })?;
+        let restore = self.restore(&restore_from).map_err(|e| DeployError { attempt, source: Box::new(e) })?;
         let exec = self.exec.clone();
         let job = &exec.plan.job_graph;
         let (cancel_handle, cancel) = cancellation();
@@ -233,7 +257,8 @@ impl Deployer for ThreadDeployer {
                 cancel: Some(cancel.clone()),
             });
             let name = info.display_name();
-            let (mail, mailbox) = mailbox(Box::new(InboxReporter { attempt, task: index, inbox: self.inbox.clone() }));
+            let reporter = self.reports.reporter(attempt, index, blueprint.vertex, blueprint.subtask);
+            let (mail, mailbox) = mailbox(reporter);
             mailboxes.insert(index, mail);
             let state = restored.get_mut(index).and_then(Option::take).unwrap_or_default();
             let (exec, cancel, metrics, inbox, splits) = (
@@ -288,32 +313,5 @@ impl Deployer for ThreadDeployer {
                 let _ = t.join();
             }
         }
-    }
-}
-
-/// Posts a task's reports into the master's inbox, tagged with the attempt.
-struct InboxReporter {
-    attempt: u32,
-    task: usize,
-    inbox: Sender<JobMessage>,
-}
-
-impl InboxReporter {
-    fn post(&self, message: CoordinatorMessage) {
-        let _ = self.inbox.send(JobMessage::Task { attempt: self.attempt, message });
-    }
-}
-
-impl TaskReporter for InboxReporter {
-    fn checkpointed(&self, report: SnapshotReport) {
-        self.post(CoordinatorMessage::Snapshot { task: self.task, report });
-    }
-
-    fn declined(&self, id: u64, decline: Decline) {
-        self.post(CoordinatorMessage::Declined { task: self.task, id, decline });
-    }
-
-    fn finished(&self) {
-        self.post(CoordinatorMessage::Finished { task: self.task });
     }
 }

@@ -101,11 +101,13 @@ pub(crate) struct Restore {
     pub tasks: Vec<TaskRestore>,
 }
 
-/// Reads checkpoint `checkpoint` for the job in `exec`.
+/// Reads checkpoint `checkpoint` for the job in `exec`: the state of the subtasks
+/// `only` names (task indices), or of all of them; the others get none.
 pub(crate) fn load(
     exec: &ExecutionPlan,
     checkpoint: &CompletedCheckpoint,
     ignore_unclaimed: bool,
+    only: Option<&[usize]>,
 ) -> Result<Restore, RestoreError> {
     let path = checkpoint.path();
     let fail = |source: StorageError| RestoreError::Damaged { path: path.clone(), source };
@@ -137,6 +139,10 @@ pub(crate) fn load(
         for subtask in 0..vertex.parallelism {
             let range = KeyGroupRange::for_operator(vertex.max_parallelism, vertex.parallelism, subtask);
             let mut restore = TaskRestore::new();
+            if only.is_some_and(|only| !only.contains(&tasks.len())) {
+                tasks.push(restore);
+                continue;
+            }
             for operator in &vertex.operators {
                 let Some(meta) = metadata.operators.iter().find(|o| o.uid == operator.uid) else { continue };
                 let state = checkpoint
@@ -160,7 +166,7 @@ pub(crate) fn load_first_usable(
 ) -> Result<Option<Restore>, RestoreError> {
     let mut errors = Vec::new();
     for (i, candidate) in candidates.iter().enumerate() {
-        match load(exec, candidate, ignore_unclaimed) {
+        match load(exec, candidate, ignore_unclaimed, None) {
             Ok(restore) => return Ok(Some(restore)),
             Err(e) if e.is_incompatible() => return Err(e),
             Err(e) => {

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use crossbeam_channel::{select, unbounded};
 use spate_core::determinism::first_difference;
 use spate_core::job_id::JobId;
-use spate_runtime::checkpoint::CoordinatorMessage;
+use spate_runtime::checkpoint::{CompletedCheckpoint, StorageResolver};
 use spate_runtime::data_plane::{DATA_PROTOCOL_VERSION, DataListener, DataPlane, DataPlaneSettings, PeerHello};
 use spate_runtime::job_master::{Deployer as _, JobMessage, JobStatus, task_descriptors};
 use spate_runtime::sink::CollectBuffer;
@@ -245,8 +245,42 @@ pub(crate) fn run(exec: ExecutionPlan, link: WorkerLink) -> Result<JobClient> {
         JobStatus::Running,
         Default::default(),
     );
-    let mut deployer =
-        ThreadDeployer::new(exec, shared.clone(), inbox_tx, None).with_blueprints(blueprints).with_splits(splits);
+    // The state of this worker's subtasks, from the checkpoint the JobManager chose
+    // for every worker of the attempt.
+    let resolver = Arc::new(StorageResolver::new());
+    let initial = match &deployment.restore_from {
+        Some(location) => {
+            let loaded = resolver
+                .resolve(&location.storage)
+                .map_err(|source| super::restore::RestoreError::Storage { path: location.storage.clone(), source });
+            let loaded = loaded.and_then(|storage| {
+                let checkpoint = CompletedCheckpoint { id: 0, storage, dir: location.dir.clone() };
+                super::restore::load(&exec, &checkpoint, exec.settings.ignore_unclaimed_state, Some(&local))
+            });
+            match loaded {
+                Ok(restore) => {
+                    tracing::info!(path = %restore.path, checkpoint = restore.id, "restoring the subtasks");
+                    Some(restore)
+                }
+                Err(error) => {
+                    // Another attempt may pick an older checkpoint unless this one
+                    // cannot fit the job at all.
+                    let recoverable = !error.is_incompatible();
+                    let _ = writer.send(&FromWorker::Failed { reason: error.to_string(), recoverable });
+                    return Err(error.into());
+                }
+            }
+        }
+        None => None,
+    };
+    let deployer = ThreadDeployer::new(exec, shared.clone(), inbox_tx, initial, resolver);
+    let mut deployer = match deployer {
+        Ok(deployer) => deployer.with_blueprints(blueprints).with_splits(splits),
+        Err(error) => {
+            let _ = writer.send(&FromWorker::Failed { reason: error.to_string(), recoverable: true });
+            return Err(error);
+        }
+    };
     if let Err(error) = deployer.deploy(attempt, Vec::new()) {
         let _ = writer.send(&FromWorker::Failed { reason: error.to_string(), recoverable: true });
         return Err(Error::Internal(error.to_string()));
@@ -347,11 +381,8 @@ pub(crate) fn run(exec: ExecutionPlan, link: WorkerLink) -> Result<JobClient> {
                             metrics,
                         })
                     }
-                    JobMessage::Task { message: CoordinatorMessage::Finished { task }, .. } => {
-                        Some(FromWorker::Finished { task })
-                    }
-                    // Snapshots answer checkpoint triggers, which come with distributed
-                    // checkpoints (the JobManager sends none yet).
+                    // Stored snapshots, declines and ends of input, in the subtask's order.
+                    JobMessage::Task { message, .. } => Some(FromWorker::Report(message)),
                     _ => None,
                 };
                 if let Some(frame) = frame.filter(|_| !link_lost) {

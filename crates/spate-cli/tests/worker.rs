@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use spate_core::job_graph::JobGraph;
 use spate_runtime::accumulator::{AccumulatorResults, AccumulatorValue};
-use spate_runtime::checkpoint::TaskMail;
+use spate_runtime::checkpoint::{CoordinatorMessage, TaskMail};
 use spate_runtime::source::AttemptSplits;
 use spate_runtime::worker_link::{
     DataBind, Deployment, FrameReader, FrameWriter, FromWorker, Placement, RecordedJob, ToWorker, greet,
@@ -94,6 +94,7 @@ impl Worker {
             token: None,
             recorded,
             side_effects: Vec::new(),
+            restore_from: None,
         };
         self.writer.send(&ToWorker::Deploy(Box::new(deployment))).unwrap();
         // Once its replay built the job, it answers with its data address and, as
@@ -208,7 +209,7 @@ fn run_to_end(worker: &mut Worker, tasks: usize) {
     let mut finished = vec![false; tasks];
     while finished.iter().any(|f| !f) {
         match worker.reader.receive::<FromWorker>().unwrap() {
-            FromWorker::Finished { task } => finished[task] = true,
+            FromWorker::Report(CoordinatorMessage::Finished { task }) => finished[task] = true,
             other => panic!("before every subtask finished: {other:?}"),
         }
     }

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use spate_runtime::checkpoint::{CompletedCheckpoint, TaskMail};
+use spate_runtime::checkpoint::{CheckpointLocation, CompletedCheckpoint, TaskMail};
 use spate_runtime::job_master::{AttemptFailed, DeployError, Deployer, ResourcesUnavailable, task_descriptors};
 use spate_runtime::worker_link::{Deployment, Placement};
 use tarpc::context;
@@ -23,6 +23,9 @@ pub(crate) struct ClusterDeployer {
     attempts: HashMap<u32, AttemptWorkers>,
     /// Since when the attempt waiting for free slots waits (`slot.request.timeout`).
     waiting_since: Option<(u32, std::time::Instant)>,
+    /// The savepoint the job was submitted with: where attempts start while no
+    /// checkpoint of this run completed.
+    initial: Option<CompletedCheckpoint>,
 }
 
 /// The workers of one attempt: one per TaskManager it has slots on.
@@ -34,8 +37,36 @@ struct AttemptWorkers {
 }
 
 impl ClusterDeployer {
-    pub fn new(shared: Arc<Shared>, job_id: String, submission: Arc<Submission>) -> Self {
-        ClusterDeployer { shared, job_id, submission, attempts: HashMap::new(), waiting_since: None }
+    pub fn new(
+        shared: Arc<Shared>,
+        job_id: String,
+        submission: Arc<Submission>,
+        initial: Option<CompletedCheckpoint>,
+    ) -> Self {
+        ClusterDeployer { shared, job_id, submission, attempts: HashMap::new(), waiting_since: None, initial }
+    }
+
+    /// The checkpoint every worker of an attempt restores: the newest of `candidates`
+    /// whose `_metadata` is readable and whose files are all there, whole (chosen here,
+    /// so that no two workers start from different checkpoints); else the savepoint
+    /// the job started from. Candidates that all fail are an error naming each.
+    fn choose_restore(&self, candidates: &[CompletedCheckpoint]) -> Result<Option<CheckpointLocation>, String> {
+        let location =
+            |c: &CompletedCheckpoint| CheckpointLocation { storage: c.storage.url().to_string(), dir: c.dir.clone() };
+        let mut errors = Vec::new();
+        for candidate in candidates {
+            match candidate.storage.read_metadata(&candidate.dir) {
+                Ok(_) => return Ok(Some(location(candidate))),
+                Err(error) => {
+                    tracing::error!(job = %self.job_id, checkpoint = candidate.id, %error, "checkpoint is not usable; trying an older one");
+                    errors.push(format!("{}: {error}", candidate.path()));
+                }
+            }
+        }
+        if !errors.is_empty() {
+            return Err(format!("no usable checkpoint: {}", errors.join("; ")));
+        }
+        Ok(self.initial.as_ref().map(location))
     }
 
     /// Runs `call` against the executor at `address` on the JobManager's runtime.
@@ -72,6 +103,7 @@ impl ClusterDeployer {
         attempt: u32,
         workers: &[(String, String)],
         slots: &[u32],
+        restore_from: &Option<CheckpointLocation>,
     ) -> Result<(), (StartFailure, usize)> {
         let graph = &self.submission.job_graph;
         let mut data = Vec::with_capacity(workers.len());
@@ -92,6 +124,7 @@ impl ClusterDeployer {
                     token: self.shared.token.clone(),
                     recorded: self.submission.recorded.clone(),
                     side_effects: self.submission.side_effects.clone(),
+                    restore_from: restore_from.clone(),
                 },
                 rest: self.shared.rest_address.clone(),
             };
@@ -208,8 +241,9 @@ fn slot_workers(granted: &[u32]) -> Vec<u32> {
 }
 
 impl Deployer for ClusterDeployer {
-    fn deploy(&mut self, attempt: u32, _restore_from: Vec<CompletedCheckpoint>) -> Result<(), DeployError> {
+    fn deploy(&mut self, attempt: u32, restore_from: Vec<CompletedCheckpoint>) -> Result<(), DeployError> {
         let failed = |message: String| DeployError { attempt, source: Box::new(Failed(message)) };
+        let restore_from = self.choose_restore(&restore_from).map_err(failed)?;
         let graph = &self.submission.job_graph;
         let slots = graph.vertices.iter().map(|v| v.parallelism).max().unwrap_or(1);
         let (workers, granted) = {
@@ -262,7 +296,7 @@ impl Deployer for ClusterDeployer {
             record.subtasks = vec![super::subtasks::SubtaskRecord::deployed(now); record.tasks];
             record.accumulators.clear();
         }
-        if let Err((failure, started)) = self.start_workers(attempt, &workers, &slots) {
+        if let Err((failure, started)) = self.start_workers(attempt, &workers, &slots, &restore_from) {
             for (tm, address) in &workers[..started] {
                 self.cancel_on(attempt, tm, address);
             }

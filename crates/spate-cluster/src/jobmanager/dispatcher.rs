@@ -4,10 +4,10 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::Deserialize;
-use spate_core::config::Configuration;
+use spate_core::config::{Configuration, fault_tolerance as ft};
 use spate_core::job_graph::JobGraph;
 use spate_core::job_id::JobId;
 use spate_runtime::checkpoint::{CheckpointCoordinator, CheckpointSettings, CheckpointStorage, CompletedCheckpoint};
@@ -71,6 +71,21 @@ pub enum SubmitError {
     /// The job master could not start.
     #[error("cannot start the job master: {0}")]
     Start(std::io::Error),
+    /// Checkpoints are enabled but have nowhere to go that every process sees.
+    #[error(
+        "execution.checkpointing.interval is set, but execution.checkpointing.dir is not: on a cluster, \
+         checkpoints go to a directory every TaskManager and the JobManager see (file:///shared/dir)"
+    )]
+    NoCheckpointDir,
+    /// The checkpoint storage or the savepoint to start from cannot be used.
+    #[error("{setting}: {source}")]
+    Storage {
+        /// The key that names it.
+        setting: &'static str,
+        /// Why.
+        #[source]
+        source: spate_runtime::checkpoint::StorageError,
+    },
 }
 
 /// What the cluster knows of a job.
@@ -148,28 +163,47 @@ pub(crate) fn submit(shared: &Arc<Shared>, submission: Submission) -> Result<Str
     for (key, value) in &submission.config {
         config.set_raw(key.clone(), value.clone());
     }
-    // Checkpoints across processes come with the next step: until then a restart
-    // starts the job from scratch.
-    let restart = RestartStrategy::from_config(&config, false)?;
+    let mut checkpoints = CheckpointSettings::from_config(&config)?;
+    if graph.execution_mode == spate_core::job_graph::ExecutionMode::Batch {
+        // As in Flink: a bounded job in BATCH mode recovers by rerunning.
+        checkpoints.interval = None;
+    }
+    // Relative paths are the client's, as its arguments are.
+    let cwd = std::path::Path::new(&submission.cwd);
+    let open = |setting: &'static str, location: &str| {
+        let location = match location.split_once("://") {
+            Some(_) => location.to_string(),
+            None => cwd.join(location).display().to_string(),
+        };
+        CheckpointStorage::open(&location).map_err(|source| SubmitError::Storage { setting, source })
+    };
+    let storage = match config.get(&ft::CHECKPOINTING_DIR)? {
+        Some(dir) => open("execution.checkpointing.dir", &dir)?,
+        None if checkpoints.interval.is_some() => return Err(SubmitError::NoCheckpointDir),
+        None => CheckpointStorage::in_memory(),
+    };
+    // The savepoint (or retained checkpoint) the job starts from, checked now.
+    let initial = match config.get(&ft::SAVEPOINT_PATH)? {
+        Some(path) => {
+            let path = path.strip_suffix(&format!("/{}", spate_runtime::checkpoint::METADATA_FILE)).unwrap_or(&path);
+            let storage = open("execution.savepoint.path", path)?;
+            storage
+                .read_metadata("")
+                .map_err(|source| SubmitError::Storage { setting: "execution.savepoint.path", source })?;
+            Some(CompletedCheckpoint { id: 0, storage, dir: String::new() })
+        }
+        None => None,
+    };
+    let restart = RestartStrategy::from_config(&config, checkpoints.interval.is_some())?;
     let job_id = JobId::generate().to_string();
     let (inbox_tx, inbox) = crossbeam_channel::unbounded::<JobMessage>();
     let post = inbox_tx.clone();
-    let checkpoints = CheckpointSettings {
-        interval: None,
-        mode: spate_core::config::CheckpointingMode::ExactlyOnce,
-        timeout: Duration::from_secs(600),
-        min_pause: Duration::ZERO,
-        max_concurrent: 1,
-        num_retained: 1,
-        retention: spate_core::config::CheckpointRetention::NoExternalizedCheckpoints,
-        tolerable_failures: 0,
-    };
     let coordinator = CheckpointCoordinator::new(
         checkpoints,
         job_id.clone(),
         tasks.clone(),
-        CheckpointStorage::in_memory(),
-        1,
+        storage,
+        initial.as_ref().and_then(|i| i.storage.read_metadata("").ok()).map_or(1, |m| m.checkpoint_id + 1),
         Arc::new(move |m| {
             let _ = post.send(JobMessage::Storage(m));
         }),
@@ -198,7 +232,7 @@ pub(crate) fn submit(shared: &Arc<Shared>, submission: Submission) -> Result<Str
     };
     shared.jobs.lock().unwrap_or_else(|p| p.into_inner()).insert(job_id.clone(), record);
     tracing::info!(job = %job_id, name = %graph.job_name, subtasks = tasks.len(), "job submitted");
-    let deployer = ClusterDeployer::new(shared.clone(), job_id.clone(), Arc::new(submission));
+    let deployer = ClusterDeployer::new(shared.clone(), job_id.clone(), Arc::new(submission), initial);
     let observer = RecordObserver { shared: shared.clone(), job_id: job_id.clone() };
     let mut driver = Driver::new(master, deployer, observer);
     let guard = FailOnPanic { shared: shared.clone(), job_id: job_id.clone() };

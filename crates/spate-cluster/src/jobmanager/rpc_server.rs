@@ -13,7 +13,6 @@ use super::Shared;
 use super::dispatcher::fail_subtasks;
 use super::subtasks::SubtaskState;
 use spate_runtime::TaskError;
-use spate_runtime::checkpoint::CoordinatorMessage;
 use spate_runtime::job_master::JobMessage;
 use spate_runtime::worker_link::FromWorker;
 
@@ -95,17 +94,21 @@ impl ResourceManager for Connection {
 /// `local`: the subtasks the worker runs.
 fn messages(taskmanager: &str, attempt: u32, event: WorkerEvent, tasks: usize, local: Vec<usize>) -> Vec<JobMessage> {
     match event {
-        WorkerEvent::Report(FromWorker::Finished { task } | FromWorker::TaskEnded { task, .. }) if task >= tasks => {
+        WorkerEvent::Report(FromWorker::TaskEnded { task, .. }) if task >= tasks => {
             tracing::warn!(taskmanager, attempt, task, tasks, "a worker reported a subtask the job does not have");
+            Vec::new()
+        }
+        WorkerEvent::Report(FromWorker::Report(message))
+            if !message.task().is_some_and(|task| local.contains(&task)) =>
+        {
+            tracing::warn!(taskmanager, attempt, ?message, "a worker reported for a subtask it does not run");
             Vec::new()
         }
         // The TaskManager answers fetches itself; one that came here is late.
         WorkerEvent::Report(FromWorker::Listening { .. } | FromWorker::Results { .. } | FromWorker::Metrics { .. }) => {
             Vec::new()
         }
-        WorkerEvent::Report(FromWorker::Finished { task }) => {
-            vec![JobMessage::Task { attempt, message: CoordinatorMessage::Finished { task } }]
-        }
+        WorkerEvent::Report(FromWorker::Report(message)) => vec![JobMessage::Task { attempt, message }],
         WorkerEvent::Report(FromWorker::TaskEnded { task, name, error, .. }) => {
             vec![JobMessage::TaskEnded {
                 attempt,

@@ -12,12 +12,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use spate_core::config::CheckpointRetention;
 
+use serde::{Deserialize, Serialize};
+
 use super::failure::{CheckpointFailure, FailureCounter, TooManyFailedCheckpoints};
-use super::storage::StorageError;
+use super::location::CheckpointLocation;
 use super::writer::{StorageWriter, WriteJob};
 use super::{
     CheckpointBarrier, CheckpointId, CheckpointKind, CheckpointMetadata, CheckpointStorage, CheckpointingMode, Decline,
-    OperatorMetadata, SnapshotReport, StateFile, TaskMail, TaskSnapshot,
+    OperatorMetadata, StateFile, TaskMail,
 };
 
 /// `execution.checkpointing.*`, resolved.
@@ -41,6 +43,23 @@ pub struct CheckpointSettings {
     pub tolerable_failures: u32,
 }
 
+impl CheckpointSettings {
+    /// The `execution.checkpointing.*` keys of `config`.
+    pub fn from_config(config: &spate_core::config::Configuration) -> Result<Self, spate_core::CoreError> {
+        use spate_core::config::fault_tolerance as ft;
+        Ok(CheckpointSettings {
+            interval: config.get(&ft::CHECKPOINTING_INTERVAL)?,
+            mode: config.get(&ft::CHECKPOINTING_MODE)?,
+            timeout: config.get(&ft::CHECKPOINTING_TIMEOUT)?,
+            min_pause: config.get(&ft::CHECKPOINTING_MIN_PAUSE)?,
+            max_concurrent: config.get(&ft::CHECKPOINTING_MAX_CONCURRENT)?,
+            num_retained: config.get(&ft::CHECKPOINTING_NUM_RETAINED)?,
+            retention: config.get(&ft::CHECKPOINTING_RETENTION)?,
+            tolerable_failures: config.get(&ft::CHECKPOINTING_TOLERABLE_FAILURES)?,
+        })
+    }
+}
+
 /// One subtask as the coordinator sees it.
 #[derive(Clone, Debug)]
 pub struct TaskDescriptor {
@@ -62,15 +81,16 @@ pub trait TaskGateway: Send {
     fn send(&self, task: usize, mail: TaskMail);
 }
 
-/// What the coordinator is told.
-#[derive(Debug)]
+/// What the coordinator is told: the tasks' reports (which cross processes as they
+/// are) and its writer's results.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum CoordinatorMessage {
-    /// A task took its snapshot.
-    Snapshot {
+    /// A task took its snapshot and stored it.
+    Acknowledged {
         /// The task.
         task: usize,
-        /// The snapshot.
-        report: SnapshotReport,
+        /// What it stored.
+        ack: Acknowledgement,
     },
     /// A task could not take its snapshot.
     Declined {
@@ -86,26 +106,53 @@ pub enum CoordinatorMessage {
         /// The task.
         task: usize,
     },
-    /// The writer stored a task's state file: its name and size.
-    StateWritten {
-        /// The checkpoint.
-        id: CheckpointId,
+    /// A task took its snapshot but could not store it.
+    StateWriteFailed {
         /// The task.
         task: usize,
-        /// The file, or why it failed.
-        result: Result<WrittenFile, StorageError>,
+        /// The checkpoint.
+        id: CheckpointId,
+        /// Why, for people.
+        reason: String,
     },
-    /// The writer stored `_metadata`.
+    /// The coordinator's writer stored `_metadata`.
     MetadataWritten {
         /// The checkpoint.
         id: CheckpointId,
-        /// Whether it worked.
-        result: Result<(), StorageError>,
+        /// Whether it worked (why not, for people).
+        result: Result<(), String>,
     },
 }
 
-/// A state file the writer stored.
-#[derive(Clone, Debug)]
+impl CoordinatorMessage {
+    /// The task that sent it; `None` for the coordinator's own writer's results (the
+    /// only kind no other process may send).
+    pub fn task(&self) -> Option<usize> {
+        match self {
+            CoordinatorMessage::Acknowledged { task, .. }
+            | CoordinatorMessage::Declined { task, .. }
+            | CoordinatorMessage::Finished { task }
+            | CoordinatorMessage::StateWriteFailed { task, .. } => Some(*task),
+            CoordinatorMessage::MetadataWritten { .. } => None,
+        }
+    }
+}
+
+/// A task's snapshot, stored: the handle the coordinator completes the checkpoint with.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Acknowledgement {
+    /// The checkpoint.
+    pub id: CheckpointId,
+    /// Its state file; `None` when the task had no state.
+    pub file: Option<WrittenFile>,
+    /// How long its inputs were held back before the snapshot.
+    pub alignment: Duration,
+    /// How long the task stopped processing to take it.
+    pub sync: Duration,
+}
+
+/// A state file a task stored.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct WrittenFile {
     /// Its name in the checkpoint's directory.
     pub name: String,
@@ -181,9 +228,7 @@ struct Pending {
     storage: CheckpointStorage,
     dir: String,
     started: Instant,
-    /// Per task: whether its state is being written, and its file once written (`None`
-    /// inside: the task had no state).
-    queued: Vec<bool>,
+    /// Per task: its file once it acknowledged (`None` inside: the task had no state).
     written: Vec<Option<Option<WrittenFile>>>,
     alignment: Duration,
     sync: Duration,
@@ -370,7 +415,8 @@ impl CheckpointCoordinator {
     ) {
         let id = self.next_id;
         self.next_id += 1;
-        let barrier = CheckpointBarrier { id, timestamp: now_millis(), kind: kind.clone() };
+        let location = CheckpointLocation { storage: storage.url().to_string(), dir: dir.clone() };
+        let barrier = CheckpointBarrier { id, timestamp: now_millis(), kind: kind.clone(), location };
         let n = self.tasks.len();
         self.pending.insert(
             id,
@@ -379,7 +425,6 @@ impl CheckpointCoordinator {
                 storage,
                 dir,
                 started: now,
-                queued: vec![false; n],
                 written: vec![None; n],
                 alignment: Duration::ZERO,
                 sync: Duration::ZERO,
@@ -410,39 +455,18 @@ impl CheckpointCoordinator {
         }
     }
 
-    fn queue_write(&mut self, id: CheckpointId, task: usize, snapshot: TaskSnapshot) {
-        let Some(p) = self.pending.get_mut(&id) else { return };
-        if p.queued[task] {
-            return;
-        }
-        p.queued[task] = true;
-        if snapshot.operators.is_empty() {
-            // Nothing to store: acknowledged at once.
-            p.written[task] = Some(None);
-            self.try_complete(id);
-            return;
-        }
-        let d = &self.tasks[task];
-        self.writer.submit(WriteJob::State {
-            id,
-            task,
-            storage: p.storage.clone(),
-            dir: p.dir.clone(),
-            name: format!("state-{}-{}", d.vertex, d.subtask),
-            snapshot,
-        });
-    }
-
     /// Handles one message.
     pub fn handle(&mut self, message: CoordinatorMessage) {
         match message {
-            CoordinatorMessage::Snapshot { task, report } => {
-                let id = report.barrier.id;
-                if let Some(p) = self.pending.get_mut(&id) {
-                    p.alignment = p.alignment.max(report.alignment);
-                    p.sync = p.sync.max(report.sync);
-                    self.queue_write(id, task, report.snapshot);
-                }
+            CoordinatorMessage::Acknowledged { task, ack } => {
+                let id = ack.id;
+                let Some(p) = self.pending.get_mut(&id) else { return };
+                // A task's first acknowledgement of a checkpoint counts.
+                let Some(slot @ None) = p.written.get_mut(task) else { return };
+                *slot = Some(ack.file);
+                p.alignment = p.alignment.max(ack.alignment);
+                p.sync = p.sync.max(ack.sync);
+                self.try_complete(id);
             }
             CoordinatorMessage::Declined { id, decline, .. } => {
                 if self.pending.contains_key(&id) {
@@ -455,29 +479,21 @@ impl CheckpointCoordinator {
                 }
                 // Checkpoints whose barrier can no longer reach the task ask it directly.
                 for p in self.pending.values() {
-                    if !p.queued[task] {
+                    if p.written.get(task).is_some_and(Option::is_none) {
                         if let Some(gateway) = &self.gateway {
                             gateway.send(task, TaskMail::TriggerCheckpoint(p.barrier.clone()));
                         }
                     }
                 }
             }
-            CoordinatorMessage::StateWritten { id, task, result } => match result {
-                Ok(file) => {
-                    if let Some(p) = self.pending.get_mut(&id) {
-                        p.written[task] = Some(Some(file));
-                        self.try_complete(id);
-                    }
-                }
-                Err(error) => {
-                    let d = &self.tasks[task];
-                    let reason = error.to_string();
-                    self.abort(id, CheckpointFailure::StateWrite { vertex: d.vertex, subtask: d.subtask, reason });
-                }
-            },
+            CoordinatorMessage::StateWriteFailed { task, id, reason } => {
+                let Some(d) = self.tasks.get(task) else { return };
+                let failure = CheckpointFailure::StateWrite { vertex: d.vertex, subtask: d.subtask, reason };
+                self.abort(id, failure);
+            }
             CoordinatorMessage::MetadataWritten { id, result } => match result {
                 Ok(()) => self.complete(id),
-                Err(error) => self.abort(id, CheckpointFailure::Metadata(error.to_string())),
+                Err(error) => self.abort(id, CheckpointFailure::Metadata(error)),
             },
         }
     }

@@ -4,25 +4,30 @@
 //! The coordinator injects barrier *n* at the sources; every task, once barrier *n*
 //! arrived on all its inputs (holding back inputs that delivered it first, for
 //! exactly-once), snapshots its operators' state and passes the barrier on; the
-//! snapshot is written to storage off the task thread and acknowledged; when every task
-//! acknowledged, the checkpoint is complete and its metadata is written.
+//! snapshot is written to storage off the task thread, in the task's process, and
+//! acknowledged with its handle; when every task acknowledged, the checkpoint is
+//! complete and the coordinator writes its metadata.
 
 mod coordinator;
 mod failure;
 mod format;
+mod location;
 mod protocol;
 mod snapshot;
 mod storage;
+mod task_reports;
 mod writer;
 
 pub use coordinator::{
-    CheckpointCoordinator, CheckpointHistory, CheckpointSettings, CheckpointStats, CheckpointStatus,
+    Acknowledgement, CheckpointCoordinator, CheckpointHistory, CheckpointSettings, CheckpointStats, CheckpointStatus,
     CompletedCheckpoint, CoordinatorMessage, SavepointReply, TaskDescriptor, TaskGateway, WrittenFile,
 };
 pub use failure::{CheckpointFailure, FailureCounter, TooManyFailedCheckpoints};
 pub use format::{CheckpointMetadata, FormatError, OperatorMetadata, StateFile};
+pub use location::{CheckpointLocation, StorageResolver};
 pub use protocol::{Decline, FINAL_CHECKPOINT, SnapshotReport, TaskMail, TaskReporter};
 pub use storage::{CheckpointStorage, METADATA_FILE, StorageError, join};
+pub use task_reports::{PostReport, ReportWriter};
 
 pub use snapshot::{ListSnapshot, OperatorSnapshot, RestoredState, Verification};
 
@@ -72,6 +77,8 @@ pub struct CheckpointBarrier {
     pub timestamp: Timestamp,
     /// Checkpoint or savepoint.
     pub kind: CheckpointKind,
+    /// Where every task writes its state for it.
+    pub location: CheckpointLocation,
 }
 
 /// Whether tasks align barriers (`execution.checkpointing.mode`).

@@ -57,6 +57,9 @@ pub struct CheckpointStorage {
     /// The local directory behind the store (for messages and removing empty
     /// directories); `None` for storage in memory.
     root: Option<PathBuf>,
+    /// Its address, which barriers carry to the tasks that write into it
+    /// (`file:///dir`, or `memory:N` for one in this process).
+    url: Arc<str>,
 }
 
 fn block_on<F: std::future::Future>(future: F) -> F::Output {
@@ -76,13 +79,38 @@ impl CheckpointStorage {
         let store = LocalFileSystem::new_with_prefix(&root)
             .map_err(|source| StorageError::Store { location, source })?
             .with_automatic_cleanup(true);
-        Ok(CheckpointStorage { store: Arc::new(store), root: Some(root) })
+        let url = format!("file://{}", root.display()).into();
+        Ok(CheckpointStorage { store: Arc::new(store), root: Some(root), url })
     }
 
     /// Storage in this process's memory (Flink's JobManager checkpoint storage): it
     /// serves restarts of a running job and is gone with the process.
     pub fn in_memory() -> Self {
-        CheckpointStorage { store: Arc::new(object_store::memory::InMemory::new()), root: None }
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        CheckpointStorage {
+            store: Arc::new(object_store::memory::InMemory::new()),
+            root: None,
+            url: format!("memory:{n}").into(),
+        }
+    }
+
+    /// The storage a configured location names: a `file://` URL or a path (absolute,
+    /// or relative to the working directory). `setting` names where it was given.
+    pub fn open(location: &str) -> Result<Self, StorageError> {
+        match location.split_once("://") {
+            None => Self::local(location),
+            Some(("file", path)) => Self::local(path),
+            Some((scheme, _)) => Err(StorageError::Invalid(format!(
+                "checkpoint storage {location}: the scheme {scheme}:// is not supported (use file:// or a path)"
+            ))),
+        }
+    }
+
+    /// Its address: what a barrier carries so that a task in any process writes into
+    /// this storage ([`StorageResolver`](super::StorageResolver)).
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     /// Whether the files outlive the process.

@@ -1,4 +1,6 @@
-//! The thread that writes checkpoint files, so that no task waits on storage.
+//! The coordinator's thread that writes `_metadata` and deletes checkpoints, so that
+//! the job master never waits on storage (tasks write their own state files:
+//! `task_reports.rs`).
 //!
 //! Jobs run in the order they were queued: a directory deleted after an aborted
 //! checkpoint is never recreated by a write of that checkpoint still in the queue.
@@ -8,20 +10,11 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{Sender, unbounded};
 
-use super::coordinator::{CoordinatorMessage, WrittenFile};
-use super::{CheckpointId, CheckpointMetadata, CheckpointStorage, TaskSnapshot};
+use super::coordinator::CoordinatorMessage;
+use super::{CheckpointId, CheckpointMetadata, CheckpointStorage};
 
 /// One piece of work for the writer.
 pub(crate) enum WriteJob {
-    /// Write a subtask's state file and report its size.
-    State {
-        id: CheckpointId,
-        task: usize,
-        storage: CheckpointStorage,
-        dir: String,
-        name: String,
-        snapshot: TaskSnapshot,
-    },
     /// Write `_metadata`, completing a checkpoint.
     Metadata { id: CheckpointId, storage: CheckpointStorage, dir: String, metadata: Box<CheckpointMetadata> },
     /// Remove a checkpoint's directory.
@@ -41,14 +34,8 @@ impl StorageWriter {
         let thread = std::thread::Builder::new().name("spate-checkpoint-writer".into()).spawn(move || {
             for job in rx {
                 match job {
-                    WriteJob::State { id, task, storage, dir, name, snapshot } => {
-                        let uids = snapshot.operators.iter().map(|(uid, _)| uid.clone()).collect();
-                        let result =
-                            storage.write_state(&dir, &name, &snapshot).map(|size| WrittenFile { name, size, uids });
-                        post(CoordinatorMessage::StateWritten { id, task, result });
-                    }
                     WriteJob::Metadata { id, storage, dir, metadata } => {
-                        let result = storage.write_metadata(&dir, &metadata);
+                        let result = storage.write_metadata(&dir, &metadata).map_err(|e| e.to_string());
                         post(CoordinatorMessage::MetadataWritten { id, result });
                     }
                     WriteJob::Delete { storage, dir } => {

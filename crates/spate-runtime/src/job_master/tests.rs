@@ -11,9 +11,7 @@ use spate_core::{Unrecoverable, job_id::JobId};
 
 use super::*;
 use crate::TaskError;
-use crate::checkpoint::{
-    CheckpointSettings, CheckpointStorage, CoordinatorMessage, SnapshotReport, TaskMail, TaskSnapshot,
-};
+use crate::checkpoint::{Acknowledgement, CheckpointSettings, CheckpointStorage, CoordinatorMessage, TaskMail};
 
 /// A source of parallelism 2 feeding a sink of parallelism 1: three subtasks.
 fn graph() -> JobGraph {
@@ -357,13 +355,8 @@ fn snapshot_all(host: &mut Host, attempt: u32, id: u64) {
         })
         .expect("the checkpoint was triggered");
     for task in 0..TASKS {
-        let report = SnapshotReport {
-            barrier: barrier.clone(),
-            snapshot: TaskSnapshot::default(),
-            alignment: Duration::ZERO,
-            sync: Duration::ZERO,
-        };
-        host.send(JobMessage::Task { attempt, message: CoordinatorMessage::Snapshot { task, report } });
+        let ack = Acknowledgement { id: barrier.id, file: None, alignment: Duration::ZERO, sync: Duration::ZERO };
+        host.send(JobMessage::Task { attempt, message: CoordinatorMessage::Acknowledged { task, ack } });
     }
 }
 

@@ -173,7 +173,7 @@ mod tests {
     }
 
     fn barrier(id: CheckpointId) -> CheckpointBarrier {
-        CheckpointBarrier { id, timestamp: 0, kind: CheckpointKind::Checkpoint }
+        CheckpointBarrier { id, timestamp: 0, kind: CheckpointKind::Checkpoint, location: Default::default() }
     }
 
     #[test]

@@ -85,7 +85,7 @@ mod tests {
     use crate::checkpoint::CheckpointKind;
 
     fn barrier(id: u64) -> CheckpointBarrier {
-        CheckpointBarrier { id, timestamp: 0, kind: CheckpointKind::Checkpoint }
+        CheckpointBarrier { id, timestamp: 0, kind: CheckpointKind::Checkpoint, location: Default::default() }
     }
 
     #[test]

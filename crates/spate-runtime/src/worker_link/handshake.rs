@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::frame::{FrameError, FrameReader, FrameWriter};
 
 /// The version of this protocol's messages; raised whenever they change.
-pub const PROTOCOL_VERSION: u32 = 6;
+pub const PROTOCOL_VERSION: u32 = 7;
 
 /// The first frame each way.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,7 +5,7 @@ use spate_core::job_graph::JobGraph;
 
 use crate::TaskError;
 use crate::accumulator::AccumulatorResults;
-use crate::checkpoint::TaskMail;
+use crate::checkpoint::{CheckpointLocation, CoordinatorMessage, TaskMail};
 use crate::source::AttemptSplits;
 
 /// What a worker is to run: job number `job_index` of the application, as the first
@@ -32,6 +32,10 @@ pub struct Deployment {
     pub recorded: Vec<RecordedJob>,
     /// The values of `env.side_effect` calls before this job, encoded, in call order.
     pub side_effects: Vec<Vec<u8>>,
+    /// The checkpoint (or savepoint) the attempt starts from, which the JobManager chose
+    /// for every worker of it: each reads only its own subtasks' key groups from it.
+    #[serde(default)]
+    pub restore_from: Option<CheckpointLocation>,
 }
 
 /// Where an attempt's subtasks run: with one slot-sharing group, slot `i` holds subtask
@@ -158,11 +162,9 @@ impl From<&TaskError> for RemoteTaskError {
 /// From the worker.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum FromWorker {
-    /// Subtask `task` processed all its input.
-    Finished {
-        /// The subtask.
-        task: usize,
-    },
+    /// A subtask's report to the checkpoint coordinator: a stored snapshot's handle, a
+    /// decline, the end of its input — in the order the subtask made them.
+    Report(CoordinatorMessage),
     /// Subtask `task` ended.
     TaskEnded {
         /// The subtask.

@@ -29,7 +29,9 @@ pub(super) async fn submit(
                 SubmitError::UnknownArtifact(_)
                 | SubmitError::Config(_)
                 | SubmitError::Empty
-                | SubmitError::Parallelism { .. } => StatusCode::BAD_REQUEST,
+                | SubmitError::Parallelism { .. }
+                | SubmitError::NoCheckpointDir
+                | SubmitError::Storage { .. } => StatusCode::BAD_REQUEST,
                 SubmitError::Start(_) => StatusCode::INTERNAL_SERVER_ERROR,
             };
             RestError { status, message: e.to_string() }
