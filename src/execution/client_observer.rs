@@ -57,6 +57,9 @@ impl ClientObserver {
 }
 
 impl JobObserver for ClientObserver {
+    /// The embedded job's log says it (the job master logs every restart).
+    fn attempt_failed(&mut self, _: u32, _: &str) {}
+
     fn status_changed(&mut self, status: JobStatus, attempt: u32) {
         self.shared.restarts.store(attempt, Ordering::Release);
         self.shared.set_status(status);

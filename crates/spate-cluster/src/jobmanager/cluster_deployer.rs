@@ -56,7 +56,10 @@ impl ClusterDeployer {
         let mut errors = Vec::new();
         for candidate in candidates {
             match candidate.storage.read_metadata(&candidate.dir) {
-                Ok(_) => return Ok(Some(location(candidate))),
+                Ok(_) => {
+                    tracing::info!(job = %self.job_id, checkpoint = candidate.id, path = %candidate.path(), "restoring checkpoint");
+                    return Ok(Some(location(candidate)));
+                }
                 Err(error) => {
                     tracing::error!(job = %self.job_id, checkpoint = candidate.id, %error, "checkpoint is not usable; trying an older one");
                     errors.push(format!("{}: {error}", candidate.path()));
@@ -65,6 +68,9 @@ impl ClusterDeployer {
         }
         if !errors.is_empty() {
             return Err(format!("no usable checkpoint: {}", errors.join("; ")));
+        }
+        if let Some(savepoint) = &self.initial {
+            tracing::info!(job = %self.job_id, path = %savepoint.path(), "restoring savepoint");
         }
         Ok(self.initial.as_ref().map(location))
     }

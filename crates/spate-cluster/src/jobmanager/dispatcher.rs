@@ -88,6 +88,18 @@ pub enum SubmitError {
     },
 }
 
+/// How many failures a job's exception history keeps (Flink's
+/// `web.exception-history-size` default).
+pub(crate) const EXCEPTION_HISTORY: usize = 16;
+
+/// A failure a job restarted after.
+pub(crate) struct JobException {
+    /// When (ms since the epoch).
+    pub timestamp: i64,
+    /// Its root cause.
+    pub failure: String,
+}
+
 /// What the cluster knows of a job.
 pub(crate) struct JobRecord {
     pub name: String,
@@ -102,6 +114,11 @@ pub(crate) struct JobRecord {
     pub attempt: u32,
     /// Why it failed, if it did.
     pub failure: Option<String>,
+    /// The failures its restarts followed, oldest first (the last
+    /// [`EXCEPTION_HISTORY`]).
+    pub exceptions: Vec<JobException>,
+    /// Whether older ones were dropped.
+    pub exceptions_truncated: bool,
     /// The attempt deployed last, with the TaskManager of each subtask.
     pub placement: Option<(u32, Vec<String>)>,
     /// The accumulators of the subtasks of the current attempt that ended, by task
@@ -221,6 +238,8 @@ pub(crate) fn submit(shared: &Arc<Shared>, submission: Submission) -> Result<Str
         tasks: tasks.len(),
         attempt: 0,
         failure: None,
+        exceptions: Vec::new(),
+        exceptions_truncated: false,
         placement: None,
         accumulators: Default::default(),
         graph: Arc::new(graph.clone()),
@@ -347,6 +366,17 @@ impl JobObserver for RecordObserver {
             r.status = status;
             r.attempt = attempt;
             r.timestamps.insert(status.name(), now_ms());
+        });
+    }
+
+    fn attempt_failed(&mut self, _: u32, failure: &str) {
+        self.update(|r| {
+            r.exceptions.push(JobException { timestamp: now_ms(), failure: failure.to_string() });
+            // Flink's web.exception-history-size.
+            if r.exceptions.len() > EXCEPTION_HISTORY {
+                r.exceptions.remove(0);
+                r.exceptions_truncated = true;
+            }
         });
     }
 

@@ -45,6 +45,14 @@ pub enum JobAction {
         /// The attempt running (or about to run) in it.
         attempt: u32,
     },
+    /// An attempt failed and the job restarts: its root cause, for the job's exception
+    /// history (a failure that ends the job comes with `Ended`).
+    AttemptFailed {
+        /// The attempt that failed.
+        attempt: u32,
+        /// Its root cause, for people.
+        failure: String,
+    },
     /// The answer to `TriggerSavepoint` with this `request`.
     SavepointCompleted {
         /// The caller's token.

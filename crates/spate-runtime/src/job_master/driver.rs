@@ -21,6 +21,8 @@ const RETRY_DEPLOY_EVERY: std::time::Duration = std::time::Duration::from_millis
 pub trait JobObserver {
     /// The job's status changed; `attempt` runs (or is about to) in it.
     fn status_changed(&mut self, status: JobStatus, attempt: u32);
+    /// Attempt `attempt` failed with `failure` (its root cause) and the job restarts.
+    fn attempt_failed(&mut self, attempt: u32, failure: &str);
     /// A savepoint request was answered.
     fn savepoint_completed(&mut self, request: u64, result: Result<CompletedCheckpoint, SavepointError>);
     /// A completed checkpoint holds state of the operators with these uids (told when
@@ -146,6 +148,7 @@ impl<D: Deployer, O: JobObserver> Driver<D, O> {
                 self.deployer.release(attempt)
             }
             JobAction::StatusChanged { status, attempt } => self.observer.status_changed(status, attempt),
+            JobAction::AttemptFailed { attempt, failure } => self.observer.attempt_failed(attempt, &failure),
             JobAction::SavepointCompleted { request, result } => self.observer.savepoint_completed(request, result),
             JobAction::CheckpointHolds { uids } => self.observer.checkpoint_holds(&uids),
             JobAction::Ended(outcome) => self.outcome = Some(outcome),

@@ -148,6 +148,7 @@ fn describe(action: &JobAction) -> String {
         JobAction::Cancel { attempt } => format!("cancel {attempt}"),
         JobAction::Release { attempt } => format!("release {attempt}"),
         JobAction::StatusChanged { status, attempt } => format!("status {status} {attempt}"),
+        JobAction::AttemptFailed { attempt, .. } => format!("failed {attempt}"),
         JobAction::SavepointCompleted { request, result } => match result {
             Ok(_) => format!("savepoint {request} ok"),
             Err(e) => format!("savepoint {request}: {e}"),
@@ -192,7 +193,15 @@ fn a_failed_subtask_cancels_the_attempt_and_the_restart_strategy_starts_the_next
     assert_eq!(host.ended(0, 1, failed("disk full")), ["status FAILING 0", "cancel 0"]);
     // The others end as consequences; the root cause stays.
     assert!(host.ended(0, 0, Err(TaskError::Cancelled)).is_empty());
-    assert_eq!(host.ended(0, 2, Err(TaskError::PeerGone("upstream".into()))), ["release 0", "status RESTARTING 0"]);
+    assert_eq!(
+        host.ended(0, 2, Err(TaskError::PeerGone("upstream".into()))),
+        ["release 0", "failed 0", "status RESTARTING 0"]
+    );
+    let failure = host.log.iter().find_map(|a| match a {
+        JobAction::AttemptFailed { attempt: 0, failure } => Some(failure.clone()),
+        _ => None,
+    });
+    assert!(failure.is_some_and(|f| f.contains("disk full")), "the root cause is on record");
     assert_eq!(host.master.next_deadline(), Some(host.now + Duration::from_secs(1)));
     assert!(host.advance(Duration::from_millis(999)).is_empty(), "not before the restart delay");
     assert_eq!(host.advance(Duration::from_millis(1)), ["status RUNNING 1", "deploy 1"]);
@@ -620,12 +629,16 @@ impl Deployer for ScriptedDeployer {
 #[derive(Default)]
 struct Recorder {
     statuses: Vec<JobStatus>,
+    failures: Vec<(u32, String)>,
     outcome: Option<JobOutcome>,
 }
 
 impl JobObserver for Recorder {
     fn status_changed(&mut self, status: JobStatus, _: u32) {
         self.statuses.push(status);
+    }
+    fn attempt_failed(&mut self, attempt: u32, failure: &str) {
+        self.failures.push((attempt, failure.to_string()));
     }
     fn savepoint_completed(&mut self, _: u64, _: Result<crate::checkpoint::CompletedCheckpoint, SavepointError>) {}
     fn checkpoint_holds(&mut self, _: &[String]) {}

@@ -117,14 +117,17 @@ pub(super) async fn exceptions(
 ) -> Result<Json<Value>, RestError> {
     let jobs = shared.jobs.lock().unwrap_or_else(|p| p.into_inner());
     let record = jobs.get(&id).ok_or_else(|| RestError::not_found(format!("Job {id} not found")))?;
-    let entries: Vec<Value> = record
-        .failure
-        .iter()
-        .map(|failure| {
+    // Newest first, as Flink's: the failure that ended the job, then those the job
+    // restarted after.
+    let ended = record.failure.iter().map(|failure| (record.end_ms.unwrap_or(record.last_modification), failure));
+    let restarted = record.exceptions.iter().rev().map(|e| (e.timestamp, &e.failure));
+    let entries: Vec<Value> = ended
+        .chain(restarted)
+        .map(|(timestamp, failure)| {
             json!({
                 "exceptionName": "JobFailure",
                 "stacktrace": failure,
-                "timestamp": record.end_ms.unwrap_or(record.last_modification),
+                "timestamp": timestamp,
                 "taskName": Value::Null,
                 "location": Value::Null,
                 "endpoint": Value::Null,
@@ -134,7 +137,8 @@ pub(super) async fn exceptions(
             })
         })
         .collect();
-    Ok(Json(json!({ "exceptionHistory": { "entries": entries, "truncated": false } })))
+    let truncated = record.exceptions_truncated;
+    Ok(Json(json!({ "exceptionHistory": { "entries": entries, "truncated": truncated } })))
 }
 
 /// The query of `/jobs/:id/accumulators`.

@@ -83,6 +83,10 @@ impl Failing {
         match ctx.restarts.on_failure(now) {
             Some(delay) => {
                 tracing::warn!(job = %ctx.job_name, failure = %self.failure, ?delay, attempt = ctx.attempt + 1, "restarting the job");
+                ctx.act(crate::job_master::JobAction::AttemptFailed {
+                    attempt: ctx.attempt,
+                    failure: self.failure.to_string(),
+                });
                 ctx.set_status(JobStatus::Restarting);
                 State::Restarting(Restarting { until: now + delay })
             }

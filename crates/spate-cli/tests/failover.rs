@@ -1,0 +1,239 @@
+//! Exactly-once on the cluster, tested with real kills: a checkpointed STREAMING
+//! wordcount with the exactly-once file sink runs at parallelism 4 on three
+//! TaskManagers of two slots, and TaskManagers and workers are killed with SIGKILL at
+//! random moments, over several seeds; the committed output must equal, line for line,
+//! what an uninterrupted run produces. A killed TaskManager is replaced by a new one,
+//! which registers and whose slots are used.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+
+/// A small deterministic generator (xorshift), so that a failing seed can be rerun.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Text files to count: `files` files of `lines` lines of ten words from 500.
+fn write_input(dir: &Path, files: usize, lines: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    for f in 0..files {
+        let mut text = String::new();
+        for _ in 0..lines {
+            let words: Vec<String> = (0..10).map(|_| format!("w{}", rng.below(500))).collect();
+            text.push_str(&words.join(" "));
+            text.push('\n');
+        }
+        std::fs::write(dir.join(format!("f{f}.txt")), text).unwrap();
+    }
+}
+
+/// Every committed line of the part files in `dir`, sorted (hidden files are staged
+/// output that no checkpoint committed).
+fn committed_lines(dir: &Path) -> Vec<String> {
+    let mut lines = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().unwrap().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        lines.extend(std::fs::read_to_string(&path).unwrap().lines().map(str::to_string));
+    }
+    lines.sort_unstable();
+    lines
+}
+
+/// TaskManagers a test started itself (to replace killed ones): killed when it ends.
+struct ExtraTaskManagers(Vec<Child>);
+
+impl Drop for ExtraTaskManagers {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The parent of process `pid`.
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Lines per input file: enough for the job to run some seconds, so that kills land in
+/// the middle of it.
+const LINES: usize = 60_000;
+
+/// What the kill hits.
+#[derive(Clone, Copy, Debug)]
+enum Victim {
+    /// A TaskManager with a worker of the job (SIGKILL), replaced by a new one.
+    TaskManager,
+    /// One worker process of the job (SIGKILL); its TaskManager lives on.
+    Worker,
+}
+
+#[test]
+fn killed_taskmanagers_and_workers_leave_the_committed_output_exactly_as_an_uninterrupted_run() {
+    let mut cluster = Cluster::new("failover", 3, "");
+    cluster.start();
+    let input = cluster.dir.join("input");
+    write_input(&input, 8, LINES);
+    let wordcount = example("wordcount");
+    let streaming = ["-D", "execution.runtime-mode=STREAMING"];
+
+    // The uninterrupted run, embedded.
+    let expected_dir = cluster.dir.join("expected");
+    let mut embedded = Command::new(&wordcount);
+    embedded.args(["--input", input.to_str().unwrap(), "--output", expected_dir.to_str().unwrap(), "-p", "4"]);
+    embedded.args(streaming);
+    let out = run_with_deadline(embedded, Duration::from_secs(120));
+    assert!(out.status.success(), "{}", text(&out));
+    let expected = committed_lines(&expected_dir);
+    assert_eq!(expected.len(), 8 * LINES * 10, "one count per word");
+
+    let endpoints: Value = serde_json::from_slice(&std::fs::read(cluster.endpoint_file()).unwrap()).unwrap();
+    let rpc_port = endpoints["rpc"].as_str().unwrap().rsplit_once(':').unwrap().1.to_string();
+    let mut extra = ExtraTaskManagers(Vec::new());
+    let plan = [
+        (1, vec![Victim::TaskManager, Victim::TaskManager]),
+        (2, vec![Victim::Worker, Victim::TaskManager]),
+        (3, vec![Victim::TaskManager, Victim::Worker]),
+    ];
+    for (seed, victims) in plan {
+        let mut rng = Rng(seed * 0x2545_f491_4f6c_dd1d);
+        let interval = format!("execution.checkpointing.interval={}ms", 100 + rng.below(400));
+        let output = cluster.dir.join(format!("out-{seed}"));
+        let checkpoints = format!("execution.checkpointing.dir={}", cluster.dir.join("checkpoints").display());
+        let args = [
+            "run",
+            "-d",
+            "-p",
+            "4",
+            wordcount.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            output.to_str().unwrap(),
+            streaming[0],
+            streaming[1],
+            "-D",
+            &interval,
+            "-D",
+            &checkpoints,
+        ];
+        let out = cluster.spate(&args);
+        assert!(out.status.success(), "seed {seed}: {}", text(&out));
+        let id = submitted_id(&out);
+        let mut kills = 0;
+        for victim in &victims {
+            // Somewhere in the run, once the job's workers run.
+            wait_until("the job's workers", Duration::from_secs(60), || {
+                job_state(&cluster, &id).as_deref() != Some("RUNNING") || !workers_of(&cluster.dir).is_empty()
+            });
+            // After a checkpoint completed (so that the restart restores one), at a
+            // random moment.
+            let job_checkpoints = cluster.dir.join("checkpoints").join(&id);
+            wait_until("a completed checkpoint", Duration::from_secs(60), || {
+                job_state(&cluster, &id).as_deref() != Some("RUNNING") || has_completed_checkpoint(&job_checkpoints)
+            });
+            std::thread::sleep(Duration::from_millis(rng.below(800)));
+            if job_state(&cluster, &id).as_deref() != Some("RUNNING") {
+                break;
+            }
+            let workers = workers_of(&cluster.dir);
+            let Some(&worker) = workers.get(rng.below(workers.len().max(1) as u64) as usize) else { continue };
+            match victim {
+                Victim::Worker => signal(worker, "KILL"),
+                Victim::TaskManager => {
+                    let Some(tm) = parent_of(worker) else { continue };
+                    signal(tm, "KILL");
+                    // A new TaskManager takes its place: it registers and its slots are used.
+                    let child = Command::new(SPATE)
+                        .args(["taskmanager", "-D", &format!("jobmanager.rpc.port={rpc_port}")])
+                        .env("SPATE_CONF_DIR", cluster.dir.join("conf"))
+                        .env_remove("SPATE_LOG")
+                        .stdin(Stdio::null())
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .spawn()
+                        .unwrap();
+                    extra.0.push(child);
+                }
+            }
+            kills += 1;
+            eprintln!("seed {seed}: killed {victim:?} (worker {worker})");
+            // The JobManager notices, records the root cause and restarts the job.
+            wait_until("the job to restart", Duration::from_secs(60), || {
+                let (_, exceptions) = cluster.get(&format!("/jobs/{id}/exceptions"));
+                let recorded = exceptions["exceptionHistory"]["entries"].as_array().map_or(0, Vec::len);
+                let state = job_state(&cluster, &id);
+                recorded >= kills && matches!(state.as_deref(), Some("RUNNING" | "FINISHED" | "FAILED"))
+            });
+        }
+        wait_until("the job to finish", Duration::from_secs(180), || {
+            matches!(job_state(&cluster, &id).as_deref(), Some("FINISHED" | "FAILED" | "CANCELED"))
+        });
+        assert!(kills > 0, "seed {seed}: the job ended before any kill");
+        let (_, exceptions) = cluster.get(&format!("/jobs/{id}/exceptions"));
+        assert_eq!(job_state(&cluster, &id).as_deref(), Some("FINISHED"), "seed {seed}: {exceptions}");
+        let got = committed_lines(&output);
+        assert_eq!(got.len(), expected.len(), "seed {seed}: lines lost or repeated");
+        assert!(got == expected, "seed {seed}: the committed output differs from the uninterrupted run's");
+        // The failures are on record with their root causes, and a restart restored a
+        // checkpoint rather than starting over.
+        let entries = exceptions["exceptionHistory"]["entries"].as_array().cloned().unwrap_or_default();
+        assert_eq!(entries.len(), kills, "seed {seed}: one failure per kill: {exceptions}");
+        for entry in &entries {
+            let cause = entry["stacktrace"].as_str().unwrap_or_default();
+            assert!(cause.contains("lost") || cause.contains("killed by signal 9"), "seed {seed}: {cause}");
+        }
+        let log = std::fs::read_to_string(jobmanager_log_path(&cluster)).unwrap();
+        let restored = log.lines().any(|l| l.contains("restoring checkpoint") && l.contains(&id));
+        assert!(restored, "seed {seed}: no attempt restored a checkpoint");
+    }
+    // Every killed TaskManager was replaced: three are registered.
+    wait_until("three TaskManagers", Duration::from_secs(20), || cluster.registered() == 3);
+}
+
+/// Whether a checkpoint of the job whose checkpoints are in `dir` completed.
+fn has_completed_checkpoint(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| entries.flatten().any(|e| e.path().join("_metadata").exists()))
+}
+
+/// The live worker processes of the cluster in `dir`.
+fn workers_of(dir: &Path) -> Vec<u32> {
+    processes_under(&dir.join("tm"))
+        .into_iter()
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| String::from_utf8_lossy(&env).contains("SPATE_ROLE=worker"))
+        })
+        .collect()
+}
+
+fn jobmanager_log_path(cluster: &Cluster) -> PathBuf {
+    std::fs::read_dir(cluster.dir.join("log"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains("jobmanager") && p.to_string_lossy().ends_with(".log"))
+        .expect("the JobManager's log")
+}
