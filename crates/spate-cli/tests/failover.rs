@@ -209,9 +209,53 @@ fn killed_taskmanagers_and_workers_leave_the_committed_output_exactly_as_an_unin
         let log = std::fs::read_to_string(jobmanager_log_path(&cluster)).unwrap();
         let restored = log.lines().any(|l| l.contains("restoring checkpoint") && l.contains(&id));
         assert!(restored, "seed {seed}: no attempt restored a checkpoint");
+        check_checkpoint_rest(&cluster, &id, kills);
     }
     // Every killed TaskManager was replaced: three are registered.
     wait_until("three TaskManagers", Duration::from_secs(20), || cluster.registered() == 3);
+}
+
+/// `/jobs/:id/checkpoints` and its config and details, in the shapes of Flink's
+/// samples, say what happened: restores, completed checkpoints acknowledged by every
+/// subtask.
+fn check_checkpoint_rest(cluster: &Cluster, id: &str, kills: usize) {
+    let (status, overview) = cluster.get(&format!("/jobs/{id}/checkpoints"));
+    assert_eq!(status, 200, "{overview}");
+    let flink = sample("rest_job_checkpoints_running.json");
+    assert_eq!(keys(&overview), keys(&flink));
+    assert_eq!(keys(&overview["counts"]), keys(&flink["counts"]));
+    assert_eq!(keys(&overview["summary"]), keys(&flink["summary"]));
+    assert_eq!(keys(&overview["summary"]["state_size"]), keys(&flink["summary"]["state_size"]));
+    assert_eq!(keys(&overview["latest"]), keys(&flink["latest"]));
+    let restores = overview["counts"]["restored"].as_u64().unwrap();
+    assert!(restores >= 1 && restores <= kills as u64, "{overview}");
+    assert!(overview["latest"]["restored"]["id"].as_u64().unwrap() >= 1, "{overview}");
+    assert_eq!(overview["latest"]["restored"]["is_savepoint"], false);
+    assert!(overview["counts"]["completed"].as_u64().unwrap() >= 1, "{overview}");
+    let completed = &overview["latest"]["completed"];
+    assert_eq!(keys(completed), keys(&flink["latest"]["completed"]));
+    assert_eq!(completed["num_subtasks"], completed["num_acknowledged_subtasks"]);
+    for entry in overview["history"].as_array().unwrap() {
+        let class = entry["className"].as_str().unwrap();
+        if let Some(model) = flink["history"].as_array().unwrap().iter().find(|h| h["className"] == class) {
+            assert_eq!(keys(entry), keys(model), "{class}");
+        }
+    }
+    let chk = completed["id"].as_u64().unwrap();
+    let (status, details) = cluster.get(&format!("/jobs/{id}/checkpoints/details/{chk}"));
+    assert_eq!(status, 200, "{details}");
+    let tasks = details["tasks"].as_object().unwrap();
+    let vertices = cluster.get(&format!("/jobs/{id}")).1["vertices"].as_array().unwrap().len();
+    assert_eq!(tasks.len(), vertices, "one entry per vertex: {details}");
+    for task in tasks.values() {
+        assert_eq!(task["num_acknowledged_subtasks"], task["num_subtasks"], "{details}");
+    }
+    assert_eq!(cluster.get(&format!("/jobs/{id}/checkpoints/details/999999")).0, 404);
+    assert_eq!(cluster.get(&format!("/jobs/{id}/checkpoints/details/x")).0, 400);
+    let (status, config) = cluster.get(&format!("/jobs/{id}/checkpoints/config"));
+    assert_eq!(status, 200, "{config}");
+    assert_eq!(keys(&config), keys(&sample("rest_job_checkpoints_config.json")));
+    assert_eq!(config["mode"], "exactly_once");
 }
 
 /// Whether a checkpoint of the job whose checkpoints are in `dir` completed.

@@ -50,15 +50,14 @@ impl ClusterDeployer {
     /// whose `_metadata` is readable and whose files are all there, whole (chosen here,
     /// so that no two workers start from different checkpoints); else the savepoint
     /// the job started from. Candidates that all fail are an error naming each.
-    fn choose_restore(&self, candidates: &[CompletedCheckpoint]) -> Result<Option<CheckpointLocation>, String> {
+    fn choose_restore(&self, candidates: &[CompletedCheckpoint]) -> Result<Option<ChosenRestore>, String> {
         let location =
             |c: &CompletedCheckpoint| CheckpointLocation { storage: c.storage.url().to_string(), dir: c.dir.clone() };
         let mut errors = Vec::new();
         for candidate in candidates {
             match candidate.storage.read_metadata(&candidate.dir) {
-                Ok(_) => {
-                    tracing::info!(job = %self.job_id, checkpoint = candidate.id, path = %candidate.path(), "restoring checkpoint");
-                    return Ok(Some(location(candidate)));
+                Ok(metadata) => {
+                    return Ok(Some(ChosenRestore { location: location(candidate), metadata, path: candidate.path() }));
                 }
                 Err(error) => {
                     tracing::error!(job = %self.job_id, checkpoint = candidate.id, %error, "checkpoint is not usable; trying an older one");
@@ -69,10 +68,30 @@ impl ClusterDeployer {
         if !errors.is_empty() {
             return Err(format!("no usable checkpoint: {}", errors.join("; ")));
         }
-        if let Some(savepoint) = &self.initial {
-            tracing::info!(job = %self.job_id, path = %savepoint.path(), "restoring savepoint");
+        let Some(savepoint) = &self.initial else { return Ok(None) };
+        let metadata = savepoint.storage.read_metadata(&savepoint.dir).map_err(|e| e.to_string())?;
+        Ok(Some(ChosenRestore { location: location(savepoint), metadata, path: savepoint.path() }))
+    }
+
+    /// Logs, and records for REST, that an attempt starts from `chosen`.
+    fn restoring(&self, chosen: &ChosenRestore) {
+        let (metadata, path) = (&chosen.metadata, chosen.path.clone());
+        let what = if metadata.kind == spate_runtime::checkpoint::CheckpointKind::Savepoint {
+            "savepoint"
+        } else {
+            "checkpoint"
+        };
+        tracing::info!(job = %self.job_id, checkpoint = metadata.checkpoint_id, path = %path, "restoring {what}");
+        let mut jobs = self.shared.jobs.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(record) = jobs.get_mut(&self.job_id) {
+            record.restores += 1;
+            record.restored = Some(super::dispatcher::RestoredCheckpoint {
+                id: metadata.checkpoint_id,
+                timestamp: super::dispatcher::now_ms(),
+                is_savepoint: metadata.kind == spate_runtime::checkpoint::CheckpointKind::Savepoint,
+                path,
+            });
         }
-        Ok(self.initial.as_ref().map(location))
     }
 
     /// Runs `call` against the executor at `address` on the JobManager's runtime.
@@ -194,6 +213,13 @@ impl ClusterDeployer {
     }
 }
 
+/// The checkpoint an attempt restores, as the JobManager checked it.
+struct ChosenRestore {
+    location: CheckpointLocation,
+    metadata: spate_runtime::checkpoint::CheckpointMetadata,
+    path: String,
+}
+
 /// Why a worker of an attempt did not start.
 struct StartFailure {
     reason: String,
@@ -302,6 +328,10 @@ impl Deployer for ClusterDeployer {
             record.subtasks = vec![super::subtasks::SubtaskRecord::deployed(now); record.tasks];
             record.accumulators.clear();
         }
+        if let Some(chosen) = &restore_from {
+            self.restoring(chosen);
+        }
+        let restore_from = restore_from.map(|chosen| chosen.location);
         if let Err((failure, started)) = self.start_workers(attempt, &workers, &slots, &restore_from) {
             for (tm, address) in &workers[..started] {
                 self.cancel_on(attempt, tm, address);

@@ -92,6 +92,19 @@ pub enum SubmitError {
 /// `web.exception-history-size` default).
 pub(crate) const EXCEPTION_HISTORY: usize = 16;
 
+/// The checkpoint or savepoint an attempt started from (Flink's `latest.restored`).
+#[derive(Clone, Debug)]
+pub(crate) struct RestoredCheckpoint {
+    /// Its id.
+    pub id: u64,
+    /// When the attempt read it (ms since the epoch).
+    pub timestamp: i64,
+    /// Whether it is a savepoint.
+    pub is_savepoint: bool,
+    /// Its directory.
+    pub path: String,
+}
+
 /// A failure a job restarted after.
 pub(crate) struct JobException {
     /// When (ms since the epoch).
@@ -119,6 +132,16 @@ pub(crate) struct JobRecord {
     pub exceptions: Vec<JobException>,
     /// Whether older ones were dropped.
     pub exceptions_truncated: bool,
+    /// Its checkpoints' statistics, shared with its job master.
+    pub checkpoints: spate_runtime::checkpoint::CheckpointHistory,
+    /// How it checkpoints.
+    pub checkpoint_settings: CheckpointSettings,
+    /// Where its checkpoints go (`None`: nowhere outlives the JobManager).
+    pub checkpoint_dir: Option<String>,
+    /// The checkpoint or savepoint its latest restore read, and how many restores read one.
+    pub restored: Option<RestoredCheckpoint>,
+    /// Restores from a checkpoint or savepoint.
+    pub restores: u32,
     /// The attempt deployed last, with the TaskManager of each subtask.
     pub placement: Option<(u32, Vec<String>)>,
     /// The accumulators of the subtasks of the current attempt that ended, by task
@@ -212,6 +235,8 @@ pub(crate) fn submit(shared: &Arc<Shared>, submission: Submission) -> Result<Str
         None => None,
     };
     let restart = RestartStrategy::from_config(&config, checkpoints.interval.is_some())?;
+    let settings_for_record = checkpoints.clone();
+    let checkpoint_dir = storage.is_durable().then(|| storage.local_path("").display().to_string());
     let job_id = JobId::generate().to_string();
     let (inbox_tx, inbox) = crossbeam_channel::unbounded::<JobMessage>();
     let post = inbox_tx.clone();
@@ -240,6 +265,11 @@ pub(crate) fn submit(shared: &Arc<Shared>, submission: Submission) -> Result<Str
         failure: None,
         exceptions: Vec::new(),
         exceptions_truncated: false,
+        checkpoints: master.checkpoint_history(),
+        checkpoint_settings: settings_for_record,
+        checkpoint_dir,
+        restored: None,
+        restores: 0,
         placement: None,
         accumulators: Default::default(),
         graph: Arc::new(graph.clone()),

@@ -194,6 +194,23 @@ pub struct CheckpointStats {
     pub status: CheckpointStatus,
     /// Its directory, once complete.
     pub path: Option<String>,
+    /// The subtasks that acknowledged it, by vertex.
+    pub vertices: BTreeMap<u32, VertexCheckpointStats>,
+    /// When the last subtask acknowledged it (ms since the epoch; 0 before any).
+    pub latest_ack_timestamp: i64,
+}
+
+/// One vertex's part of a checkpoint (Flink's per-task checkpoint statistics).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VertexCheckpointStats {
+    /// Subtasks of the vertex that acknowledged.
+    pub acknowledged: u32,
+    /// When the last of them did (ms since the epoch).
+    pub latest_ack_timestamp: i64,
+    /// Bytes of state they stored.
+    pub state_size: u64,
+    /// The longest barrier alignment among them.
+    pub alignment: Duration,
 }
 
 /// A complete checkpoint or savepoint that can be restored.
@@ -444,6 +461,8 @@ impl CheckpointCoordinator {
             sync_duration: Duration::ZERO,
             status: CheckpointStatus::InProgress,
             path: None,
+            vertices: BTreeMap::new(),
+            latest_ack_timestamp: 0,
         });
         tracing::debug!(checkpoint = id, "triggering checkpoint");
         for task in 0..n {
@@ -463,9 +482,20 @@ impl CheckpointCoordinator {
                 let Some(p) = self.pending.get_mut(&id) else { return };
                 // A task's first acknowledgement of a checkpoint counts.
                 let Some(slot @ None) = p.written.get_mut(task) else { return };
+                let size = ack.file.as_ref().map_or(0, |f| f.size);
                 *slot = Some(ack.file);
                 p.alignment = p.alignment.max(ack.alignment);
                 p.sync = p.sync.max(ack.sync);
+                let vertex = self.tasks.get(task).map_or(0, |d| d.vertex);
+                let now = now_millis();
+                self.update(id, |s| {
+                    s.latest_ack_timestamp = now;
+                    let v = s.vertices.entry(vertex).or_default();
+                    v.acknowledged += 1;
+                    v.latest_ack_timestamp = now;
+                    v.state_size += size;
+                    v.alignment = v.alignment.max(ack.alignment);
+                });
                 self.try_complete(id);
             }
             CoordinatorMessage::Declined { id, decline, .. } => {

@@ -20,7 +20,8 @@ mod writer;
 
 pub use coordinator::{
     Acknowledgement, CheckpointCoordinator, CheckpointHistory, CheckpointSettings, CheckpointStats, CheckpointStatus,
-    CompletedCheckpoint, CoordinatorMessage, SavepointReply, TaskDescriptor, TaskGateway, WrittenFile,
+    CompletedCheckpoint, CoordinatorMessage, SavepointReply, TaskDescriptor, TaskGateway, VertexCheckpointStats,
+    WrittenFile,
 };
 pub use failure::{CheckpointFailure, FailureCounter, TooManyFailedCheckpoints};
 pub use format::{CheckpointMetadata, FormatError, OperatorMetadata, StateFile};

@@ -2,6 +2,7 @@
 
 mod artifacts;
 mod auth;
+mod checkpoints;
 mod cluster;
 mod error;
 mod job_details;
@@ -38,6 +39,9 @@ pub(super) fn router(shared: Arc<Shared>, max_content_length: u64) -> Router {
         .route("/jobs/overview", get(jobs::overview))
         .route("/jobs/{id}/exceptions", get(jobs::exceptions))
         .route("/jobs/{id}/accumulators", get(jobs::accumulators))
+        .route("/jobs/{id}/checkpoints", get(checkpoints::overview))
+        .route("/jobs/{id}/checkpoints/config", get(checkpoints::config))
+        .route("/jobs/{id}/checkpoints/details/{checkpointid}", get(checkpoints::details))
         .route("/jobs/{id}", get(job_details::details))
         .route("/jobs/{id}/plan", get(job_details::plan))
         .route("/jobs/{id}/config", get(job_details::config))
