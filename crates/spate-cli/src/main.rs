@@ -9,6 +9,7 @@ mod jobs;
 mod pid_file;
 mod rest;
 mod run;
+mod savepoint;
 mod standalone;
 
 use std::path::PathBuf;
@@ -59,6 +60,15 @@ enum Command {
         /// Spate's cluster is a session cluster, so the jobs go, not the cluster).
         #[arg(long = "shutdownOnAttachedExit")]
         shutdown_on_attached_exit: bool,
+        /// Starts the jobs from this savepoint or retained checkpoint (its directory).
+        #[arg(short = 's', long = "fromSavepoint", value_name = "PATH")]
+        from_savepoint: Option<String>,
+        /// With -s: drop state of operators the job no longer has.
+        #[arg(short = 'n', long = "allowNonRestoredState")]
+        allow_non_restored_state: bool,
+        /// With -s: claim or no_claim (Flink's `-cm`); Spate never changes the savepoint.
+        #[arg(long = "claimMode", value_name = "MODE")]
+        claim_mode: Option<String>,
         #[command(flatten)]
         conf: ConfArgs,
         /// The application binary.
@@ -89,6 +99,41 @@ enum Command {
         /// The JobManager's REST endpoint, HOST:PORT.
         #[arg(short = 'm', long = "jobmanager", value_name = "HOST:PORT")]
         jobmanager: Option<String>,
+        #[command(flatten)]
+        conf: ConfArgs,
+        /// The job's id.
+        job_id: String,
+    },
+    /// Takes a savepoint of a running job, or disposes of one with -d (Flink's `savepoint`).
+    Savepoint {
+        /// The JobManager's REST endpoint, HOST:PORT.
+        #[arg(short = 'm', long = "jobmanager", value_name = "HOST:PORT")]
+        jobmanager: Option<String>,
+        /// Removes the savepoint at PATH instead.
+        #[arg(short = 'd', long = "dispose", value_name = "PATH")]
+        dispose: Option<String>,
+        /// canonical or native (the same files in Spate).
+        #[arg(long = "type", value_name = "TYPE")]
+        kind: Option<String>,
+        #[command(flatten)]
+        conf: ConfArgs,
+        /// The job's id.
+        job_id: Option<String>,
+        /// Where the savepoint goes [default: execution.checkpointing.savepoint-dir].
+        target_directory: Option<String>,
+    },
+    /// Stops a job with a savepoint (Flink's `stop`): it ends FINISHED, and `run -s`
+    /// resumes it, at another parallelism if wanted.
+    Stop {
+        /// The JobManager's REST endpoint, HOST:PORT.
+        #[arg(short = 'm', long = "jobmanager", value_name = "HOST:PORT")]
+        jobmanager: Option<String>,
+        /// Where the savepoint goes [default: execution.checkpointing.savepoint-dir].
+        #[arg(short = 'p', long = "savepointPath", value_name = "DIR")]
+        savepoint_path: Option<String>,
+        /// canonical or native (the same files in Spate).
+        #[arg(long = "type", value_name = "TYPE")]
+        kind: Option<String>,
         #[command(flatten)]
         conf: ConfArgs,
         /// The job's id.
@@ -134,8 +179,19 @@ enum ClusterAction {
 /// `spate run APP --parallelism 3` hands `--parallelism 3` to APP, as `flink run` does.
 fn arguments(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
     let takes_value: &[&str] = match args.get(1).and_then(|a| a.to_str()) {
-        Some("run") => &["-m", "--jobmanager", "-p", "--parallelism", "-D", "--conf-dir"],
+        Some("run") => {
+            &["-m", "--jobmanager", "-p", "--parallelism", "-D", "--conf-dir", "-s", "--fromSavepoint", "--claimMode"]
+        }
         Some("info") => &[],
+        Some("savepoint" | "stop") => {
+            // Flink's one-dash `-type`.
+            for arg in args.iter_mut().skip(2) {
+                if arg == "-type" {
+                    *arg = "--type".into();
+                }
+            }
+            return args;
+        }
         _ => return args,
     };
     // Up to the application: the first argument that is not a flag or a flag's value.
@@ -147,6 +203,9 @@ fn arguments(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
         }
         if arg == "-sae" {
             args[i] = "--shutdownOnAttachedExit".into();
+        } else if arg == "-cm" {
+            args[i] = "--claimMode".into();
+            i += 1;
         } else if takes_value.contains(&arg.as_str()) || short_flags_with_value(&arg, takes_value) {
             i += 1;
         } else if !arg.starts_with('-') {
@@ -172,7 +231,33 @@ fn run(cli: Cli) -> Result<()> {
         Command::Jobmanager(args) => daemon::jobmanager(conf_dir::load(&args)?),
         Command::Taskmanager(args) => daemon::taskmanager(conf_dir::load(&args)?),
         Command::Info { dot, app, args } => info::run(&app, &args, dot),
-        Command::Run { jobmanager, parallelism, detached, shutdown_on_attached_exit, conf, app, args } => {
+        Command::Run {
+            jobmanager,
+            parallelism,
+            detached,
+            shutdown_on_attached_exit,
+            from_savepoint,
+            allow_non_restored_state,
+            claim_mode,
+            mut conf,
+            app,
+            args,
+        } => {
+            // -s, -n and -cm are keys of the program's configuration, as in Flink.
+            if let Some(path) = from_savepoint {
+                let path = if path.contains("://") || path.starts_with('/') {
+                    path
+                } else {
+                    std::env::current_dir()?.join(path).display().to_string()
+                };
+                conf.dynamic.push(format!("execution.savepoint.path={path}"));
+            }
+            if allow_non_restored_state {
+                conf.dynamic.push("execution.savepoint.ignore-unclaimed-state=true".into());
+            }
+            if let Some(mode) = claim_mode {
+                conf.dynamic.push(format!("execution.state-recovery.claim-mode={mode}"));
+            }
             // -D sets the program's configuration and, checked here, this command's own
             // (the token, where the JobManager is).
             let config = conf_dir::load(&conf)?;
@@ -197,6 +282,18 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Cancel { jobmanager, conf, job_id } => {
             jobs::cancel(&rest::Rest::locate(jobmanager.as_deref(), &conf_dir::load(&conf)?)?, &job_id)
+        }
+        Command::Savepoint { jobmanager, dispose, kind, conf, job_id, target_directory } => {
+            if let Some(path) = dispose {
+                return savepoint::dispose(&path);
+            }
+            let Some(job_id) = job_id else { anyhow::bail!("spate savepoint: give the job's id (or -d PATH)") };
+            let rest = rest::Rest::locate(jobmanager.as_deref(), &conf_dir::load(&conf)?)?;
+            savepoint::trigger(&rest, &job_id, target_directory.as_deref(), savepoint::format_type(kind.as_deref())?)
+        }
+        Command::Stop { jobmanager, savepoint_path, kind, conf, job_id } => {
+            let rest = rest::Rest::locate(jobmanager.as_deref(), &conf_dir::load(&conf)?)?;
+            savepoint::stop(&rest, &job_id, savepoint_path.as_deref(), savepoint::format_type(kind.as_deref())?)
         }
         Command::Cluster { action } => match action {
             ClusterAction::Start(args) => standalone::start(&args),
@@ -258,5 +355,10 @@ mod tests {
         assert_eq!(rewritten(&["spate", "list", "-a"]), ["spate", "list", "-a"]);
         assert_eq!(rewritten(&["spate", "run", "-dp", "2", "app"]), ["spate", "run", "-dp", "2", "--", "app"]);
         assert_eq!(rewritten(&["spate", "run", "-p4", "-Dk=v", "app"]), ["spate", "run", "-p4", "-Dk=v", "--", "app"]);
+        assert_eq!(
+            rewritten(&["spate", "run", "-s", "/sp", "-n", "-cm", "claim", "app", "-s"]),
+            ["spate", "run", "-s", "/sp", "-n", "--claimMode", "claim", "--", "app", "-s"]
+        );
+        assert_eq!(rewritten(&["spate", "stop", "-type", "native", "J"]), ["spate", "stop", "--type", "native", "J"]);
     }
 }

@@ -90,6 +90,23 @@ impl Rest {
     }
 }
 
+impl Rest {
+    /// `POST path` with `body` as JSON: status and JSON.
+    pub fn post(&self, path: &str, body: &Value) -> Result<(u16, Value)> {
+        let url = format!("http://{}{path}", self.address);
+        let mut r = self.agent.post(&url).header("Content-Type", "application/json");
+        if let Some(a) = self.auth() {
+            r = r.header("Authorization", &a);
+        }
+        let mut response = r
+            .send(body.to_string().as_bytes())
+            .with_context(|| format!("cannot reach the JobManager at http://{}", self.address))?;
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
+    }
+}
+
 /// The `errors` of a Flink-style error answer, joined.
 pub fn errors(answer: &Value) -> String {
     answer["errors"]

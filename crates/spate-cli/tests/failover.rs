@@ -281,3 +281,112 @@ fn jobmanager_log_path(cluster: &Cluster) -> PathBuf {
         .find(|p| p.to_string_lossy().contains("jobmanager") && p.to_string_lossy().ends_with(".log"))
         .expect("the JobManager's log")
 }
+
+/// The path `spate savepoint` or `spate stop` printed.
+fn savepoint_path(out: &std::process::Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let path = stdout.lines().find_map(|l| l.strip_prefix("Savepoint completed. Path: file:"));
+    path.unwrap_or_else(|| panic!("no savepoint path: {}", text(out))).to_string()
+}
+
+#[test]
+fn savepoints_stop_and_resume_at_other_parallelisms_with_exact_output() {
+    let mut cluster = Cluster::new("savepoints", 3, "");
+    cluster.start();
+    let input = cluster.dir.join("input");
+    write_input(&input, 8, LINES);
+    let wordcount = example("wordcount");
+    let expected_dir = cluster.dir.join("expected");
+    let mut embedded = Command::new(&wordcount);
+    embedded.args(["--input", input.to_str().unwrap(), "--output", expected_dir.to_str().unwrap()]);
+    embedded.args(["-D", "execution.runtime-mode=STREAMING"]);
+    let out = run_with_deadline(embedded, Duration::from_secs(120));
+    assert!(out.status.success(), "{}", text(&out));
+    let expected = committed_lines(&expected_dir);
+
+    let savepoints = cluster.dir.join("savepoints");
+    let savepoints = savepoints.to_str().unwrap();
+    let mut committed = Vec::new();
+    let mut resume: Option<String> = None;
+    let mut first_savepoint = None;
+    // p=2, stopped with a canonical savepoint; p=3 from it, stopped with a native one;
+    // p=1 from that, to the end.
+    for (round, (parallelism, stop_type)) in
+        [("2", Some("canonical")), ("3", Some("native")), ("1", None)].iter().enumerate()
+    {
+        // The same output directory each time, as a resumed job is run: the sink
+        // commits there what the savepoint staged.
+        let output = cluster.dir.join("out");
+        let mut args = vec!["run", "-d", "-p", parallelism];
+        if let Some(path) = &resume {
+            args.extend(["-s", path.as_str()]);
+        }
+        let output_arg = output.to_str().unwrap().to_string();
+        args.extend([wordcount.to_str().unwrap(), "--input", input.to_str().unwrap(), "--output", &output_arg]);
+        args.extend(["-D", "execution.runtime-mode=STREAMING"]);
+        let out = cluster.spate(&args);
+        assert!(out.status.success(), "round {round}: {}", text(&out));
+        let id = submitted_id(&out);
+        if resume.is_some() {
+            let restored = &cluster.get(&format!("/jobs/{id}/checkpoints")).1["latest"]["restored"];
+            assert_eq!(restored["is_savepoint"], true, "round {round}: {restored}");
+        }
+        if let Some(kind) = stop_type {
+            wait_until("the job to run", Duration::from_secs(60), || {
+                job_state(&cluster, &id).as_deref() != Some("CREATED")
+            });
+            let (_, exceptions) = cluster.get(&format!("/jobs/{id}/exceptions"));
+            assert_eq!(job_state(&cluster, &id).as_deref(), Some("RUNNING"), "round {round}: {exceptions}");
+            std::thread::sleep(Duration::from_millis(1500));
+            if round == 0 {
+                // A savepoint that does not stop the job.
+                let out = cluster.spate(&["savepoint", &id, savepoints]);
+                assert!(out.status.success(), "{}", text(&out));
+                let printed = String::from_utf8_lossy(&out.stdout).to_string();
+                assert!(
+                    printed.starts_with(&format!("Triggering savepoint for job {id}.\nWaiting for response...\n")),
+                    "{printed}"
+                );
+                assert!(
+                    printed.ends_with("You can resume your program from this savepoint with the run command.\n"),
+                    "{printed}"
+                );
+                let path = savepoint_path(&out);
+                assert!(Path::new(&path).join("_metadata").is_file(), "{path}");
+                assert_eq!(job_state(&cluster, &id).as_deref(), Some("RUNNING"), "a savepoint leaves the job running");
+                first_savepoint = Some(path);
+            }
+            let out = cluster.spate(&["stop", "--savepointPath", savepoints, "-type", kind, &id]);
+            assert!(out.status.success(), "round {round}: {}", text(&out));
+            let printed = String::from_utf8_lossy(&out.stdout).to_string();
+            let format = kind.to_ascii_uppercase();
+            assert!(
+                printed.starts_with(&format!(
+                    "Suspending job \"{id}\" with a {format} savepoint.\nTriggering stop-with-savepoint for job {id}.\nWaiting for response...\n"
+                )),
+                "{printed}"
+            );
+            resume = Some(savepoint_path(&out));
+        }
+        wait_until("the job to end", Duration::from_secs(180), || {
+            matches!(job_state(&cluster, &id).as_deref(), Some("FINISHED" | "FAILED" | "CANCELED"))
+        });
+        let (_, exceptions) = cluster.get(&format!("/jobs/{id}/exceptions"));
+        assert_eq!(job_state(&cluster, &id).as_deref(), Some("FINISHED"), "round {round}: {exceptions}");
+    }
+    committed.extend(committed_lines(&cluster.dir.join("out")));
+    committed.sort_unstable();
+    assert_eq!(committed.len(), expected.len(), "lines lost or repeated over the stops");
+    assert!(committed == expected, "the output over three runs differs from the uninterrupted run's");
+
+    // Disposing removes the savepoint; a directory that is none is refused.
+    let first = first_savepoint.unwrap();
+    let out = cluster.spate(&["savepoint", "-d", &first]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!Path::new(&first).exists());
+    let out = cluster.spate(&["savepoint", "-d", input.to_str().unwrap()]);
+    assert!(!out.status.success() && text(&out).contains("not a savepoint"), "{}", text(&out));
+    // A savepoint of an ended job, and one without a directory, are refused with reasons.
+    let out = cluster.spate(&["savepoint", "0123456789abcdef0123456789abcdef"]);
+    assert!(!out.status.success() && text(&out).contains("not found"), "{}", text(&out));
+}

@@ -92,6 +92,17 @@ pub enum SubmitError {
 /// `web.exception-history-size` default).
 pub(crate) const EXCEPTION_HISTORY: usize = 16;
 
+/// Where a savepoint request stands (`GET /jobs/:id/savepoints/:triggerid`).
+#[derive(Clone, Debug)]
+pub(crate) enum SavepointOperation {
+    /// Taken now.
+    InProgress,
+    /// Done: its directory.
+    Completed(String),
+    /// Failed: why.
+    Failed(String),
+}
+
 /// The checkpoint or savepoint an attempt started from (Flink's `latest.restored`).
 #[derive(Clone, Debug)]
 pub(crate) struct RestoredCheckpoint {
@@ -142,6 +153,12 @@ pub(crate) struct JobRecord {
     pub restored: Option<RestoredCheckpoint>,
     /// Restores from a checkpoint or savepoint.
     pub restores: u32,
+    /// Savepoint requests by trigger id.
+    pub savepoints: BTreeMap<String, SavepointOperation>,
+    /// The trigger id of each request the job master was given.
+    pub savepoint_requests: BTreeMap<u64, String>,
+    /// The last request number given.
+    pub next_savepoint_request: u64,
     /// The attempt deployed last, with the TaskManager of each subtask.
     pub placement: Option<(u32, Vec<String>)>,
     /// The accumulators of the subtasks of the current attempt that ended, by task
@@ -270,6 +287,9 @@ pub(crate) fn submit(shared: &Arc<Shared>, submission: Submission) -> Result<Str
         checkpoint_dir,
         restored: None,
         restores: 0,
+        savepoints: BTreeMap::new(),
+        savepoint_requests: BTreeMap::new(),
+        next_savepoint_request: 0,
         placement: None,
         accumulators: Default::default(),
         graph: Arc::new(graph.clone()),
@@ -410,7 +430,23 @@ impl JobObserver for RecordObserver {
         });
     }
 
-    fn savepoint_completed(&mut self, _: u64, _: Result<CompletedCheckpoint, SavepointError>) {}
+    fn savepoint_completed(&mut self, request: u64, result: Result<CompletedCheckpoint, SavepointError>) {
+        let operation = match result {
+            Ok(savepoint) => {
+                tracing::info!(job = %self.job_id, path = %savepoint.path(), "savepoint completed");
+                SavepointOperation::Completed(savepoint.path())
+            }
+            Err(error) => {
+                tracing::warn!(job = %self.job_id, %error, "savepoint failed");
+                SavepointOperation::Failed(error.to_string())
+            }
+        };
+        self.update(|r| {
+            if let Some(trigger) = r.savepoint_requests.remove(&request) {
+                r.savepoints.insert(trigger, operation);
+            }
+        });
+    }
 
     fn checkpoint_holds(&mut self, _: &[String]) {}
 

@@ -237,6 +237,42 @@ pub const SAVEPOINT_PATH: ConfigOption<Option<String>> = ConfigOption::new(
     |v| v.clone().unwrap_or_default(),
 );
 
+/// `execution.checkpointing.savepoint-dir`.
+pub const SAVEPOINT_DIR: ConfigOption<Option<String>> = ConfigOption::new(
+    "execution.checkpointing.savepoint-dir",
+    "Where savepoints go when a request names no directory (spate savepoint, spate stop, REST).",
+    parse_path,
+    || None,
+    |v| v.clone().unwrap_or_default(),
+);
+
+/// `execution.state-recovery.claim-mode`.
+pub const CLAIM_MODE: ConfigOption<ClaimMode> = ConfigOption::new(
+    "execution.state-recovery.claim-mode",
+    "NO_CLAIM or CLAIM: whether the job owns the savepoint it starts from. Spate never changes or deletes \
+     the savepoint it restores, so both leave it as it is (CLAIM allows Flink to delete it later).",
+    parse_claim_mode,
+    || ClaimMode::NoClaim,
+    upper,
+);
+
+/// Who owns the savepoint a job starts from (`-cm` of `spate run`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClaimMode {
+    /// The user keeps it.
+    NoClaim,
+    /// The job takes it over.
+    Claim,
+}
+
+fn parse_claim_mode(raw: &str) -> Result<ClaimMode, InvalidValue> {
+    match raw.to_ascii_uppercase().replace('-', "_").as_str() {
+        "NO_CLAIM" => Ok(ClaimMode::NoClaim),
+        "CLAIM" => Ok(ClaimMode::Claim),
+        _ => Err("expected NO_CLAIM or CLAIM".into()),
+    }
+}
+
 /// `execution.savepoint.ignore-unclaimed-state`.
 pub const SAVEPOINT_IGNORE_UNCLAIMED: ConfigOption<bool> = ConfigOption::new(
     "execution.savepoint.ignore-unclaimed-state",

@@ -278,6 +278,8 @@ pub static ALL_OPTIONS: &[&dyn AnyOption] = &[
     &ft::CHECKPOINTING_RETENTION,
     &ft::SAVEPOINT_PATH,
     &ft::SAVEPOINT_IGNORE_UNCLAIMED,
+    &ft::SAVEPOINT_DIR,
+    &ft::CLAIM_MODE,
     &ft::STATE_BACKEND,
     &ft::RESTART_STRATEGY,
     &ft::FIXED_DELAY_ATTEMPTS,

@@ -8,6 +8,7 @@ mod error;
 mod job_details;
 mod jobs;
 mod results;
+mod savepoints;
 mod taskmanagers;
 
 use std::sync::Arc;
@@ -31,6 +32,8 @@ pub(super) fn router(shared: Arc<Shared>, max_content_length: u64) -> Router {
         .route("/jobs", axum::routing::post(jobs::submit))
         .route("/jobs/{id}", axum::routing::patch(jobs::cancel))
         .route("/jobs/{id}/results", get(results::fetch))
+        .route("/jobs/{id}/savepoints", axum::routing::post(savepoints::trigger))
+        .route("/jobs/{id}/stop", axum::routing::post(savepoints::stop))
         .route_layer(axum::middleware::from_fn_with_state(shared.clone(), auth::require_token));
     Router::new()
         .merge(guarded)
@@ -40,6 +43,7 @@ pub(super) fn router(shared: Arc<Shared>, max_content_length: u64) -> Router {
         .route("/jobs/{id}/exceptions", get(jobs::exceptions))
         .route("/jobs/{id}/accumulators", get(jobs::accumulators))
         .route("/jobs/{id}/checkpoints", get(checkpoints::overview))
+        .route("/jobs/{id}/savepoints/{triggerid}", get(savepoints::status))
         .route("/jobs/{id}/checkpoints/config", get(checkpoints::config))
         .route("/jobs/{id}/checkpoints/details/{checkpointid}", get(checkpoints::details))
         .route("/jobs/{id}", get(job_details::details))
