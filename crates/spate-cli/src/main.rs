@@ -306,11 +306,20 @@ fn run(cli: Cli) -> Result<()> {
 
 /// Logs go to stderr (the `.log` file of a daemon); `SPATE_LOG` sets the level.
 fn init_logging() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let level = std::env::var("SPATE_LOG").ok().and_then(|l| l.parse::<tracing::Level>().ok());
+    let level = level.unwrap_or(tracing::Level::INFO);
+    // tarpc logs every call at INFO: a JobManager mails every subtask each checkpoint.
+    let filter = tracing_subscriber::filter::Targets::new()
+        .with_default(level)
+        .with_target("tarpc", level.min(tracing::Level::WARN));
     let _ = tracing_subscriber::fmt()
-        .with_max_level(level.unwrap_or(tracing::Level::INFO))
+        .with_max_level(level)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .finish()
+        .with(filter)
         .try_init();
 }
 

@@ -100,8 +100,16 @@ impl ClusterDeployer {
         address: &str,
         call: impl AsyncFnOnce(TaskExecutorClient) -> Result<T, String>,
     ) -> Result<T, String> {
+        let shared = self.shared.clone();
         let address = address.to_string();
-        self.shared.runtime.block_on(async move { call(crate::rpc::connect_executor(&address).await?).await })
+        self.shared.runtime.block_on(async move {
+            // The kept connection: checkpoint mail goes to every subtask each interval.
+            let result = call(shared.executor(&address).await?).await;
+            if result.is_err() {
+                shared.forget_executor(&address);
+            }
+            result
+        })
     }
 
     /// Cancels attempt `attempt` on the TaskManager at `address`; one that cannot be
