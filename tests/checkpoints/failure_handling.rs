@@ -72,7 +72,8 @@ fn a_pending_file_missing_after_a_restore_into_another_directory_fails_the_job_w
     assert!(text[at..].starts_with(&format!("{missing}{n}.inprogress")), "{text}");
     // The first run wrote that part into its own directory (visible if the stopping job
     // got to commit the savepoint before it ended, pending otherwise).
-    let (visible, pending) = (first_out.join(format!("part-0-{n}")), first_out.join(format!(".part-0-{n}.inprogress")));
+    let (visible, pending) =
+        (first_out.join(format!("part-0-{n}")), first_out.join(format!(".part-0-{n}.inprogress.a0")));
     assert!(visible.is_file() || pending.is_file(), "the file named is the first run's part {n}: {text}");
     assert!(text.contains("pending file"), "{text}");
     assert!(text.contains(&format!("another output directory than {}", second_out.display())), "{text}");

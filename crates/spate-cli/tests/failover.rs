@@ -390,3 +390,73 @@ fn savepoints_stop_and_resume_at_other_parallelisms_with_exact_output() {
     let out = cluster.spate(&["savepoint", "0123456789abcdef0123456789abcdef"]);
     assert!(!out.status.success() && text(&out).contains("not found"), "{}", text(&out));
 }
+
+#[test]
+fn a_stopped_taskmanagers_workers_cannot_harm_the_attempt_that_replaces_them() {
+    // The stopped TaskManager is declared lost after heartbeat.timeout.
+    let mut cluster = Cluster::new("stopped", 3, "heartbeat.timeout: 2 s\n");
+    cluster.start();
+    let input = cluster.dir.join("input");
+    write_input(&input, 8, LINES);
+    let wordcount = example("wordcount");
+    let expected_dir = cluster.dir.join("expected");
+    let mut embedded = Command::new(&wordcount);
+    embedded.args(["--input", input.to_str().unwrap(), "--output", expected_dir.to_str().unwrap()]);
+    embedded.args(["-D", "execution.runtime-mode=STREAMING"]);
+    let out = run_with_deadline(embedded, Duration::from_secs(120));
+    assert!(out.status.success(), "{}", text(&out));
+    let expected = committed_lines(&expected_dir);
+
+    let output = cluster.dir.join("out");
+    let checkpoints = format!("execution.checkpointing.dir={}", cluster.dir.join("checkpoints").display());
+    let out = cluster.spate(&[
+        "run",
+        "-d",
+        "-p",
+        "4",
+        wordcount.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        output.to_str().unwrap(),
+        "-D",
+        "execution.runtime-mode=STREAMING",
+        "-D",
+        "execution.checkpointing.interval=200ms",
+        "-D",
+        &checkpoints,
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let id = submitted_id(&out);
+    let job_checkpoints = cluster.dir.join("checkpoints").join(&id);
+    wait_until("a completed checkpoint", Duration::from_secs(60), || has_completed_checkpoint(&job_checkpoints));
+    let worker = *workers_of(&cluster.dir).first().expect("a worker runs");
+    let stopped = parent_of(worker).unwrap();
+    signal(stopped, "STOP");
+    // Its workers run on, beside the attempt that replaces them, until it comes back.
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wait_until("the job to restart", Duration::from_secs(60), || {
+            let (_, exceptions) = cluster.get(&format!("/jobs/{id}/exceptions"));
+            !exceptions["exceptionHistory"]["entries"].as_array().is_none_or(Vec::is_empty)
+                && job_state(&cluster, &id).as_deref() == Some("RUNNING")
+        });
+        std::thread::sleep(Duration::from_millis(500));
+    }));
+    signal(stopped, "CONT");
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+    wait_until("the job to finish", Duration::from_secs(180), || {
+        matches!(job_state(&cluster, &id).as_deref(), Some("FINISHED" | "FAILED" | "CANCELED"))
+    });
+    let (_, exceptions) = cluster.get(&format!("/jobs/{id}/exceptions"));
+    assert_eq!(job_state(&cluster, &id).as_deref(), Some("FINISHED"), "{exceptions}");
+    let cause = exceptions["exceptionHistory"]["entries"][0]["stacktrace"].as_str().unwrap_or_default().to_string();
+    assert!(cause.contains("lost") && cause.contains("heartbeat"), "{cause}");
+    let got = committed_lines(&output);
+    assert_eq!(got.len(), expected.len(), "lines lost or repeated");
+    assert!(got == expected, "the committed output differs from the uninterrupted run's");
+    // The resumed TaskManager killed its stale workers and registered again.
+    wait_until("the resumed TaskManager to register", Duration::from_secs(30), || cluster.registered() == 3);
+    wait_until("its stale worker to be gone", Duration::from_secs(30), || !alive(worker));
+}

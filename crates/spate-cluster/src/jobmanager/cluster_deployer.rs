@@ -26,6 +26,8 @@ pub(crate) struct ClusterDeployer {
     /// The savepoint the job was submitted with: where attempts start while no
     /// checkpoint of this run completed.
     initial: Option<CompletedCheckpoint>,
+    /// Mail and cancels, in order per TaskManager, off the job master's thread.
+    mail: super::executor_mail::ExecutorMail,
 }
 
 /// The workers of one attempt: one per TaskManager it has slots on.
@@ -43,7 +45,8 @@ impl ClusterDeployer {
         submission: Arc<Submission>,
         initial: Option<CompletedCheckpoint>,
     ) -> Self {
-        ClusterDeployer { shared, job_id, submission, attempts: HashMap::new(), waiting_since: None, initial }
+        let mail = super::executor_mail::ExecutorMail::new(shared.clone(), job_id.clone());
+        ClusterDeployer { shared, job_id, submission, attempts: HashMap::new(), waiting_since: None, initial, mail }
     }
 
     /// The checkpoint every worker of an attempt restores: the newest of `candidates`
@@ -358,21 +361,17 @@ impl Deployer for ClusterDeployer {
 
     fn send(&mut self, attempt: u32, task: usize, mail: TaskMail) {
         let Some(a) = self.attempts.get(&attempt) else { return };
-        let Some((_, address)) = a.task_worker.get(task).and_then(|w| a.workers.get(*w)).cloned() else { return };
-        let (job, token) = (self.job_id.clone(), self.shared.token.clone());
-        let _ = self.call(&address, async move |executor| {
-            executor
-                .mail(context::current(), job, attempt, task, mail, token)
-                .await
-                .map_err(|e| e.to_string())
-                .map(|_| ())
-        });
+        let Some((tm, address)) = a.task_worker.get(task).and_then(|w| a.workers.get(*w)) else { return };
+        self.mail.mail(tm, address, attempt, task, mail);
     }
 
     fn cancel(&mut self, attempt: u32) {
         let Some(a) = self.attempts.get(&attempt) else { return };
-        for (tm, address) in a.workers.clone() {
-            self.cancel_on(attempt, &tm, &address);
+        for (tm, address) in &a.workers {
+            // A lost TaskManager's workers count as ended already.
+            if self.shared.resources().get(tm).is_some() {
+                self.mail.cancel(tm, address, attempt);
+            }
         }
     }
 

@@ -5,6 +5,7 @@
 pub mod artifact_store;
 mod cluster_deployer;
 pub mod dispatcher;
+mod executor_mail;
 mod resource_manager;
 mod rest;
 mod rpc_server;

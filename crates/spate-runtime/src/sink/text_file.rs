@@ -2,12 +2,16 @@
 //! checkpoint that covers them completes (Flink's `FileSink` with a roll on every
 //! checkpoint).
 //!
-//! Subtask `s` writes `DIR/.part-s-N.inprogress`; the checkpoint barrier closes and
-//! syncs it (pre-commit), and the checkpoint's completion renames it to `DIR/part-s-N`
-//! (commit). `N` counts the subtask's part files and is checkpointed, so that a
-//! restarted job writes the same names again: the part files of an attempt that failed
-//! are overwritten or stay hidden, and never become visible. Without checkpointing, each
-//! subtask writes one part file, made visible when the job finishes.
+//! Subtask `s` of attempt `A` writes `DIR/.part-s-N.inprogress.aA`; the checkpoint
+//! barrier closes and syncs it (pre-commit), and the checkpoint's completion renames it
+//! to `DIR/part-s-N` (commit). `N` counts the subtask's part files and is checkpointed,
+//! so that a restarted job writes the same visible names again: the part files of an
+//! attempt that failed stay hidden and never become visible. The attempt in the hidden
+//! name keeps a worker of a failed attempt that still runs (on a stopped TaskManager)
+//! from writing into, or removing, the file the new attempt writes; it commits nothing,
+//! since only the current attempt is told that checkpoints completed. Hidden files of
+//! failed attempts are left in place (as Flink's `FileSink` leaves them). Without
+//! checkpointing, each subtask writes one part file, made visible when the job finishes.
 
 use std::fmt::Display;
 use std::fs::File;
@@ -51,7 +55,13 @@ impl<T: Display + 'static> Sink<T> for TextFileSink {
     fn create_writer(&self, ctx: &mut RuntimeContext) -> Result<Box<dyn SinkWriter<T>>, BoxError> {
         std::fs::create_dir_all(&self.dir)
             .map_err(|e| format!("cannot create output directory {}: {e}", self.dir.display()))?;
-        let files = PartFiles { dir: self.dir.clone(), subtask: ctx.subtask_index(), next: 0, out: None };
+        let files = PartFiles {
+            dir: self.dir.clone(),
+            subtask: ctx.subtask_index(),
+            attempt: ctx.attempt_number(),
+            next: 0,
+            out: None,
+        };
         Ok(Box::new(TwoPhaseCommitSinkWriter::new(files, ctx)?))
     }
 }
@@ -61,12 +71,17 @@ impl<T: Display + 'static> Sink<T> for TextFileSink {
 pub struct PartFile {
     subtask: u32,
     n: u64,
+    /// The attempt that wrote it (0 in savepoints of earlier versions).
+    #[serde(default)]
+    attempt: u32,
 }
 
 /// The part files of one subtask.
 struct PartFiles {
     dir: PathBuf,
     subtask: u32,
+    /// The attempt this writer runs in.
+    attempt: u32,
     /// The number of the next part file.
     next: u64,
     /// The open in-progress file.
@@ -75,7 +90,7 @@ struct PartFiles {
 
 impl PartFiles {
     fn in_progress(&self, part: &PartFile) -> PathBuf {
-        self.dir.join(format!(".part-{}-{}.inprogress", part.subtask, part.n))
+        self.dir.join(format!(".part-{}-{}.inprogress.a{}", part.subtask, part.n, part.attempt))
     }
 
     fn visible(&self, part: &PartFile) -> PathBuf {
@@ -91,7 +106,7 @@ impl<T: Display> TwoPhaseCommitWriter<T> for PartFiles {
     type Transaction = PartFile;
 
     fn begin(&mut self) -> Result<PartFile, BoxError> {
-        let part = PartFile { subtask: self.subtask, n: self.next };
+        let part = PartFile { subtask: self.subtask, n: self.next, attempt: self.attempt };
         self.next += 1;
         let path = self.in_progress(&part);
         let file = File::create(&path).map_err(|e| io_error(&path, "cannot create", e))?;

@@ -1,5 +1,6 @@
 //! REGISTERED: heartbeat every `heartbeat.interval`. A heartbeat that fails (the
-//! JobManager went away, or declared this TaskManager lost) goes back to connecting.
+//! JobManager went away, or declared this TaskManager lost) goes back to connecting; a
+//! refused one (declared lost) first kills the workers, whose attempts failed.
 
 use std::time::Duration;
 
@@ -32,7 +33,12 @@ impl Registered {
             match self.client.heartbeat(context::current(), id, hardware::probe()).await {
                 Ok(Ok(())) => {}
                 Ok(Err(refusal)) => {
-                    tracing::warn!(%refusal, "the JobManager refused a heartbeat; registering again");
+                    // It declared this TaskManager lost (a stop longer than
+                    // heartbeat.timeout, say) and restarted its jobs elsewhere: the
+                    // workers here belong to failed attempts. Killed, so that none of them
+                    // goes on beside the new attempt (they could commit nothing anyway).
+                    tracing::warn!(%refusal, "the JobManager refused a heartbeat: killing this TaskManager's workers and registering again");
+                    crate::taskmanager::executor::kill_all(shared);
                     return State::Connecting(Connecting::again());
                 }
                 Err(error) => {
