@@ -266,7 +266,9 @@ pub(crate) fn run(exec: ExecutionPlan, link: WorkerLink) -> Result<JobClient> {
                     // Another attempt may pick an older checkpoint unless this one
                     // cannot fit the job at all.
                     let recoverable = !error.is_incompatible();
-                    let _ = writer.send(&FromWorker::Failed { reason: error.to_string(), recoverable });
+                    let checkpoint = location.clone();
+                    let _ =
+                        writer.send(&FromWorker::RestoreFailed { checkpoint, reason: error.to_string(), recoverable });
                     return Err(error.into());
                 }
             }

@@ -460,3 +460,86 @@ fn a_stopped_taskmanagers_workers_cannot_harm_the_attempt_that_replaces_them() {
     wait_until("the resumed TaskManager to register", Duration::from_secs(30), || cluster.registered() == 3);
     wait_until("its stale worker to be gone", Duration::from_secs(30), || !alive(worker));
 }
+
+#[test]
+fn a_damaged_checkpoint_is_skipped_for_the_one_before_it() {
+    let mut cluster = Cluster::new("damaged", 2, "");
+    cluster.start();
+    let input = cluster.dir.join("input");
+    write_input(&input, 8, LINES);
+    let wordcount = example("wordcount");
+    let expected_dir = cluster.dir.join("expected");
+    let mut embedded = Command::new(&wordcount);
+    embedded.args(["--input", input.to_str().unwrap(), "--output", expected_dir.to_str().unwrap()]);
+    embedded.args(["-D", "execution.runtime-mode=STREAMING"]);
+    let out = run_with_deadline(embedded, Duration::from_secs(120));
+    assert!(out.status.success(), "{}", text(&out));
+    let expected = committed_lines(&expected_dir);
+
+    let output = cluster.dir.join("out");
+    let dir = cluster.dir.join("checkpoints");
+    let checkpoints = format!("execution.checkpointing.dir={}", dir.display());
+    let out = cluster.spate(&[
+        "run",
+        "-d",
+        "-p",
+        "2",
+        wordcount.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        output.to_str().unwrap(),
+        "-D",
+        "execution.runtime-mode=STREAMING",
+        "-D",
+        "execution.checkpointing.interval=200ms",
+        "-D",
+        "execution.checkpointing.num-retained=3",
+        "-D",
+        &checkpoints,
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let id = submitted_id(&out);
+    let job_dir = dir.join(&id);
+    let completed = || -> Vec<u64> {
+        let mut ids: Vec<u64> = std::fs::read_dir(&job_dir)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .filter(|e| e.path().join("_metadata").exists())
+                    .filter_map(|e| e.file_name().to_str()?.strip_prefix("chk-")?.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        ids.sort_unstable();
+        ids
+    };
+    wait_until("three completed checkpoints", Duration::from_secs(60), || completed().len() >= 3);
+    // The attempt fails (no checkpoint completes after that), and the newest
+    // checkpoint's state files get a flipped byte each, their sizes unchanged.
+    let worker = *workers_of(&cluster.dir).first().expect("a worker runs");
+    signal(worker, "KILL");
+    let newest = *completed().last().unwrap();
+    let chk = job_dir.join(format!("chk-{newest}"));
+    for entry in std::fs::read_dir(&chk).unwrap().flatten() {
+        if entry.file_name().to_string_lossy().starts_with("state-") {
+            let mut bytes = std::fs::read(entry.path()).unwrap();
+            let middle = bytes.len() / 2;
+            bytes[middle] ^= 0xff;
+            std::fs::write(entry.path(), bytes).unwrap();
+        }
+    }
+    wait_until("the job to finish", Duration::from_secs(180), || {
+        matches!(job_state(&cluster, &id).as_deref(), Some("FINISHED" | "FAILED" | "CANCELED"))
+    });
+    let (_, exceptions) = cluster.get(&format!("/jobs/{id}/exceptions"));
+    assert_eq!(job_state(&cluster, &id).as_deref(), Some("FINISHED"), "{exceptions}");
+    let got = committed_lines(&output);
+    assert_eq!(got.len(), expected.len(), "lines lost or repeated");
+    assert!(got == expected, "the committed output differs from the uninterrupted run's");
+    // The damaged one was found by a worker (a checksum), and an older one restored.
+    let causes = exceptions.to_string();
+    assert!(causes.contains("checksum") && causes.contains(&format!("chk-{newest}")), "{causes}");
+    let restored = cluster.get(&format!("/jobs/{id}/checkpoints")).1["latest"]["restored"]["id"].as_u64().unwrap();
+    assert!(restored < newest, "restored {restored}, the damaged one is {newest}");
+}

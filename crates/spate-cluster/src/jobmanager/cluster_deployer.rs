@@ -57,7 +57,16 @@ impl ClusterDeployer {
         let location =
             |c: &CompletedCheckpoint| CheckpointLocation { storage: c.storage.url().to_string(), dir: c.dir.clone() };
         let mut errors = Vec::new();
+        let damaged = {
+            let jobs = self.shared.jobs.lock().unwrap_or_else(|p| p.into_inner());
+            jobs.get(&self.job_id).map(|r| r.damaged_checkpoints.clone()).unwrap_or_default()
+        };
         for candidate in candidates {
+            if damaged.contains(&location(candidate)) {
+                tracing::warn!(job = %self.job_id, checkpoint = candidate.id, "a worker could not read this checkpoint; trying an older one");
+                errors.push(format!("{}: a worker could not read it", candidate.path()));
+                continue;
+            }
             match candidate.storage.read_metadata(&candidate.dir) {
                 Ok(metadata) => {
                     return Ok(Some(ChosenRestore { location: location(candidate), metadata, path: candidate.path() }));

@@ -159,6 +159,8 @@ pub(crate) struct JobRecord {
     pub savepoint_requests: BTreeMap<u64, String>,
     /// The last request number given.
     pub next_savepoint_request: u64,
+    /// Checkpoints a worker could not read: attempts restore older ones.
+    pub damaged_checkpoints: Vec<spate_runtime::checkpoint::CheckpointLocation>,
     /// The attempt deployed last, with the TaskManager of each subtask.
     pub placement: Option<(u32, Vec<String>)>,
     /// The accumulators of the subtasks of the current attempt that ended, by task
@@ -290,6 +292,7 @@ pub(crate) fn submit(shared: &Arc<Shared>, submission: Submission) -> Result<Str
         savepoints: BTreeMap::new(),
         savepoint_requests: BTreeMap::new(),
         next_savepoint_request: 0,
+        damaged_checkpoints: Vec::new(),
         placement: None,
         accumulators: Default::default(),
         graph: Arc::new(graph.clone()),

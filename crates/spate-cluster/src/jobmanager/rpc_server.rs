@@ -62,6 +62,10 @@ impl ResourceManager for Connection {
                     }
                     return Ok(());
                 }
+                if let WorkerEvent::Report(FromWorker::RestoreFailed { checkpoint, .. }) = &event {
+                    // The next attempt takes an older one.
+                    record.damaged_checkpoints.push(checkpoint.clone());
+                }
                 if let WorkerEvent::Exited { .. } = &event {
                     record.live_workers.remove(&(attempt, id.clone()));
                 }
@@ -119,6 +123,10 @@ fn messages(taskmanager: &str, attempt: u32, event: WorkerEvent, tasks: usize, l
         }
         // The worker cannot run the job (its replay built another job: a restart would
         // fail the same way; or it could not reach its peers).
+        WorkerEvent::Report(FromWorker::RestoreFailed { checkpoint, reason, recoverable }) => {
+            tracing::error!(taskmanager, attempt, dir = %checkpoint.dir, %reason, "a worker cannot restore its checkpoint");
+            fail_subtasks(attempt, local, &format!("worker on {taskmanager}"), &reason, recoverable)
+        }
         WorkerEvent::Report(FromWorker::Failed { reason, recoverable }) => {
             tracing::warn!(taskmanager, attempt, %reason, "a worker cannot run its job");
             fail_subtasks(attempt, local, &format!("worker on {taskmanager}"), &reason, recoverable)

@@ -203,6 +203,16 @@ pub enum FromWorker {
         /// Worker 0's listing; `None` from the others.
         splits: Option<AttemptSplits>,
     },
+    /// The checkpoint the attempt was to restore cannot be read here (a damaged file):
+    /// the worker exits after this, and the next attempt takes an older checkpoint.
+    RestoreFailed {
+        /// The checkpoint.
+        checkpoint: CheckpointLocation,
+        /// Why, for people.
+        reason: String,
+        /// Whether an older checkpoint could do (not when this one does not fit the job).
+        recoverable: bool,
+    },
     /// The worker cannot run the job at all (its replay built another pipeline, its
     /// state cannot be read): it exits after this.
     Failed {
