@@ -197,3 +197,66 @@ pub(super) type TransportOf = tarpc::serde_transport::Transport<
     tarpc::Response<crate::rpc::ResourceManagerResponse>,
     super::RpcCodec,
 >;
+
+#[cfg(test)]
+mod tests {
+    use spate_runtime::checkpoint::{Acknowledgement, CheckpointLocation, CoordinatorMessage};
+    use spate_runtime::job_master::JobMessage;
+    use spate_runtime::worker_link::FromWorker;
+
+    use super::messages;
+    use crate::rpc::WorkerEvent;
+
+    fn ended(messages: &[JobMessage]) -> Vec<(u32, usize, bool, String)> {
+        messages
+            .iter()
+            .filter_map(|m| match m {
+                JobMessage::TaskEnded { attempt, task, result: Err(e), .. } => {
+                    Some((*attempt, *task, e.is_recoverable(), e.to_string()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_workers_exit_fails_only_its_own_subtasks_naming_its_taskmanager_and_signal() {
+        let exit = WorkerEvent::Exited { code: None, signal: Some(9), stderr_tail: "last words\n".into() };
+        let failed = ended(&messages("tm-a", 3, exit, 6, vec![1, 4]));
+        assert_eq!(failed.iter().map(|f| (f.0, f.1, f.2)).collect::<Vec<_>>(), [(3, 1, true), (3, 4, true)]);
+        assert!(failed[0].3.contains("TaskManager tm-a was killed by signal 9: last words"), "{}", failed[0].3);
+    }
+
+    #[test]
+    fn checkpoint_reports_pass_only_for_the_workers_own_subtasks_and_never_as_the_coordinators() {
+        let ack = |task| {
+            let ack = Acknowledgement { id: 7, file: None, alignment: Default::default(), sync: Default::default() };
+            WorkerEvent::Report(FromWorker::Report(CoordinatorMessage::Acknowledged { task, ack }))
+        };
+        let passed = messages("tm-a", 2, ack(4), 6, vec![1, 4]);
+        assert!(matches!(
+            passed[..],
+            [JobMessage::Task { attempt: 2, message: CoordinatorMessage::Acknowledged { task: 4, .. } }]
+        ));
+        assert!(messages("tm-a", 2, ack(0), 6, vec![1, 4]).is_empty(), "another worker's subtask");
+        assert!(messages("tm-a", 2, ack(99), 6, vec![1, 4]).is_empty(), "no such subtask");
+        // Only the coordinator's own writer completes a checkpoint.
+        let forged = CoordinatorMessage::MetadataWritten { id: 7, result: Ok(()) };
+        assert!(messages("tm-a", 2, WorkerEvent::Report(FromWorker::Report(forged)), 6, vec![1, 4]).is_empty());
+    }
+
+    #[test]
+    fn a_checkpoint_a_worker_cannot_read_fails_its_subtasks_as_a_restart_can_fix_it() {
+        let checkpoint = CheckpointLocation { storage: "file:///c".into(), dir: "job/chk-3".into() };
+        let event = WorkerEvent::Report(FromWorker::RestoreFailed {
+            checkpoint,
+            reason: "checksum of key group 5 does not match".into(),
+            recoverable: true,
+        });
+        let failed = ended(&messages("tm-b", 1, event, 4, vec![0, 2]));
+        assert_eq!(failed.iter().map(|f| (f.1, f.2)).collect::<Vec<_>>(), [(0, true), (2, true)]);
+        assert!(failed[0].3.contains("checksum"), "{}", failed[0].3);
+        let refused = WorkerEvent::Report(FromWorker::Failed { reason: "another pipeline".into(), recoverable: false });
+        assert!(ended(&messages("tm-b", 1, refused, 4, vec![0])).iter().all(|f| !f.2), "not recoverable");
+    }
+}
