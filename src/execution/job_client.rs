@@ -337,16 +337,25 @@ impl JobClient {
     /// Takes a savepoint into a new directory under `dir` and returns its path, once it
     /// is complete. The job goes on.
     pub fn trigger_savepoint(&self, dir: impl AsRef<std::path::Path>) -> Result<String> {
-        self.savepoint(dir.as_ref(), false)
+        self.savepoint(dir.as_ref(), false, false)
     }
 
     /// Takes a savepoint into a new directory under `dir`, then stops the job; returns
     /// the savepoint's path. [`wait`](Self::wait) then reports the job as finished.
     pub fn stop_with_savepoint(&self, dir: impl AsRef<std::path::Path>) -> Result<String> {
-        self.savepoint(dir.as_ref(), true)
+        self.savepoint(dir.as_ref(), true, false)
     }
 
-    fn savepoint(&self, dir: &std::path::Path, stop: bool) -> Result<String> {
+    /// As [`stop_with_savepoint`](Self::stop_with_savepoint), after advancing event time
+    /// to its end (Flink's `stop --drain`): the sources send a final MAX watermark before
+    /// the savepoint's barrier, so every event-time window and timer fires and its output
+    /// is in what the savepoint commits. For a job that is to end for good: a job
+    /// resumed from such a savepoint has seen the end of event time already.
+    pub fn stop_with_savepoint_and_drain(&self, dir: impl AsRef<std::path::Path>) -> Result<String> {
+        self.savepoint(dir.as_ref(), true, true)
+    }
+
+    fn savepoint(&self, dir: &std::path::Path, stop: bool, drain: bool) -> Result<String> {
         let ended = || Error::JobNotRunning { job: self.shared.job_name.clone(), state: "has ended" };
         if self.status().is_terminal() {
             return Err(ended());
@@ -357,7 +366,7 @@ impl JobClient {
         })?;
         let (reply, answer) = crossbeam_channel::bounded(1);
         let request = self.shared.savepoints.register(reply).ok_or_else(ended)?;
-        self.shared.inbox.send(JobMessage::TriggerSavepoint { request, storage, stop }).map_err(|_| ended())?;
+        self.shared.inbox.send(JobMessage::TriggerSavepoint { request, storage, stop, drain }).map_err(|_| ended())?;
         answer.recv().map_err(|_| ended())?
     }
 

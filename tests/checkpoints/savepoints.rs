@@ -131,3 +131,47 @@ fn state_without_an_operator_is_an_error_unless_ignored_and_max_parallelism_is_f
     assert!(text.contains("max parallelism") && text.contains("128") && text.contains("64"), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A windowed count per key over event time `i` (ms), into part files; stopped midway
+/// with a savepoint, drained or not.
+fn windowed_counts_stopped(out: &Path, savepoints: &Path, drain: bool) -> BTreeMap<String, u32> {
+    let env = StreamEnv::local().unwrap();
+    env.set_parallelism(2);
+    env.from_sequence(0..10_000_000i64)
+        .map_function(Throttle(25, 0))
+        .assign_timestamps(WatermarkStrategy::for_monotonous_timestamps(), |i, _| *i)
+        .map(|i: i64| (i % 3, 1u64))
+        .key_by(|(k, _)| *k)
+        // Longer than the whole sequence's event time: one window per key.
+        .window(TumblingEventTimeWindows::of(Duration::from_secs(100_000)))
+        .reduce(|a, b| (a.0, a.1 + b.1))
+        .map(|(k, n)| format!("{k} {n}"))
+        .sink_to(TextFileSink::new(out));
+    let job = env.execute_async("windows").unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    if drain {
+        job.stop_with_savepoint_and_drain(savepoints).expect("a drained savepoint");
+    } else {
+        job.stop_with_savepoint(savepoints).expect("a savepoint");
+    }
+    job.wait().expect("a stopped job finishes");
+    committed_lines(out)
+}
+
+#[test]
+fn a_drained_stop_fires_every_open_event_time_window_into_the_savepoint() {
+    let dir = temp_dir("drain");
+    // The window is open when the job stops: without draining nothing fired.
+    let plain = windowed_counts_stopped(&dir.join("out-plain"), &dir.join("savepoints"), false);
+    assert!(plain.is_empty(), "{plain:?}");
+    // Draining advances event time to its end before the barrier: the window fires, and
+    // the savepoint commits its output. Each key's count is what was read by then.
+    let drained = windowed_counts_stopped(&dir.join("out-drained"), &dir.join("savepoints"), true);
+    let keys: Vec<&str> = drained.keys().map(|l| l.split(' ').next().unwrap()).collect();
+    assert_eq!(keys, ["0", "1", "2"], "{drained:?}");
+    let counts: Vec<u64> = drained.keys().map(|l| l.split(' ').nth(1).unwrap().parse().unwrap()).collect();
+    assert!(
+        counts.iter().all(|n| *n > 0) && counts.iter().max().unwrap() - counts.iter().min().unwrap() <= 1,
+        "{counts:?}"
+    );
+}

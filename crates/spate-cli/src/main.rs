@@ -131,6 +131,10 @@ enum Command {
         /// Where the savepoint goes [default: execution.checkpointing.savepoint-dir].
         #[arg(short = 'p', long = "savepointPath", value_name = "DIR")]
         savepoint_path: Option<String>,
+        /// Advance event time to its end before the savepoint: every event-time window
+        /// and timer fires (for a job that is to end for good).
+        #[arg(short = 'd', long = "drain")]
+        drain: bool,
         /// canonical or native (the same files in Spate).
         #[arg(long = "type", value_name = "TYPE")]
         kind: Option<String>,
@@ -291,9 +295,10 @@ fn run(cli: Cli) -> Result<()> {
             let rest = rest::Rest::locate(jobmanager.as_deref(), &conf_dir::load(&conf)?)?;
             savepoint::trigger(&rest, &job_id, target_directory.as_deref(), savepoint::format_type(kind.as_deref())?)
         }
-        Command::Stop { jobmanager, savepoint_path, kind, conf, job_id } => {
+        Command::Stop { jobmanager, savepoint_path, drain, kind, conf, job_id } => {
             let rest = rest::Rest::locate(jobmanager.as_deref(), &conf_dir::load(&conf)?)?;
-            savepoint::stop(&rest, &job_id, savepoint_path.as_deref(), savepoint::format_type(kind.as_deref())?)
+            let format = savepoint::format_type(kind.as_deref())?;
+            savepoint::stop(&rest, &job_id, savepoint_path.as_deref(), drain, format)
         }
         Command::Cluster { action } => match action {
             ClusterAction::Start(args) => standalone::start(&args),

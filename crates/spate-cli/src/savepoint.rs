@@ -45,9 +45,9 @@ pub fn trigger(rest: &Rest, job: &str, dir: Option<&str>, format: &str) -> Resul
     Ok(())
 }
 
-/// `spate stop [--savepointPath DIR] JOB_ID`.
-pub fn stop(rest: &Rest, job: &str, dir: Option<&str>, format: &str) -> Result<()> {
-    let mut body = json!({ "drain": false, "formatType": format });
+/// `spate stop [--savepointPath DIR] [--drain] JOB_ID`.
+pub fn stop(rest: &Rest, job: &str, dir: Option<&str>, drain: bool, format: &str) -> Result<()> {
+    let mut body = json!({ "drain": drain, "formatType": format });
     if let Some(dir) = dir {
         body["targetDirectory"] = json!(absolute(dir)?);
     }

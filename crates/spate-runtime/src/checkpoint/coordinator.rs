@@ -396,7 +396,7 @@ impl CheckpointCoordinator {
             return;
         }
         let dir = format!("{}/chk-{}", self.job_id, self.next_id);
-        self.trigger(now, CheckpointKind::Checkpoint, self.storage.clone(), dir, None);
+        self.trigger(now, CheckpointKind::Checkpoint, self.storage.clone(), dir, None, false);
         self.next_trigger = self.settings.interval.map(|i| now + i);
     }
 
@@ -405,7 +405,15 @@ impl CheckpointCoordinator {
     /// commit output after it) and, once complete, tells the tasks to commit what it
     /// holds; any other savepoint commits nothing (Flink's rule: a failover may restore
     /// an older checkpoint, and output a savepoint committed would be produced again).
-    pub fn trigger_savepoint(&mut self, now: Instant, storage: CheckpointStorage, stops: bool, reply: SavepointReply) {
+    /// With `drain` (only with `stops`), the sources first advance event time to its end.
+    pub fn trigger_savepoint(
+        &mut self,
+        now: Instant,
+        storage: CheckpointStorage,
+        stops: bool,
+        drain: bool,
+        reply: SavepointReply,
+    ) {
         if self.gateway.is_none() {
             reply(Err(CheckpointFailure::Stopped("the job is not running".into())));
             return;
@@ -416,7 +424,7 @@ impl CheckpointCoordinator {
             self.stopping = true;
         }
         let id = self.next_id;
-        self.trigger(now, CheckpointKind::Savepoint, storage, dir, Some(reply));
+        self.trigger(now, CheckpointKind::Savepoint, storage, dir, Some(reply), stops && drain);
         if let Some(p) = self.pending.get_mut(&id) {
             p.stops = stops;
         }
@@ -429,11 +437,12 @@ impl CheckpointCoordinator {
         storage: CheckpointStorage,
         dir: String,
         reply: Option<SavepointReply>,
+        drain: bool,
     ) {
         let id = self.next_id;
         self.next_id += 1;
         let location = CheckpointLocation { storage: storage.url().to_string(), dir: dir.clone() };
-        let barrier = CheckpointBarrier { id, timestamp: now_millis(), kind: kind.clone(), location };
+        let barrier = CheckpointBarrier { id, timestamp: now_millis(), kind: kind.clone(), location, drain };
         let n = self.tasks.len();
         self.pending.insert(
             id,

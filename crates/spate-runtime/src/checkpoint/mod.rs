@@ -80,6 +80,11 @@ pub struct CheckpointBarrier {
     pub kind: CheckpointKind,
     /// Where every task writes its state for it.
     pub location: CheckpointLocation,
+    /// A savepoint that stops the job with its event time at its end: the sources send
+    /// a final MAX watermark before the barrier, so every event-time window and timer
+    /// fires into the savepoint (Flink's `stop --drain`).
+    #[serde(default)]
+    pub drain: bool,
 }
 
 /// Whether tasks align barriers (`execution.checkpointing.mode`).

@@ -145,12 +145,20 @@ impl Context {
         self.act(JobAction::Release { attempt });
     }
 
-    pub fn trigger_savepoint(&mut self, now: Instant, request: u64, storage: CheckpointStorage, stop: bool) {
+    pub fn trigger_savepoint(
+        &mut self,
+        now: Instant,
+        request: u64,
+        storage: CheckpointStorage,
+        stop: bool,
+        drain: bool,
+    ) {
         let done = self.savepoints.clone();
         self.coordinator.trigger_savepoint(
             now,
             storage,
             stop,
+            drain,
             Box::new(move |result| {
                 if let Ok(mut done) = done.lock() {
                     done.push(SavepointDone { request, stop, result });

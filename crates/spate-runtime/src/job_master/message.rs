@@ -62,6 +62,8 @@ pub enum JobMessage {
         storage: CheckpointStorage,
         /// Whether the job stops after it.
         stop: bool,
+        /// With `stop`: advance event time to its end first (`stop --drain`).
+        drain: bool,
     },
     /// The time given to `handle` reached [`JobMaster::next_deadline`](super::JobMaster::next_deadline).
     Tick,

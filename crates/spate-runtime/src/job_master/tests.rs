@@ -341,15 +341,15 @@ fn cancel_during_failing_ends_canceled_and_suspend_ends_suspended() {
 fn savepoints_are_refused_unless_running() {
     let storage = CheckpointStorage::in_memory;
     let mut host = Host::new(fixed(1), None);
-    let refused = host.send(JobMessage::TriggerSavepoint { request: 1, storage: storage(), stop: false });
+    let refused = host.send(JobMessage::TriggerSavepoint { request: 1, storage: storage(), stop: false, drain: false });
     assert_eq!(refused, ["savepoint 1: the job is INITIALIZING"]);
     host.start();
     host.ended(0, 0, failed("boom"));
-    let refused = host.send(JobMessage::TriggerSavepoint { request: 2, storage: storage(), stop: false });
+    let refused = host.send(JobMessage::TriggerSavepoint { request: 2, storage: storage(), stop: false, drain: false });
     assert_eq!(refused, ["savepoint 2: the job is FAILING"]);
     host.ended(0, 1, Err(TaskError::Cancelled));
     host.ended(0, 2, Err(TaskError::Cancelled));
-    let refused = host.send(JobMessage::TriggerSavepoint { request: 3, storage: storage(), stop: false });
+    let refused = host.send(JobMessage::TriggerSavepoint { request: 3, storage: storage(), stop: false, drain: false });
     assert_eq!(refused, ["savepoint 3: the job is RESTARTING"]);
 }
 
@@ -373,8 +373,12 @@ fn snapshot_all(host: &mut Host, attempt: u32, id: u64) {
 fn stop_with_savepoint_stops_after_the_notification_and_cancels_after_the_grace_period() {
     let mut host = Host::new(RestartStrategy::None, None);
     host.start();
-    let actions =
-        host.send(JobMessage::TriggerSavepoint { request: 9, storage: CheckpointStorage::in_memory(), stop: true });
+    let actions = host.send(JobMessage::TriggerSavepoint {
+        request: 9,
+        storage: CheckpointStorage::in_memory(),
+        stop: true,
+        drain: false,
+    });
     assert_eq!(actions, ["mail 0/0 trigger 1", "mail 0/1 trigger 1"], "barriers start at the sources");
     snapshot_all(&mut host, 0, 1);
     host.deliver_storage(|h| h.master.status() == JobStatus::Cancelling);
@@ -555,8 +559,12 @@ fn a_lost_end_keeps_the_job_from_ending() {
 fn a_pending_stop_with_savepoint_holds_periodic_checkpoints_without_a_past_deadline() {
     let mut host = Host::new(RestartStrategy::None, Some(Duration::from_secs(1)));
     host.start();
-    let actions =
-        host.send(JobMessage::TriggerSavepoint { request: 1, storage: CheckpointStorage::in_memory(), stop: true });
+    let actions = host.send(JobMessage::TriggerSavepoint {
+        request: 1,
+        storage: CheckpointStorage::in_memory(),
+        stop: true,
+        drain: false,
+    });
     assert_eq!(actions.len(), 2, "{actions:?}");
     host.now += Duration::from_secs(5);
     // No periodic checkpoint may start, so its trigger time is no deadline: a host
@@ -581,7 +589,12 @@ fn a_suspend_while_failing_ends_suspended() {
 fn answers_the_end_causes_come_before_the_end() {
     let mut host = Host::new(RestartStrategy::None, None);
     host.start();
-    host.send(JobMessage::TriggerSavepoint { request: 4, storage: CheckpointStorage::in_memory(), stop: false });
+    host.send(JobMessage::TriggerSavepoint {
+        request: 4,
+        storage: CheckpointStorage::in_memory(),
+        stop: false,
+        drain: false,
+    });
     host.send(JobMessage::Cancel);
     host.ended(0, 0, Err(TaskError::Cancelled));
     host.ended(0, 1, Err(TaskError::Cancelled));

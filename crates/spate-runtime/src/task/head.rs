@@ -180,6 +180,13 @@ impl<T> TaskHead for SourceHead<T> {
     }
 
     fn trigger_checkpoint(&mut self, barrier: &CheckpointBarrier) -> Result<SnapshotResult, TaskError> {
+        // Draining: event time ends first, so every window and timer fires into the
+        // savepoint.
+        if barrier.drain {
+            // A watermark counts downstream only from an active stream.
+            self.chain.process_control(&ControlEvent::Status(crate::watermark::WatermarkStatus::Active))?;
+            self.chain.process_control(&ControlEvent::Watermark(Timestamp::MAX))?;
+        }
         // The barrier goes first (as in Flink): downstream tasks start aligning while
         // this one writes its state; nothing is read in between.
         self.chain.process_control(&ControlEvent::Barrier(barrier.clone()))?;

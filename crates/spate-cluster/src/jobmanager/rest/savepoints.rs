@@ -74,7 +74,7 @@ pub(super) async fn trigger(
 ) -> Result<(StatusCode, Json<Value>), RestError> {
     let request = body(request)?;
     check_format(request.format_type.as_deref())?;
-    start(&shared, &id, request.target_directory, request.cancel_job, request.trigger_id)
+    start(&shared, &id, request.target_directory, request.cancel_job, false, request.trigger_id)
 }
 
 pub(super) async fn stop(
@@ -84,12 +84,7 @@ pub(super) async fn stop(
 ) -> Result<(StatusCode, Json<Value>), RestError> {
     let request = body(request)?;
     check_format(request.format_type.as_deref())?;
-    if request.drain {
-        return Err(RestError::bad_request(
-            "drain: stopping with a final MAX_WATERMARK is not supported yet; stop without drain",
-        ));
-    }
-    start(&shared, &id, request.target_directory, true, request.trigger_id)
+    start(&shared, &id, request.target_directory, true, request.drain, request.trigger_id)
 }
 
 /// Hands the job master a savepoint request; answers with its trigger id.
@@ -98,6 +93,7 @@ fn start(
     id: &str,
     target: Option<String>,
     stop: bool,
+    drain: bool,
     trigger_id: Option<String>,
 ) -> Result<(StatusCode, Json<Value>), RestError> {
     let mut jobs = shared.jobs.lock().unwrap_or_else(|p| p.into_inner());
@@ -140,8 +136,8 @@ fn start(
     let request = record.next_savepoint_request;
     record.savepoint_requests.insert(request, trigger.clone());
     record.savepoints.insert(trigger.clone(), SavepointOperation::InProgress);
-    let _ = record.inbox.send(JobMessage::TriggerSavepoint { request, storage, stop });
-    tracing::info!(job = %id, %trigger, %dir, stop, "savepoint requested");
+    let _ = record.inbox.send(JobMessage::TriggerSavepoint { request, storage, stop, drain });
+    tracing::info!(job = %id, %trigger, %dir, stop, drain, "savepoint requested");
     Ok((StatusCode::ACCEPTED, Json(json!({ "request-id": trigger }))))
 }
 

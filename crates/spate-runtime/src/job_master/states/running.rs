@@ -62,8 +62,8 @@ impl Running {
             }
             JobMessage::Cancel => Cancelling::start(ctx, self.progress, JobOutcome::Cancelled, now),
             JobMessage::Suspend => Cancelling::start(ctx, self.progress, JobOutcome::Suspended, now),
-            JobMessage::TriggerSavepoint { request, storage, stop } => {
-                ctx.trigger_savepoint(now, request, storage, stop);
+            JobMessage::TriggerSavepoint { request, storage, stop, drain } => {
+                ctx.trigger_savepoint(now, request, storage, stop, drain);
                 State::Running(self)
             }
             _ => State::Running(self),
