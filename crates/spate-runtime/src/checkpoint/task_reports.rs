@@ -145,7 +145,7 @@ mod tests {
         op.add_keyed(3, "table", vec![1, 2, 3]);
         let location = CheckpointLocation { storage: storage.to_string(), dir: format!("job/chk-{id}") };
         SnapshotReport {
-            barrier: CheckpointBarrier { id, timestamp: 0, kind: CheckpointKind::Checkpoint, location },
+            barrier: CheckpointBarrier { id, timestamp: 0, kind: CheckpointKind::Checkpoint, location, drain: false },
             snapshot: TaskSnapshot { operators: vec![("op".into(), op)] },
             alignment: Duration::from_millis(2),
             sync: Duration::from_millis(1),

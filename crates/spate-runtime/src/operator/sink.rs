@@ -173,7 +173,13 @@ mod tests {
     }
 
     fn barrier(id: CheckpointId) -> CheckpointBarrier {
-        CheckpointBarrier { id, timestamp: 0, kind: CheckpointKind::Checkpoint, location: Default::default() }
+        CheckpointBarrier {
+            id,
+            timestamp: 0,
+            kind: CheckpointKind::Checkpoint,
+            location: Default::default(),
+            drain: false,
+        }
     }
 
     #[test]

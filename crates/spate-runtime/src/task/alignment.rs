@@ -85,7 +85,13 @@ mod tests {
     use crate::checkpoint::CheckpointKind;
 
     fn barrier(id: u64) -> CheckpointBarrier {
-        CheckpointBarrier { id, timestamp: 0, kind: CheckpointKind::Checkpoint, location: Default::default() }
+        CheckpointBarrier {
+            id,
+            timestamp: 0,
+            kind: CheckpointKind::Checkpoint,
+            location: Default::default(),
+            drain: false,
+        }
     }
 
     #[test]

@@ -272,8 +272,13 @@ mod tests {
         assert!(matches!(gate.poll().unwrap(), Some(Event::Records(_))));
         assert!(!gate.has_input());
         // A channel held by an alignment does not count, whatever it holds.
-        let barrier =
-            CheckpointBarrier { id: 1, timestamp: 0, kind: CheckpointKind::Checkpoint, location: Default::default() };
+        let barrier = CheckpointBarrier {
+            id: 1,
+            timestamp: 0,
+            kind: CheckpointKind::Checkpoint,
+            location: Default::default(),
+            drain: false,
+        };
         tx1.send(Event::Control(ControlEvent::Barrier(barrier.clone())), &cancel).unwrap();
         assert!(gate.poll().unwrap().is_none(), "channel 1 is held");
         tx1.send(Event::Records(vec![StreamRecord::new(2)]), &cancel).unwrap();
