@@ -249,7 +249,7 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             // -s, -n and -cm are keys of the program's configuration, as in Flink.
             if let Some(path) = from_savepoint {
-                let path = if path.contains("://") || path.starts_with('/') {
+                let path = if spate_core::config::fault_tolerance::is_absolute_location(&path) {
                     path
                 } else {
                     std::env::current_dir()?.join(path).display().to_string()

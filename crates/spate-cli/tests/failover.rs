@@ -282,11 +282,18 @@ fn jobmanager_log_path(cluster: &Cluster) -> PathBuf {
         .expect("the JobManager's log")
 }
 
-/// The path `spate savepoint` or `spate stop` printed.
+/// The path `spate savepoint` or `spate stop` printed (`file:/…`, as Flink prints it).
 fn savepoint_path(out: &std::process::Output) -> String {
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let path = stdout.lines().find_map(|l| l.strip_prefix("Savepoint completed. Path: file:"));
-    path.unwrap_or_else(|| panic!("no savepoint path: {}", text(out))).to_string()
+    let path = stdout.lines().find_map(|l| l.strip_prefix("Savepoint completed. Path: "));
+    let path = path.unwrap_or_else(|| panic!("no savepoint path: {}", text(out))).to_string();
+    assert!(path.starts_with("file:/"), "{path}");
+    path
+}
+
+/// The directory a printed savepoint path names.
+fn local(printed: &str) -> &Path {
+    Path::new(printed.strip_prefix("file:").unwrap())
 }
 
 #[test]
@@ -352,7 +359,7 @@ fn savepoints_stop_and_resume_at_other_parallelisms_with_exact_output() {
                     "{printed}"
                 );
                 let path = savepoint_path(&out);
-                assert!(Path::new(&path).join("_metadata").is_file(), "{path}");
+                assert!(local(&path).join("_metadata").is_file(), "{path}");
                 assert_eq!(job_state(&cluster, &id).as_deref(), Some("RUNNING"), "a savepoint leaves the job running");
                 first_savepoint = Some(path);
             }
@@ -390,7 +397,7 @@ fn savepoints_stop_and_resume_at_other_parallelisms_with_exact_output() {
     let first = first_savepoint.unwrap();
     let out = cluster.spate(&["savepoint", "-d", &first]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(!Path::new(&first).exists());
+    assert!(!local(&first).exists());
     let out = cluster.spate(&["savepoint", "-d", input.to_str().unwrap()]);
     assert!(!out.status.success() && text(&out).contains("not a savepoint"), "{}", text(&out));
     // A savepoint of an ended job, and one without a directory, are refused with reasons.
@@ -526,14 +533,21 @@ fn a_damaged_checkpoint_is_skipped_for_the_one_before_it() {
     // checkpoint's state files get a flipped byte each, their sizes unchanged.
     let worker = *workers_of(&cluster.dir).first().expect("a worker runs");
     signal(worker, "KILL");
+    // Once it restarts, no checkpoint of the failed attempt can complete any more; the
+    // restart delay (1 s) leaves time to damage the newest before it is read.
+    wait_until("the job to restart", Duration::from_secs(30), || {
+        job_state(&cluster, &id).as_deref() == Some("RESTARTING")
+    });
     let newest = *completed().last().unwrap();
     let chk = job_dir.join(format!("chk-{newest}"));
     for entry in std::fs::read_dir(&chk).unwrap().flatten() {
         if entry.file_name().to_string_lossy().starts_with("state-") {
-            let mut bytes = std::fs::read(entry.path()).unwrap();
-            let middle = bytes.len() / 2;
-            bytes[middle] ^= 0xff;
-            std::fs::write(entry.path(), bytes).unwrap();
+            use std::os::unix::fs::FileExt as _;
+            let file = std::fs::OpenOptions::new().read(true).write(true).open(entry.path()).unwrap();
+            let middle = file.metadata().unwrap().len() / 2;
+            let mut byte = [0u8];
+            file.read_exact_at(&mut byte, middle).unwrap();
+            file.write_all_at(&[byte[0] ^ 0xff], middle).unwrap();
         }
     }
     wait_until("the job to finish", Duration::from_secs(180), || {

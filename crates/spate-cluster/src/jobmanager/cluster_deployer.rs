@@ -50,9 +50,11 @@ impl ClusterDeployer {
     }
 
     /// The checkpoint every worker of an attempt restores: the newest of `candidates`
-    /// whose `_metadata` is readable and whose files are all there, whole (chosen here,
-    /// so that no two workers start from different checkpoints); else the savepoint
-    /// the job started from. Candidates that all fail are an error naming each.
+    /// whose `_metadata` is readable and whose files are all there with the sizes
+    /// written (chosen here, so that no two workers start from different checkpoints;
+    /// damage inside a file is found by the worker that reads it, and that checkpoint
+    /// is skipped next time); else the savepoint the job started from. Candidates that
+    /// all fail are an error naming each.
     fn choose_restore(&self, candidates: &[CompletedCheckpoint]) -> Result<Option<ChosenRestore>, String> {
         let location =
             |c: &CompletedCheckpoint| CheckpointLocation { storage: c.storage.url().to_string(), dir: c.dir.clone() };
@@ -81,6 +83,10 @@ impl ClusterDeployer {
             return Err(format!("no usable checkpoint: {}", errors.join("; ")));
         }
         let Some(savepoint) = &self.initial else { return Ok(None) };
+        if damaged.contains(&location(savepoint)) {
+            // The job cannot start from where it was asked to: no restart fixes that.
+            return Err(format!("the savepoint the job starts from, {}, cannot be read", savepoint.path()));
+        }
         let metadata = savepoint.storage.read_metadata(&savepoint.dir).map_err(|e| e.to_string())?;
         Ok(Some(ChosenRestore { location: location(savepoint), metadata, path: savepoint.path() }))
     }

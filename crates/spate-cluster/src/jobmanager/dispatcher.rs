@@ -230,9 +230,9 @@ pub(crate) fn submit(shared: &Arc<Shared>, submission: Submission) -> Result<Str
     // Relative paths are the client's, as its arguments are.
     let cwd = std::path::Path::new(&submission.cwd);
     let open = |setting: &'static str, location: &str| {
-        let location = match location.split_once("://") {
-            Some(_) => location.to_string(),
-            None => cwd.join(location).display().to_string(),
+        let location = match CheckpointStorage::is_absolute(location) {
+            true => location.to_string(),
+            false => cwd.join(location).display().to_string(),
         };
         CheckpointStorage::open(&location).map_err(|source| SubmitError::Storage { setting, source })
     };

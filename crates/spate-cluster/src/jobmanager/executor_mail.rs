@@ -24,8 +24,9 @@ enum Order {
 pub(crate) struct ExecutorMail {
     shared: Arc<Shared>,
     job_id: String,
-    /// By executor address: the queue and the TaskManager's id.
-    queues: HashMap<String, UnboundedSender<Order>>,
+    /// By TaskManager id and executor address (a TaskManager started again may get the
+    /// same port under a new id).
+    queues: HashMap<(String, String), UnboundedSender<Order>>,
 }
 
 impl ExecutorMail {
@@ -46,7 +47,8 @@ impl ExecutorMail {
     }
 
     fn send(&mut self, taskmanager: &str, address: &str, order: Order) {
-        let queue = self.queues.entry(address.to_string()).or_insert_with(|| {
+        let key = (taskmanager.to_string(), address.to_string());
+        let queue = self.queues.entry(key).or_insert_with(|| {
             let (tx, rx) = unbounded_channel();
             let (shared, job, tm, address) =
                 (self.shared.clone(), self.job_id.clone(), taskmanager.to_string(), address.to_string());
@@ -70,6 +72,12 @@ async fn deliver(
         let attempt = match &order {
             Order::Mail { attempt, .. } | Order::Cancel { attempt } => *attempt,
         };
+        let current = || shared.jobs.lock().unwrap_or_else(|p| p.into_inner()).get(&job).map(|r| r.attempt);
+        if matches!(order, Order::Mail { .. }) && current() != Some(attempt) {
+            // Mail of an attempt that failed: its subtasks are cancelled anyway, and an
+            // unreachable TaskManager would hold the new attempt's orders up.
+            continue;
+        }
         let result = async {
             let executor = shared.executor(&address).await?;
             match order {
@@ -90,8 +98,7 @@ async fn deliver(
         shared.forget_executor(&address);
         // Not reached, or no answer within the call's deadline: for the attempt that
         // runs, the TaskManager is lost (a broken connection is evidence).
-        let current = shared.jobs.lock().unwrap_or_else(|p| p.into_inner()).get(&job).map(|r| r.attempt);
-        if current == Some(attempt) {
+        if current() == Some(attempt) {
             tracing::warn!(job = %job, taskmanager = %taskmanager, %reason, "cannot reach the TaskManager: its workers count as ended");
             super::dispatcher::taskmanager_lost(&shared, &taskmanager, [job.clone()], &reason);
         }

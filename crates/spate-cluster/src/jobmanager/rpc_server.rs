@@ -64,7 +64,9 @@ impl ResourceManager for Connection {
                 }
                 if let WorkerEvent::Report(FromWorker::RestoreFailed { checkpoint, .. }) = &event {
                     // The next attempt takes an older one.
-                    record.damaged_checkpoints.push(checkpoint.clone());
+                    if !record.damaged_checkpoints.contains(checkpoint) {
+                        record.damaged_checkpoints.push(checkpoint.clone());
+                    }
                 }
                 if let WorkerEvent::Exited { .. } = &event {
                     record.live_workers.remove(&(attempt, id.clone()));

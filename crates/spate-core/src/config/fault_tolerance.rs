@@ -114,11 +114,18 @@ fn parse_factor(min: f64, max: f64) -> impl Fn(&str) -> Result<f64, InvalidValue
     }
 }
 
+/// Whether a checkpoint or savepoint location names a place independently of a working
+/// directory: a URL, Flink's `file:/dir`, or an absolute path.
+pub fn is_absolute_location(location: &str) -> bool {
+    location.contains("://") || location.strip_prefix("file:").unwrap_or(location).starts_with('/')
+}
+
 fn parse_path(raw: &str) -> Result<Option<String>, InvalidValue> {
     if raw.is_empty() {
         return Err("expected a path".into());
     }
-    Ok(Some(raw.strip_prefix("file://").unwrap_or(raw).to_string()))
+    // `file:///dir`, or Flink's `file:/dir` as savepoint paths are printed.
+    Ok(Some(raw.strip_prefix("file://").or_else(|| raw.strip_prefix("file:")).unwrap_or(raw).to_string()))
 }
 
 fn duration(d: &Duration) -> String {

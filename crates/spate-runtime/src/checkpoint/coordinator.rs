@@ -282,7 +282,14 @@ pub struct CheckpointCoordinator {
     stopping: bool,
     /// Set when failed checkpoints must fail the job; taken by the job master.
     job_failure: Option<TooManyFailedCheckpoints>,
+    /// The directories of the latest aborted checkpoints: a task's state file that is
+    /// written after its checkpoint was aborted (tasks write their own) is removed again
+    /// when its acknowledgement comes.
+    aborted: VecDeque<(CheckpointId, CheckpointStorage, String)>,
 }
+
+/// How many aborted checkpoints the coordinator remembers for late state files.
+const ABORTED_REMEMBERED: usize = 64;
 
 fn now_millis() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
@@ -321,6 +328,7 @@ impl CheckpointCoordinator {
             operators_with_state: Vec::new(),
             stopping: false,
             job_failure: None,
+            aborted: VecDeque::new(),
         })
     }
 
@@ -488,7 +496,15 @@ impl CheckpointCoordinator {
         match message {
             CoordinatorMessage::Acknowledged { task, ack } => {
                 let id = ack.id;
-                let Some(p) = self.pending.get_mut(&id) else { return };
+                let Some(p) = self.pending.get_mut(&id) else {
+                    if ack.file.is_some() {
+                        if let Some((_, storage, dir)) = self.aborted.iter().find(|(a, _, _)| *a == id) {
+                            // Written after the abort deleted its directory.
+                            self.writer.submit(WriteJob::Delete { storage: storage.clone(), dir: dir.clone() });
+                        }
+                    }
+                    return;
+                };
                 // A task's first acknowledgement of a checkpoint counts.
                 let Some(slot @ None) = p.written.get_mut(task) else { return };
                 let size = ack.file.as_ref().map_or(0, |f| f.size);
@@ -642,6 +658,10 @@ impl CheckpointCoordinator {
             self.stopping = false;
         }
         self.writer.submit(WriteJob::Delete { storage: p.storage.clone(), dir: p.dir.clone() });
+        if self.aborted.len() == ABORTED_REMEMBERED {
+            self.aborted.pop_front();
+        }
+        self.aborted.push_back((id, p.storage.clone(), p.dir.clone()));
         if let Some(gateway) = &self.gateway {
             for task in 0..self.tasks.len() {
                 gateway.send(task, TaskMail::NotifyCheckpoint { id, complete: false });
@@ -708,5 +728,58 @@ impl CheckpointCoordinator {
                 f(s);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Collect(Arc<Mutex<Vec<(usize, TaskMail)>>>);
+
+    impl TaskGateway for Collect {
+        fn send(&self, task: usize, mail: TaskMail) {
+            self.0.lock().unwrap().push((task, mail));
+        }
+    }
+
+    #[test]
+    fn a_state_file_written_after_its_checkpoint_was_aborted_is_removed_when_it_is_acknowledged() {
+        let root = std::env::temp_dir().join(format!("spate-coordinator-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let storage = CheckpointStorage::local(&root).unwrap();
+        let settings = CheckpointSettings {
+            interval: Some(Duration::from_secs(1)),
+            mode: CheckpointingMode::ExactlyOnce,
+            timeout: Duration::from_secs(60),
+            min_pause: Duration::ZERO,
+            max_concurrent: 1,
+            num_retained: 1,
+            retention: CheckpointRetention::RetainOnCancellation,
+            tolerable_failures: 5,
+        };
+        let task = TaskDescriptor { vertex: 0, subtask: 0, parallelism: 1, max_parallelism: 8, is_source: true };
+        let mut c =
+            CheckpointCoordinator::new(settings, "job".into(), vec![task], storage.clone(), 1, Arc::new(|_| {}))
+                .unwrap();
+        let start = Instant::now();
+        c.start_attempt(Box::new(Collect(Arc::default())), start);
+        c.tick(start + Duration::from_secs(1));
+        storage.put("job/chk-1/other", vec![0]).unwrap();
+        let decline = Decline { reason: "busy".into(), recoverable: true };
+        c.handle(CoordinatorMessage::Declined { task: 0, id: 1, decline });
+        // The abort's deletion is done; then the task's own write lands.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while root.join("job/chk-1").exists() {
+            assert!(Instant::now() < deadline, "the aborted checkpoint's directory is deleted");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        storage.put("job/chk-1/state-0-0", vec![1, 2, 3]).unwrap();
+        let file = WrittenFile { name: "state-0-0".into(), size: 3, uids: vec!["op".into()] };
+        let ack = Acknowledgement { id: 1, file: Some(file), alignment: Duration::ZERO, sync: Duration::ZERO };
+        c.handle(CoordinatorMessage::Acknowledged { task: 0, ack });
+        drop(c); // the writer finishes its queue
+        assert!(!root.join("job/chk-1").exists(), "the late file is removed");
+        let _ = std::fs::remove_dir_all(&root);
     }
 }

@@ -95,16 +95,23 @@ impl CheckpointStorage {
         }
     }
 
-    /// The storage a configured location names: a `file://` URL or a path (absolute,
-    /// or relative to the working directory). `setting` names where it was given.
+    /// The storage a configured location names: a `file://` URL, Flink's `file:/dir`
+    /// (as savepoint paths are printed), or a path (absolute, or relative to the working
+    /// directory).
     pub fn open(location: &str) -> Result<Self, StorageError> {
         match location.split_once("://") {
-            None => Self::local(location),
+            None => Self::local(location.strip_prefix("file:").unwrap_or(location)),
             Some(("file", path)) => Self::local(path),
             Some((scheme, _)) => Err(StorageError::Invalid(format!(
                 "checkpoint storage {location}: the scheme {scheme}:// is not supported (use file:// or a path)"
             ))),
         }
+    }
+
+    /// Whether `location` names a place independently of a working directory: a URL,
+    /// `file:/dir`, or an absolute path.
+    pub fn is_absolute(location: &str) -> bool {
+        spate_core::config::fault_tolerance::is_absolute_location(location)
     }
 
     /// Its address: what a barrier carries so that a task in any process writes into

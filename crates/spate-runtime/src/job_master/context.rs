@@ -18,6 +18,8 @@ use super::status::JobStatus;
 pub(crate) struct SavepointDone {
     pub request: u64,
     pub stop: bool,
+    /// Its sources advanced event time to its end before the barrier.
+    pub drain: bool,
     pub result: Result<CompletedCheckpoint, CheckpointFailure>,
 }
 
@@ -161,7 +163,7 @@ impl Context {
             drain,
             Box::new(move |result| {
                 if let Ok(mut done) = done.lock() {
-                    done.push(SavepointDone { request, stop, result });
+                    done.push(SavepointDone { request, stop, drain, result });
                 }
             }),
         );

@@ -743,3 +743,27 @@ fn a_job_waiting_for_resources_is_cancelled_at_once() {
     assert!(driver.deployer.tries >= 2, "tried again while waiting ({})", driver.deployer.tries);
     assert!(matches!(driver.observer.outcome, Some(JobOutcome::Cancelled)), "{:?}", driver.observer.outcome);
 }
+
+#[test]
+fn a_failed_drained_stop_restarts_the_attempt_instead_of_running_on_past_the_end_of_event_time() {
+    let mut host = Host::new(fixed(3), None);
+    host.start();
+    let storage = CheckpointStorage::in_memory();
+    host.send(JobMessage::TriggerSavepoint { request: 5, storage, stop: true, drain: true });
+    let decline = crate::checkpoint::Decline { reason: "disk full".into(), recoverable: true };
+    let actions =
+        host.send(JobMessage::Task { attempt: 0, message: CoordinatorMessage::Declined { task: 2, id: 1, decline } });
+    assert!(actions.iter().any(|a| a.starts_with("savepoint 5: ")), "the request is answered: {actions:?}");
+    assert!(actions.contains(&"status FAILING 0".to_string()), "the attempt fails over: {actions:?}");
+
+    // Without drain the job goes on.
+    let mut host = Host::new(fixed(3), None);
+    host.start();
+    let storage = CheckpointStorage::in_memory();
+    host.send(JobMessage::TriggerSavepoint { request: 6, storage, stop: true, drain: false });
+    let decline = crate::checkpoint::Decline { reason: "disk full".into(), recoverable: true };
+    let actions =
+        host.send(JobMessage::Task { attempt: 0, message: CoordinatorMessage::Declined { task: 2, id: 1, decline } });
+    assert!(!actions.iter().any(|a| a.starts_with("status")), "{actions:?}");
+    assert_eq!(host.master.status(), JobStatus::Running);
+}

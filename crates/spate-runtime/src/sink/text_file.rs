@@ -71,8 +71,7 @@ impl<T: Display + 'static> Sink<T> for TextFileSink {
 pub struct PartFile {
     subtask: u32,
     n: u64,
-    /// The attempt that wrote it (0 in savepoints of earlier versions).
-    #[serde(default)]
+    /// The attempt that wrote it.
     attempt: u32,
 }
 

@@ -39,7 +39,11 @@ fn entry(stats: &CheckpointStats, subtasks: usize, vertices: &[(u32, u32)], deta
     let acknowledged: u32 = stats.vertices.values().map(|v| v.acknowledged).sum();
     let end_to_end = match stats.duration {
         Some(d) => millis(d),
-        None => u64::try_from(now_ms() - stats.trigger_timestamp).unwrap_or(0),
+        // In progress: up to the latest acknowledgement, as Flink's.
+        None if stats.latest_ack_timestamp > 0 => {
+            u64::try_from(stats.latest_ack_timestamp - stats.trigger_timestamp).unwrap_or(0)
+        }
+        None => 0,
     };
     let tasks: serde_json::Map<String, Value> = if details {
         vertices
@@ -98,10 +102,6 @@ fn entry(stats: &CheckpointStats, subtasks: usize, vertices: &[(u32, u32)], deta
         CheckpointStatus::InProgress => {}
     }
     out
-}
-
-fn now_ms() -> i64 {
-    crate::jobmanager::dispatcher::now_ms()
 }
 
 /// Flink's min/max/avg/percentiles of `values`.
@@ -226,7 +226,7 @@ pub(super) async fn config(
             "max_concurrent": s.max_concurrent,
             "externalization": {
                 "enabled": externalized,
-                "delete_on_cancellation": s.retention == CheckpointRetention::DeleteOnCancellation,
+                "delete_on_cancellation": s.retention != CheckpointRetention::RetainOnCancellation,
             },
             "state_backend": "HashMapStateBackend",
             "checkpoint_storage": if record.checkpoint_dir.is_some() { "FileSystemCheckpointStorage" } else { "JobManagerCheckpointStorage" },

@@ -74,7 +74,7 @@ pub(super) async fn trigger(
 ) -> Result<(StatusCode, Json<Value>), RestError> {
     let request = body(request)?;
     check_format(request.format_type.as_deref())?;
-    start(&shared, &id, request.target_directory, request.cancel_job, false, request.trigger_id)
+    start(&shared, &id, request.target_directory, request.cancel_job, false, request.trigger_id).await
 }
 
 pub(super) async fn stop(
@@ -84,18 +84,49 @@ pub(super) async fn stop(
 ) -> Result<(StatusCode, Json<Value>), RestError> {
     let request = body(request)?;
     check_format(request.format_type.as_deref())?;
-    start(&shared, &id, request.target_directory, true, request.drain, request.trigger_id)
+    start(&shared, &id, request.target_directory, true, request.drain, request.trigger_id).await
 }
 
 /// Hands the job master a savepoint request; answers with its trigger id.
-fn start(
-    shared: &Shared,
+async fn start(
+    shared: &Arc<Shared>,
     id: &str,
     target: Option<String>,
     stop: bool,
     drain: bool,
     trigger_id: Option<String>,
 ) -> Result<(StatusCode, Json<Value>), RestError> {
+    // Where it goes, from the request or the job's configuration (or the cluster's).
+    let configured = {
+        let jobs = shared.jobs.lock().unwrap_or_else(|p| p.into_inner());
+        let record = jobs.get(id).ok_or_else(|| RestError::not_found(format!("Job {id} not found")))?;
+        let mut job_config = Configuration::new();
+        for (key, value) in &record.config {
+            job_config.set_raw(key.clone(), value.clone());
+        }
+        match job_config.get(&ft::SAVEPOINT_DIR) {
+            Ok(Some(dir)) => Some(dir),
+            _ => shared.config.get(&ft::SAVEPOINT_DIR).ok().flatten(),
+        }
+    };
+    let Some(dir) = target.or(configured) else {
+        return Err(RestError::bad_request(
+            "Config key [execution.checkpointing.savepoint-dir] is not set. Property [target-directory] must be \
+             provided.",
+        ));
+    };
+    if !CheckpointStorage::is_absolute(&dir) {
+        return Err(RestError::bad_request(format!(
+            "savepoint directory '{dir}' is relative: give an absolute path or a file:// URL"
+        )));
+    }
+    // Creating the directory may be slow (a network filesystem): off the runtime's
+    // threads, and without holding the jobs' lock.
+    let location = dir.clone();
+    let storage = tokio::task::spawn_blocking(move || CheckpointStorage::open(&location))
+        .await
+        .map_err(|e| RestError { status: StatusCode::INTERNAL_SERVER_ERROR, message: e.to_string() })?
+        .map_err(|e| RestError::bad_request(e.to_string()))?;
     let mut jobs = shared.jobs.lock().unwrap_or_else(|p| p.into_inner());
     let record = jobs.get_mut(id).ok_or_else(|| RestError::not_found(format!("Job {id} not found")))?;
     if record.status.is_terminal() {
@@ -104,26 +135,6 @@ fn start(
             message: format!("Job {id} has already ended ({})", record.status.name()),
         });
     }
-    let mut job_config = Configuration::new();
-    for (key, value) in &record.config {
-        job_config.set_raw(key.clone(), value.clone());
-    }
-    let configured = match job_config.get(&ft::SAVEPOINT_DIR) {
-        Ok(Some(dir)) => Some(dir),
-        _ => shared.config.get(&ft::SAVEPOINT_DIR).ok().flatten(),
-    };
-    let Some(dir) = target.or(configured) else {
-        return Err(RestError::bad_request(
-            "Config key [execution.checkpointing.savepoint-dir] is not set. Property [target-directory] must be \
-             provided.",
-        ));
-    };
-    if !dir.contains("://") && !dir.starts_with('/') {
-        return Err(RestError::bad_request(format!(
-            "savepoint directory '{dir}' is relative: give an absolute path or a file:// URL"
-        )));
-    }
-    let storage = CheckpointStorage::open(&dir).map_err(|e| RestError::bad_request(e.to_string()))?;
     let trigger = match trigger_id {
         Some(t) if record.savepoints.contains_key(&t) => {
             // Flink's idempotent retry: the same trigger id is the same request.
@@ -134,9 +145,15 @@ fn start(
     };
     record.next_savepoint_request += 1;
     let request = record.next_savepoint_request;
-    record.savepoint_requests.insert(request, trigger.clone());
-    record.savepoints.insert(trigger.clone(), SavepointOperation::InProgress);
-    let _ = record.inbox.send(JobMessage::TriggerSavepoint { request, storage, stop, drain });
+    let operation = match record.inbox.send(JobMessage::TriggerSavepoint { request, storage, stop, drain }) {
+        Ok(()) => {
+            record.savepoint_requests.insert(request, trigger.clone());
+            SavepointOperation::InProgress
+        }
+        // Its master just ended.
+        Err(_) => SavepointOperation::Failed(format!("job {id} ended before the savepoint could start")),
+    };
+    record.savepoints.insert(trigger.clone(), operation);
     tracing::info!(job = %id, %trigger, %dir, stop, drain, "savepoint requested");
     Ok((StatusCode::ACCEPTED, Json(json!({ "request-id": trigger }))))
 }

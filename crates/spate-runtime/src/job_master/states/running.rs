@@ -83,11 +83,25 @@ impl Running {
 
     pub fn on_savepoint(self, ctx: &mut Context, done: SavepointDone, now: Instant) -> State {
         let stop = done.stop && done.result.is_ok();
+        let drained_and_failed = done.drain && done.result.is_err();
         match &done.result {
             Ok(savepoint) => tracing::info!(path = %savepoint.path(), "savepoint completed"),
+            Err(reason) if done.drain => tracing::warn!(%reason, "the drained savepoint failed; the job restarts"),
             Err(reason) => tracing::warn!(%reason, "savepoint failed; the job goes on"),
         }
+        let reason = done.result.as_ref().err().map(ToString::to_string);
         ctx.answer_savepoint(done);
+        if drained_and_failed {
+            // Its sources sent the end of event time: every window fired and every
+            // later record would be dropped as late. The attempt restarts from the last
+            // checkpoint instead of going on (as Flink's).
+            let error = crate::TaskError::Internal(format!(
+                "the savepoint of stop --drain failed ({}) after event time was advanced to its end",
+                reason.unwrap_or_default()
+            ));
+            let failure = crate::job_master::outcome::JobFailure::Task { task: "stop --drain".into(), error };
+            return super::Failing::start(ctx, self.progress, failure, now);
+        }
         if stop { Cancelling::start(ctx, self.progress, JobOutcome::Stopped, now) } else { State::Running(self) }
     }
 }
