@@ -63,6 +63,9 @@ fn committed_lines(dir: &Path) -> Vec<String> {
 /// TaskManagers a test started itself (to replace killed ones): killed when it ends.
 struct ExtraTaskManagers(Vec<Child>);
 
+/// Processes a test started itself (a JobManager started again): killed when it ends.
+type Spawned = ExtraTaskManagers;
+
 impl Drop for ExtraTaskManagers {
     fn drop(&mut self) {
         for child in &mut self.0 {
@@ -563,4 +566,116 @@ fn a_damaged_checkpoint_is_skipped_for_the_one_before_it() {
     assert!(causes.contains("checksum") && causes.contains(&format!("chk-{newest}")), "{causes}");
     let restored = cluster.get(&format!("/jobs/{id}/checkpoints")).1["latest"]["restored"]["id"].as_u64().unwrap();
     assert!(restored < newest, "restored {restored}, the damaged one is {newest}");
+}
+
+/// A port that was free a moment ago (for a JobManager that must come back on it).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[test]
+fn a_killed_jobmanager_started_again_on_its_storage_recovers_its_jobs_exactly() {
+    let rpc_port = free_port();
+    // Inside the cluster's directory (Cluster::new names it so), removed with it.
+    let ha = std::env::temp_dir().join(format!("spate-cluster-jm-ha-{}", std::process::id())).join("ha");
+    let config = format!(
+        "jobmanager.rpc.port: {rpc_port}\nhigh-availability.type: filesystem\nhigh-availability.storageDir: {}\n\
+         high-availability.cluster-id: /test-cluster\n",
+        ha.display()
+    );
+    let mut cluster = Cluster::new("jm-ha", 2, &config);
+    assert!(ha.starts_with(&cluster.dir));
+    cluster.start();
+    let wordcount = example("wordcount");
+
+    // A job that ends before the crash: its result outlives the JobManager.
+    let small = cluster.dir.join("small");
+    let out = cluster.spate(&["run", wordcount.to_str().unwrap(), "--output", small.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let finished = submitted_id(&out);
+
+    let input = cluster.dir.join("input");
+    write_input(&input, 8, LINES);
+    let expected_dir = cluster.dir.join("expected");
+    let mut embedded = Command::new(&wordcount);
+    embedded.args(["--input", input.to_str().unwrap(), "--output", expected_dir.to_str().unwrap()]);
+    embedded.args(["-D", "execution.runtime-mode=STREAMING"]);
+    let out = run_with_deadline(embedded, Duration::from_secs(120));
+    assert!(out.status.success(), "{}", text(&out));
+    let expected = committed_lines(&expected_dir);
+
+    let output = cluster.dir.join("out");
+    let checkpoints = format!("execution.checkpointing.dir={}", cluster.dir.join("checkpoints").display());
+    let out = cluster.spate(&[
+        "run",
+        "-d",
+        "-p",
+        "2",
+        wordcount.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        output.to_str().unwrap(),
+        "-D",
+        "execution.runtime-mode=STREAMING",
+        "-D",
+        "execution.checkpointing.interval=200ms",
+        "-D",
+        &checkpoints,
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let id = submitted_id(&out);
+    let job_checkpoints = cluster.dir.join("checkpoints").join(&id);
+    wait_until("a completed checkpoint", Duration::from_secs(60), || has_completed_checkpoint(&job_checkpoints));
+    let jobmanager = cluster.pids("jobmanager")[0];
+    signal(jobmanager, "KILL");
+    wait_until("the JobManager to die", Duration::from_secs(10), || !alive(jobmanager));
+
+    // Started again on the same storage and port; the TaskManagers register again.
+    let log = std::fs::File::create(cluster.dir.join("log/jobmanager-again.log")).unwrap();
+    let mut spawned: Spawned = ExtraTaskManagers(Vec::new());
+    let again = Command::new(SPATE)
+        .arg("jobmanager")
+        .env("SPATE_CONF_DIR", cluster.dir.join("conf"))
+        .env("SPATE_PID_DIR", cluster.dir.join("pids"))
+        .env_remove("SPATE_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let again_pid = again.id();
+    spawned.0.push(again);
+    wait_until("the new JobManager's endpoints", Duration::from_secs(30), || {
+        std::fs::read(cluster.endpoint_file())
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .is_some_and(|e| e["pid"].as_u64() == Some(u64::from(again_pid)))
+    });
+    let endpoints: Value = serde_json::from_slice(&std::fs::read(cluster.endpoint_file()).unwrap()).unwrap();
+    cluster.rest = Some(endpoints["rest"].as_str().unwrap().to_string());
+
+    // A second JobManager of the same cluster is refused by the lock.
+    let mut second = Command::new(SPATE);
+    second
+        .args(["jobmanager", "-D", "rest.port=0", "-D", "jobmanager.rpc.port=0"])
+        .env("SPATE_CONF_DIR", cluster.dir.join("conf"))
+        .env("SPATE_PID_DIR", cluster.dir.join("elsewhere"))
+        .env_remove("SPATE_LOG");
+    let out = run_with_deadline(second, Duration::from_secs(30));
+    assert!(!out.status.success() && text(&out).contains("another JobManager runs this cluster"), "{}", text(&out));
+
+    wait_until("the recovered job to finish", Duration::from_secs(180), || {
+        matches!(job_state(&cluster, &id).as_deref(), Some("FINISHED" | "FAILED" | "CANCELED"))
+    });
+    let (_, exceptions) = cluster.get(&format!("/jobs/{id}/exceptions"));
+    assert_eq!(job_state(&cluster, &id).as_deref(), Some("FINISHED"), "{exceptions}");
+    let got = committed_lines(&output);
+    assert_eq!(got.len(), expected.len(), "lines lost or repeated");
+    assert!(got == expected, "the committed output differs from the uninterrupted run's");
+    let restored = &cluster.get(&format!("/jobs/{id}/checkpoints")).1["latest"]["restored"];
+    assert!(restored["id"].as_u64().is_some_and(|n| n >= 1), "resumed from a checkpoint: {restored}");
+    // The job that had ended is listed as it ended.
+    assert_eq!(job_state(&cluster, &finished).as_deref(), Some("FINISHED"));
+    assert_eq!(cluster.registered(), 2);
 }

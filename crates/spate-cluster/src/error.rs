@@ -65,6 +65,14 @@ pub enum ClusterError {
     /// The artifact store's directory cannot be used (`blob.storage.directory`).
     #[error("blob.storage.directory: {0}")]
     Artifacts(#[source] Box<crate::jobmanager::artifact_store::ArtifactError>),
+    /// The high-availability storage cannot be used, or another JobManager holds it.
+    #[error("high-availability.storageDir {path}: {reason}")]
+    HighAvailability {
+        /// The cluster's directory in it.
+        path: String,
+        /// Why.
+        reason: String,
+    },
     /// The async runtime could not start.
     #[error("cannot start the runtime: {0}")]
     Runtime(#[source] std::io::Error),

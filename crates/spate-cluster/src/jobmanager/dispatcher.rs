@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use spate_core::config::{Configuration, fault_tolerance as ft};
 use spate_core::job_graph::JobGraph;
 use spate_core::job_id::JobId;
@@ -23,7 +23,7 @@ use super::subtasks::SubtaskState;
 
 /// A job as `POST /jobs` takes it: the application (by hash), how it was run, and the
 /// job its `main` planned.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Submission {
     /// The application binary, by SHA-256 (uploaded first).
@@ -77,6 +77,9 @@ pub enum SubmitError {
          checkpoints go to a directory every TaskManager and the JobManager see (file:///shared/dir)"
     )]
     NoCheckpointDir,
+    /// The job could not be kept in the high-availability storage.
+    #[error("{0}")]
+    HighAvailability(String),
     /// The checkpoint storage or the savepoint to start from cannot be used.
     #[error("{setting}: {source}")]
     Storage {
@@ -196,14 +199,68 @@ pub(crate) fn expire_finished(shared: &Shared, now_ms: i64) {
     jobs.retain(|id, record| {
         let expired = record.end_ms.is_some_and(|end| now_ms.saturating_sub(end) >= keep);
         if expired {
+            if let Some(ha) = &shared.ha {
+                ha.remove(id);
+            }
             tracing::info!(job = %id, "the finished job expired (jobstore.expiration-time)");
         }
         !expired
     });
 }
 
+/// Where a job comes from.
+pub(crate) enum Origin {
+    /// `POST /jobs`.
+    Submitted,
+    /// The high-availability store of a JobManager that stopped: the job keeps its id,
+    /// and resumes from its latest completed checkpoint unless it had ended.
+    Recovered { id: String, submitted_ms: i64, result: Option<super::ha::StoredResult> },
+}
+
 /// Accepts `submission` and starts its job master; returns the job's id.
 pub(crate) fn submit(shared: &Arc<Shared>, submission: Submission) -> Result<String, SubmitError> {
+    start(shared, submission, Origin::Submitted)
+}
+
+/// Takes over the jobs a JobManager that stopped kept in the high-availability store:
+/// the ended ones are listed, the others resume from their latest checkpoints, on the
+/// TaskManagers as they register again.
+pub(crate) fn recover(shared: &Arc<Shared>) {
+    let Some(ha) = &shared.ha else { return };
+    for job in ha.load() {
+        let ended = job.result.is_some();
+        let id = job.id.clone();
+        match start(
+            shared,
+            job.submission,
+            Origin::Recovered { id: job.id, submitted_ms: job.submitted_ms, result: job.result },
+        ) {
+            Ok(_) if ended => tracing::info!(job = %id, "recovered an ended job"),
+            Ok(_) => tracing::info!(job = %id, "recovered a running job: it resumes from its latest checkpoint"),
+            Err(error) => tracing::error!(job = %id, %error, "cannot recover the job"),
+        }
+    }
+}
+
+/// The newest completed checkpoint of job `job_id` in `storage` that reads, and the
+/// highest checkpoint number found there (completed or not).
+fn latest_checkpoint(storage: &CheckpointStorage, job_id: &str) -> (Option<CompletedCheckpoint>, u64) {
+    let ids = storage.list_checkpoints(job_id).unwrap_or_default();
+    let highest = ids.last().copied().unwrap_or(0);
+    let usable = ids.iter().rev().find_map(|id| {
+        let dir = format!("{job_id}/chk-{id}");
+        match storage.read_metadata(&dir) {
+            Ok(_) => Some(CompletedCheckpoint { id: *id, storage: storage.clone(), dir }),
+            Err(error) => {
+                tracing::warn!(job = %job_id, checkpoint = id, %error, "not a usable checkpoint; trying an older one");
+                None
+            }
+        }
+    });
+    (usable, highest)
+}
+
+fn start(shared: &Arc<Shared>, submission: Submission, origin: Origin) -> Result<String, SubmitError> {
     if shared.artifacts.get(&submission.artifact).ok().flatten().is_none() {
         return Err(SubmitError::UnknownArtifact(submission.artifact));
     }
@@ -242,7 +299,7 @@ pub(crate) fn submit(shared: &Arc<Shared>, submission: Submission) -> Result<Str
         None => CheckpointStorage::in_memory(),
     };
     // The savepoint (or retained checkpoint) the job starts from, checked now.
-    let initial = match config.get(&ft::SAVEPOINT_PATH)? {
+    let savepoint = match config.get(&ft::SAVEPOINT_PATH)? {
         Some(path) => {
             let path = path.strip_suffix(&format!("/{}", spate_runtime::checkpoint::METADATA_FILE)).unwrap_or(&path);
             let storage = open("execution.savepoint.path", path)?;
@@ -256,7 +313,20 @@ pub(crate) fn submit(shared: &Arc<Shared>, submission: Submission) -> Result<Str
     let restart = RestartStrategy::from_config(&config, checkpoints.interval.is_some())?;
     let settings_for_record = checkpoints.clone();
     let checkpoint_dir = storage.is_durable().then(|| storage.local_path("").display().to_string());
-    let job_id = JobId::generate().to_string();
+    let is_new = matches!(origin, Origin::Submitted);
+    let (job_id, submitted_ms, result) = match origin {
+        Origin::Submitted => (JobId::generate().to_string(), now_ms(), None),
+        Origin::Recovered { id, submitted_ms, result } => (id, submitted_ms, result),
+    };
+    // A recovered job resumes from its own latest checkpoint, numbering on after every
+    // one it wrote; else from the savepoint it was submitted with.
+    let (latest, highest) = if storage.is_durable() { latest_checkpoint(&storage, &job_id) } else { (None, 0) };
+    let first_id = match (&latest, &savepoint) {
+        (Some(_), _) => highest + 1,
+        (None, Some(s)) => s.storage.read_metadata("").map_or(1, |m| m.checkpoint_id + 1).max(highest + 1),
+        (None, None) => highest + 1,
+    };
+    let initial = latest.or(savepoint);
     let (inbox_tx, inbox) = crossbeam_channel::unbounded::<JobMessage>();
     let post = inbox_tx.clone();
     let coordinator = CheckpointCoordinator::new(
@@ -264,7 +334,7 @@ pub(crate) fn submit(shared: &Arc<Shared>, submission: Submission) -> Result<Str
         job_id.clone(),
         tasks.clone(),
         storage,
-        initial.as_ref().and_then(|i| i.storage.read_metadata("").ok()).map_or(1, |m| m.checkpoint_id + 1),
+        first_id,
         Arc::new(move |m| {
             let _ = post.send(JobMessage::Storage(m));
         }),
@@ -272,11 +342,11 @@ pub(crate) fn submit(shared: &Arc<Shared>, submission: Submission) -> Result<Str
     .map_err(SubmitError::Start)?;
     let master = JobMaster::new(graph, tasks.len(), coordinator, restart, STOP_GRACE);
     let now = now_ms();
-    let record = JobRecord {
+    let mut record = JobRecord {
         name: graph.job_name.clone(),
         status: master.status(),
         streaming: graph.execution_mode == spate_core::job_graph::ExecutionMode::Streaming,
-        start_ms: now,
+        start_ms: submitted_ms,
         end_ms: None,
         last_modification: now,
         tasks: tasks.len(),
@@ -302,6 +372,21 @@ pub(crate) fn submit(shared: &Arc<Shared>, submission: Submission) -> Result<Str
         inbox: inbox_tx,
         live_workers: Default::default(),
     };
+    if let Some(result) = result {
+        // It ended before the JobManager stopped: listed as it ended, not run.
+        record.status = status_named(&result.status);
+        record.end_ms = Some(result.end_ms);
+        record.failure = result.failure;
+        record.timestamps.insert(record.status.name(), result.end_ms);
+        shared.jobs.lock().unwrap_or_else(|p| p.into_inner()).insert(job_id.clone(), record);
+        return Ok(job_id);
+    }
+    if let Some(ha) = &shared.ha {
+        if is_new {
+            ha.save_submission(&job_id, &submission, submitted_ms)
+                .map_err(|e| SubmitError::HighAvailability(e.to_string()))?;
+        }
+    }
     shared.jobs.lock().unwrap_or_else(|p| p.into_inner()).insert(job_id.clone(), record);
     tracing::info!(job = %job_id, name = %graph.job_name, subtasks = tasks.len(), "job submitted");
     let deployer = ClusterDeployer::new(shared.clone(), job_id.clone(), Arc::new(submission), initial);
@@ -322,6 +407,16 @@ pub(crate) fn submit(shared: &Arc<Shared>, submission: Submission) -> Result<Str
             SubmitError::Start(e)
         })?;
     Ok(job_id)
+}
+
+/// The terminal status of a kept result.
+fn status_named(name: &str) -> JobStatus {
+    match name {
+        "FINISHED" => JobStatus::Finished,
+        "CANCELED" => JobStatus::Canceled,
+        "SUSPENDED" => JobStatus::Suspended,
+        _ => JobStatus::Failed,
+    }
 }
 
 /// A job master's thread that panics fails its job, rather than leaving it running
@@ -460,6 +555,27 @@ impl JobObserver for RecordObserver {
             _ => None,
         };
         tracing::info!(job = %self.job_id, %status, failure = failure.as_deref().unwrap_or(""), "job ended");
+        if let Some(ha) = &self.shared.ha {
+            // A suspended job is to be resumed by the next JobManager: no result kept.
+            if status != JobStatus::Suspended {
+                let start_ms = self
+                    .shared
+                    .jobs
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(&self.job_id)
+                    .map_or(0, |r| r.start_ms);
+                let result = super::ha::StoredResult {
+                    status: status.name().to_string(),
+                    start_ms,
+                    end_ms: now_ms(),
+                    failure: failure.clone(),
+                };
+                if let Err(error) = ha.save_result(&self.job_id, &result) {
+                    tracing::error!(job = %self.job_id, %error, "cannot keep the job's result: a JobManager started again would run it again");
+                }
+            }
+        }
         self.shared.resources().release(&self.job_id);
         self.update(|r| {
             r.status = status;

@@ -6,6 +6,7 @@ pub mod artifact_store;
 mod cluster_deployer;
 pub mod dispatcher;
 mod executor_mail;
+mod ha;
 mod resource_manager;
 mod rest;
 mod rpc_server;
@@ -32,6 +33,8 @@ pub(crate) struct Shared {
     pub token: Option<String>,
     /// The jobs.
     pub jobs: dispatcher::Jobs,
+    /// The high-availability store (`high-availability.type: filesystem`), locked.
+    pub(crate) ha: Option<ha::HaStore>,
     /// The runtime, for job masters (on threads of their own) to make their calls on.
     pub runtime: tokio::runtime::Handle,
     /// Where the REST endpoint listens (TaskManagers download applications there).
@@ -180,7 +183,21 @@ impl JobManager {
         // really bound (a wildcard bind address is no address to connect to).
         let rest_port = rest.local_addr().map(|a| a.port()).unwrap_or_default();
         let rest_address = format!("{}:{rest_port}", config.get(&keys::REST_ADDRESS)?);
+        // Taken before anything is bound: a second JobManager of the cluster stops here.
+        let ha = match config.get(&keys::HA_TYPE)? {
+            keys::HighAvailability::None => None,
+            keys::HighAvailability::Filesystem => {
+                let Some(dir) = config.get(&keys::HA_STORAGE_DIR)? else {
+                    return Err(ClusterError::Settings {
+                        keys: "high-availability.type, high-availability.storageDir",
+                        reason: "filesystem high availability needs a storage directory".into(),
+                    });
+                };
+                Some(ha::HaStore::open(&dir, &config.get(&keys::HA_CLUSTER_ID)?)?)
+            }
+        };
         let shared = Arc::new(Shared {
+            ha,
             executors: Mutex::default(),
             max_content_length,
             slot_request_timeout: config.get(&keys::SLOT_REQUEST_TIMEOUT)?,
@@ -215,6 +232,7 @@ impl JobManager {
             pid: std::process::id(),
         };
         tracing::info!(rest = %endpoints.rest, rpc = %endpoints.rpc, "JobManager is up: REST endpoint listening at http://{}", endpoints.rest);
+        dispatcher::recover(&shared);
         runtime.block_on(async move {
             let sweeper = tokio::spawn(sweep(shared.clone(), heartbeat_interval));
             let rpc_task = tokio::spawn(rpc_server::serve(rpc, shared.clone(), heartbeat_interval));

@@ -276,6 +276,59 @@ pub const JOBSTORE_EXPIRATION: ConfigOption<Duration> = ConfigOption::new(
     show_duration,
 );
 
+/// `high-availability.type`.
+pub const HA_TYPE: ConfigOption<HighAvailability> = ConfigOption::new(
+    "high-availability.type",
+    "NONE, or filesystem: the JobManager keeps its jobs in high-availability.storageDir and a JobManager \
+     started again on it recovers them from their latest checkpoints.",
+    parse_high_availability,
+    || HighAvailability::None,
+    |v| match v {
+        HighAvailability::None => "NONE".into(),
+        HighAvailability::Filesystem => "filesystem".into(),
+    },
+);
+
+/// How the JobManager keeps its jobs across a restart (`high-availability.type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HighAvailability {
+    /// Not at all: a JobManager that stops loses its jobs.
+    None,
+    /// In a directory (`high-availability.storageDir`).
+    Filesystem,
+}
+
+fn parse_high_availability(raw: &str) -> Result<HighAvailability, InvalidValue> {
+    match raw.to_ascii_lowercase().as_str() {
+        "none" => Ok(HighAvailability::None),
+        "filesystem" => Ok(HighAvailability::Filesystem),
+        "zookeeper" | "kubernetes" => Err(format!(
+            "{raw} is not supported yet: use filesystem (one JobManager, its jobs recovered when it is started \
+             again)"
+        )
+        .into()),
+        _ => Err("expected NONE or filesystem".into()),
+    }
+}
+
+/// `high-availability.storageDir`.
+pub const HA_STORAGE_DIR: ConfigOption<Option<String>> = ConfigOption::new(
+    "high-availability.storageDir",
+    "Where the JobManager keeps its jobs with high-availability.type: filesystem (a path or file:// URL).",
+    |raw| parse_text(raw).map(|v| Some(v.strip_prefix("file://").unwrap_or(&v).to_string())),
+    || None,
+    |v| v.clone().unwrap_or_default(),
+);
+
+/// `high-availability.cluster-id`.
+pub const HA_CLUSTER_ID: ConfigOption<String> = ConfigOption::new(
+    "high-availability.cluster-id",
+    "The cluster's name within high-availability.storageDir: clusters sharing the directory keep apart.",
+    parse_text,
+    || "/default".into(),
+    Clone::clone,
+);
+
 /// `task.cancellation.timeout`.
 pub const TASK_CANCELLATION_TIMEOUT: ConfigOption<Duration> = ConfigOption::new(
     "task.cancellation.timeout",

@@ -32,7 +32,7 @@ pub(super) async fn submit(
                 | SubmitError::Parallelism { .. }
                 | SubmitError::NoCheckpointDir
                 | SubmitError::Storage { .. } => StatusCode::BAD_REQUEST,
-                SubmitError::Start(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                SubmitError::Start(_) | SubmitError::HighAvailability(_) => StatusCode::INTERNAL_SERVER_ERROR,
             };
             RestError { status, message: e.to_string() }
         })?;

@@ -1,6 +1,7 @@
 //! REGISTERED: heartbeat every `heartbeat.interval`. A heartbeat that fails (the
 //! JobManager went away, or declared this TaskManager lost) goes back to connecting; a
-//! refused one (declared lost) first kills the workers, whose attempts failed.
+//! refused one (declared lost) or a JobManager that went away first kills the workers,
+//! whose attempts nobody leads any more.
 
 use std::time::Duration;
 
@@ -42,7 +43,10 @@ impl Registered {
                     return State::Connecting(Connecting::again());
                 }
                 Err(error) => {
-                    tracing::warn!(%error, jobmanager = %settings.jobmanager, "lost the JobManager; registering again");
+                    // Its jobs are the next JobManager's to recover (high availability)
+                    // or gone: the workers here belong to attempts nobody leads any more.
+                    tracing::warn!(%error, jobmanager = %settings.jobmanager, "lost the JobManager: killing this TaskManager's workers and registering again");
+                    crate::taskmanager::executor::kill_all(shared);
                     return State::Connecting(Connecting::again());
                 }
             }

@@ -1,0 +1,174 @@
+//! High availability on a filesystem (`high-availability.type: filesystem`): the
+//! JobManager keeps each job's submission and, once it ended, its result under
+//! `high-availability.storageDir/cluster-id/jobs/<job id>/`. A JobManager started again
+//! on the same directory recovers every job without a result from its latest completed
+//! checkpoint (found in the job's checkpoint directory: the checkpoints themselves are
+//! the pointers), and lists the others as they ended. An exclusive lock on
+//! `cluster-id/jobmanager.lock`, held for the process's life, keeps a second JobManager
+//! from running the same cluster; standby JobManagers with leader election through an
+//! existing service (etcd or Kubernetes leases) are the next step.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::dispatcher::Submission;
+use crate::ClusterError;
+
+/// What a job's end leaves in the store.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct StoredResult {
+    /// Flink's status name (`FINISHED`, `FAILED`, `CANCELED`).
+    pub status: String,
+    /// When it was submitted and ended (ms since the epoch).
+    pub start_ms: i64,
+    pub end_ms: i64,
+    /// Why it failed.
+    pub failure: Option<String>,
+}
+
+/// A job found in the store.
+pub(crate) struct StoredJob {
+    pub id: String,
+    pub submission: Submission,
+    pub result: Option<StoredResult>,
+    /// When it was first submitted.
+    pub submitted_ms: i64,
+}
+
+/// The cluster's directory in the high-availability storage, locked.
+pub(crate) struct HaStore {
+    dir: PathBuf,
+    /// Held until the process ends.
+    _lock: File,
+}
+
+fn error(dir: &Path, reason: impl std::fmt::Display) -> ClusterError {
+    ClusterError::HighAvailability { path: dir.display().to_string(), reason: reason.to_string() }
+}
+
+impl HaStore {
+    /// Opens (creating) `storage_dir/cluster_id` and takes its lock.
+    pub fn open(storage_dir: &str, cluster_id: &str) -> Result<Self, ClusterError> {
+        let dir = Path::new(storage_dir).join(cluster_id.trim_start_matches('/'));
+        std::fs::create_dir_all(dir.join("jobs")).map_err(|e| error(&dir, e))?;
+        let path = dir.join("jobmanager.lock");
+        let lock = File::options().create(true).truncate(false).write(true).open(&path).map_err(|e| error(&dir, e))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(error(
+                    &dir,
+                    format!("another JobManager runs this cluster (it holds {}); stop it first", path.display()),
+                ));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(error(&dir, e)),
+        }
+        Ok(HaStore { dir, _lock: lock })
+    }
+
+    fn job_dir(&self, id: &str) -> PathBuf {
+        self.dir.join("jobs").join(id)
+    }
+
+    /// Writes `name` in job `id`'s directory whole or not at all.
+    fn write(&self, id: &str, name: &str, value: &impl Serialize) -> Result<(), ClusterError> {
+        let dir = self.job_dir(id);
+        std::fs::create_dir_all(&dir).map_err(|e| error(&dir, e))?;
+        let bytes = serde_json::to_vec(value).map_err(|e| error(&dir, e))?;
+        let tmp = dir.join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, bytes).map_err(|e| error(&tmp, e))?;
+        if let Ok(file) = File::open(&tmp) {
+            let _ = file.sync_all();
+        }
+        std::fs::rename(&tmp, dir.join(name)).map_err(|e| error(&dir, e))
+    }
+
+    /// Keeps a submitted job.
+    pub fn save_submission(&self, id: &str, submission: &Submission, submitted_ms: i64) -> Result<(), ClusterError> {
+        self.write(id, "submitted-at", &submitted_ms)?;
+        self.write(id, "submission.json", submission)
+    }
+
+    /// Keeps how a job ended: a JobManager started again lists it, and does not run it.
+    pub fn save_result(&self, id: &str, result: &StoredResult) -> Result<(), ClusterError> {
+        self.write(id, "result.json", result)
+    }
+
+    /// Forgets a job (it expired).
+    pub fn remove(&self, id: &str) {
+        let _ = std::fs::remove_dir_all(self.job_dir(id));
+    }
+
+    /// Every job kept; a job whose files cannot be read is skipped with an error logged
+    /// (it cannot be recovered, and must not keep the others from it).
+    pub fn load(&self) -> Vec<StoredJob> {
+        let Ok(entries) = std::fs::read_dir(self.dir.join("jobs")) else { return Vec::new() };
+        let mut jobs = Vec::new();
+        for entry in entries.flatten() {
+            let id = entry.file_name().to_string_lossy().to_string();
+            let read = |name: &str| std::fs::read(entry.path().join(name));
+            let submission = match read("submission.json").map(|b| serde_json::from_slice::<Submission>(&b)) {
+                Ok(Ok(submission)) => submission,
+                Ok(Err(e)) => {
+                    tracing::error!(job = %id, error = %e, "a kept job cannot be read: not recovered");
+                    continue;
+                }
+                // Submitted while the JobManager died: never accepted.
+                Err(_) => continue,
+            };
+            let result = read("result.json").ok().and_then(|b| serde_json::from_slice(&b).ok());
+            let submitted_ms = read("submitted-at").ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or(0);
+            jobs.push(StoredJob { id, submission, result, submitted_ms });
+        }
+        jobs.sort_by_key(|j| j.submitted_ms);
+        jobs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_jobmanager_holds_the_store_and_jobs_and_results_survive_it() {
+        let root = std::env::temp_dir().join(format!("spate-ha-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let store = HaStore::open(root.to_str().unwrap(), "/c1").unwrap();
+        let second = HaStore::open(root.to_str().unwrap(), "/c1").err().expect("the lock is held");
+        assert!(second.to_string().contains("another JobManager"), "{second}");
+        // Another cluster id is another cluster.
+        assert!(HaStore::open(root.to_str().unwrap(), "c2").is_ok());
+        let graph = spate_core::job_graph::JobGraph::new(
+            "j".into(),
+            spate_core::job_graph::ExecutionMode::Streaming,
+            Vec::new(),
+            Vec::new(),
+        );
+        let submission = Submission {
+            artifact: "a".into(),
+            args: Vec::new(),
+            cwd: "/".into(),
+            job_index: 0,
+            job_graph: graph,
+            config: Vec::new(),
+            recorded: Vec::new(),
+            side_effects: Vec::new(),
+        };
+        store.save_submission("j1", &submission, 5).unwrap();
+        store.save_submission("j2", &submission, 7).unwrap();
+        let result = StoredResult { status: "FINISHED".into(), start_ms: 7, end_ms: 9, failure: None };
+        store.save_result("j2", &result).unwrap();
+        drop(store);
+        let store = HaStore::open(root.to_str().unwrap(), "c1").unwrap();
+        let jobs = store.load();
+        assert_eq!(
+            jobs.iter().map(|j| (j.id.as_str(), j.result.is_some())).collect::<Vec<_>>(),
+            [("j1", false), ("j2", true)]
+        );
+        store.remove("j1");
+        assert_eq!(store.load().len(), 1);
+        let _ = std::fs::remove_dir_all(&root);
+    }
+}
