@@ -11,6 +11,8 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
 use super::dispatcher::Submission;
@@ -41,7 +43,7 @@ pub(crate) struct StoredJob {
 pub(crate) struct HaStore {
     dir: PathBuf,
     /// Held until the process ends.
-    _lock: File,
+    _lock: Flock<File>,
 }
 
 fn error(dir: &Path, reason: impl std::fmt::Display) -> ClusterError {
@@ -54,17 +56,17 @@ impl HaStore {
         let dir = Path::new(storage_dir).join(cluster_id.trim_start_matches('/'));
         std::fs::create_dir_all(dir.join("jobs")).map_err(|e| error(&dir, e))?;
         let path = dir.join("jobmanager.lock");
-        let lock = File::options().create(true).truncate(false).write(true).open(&path).map_err(|e| error(&dir, e))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
+        let file = File::options().create(true).truncate(false).write(true).open(&path).map_err(|e| error(&dir, e))?;
+        let lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => lock,
+            Err((_, Errno::EWOULDBLOCK)) => {
                 return Err(error(
                     &dir,
                     format!("another JobManager runs this cluster (it holds {}); stop it first", path.display()),
                 ));
             }
-            Err(std::fs::TryLockError::Error(e)) => return Err(error(&dir, e)),
-        }
+            Err((_, errno)) => return Err(error(&dir, errno)),
+        };
         Ok(HaStore { dir, _lock: lock })
     }
 
