@@ -347,7 +347,8 @@ fn savepoints_stop_and_resume_at_other_parallelisms_with_exact_output() {
             });
             let (_, exceptions) = cluster.get(&format!("/jobs/{id}/exceptions"));
             assert_eq!(job_state(&cluster, &id).as_deref(), Some("RUNNING"), "round {round}: {exceptions}");
-            std::thread::sleep(Duration::from_millis(1500));
+            // Early enough that the job is far from done (its input takes seconds).
+            std::thread::sleep(Duration::from_millis(600));
             if round == 0 {
                 // A savepoint that does not stop the job.
                 let out = cluster.spate(&["savepoint", &id, savepoints]);
