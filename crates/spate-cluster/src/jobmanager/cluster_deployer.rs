@@ -357,6 +357,12 @@ impl Deployer for ClusterDeployer {
         if let Some(chosen) = &restore_from {
             self.restoring(chosen);
         }
+        if let Some(ha) = &self.shared.ha {
+            // Before any worker of it runs: a JobManager that recovers the job numbers on.
+            if let Err(error) = ha.save_attempt(&self.job_id, attempt) {
+                tracing::error!(job = %self.job_id, attempt, %error, "cannot keep the attempt number");
+            }
+        }
         let restore_from = restore_from.map(|chosen| chosen.location);
         if let Err((failure, started)) = self.start_workers(attempt, &workers, &slots, &restore_from) {
             for (tm, address) in &workers[..started] {

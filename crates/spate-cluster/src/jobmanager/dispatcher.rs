@@ -195,17 +195,21 @@ pub(crate) fn now_ms() -> i64 {
 /// (Flink's job store expiration): they leave `/jobs` and the JobManager's memory.
 pub(crate) fn expire_finished(shared: &Shared, now_ms: i64) {
     let keep = i64::try_from(shared.jobstore_expiration.as_millis()).unwrap_or(i64::MAX);
-    let mut jobs = shared.jobs.lock().unwrap_or_else(|p| p.into_inner());
-    jobs.retain(|id, record| {
-        let expired = record.end_ms.is_some_and(|end| now_ms.saturating_sub(end) >= keep);
-        if expired {
-            if let Some(ha) = &shared.ha {
-                ha.remove(id);
-            }
+    let mut expired = Vec::new();
+    shared.jobs.lock().unwrap_or_else(|p| p.into_inner()).retain(|id, record| {
+        let gone = record.end_ms.is_some_and(|end| now_ms.saturating_sub(end) >= keep);
+        if gone {
             tracing::info!(job = %id, "the finished job expired (jobstore.expiration-time)");
+            expired.push(id.clone());
         }
-        !expired
+        !gone
     });
+    // Outside the jobs' lock: other calls need it meanwhile.
+    if let Some(ha) = &shared.ha {
+        for id in expired {
+            ha.remove(&id);
+        }
+    }
 }
 
 /// Where a job comes from.
@@ -214,7 +218,7 @@ pub(crate) enum Origin {
     Submitted,
     /// The high-availability store of a JobManager that stopped: the job keeps its id,
     /// and resumes from its latest completed checkpoint unless it had ended.
-    Recovered { id: String, submitted_ms: i64, result: Option<super::ha::StoredResult> },
+    Recovered { id: String, submitted_ms: i64, result: Option<super::ha::StoredResult>, attempt: Option<u32> },
 }
 
 /// Accepts `submission` and starts its job master; returns the job's id.
@@ -230,11 +234,9 @@ pub(crate) fn recover(shared: &Arc<Shared>) {
     for job in ha.load() {
         let ended = job.result.is_some();
         let id = job.id.clone();
-        match start(
-            shared,
-            job.submission,
-            Origin::Recovered { id: job.id, submitted_ms: job.submitted_ms, result: job.result },
-        ) {
+        let origin =
+            Origin::Recovered { id: job.id, submitted_ms: job.submitted_ms, result: job.result, attempt: job.attempt };
+        match start(shared, job.submission, origin) {
             Ok(_) if ended => tracing::info!(job = %id, "recovered an ended job"),
             Ok(_) => tracing::info!(job = %id, "recovered a running job: it resumes from its latest checkpoint"),
             Err(error) => tracing::error!(job = %id, %error, "cannot recover the job"),
@@ -314,9 +316,13 @@ fn start(shared: &Arc<Shared>, submission: Submission, origin: Origin) -> Result
     let settings_for_record = checkpoints.clone();
     let checkpoint_dir = storage.is_durable().then(|| storage.local_path("").display().to_string());
     let is_new = matches!(origin, Origin::Submitted);
-    let (job_id, submitted_ms, result) = match origin {
-        Origin::Submitted => (JobId::generate().to_string(), now_ms(), None),
-        Origin::Recovered { id, submitted_ms, result } => (id, submitted_ms, result),
+    let (job_id, submitted_ms, result, first_attempt) = match origin {
+        Origin::Submitted => (JobId::generate().to_string(), now_ms(), None, 0),
+        // On after every attempt the stopped JobManager deployed (and one it may have
+        // been deploying as it died).
+        Origin::Recovered { id, submitted_ms, result, attempt } => {
+            (id, submitted_ms, result, attempt.map_or(1, |a| a.saturating_add(2)))
+        }
     };
     // A recovered job resumes from its own latest checkpoint, numbering on after every
     // one it wrote; else from the savepoint it was submitted with.
@@ -340,7 +346,8 @@ fn start(shared: &Arc<Shared>, submission: Submission, origin: Origin) -> Result
         }),
     )
     .map_err(SubmitError::Start)?;
-    let master = JobMaster::new(graph, tasks.len(), coordinator, restart, STOP_GRACE);
+    let master =
+        JobMaster::new(graph, tasks.len(), coordinator, restart, STOP_GRACE).starting_at_attempt(first_attempt);
     let now = now_ms();
     let mut record = JobRecord {
         name: graph.job_name.clone(),
@@ -350,7 +357,7 @@ fn start(shared: &Arc<Shared>, submission: Submission, origin: Origin) -> Result
         end_ms: None,
         last_modification: now,
         tasks: tasks.len(),
-        attempt: 0,
+        attempt: first_attempt,
         failure: None,
         exceptions: Vec::new(),
         exceptions_truncated: false,
@@ -434,6 +441,9 @@ impl Drop for FailOnPanic {
                 r.status = JobStatus::Failed;
                 r.end_ms = Some(now_ms());
                 r.failure = Some("the job master panicked".into());
+                for (_, trigger) in std::mem::take(&mut r.savepoint_requests) {
+                    r.savepoints.insert(trigger, SavepointOperation::Failed("the job master panicked".into()));
+                }
             }
         }
     }
@@ -555,27 +565,6 @@ impl JobObserver for RecordObserver {
             _ => None,
         };
         tracing::info!(job = %self.job_id, %status, failure = failure.as_deref().unwrap_or(""), "job ended");
-        if let Some(ha) = &self.shared.ha {
-            // A suspended job is to be resumed by the next JobManager: no result kept.
-            if status != JobStatus::Suspended {
-                let start_ms = self
-                    .shared
-                    .jobs
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .get(&self.job_id)
-                    .map_or(0, |r| r.start_ms);
-                let result = super::ha::StoredResult {
-                    status: status.name().to_string(),
-                    start_ms,
-                    end_ms: now_ms(),
-                    failure: failure.clone(),
-                };
-                if let Err(error) = ha.save_result(&self.job_id, &result) {
-                    tracing::error!(job = %self.job_id, %error, "cannot keep the job's result: a JobManager started again would run it again");
-                }
-            }
-        }
         self.shared.resources().release(&self.job_id);
         self.update(|r| {
             r.status = status;
@@ -592,6 +581,33 @@ impl JobObserver for RecordObserver {
             for subtask in &mut r.subtasks {
                 subtask.end(end, now_ms(), None);
             }
+            // Requests the ended master never took are answered: nobody waits for ever.
+            for (_, trigger) in std::mem::take(&mut r.savepoint_requests) {
+                let reason = format!("the job ended ({}) before the savepoint was taken", status.name());
+                r.savepoints.insert(trigger, SavepointOperation::Failed(reason));
+            }
         });
+    }
+
+    /// Keeps the result in the high-availability store as soon as the master has it,
+    /// before its checkpoints are deleted: a JobManager started again must not run an
+    /// ended job again.
+    fn ending(&mut self, outcome: &JobOutcome) {
+        let Some(ha) = &self.shared.ha else { return };
+        let status = outcome.status();
+        // A suspended job is to be resumed by the next JobManager: no result kept.
+        if status == JobStatus::Suspended {
+            return;
+        }
+        let failure = match outcome {
+            JobOutcome::Failed(failure) => Some(failure.to_string()),
+            _ => None,
+        };
+        let start_ms =
+            self.shared.jobs.lock().unwrap_or_else(|p| p.into_inner()).get(&self.job_id).map_or(0, |r| r.start_ms);
+        let result = super::ha::StoredResult { status: status.name().to_string(), start_ms, end_ms: now_ms(), failure };
+        if let Err(error) = ha.save_result(&self.job_id, &result) {
+            tracing::error!(job = %self.job_id, %error, "cannot keep the job's result: a JobManager started again would run it again");
+        }
     }
 }

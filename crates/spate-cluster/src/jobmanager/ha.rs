@@ -37,6 +37,8 @@ pub(crate) struct StoredJob {
     pub result: Option<StoredResult>,
     /// When it was first submitted.
     pub submitted_ms: i64,
+    /// The last attempt deployed.
+    pub attempt: Option<u32>,
 }
 
 /// The cluster's directory in the high-availability storage, locked.
@@ -98,6 +100,11 @@ impl HaStore {
         self.write(id, "result.json", result)
     }
 
+    /// Records that attempt `attempt` of job `id` is deployed (before its workers start).
+    pub fn save_attempt(&self, id: &str, attempt: u32) -> Result<(), ClusterError> {
+        self.write(id, "attempt", &attempt)
+    }
+
     /// Forgets a job (it expired).
     pub fn remove(&self, id: &str) {
         let _ = std::fs::remove_dir_all(self.job_dir(id));
@@ -110,6 +117,10 @@ impl HaStore {
         let mut jobs = Vec::new();
         for entry in entries.flatten() {
             let id = entry.file_name().to_string_lossy().to_string();
+            if id.parse::<spate_core::job_id::JobId>().is_err() {
+                tracing::error!(path = %entry.path().display(), "not a job's directory: skipped");
+                continue;
+            }
             let read = |name: &str| std::fs::read(entry.path().join(name));
             let submission = match read("submission.json").map(|b| serde_json::from_slice::<Submission>(&b)) {
                 Ok(Ok(submission)) => submission,
@@ -120,9 +131,22 @@ impl HaStore {
                 // Submitted while the JobManager died: never accepted.
                 Err(_) => continue,
             };
-            let result = read("result.json").ok().and_then(|b| serde_json::from_slice(&b).ok());
+            let result = match read("result.json") {
+                Err(_) => None,
+                Ok(bytes) => Some(serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+                    // It ended; how is lost. It must not run again.
+                    tracing::error!(job = %id, error = %e, "a kept result cannot be read: listed as FAILED");
+                    StoredResult {
+                        status: "FAILED".into(),
+                        start_ms: 0,
+                        end_ms: 0,
+                        failure: Some(format!("its kept result cannot be read: {e}")),
+                    }
+                })),
+            };
             let submitted_ms = read("submitted-at").ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or(0);
-            jobs.push(StoredJob { id, submission, result, submitted_ms });
+            let attempt = read("attempt").ok().and_then(|b| serde_json::from_slice(&b).ok());
+            jobs.push(StoredJob { id, submission, result, submitted_ms, attempt });
         }
         jobs.sort_by_key(|j| j.submitted_ms);
         jobs
@@ -158,18 +182,23 @@ mod tests {
             recorded: Vec::new(),
             side_effects: Vec::new(),
         };
-        store.save_submission("j1", &submission, 5).unwrap();
-        store.save_submission("j2", &submission, 7).unwrap();
+        let (j1, j2) = ("0000000000000000000000000000000a", "0000000000000000000000000000000b");
+        store.save_submission(j1, &submission, 5).unwrap();
+        store.save_attempt(j1, 3).unwrap();
+        store.save_submission(j2, &submission, 7).unwrap();
         let result = StoredResult { status: "FINISHED".into(), start_ms: 7, end_ms: 9, failure: None };
-        store.save_result("j2", &result).unwrap();
+        store.save_result(j2, &result).unwrap();
+        std::fs::create_dir_all(root.join("c1/jobs/not-a-job")).unwrap();
         drop(store);
         let store = HaStore::open(root.to_str().unwrap(), "c1").unwrap();
         let jobs = store.load();
-        assert_eq!(
-            jobs.iter().map(|j| (j.id.as_str(), j.result.is_some())).collect::<Vec<_>>(),
-            [("j1", false), ("j2", true)]
-        );
-        store.remove("j1");
+        let seen: Vec<_> = jobs.iter().map(|j| (j.id.as_str(), j.result.is_some(), j.attempt)).collect();
+        assert_eq!(seen, [(j1, false, Some(3)), (j2, true, None)], "a directory that is no job's is skipped");
+        // A result that cannot be read lists the job as failed: it never runs again.
+        std::fs::write(root.join(format!("c1/jobs/{j1}/result.json")), b"{broken").unwrap();
+        let jobs = store.load();
+        assert_eq!(jobs[0].result.as_ref().map(|r| r.status.as_str()), Some("FAILED"));
+        store.remove(j1);
         assert_eq!(store.load().len(), 1);
         let _ = std::fs::remove_dir_all(&root);
     }

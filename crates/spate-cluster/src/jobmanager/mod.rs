@@ -152,6 +152,19 @@ impl JobManager {
                 );
             }
         }
+        // Taken before anything is bound: a second JobManager of the cluster stops here.
+        let ha = match config.get(&keys::HA_TYPE)? {
+            keys::HighAvailability::None => None,
+            keys::HighAvailability::Filesystem => {
+                let Some(dir) = config.get(&keys::HA_STORAGE_DIR)? else {
+                    return Err(ClusterError::Settings {
+                        keys: "high-availability.type, high-availability.storageDir",
+                        reason: "filesystem high availability needs a storage directory".into(),
+                    });
+                };
+                Some(ha::HaStore::open(&dir, &config.get(&keys::HA_CLUSTER_ID)?)?)
+            }
+        };
         let (rest, rpc) = runtime.block_on(async {
             let rest = tokio::net::TcpListener::bind(&rest_addr).await.map_err(|source| ClusterError::Bind {
                 endpoint: "REST endpoint (rest.bind-address, rest.port)",
@@ -183,19 +196,6 @@ impl JobManager {
         // really bound (a wildcard bind address is no address to connect to).
         let rest_port = rest.local_addr().map(|a| a.port()).unwrap_or_default();
         let rest_address = format!("{}:{rest_port}", config.get(&keys::REST_ADDRESS)?);
-        // Taken before anything is bound: a second JobManager of the cluster stops here.
-        let ha = match config.get(&keys::HA_TYPE)? {
-            keys::HighAvailability::None => None,
-            keys::HighAvailability::Filesystem => {
-                let Some(dir) = config.get(&keys::HA_STORAGE_DIR)? else {
-                    return Err(ClusterError::Settings {
-                        keys: "high-availability.type, high-availability.storageDir",
-                        reason: "filesystem high availability needs a storage directory".into(),
-                    });
-                };
-                Some(ha::HaStore::open(&dir, &config.get(&keys::HA_CLUSTER_ID)?)?)
-            }
-        };
         let shared = Arc::new(Shared {
             ha,
             executors: Mutex::default(),

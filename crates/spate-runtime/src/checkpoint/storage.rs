@@ -1,7 +1,7 @@
 //! Where checkpoints live: a directory tree in an [`object_store`] store.
 //!
 //! The layout is Flink's: `DIR/JOB_ID/chk-N/` holds one state file per subtask that had
-//! state and `_metadata`, written last, whose presence makes the checkpoint complete. A
+//! state (`state-<vertex>-<subtask>-a<attempt>`) and `_metadata`, written last, whose presence makes the checkpoint complete. A
 //! savepoint is the same tree under a directory of the user's choice; since `_metadata`
 //! names files relative to its own directory, any checkpoint or savepoint directory can
 //! be copied elsewhere and restored from there.

@@ -65,7 +65,10 @@ impl ReportWriter {
     pub fn reporter(&self, attempt: u32, task: usize, vertex: u32, subtask: u32) -> Box<dyn TaskReporter> {
         let (queue, _) = unbounded();
         let queue = self.queue.clone().unwrap_or(queue);
-        Box::new(QueuedReporter { queue, attempt, task, file: format!("state-{vertex}-{subtask}").into() })
+        // The attempt in the name: a worker of a failed attempt that still runs writes
+        // beside the new attempt's file of the same checkpoint, never over it.
+        let file = format!("state-{vertex}-{subtask}-a{attempt}").into();
+        Box::new(QueuedReporter { queue, attempt, task, file })
     }
 }
 
@@ -176,8 +179,8 @@ mod tests {
             CoordinatorMessage::Acknowledged { task: 7, ack } => {
                 assert_eq!((ack.id, ack.alignment), (5, Duration::from_millis(2)));
                 let file = ack.file.as_ref().expect("the state file");
-                assert_eq!((file.name.as_str(), file.uids.clone()), ("state-1-2", vec!["op".to_string()]));
-                assert_eq!(storage.size("job/chk-5/state-1-2").unwrap(), file.size);
+                assert_eq!((file.name.as_str(), file.uids.clone()), ("state-1-2-a4", vec!["op".to_string()]));
+                assert_eq!(storage.size("job/chk-5/state-1-2-a4").unwrap(), file.size);
             }
             other => panic!("{other:?}"),
         }

@@ -31,6 +31,9 @@ pub trait JobObserver {
     /// The job ended. Called once, after the master (and its checkpoint writer, with
     /// its queue of deletions) is gone.
     fn ended(&mut self, outcome: JobOutcome);
+    /// The job is ending with `outcome`: called as soon as the master says so, before
+    /// it is dropped (for what must be recorded before its checkpoints go).
+    fn ending(&mut self, _outcome: &JobOutcome) {}
 }
 
 /// A job master with its deployer and observer.
@@ -151,7 +154,10 @@ impl<D: Deployer, O: JobObserver> Driver<D, O> {
             JobAction::AttemptFailed { attempt, failure } => self.observer.attempt_failed(attempt, &failure),
             JobAction::SavepointCompleted { request, result } => self.observer.savepoint_completed(request, result),
             JobAction::CheckpointHolds { uids } => self.observer.checkpoint_holds(&uids),
-            JobAction::Ended(outcome) => self.outcome = Some(outcome),
+            JobAction::Ended(outcome) => {
+                self.observer.ending(&outcome);
+                self.outcome = Some(outcome);
+            }
         }
     }
 }

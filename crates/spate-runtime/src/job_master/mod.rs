@@ -132,6 +132,14 @@ impl JobMaster {
         self.ctx.attempt
     }
 
+    /// Numbers the job's attempts from `first` (before `Start`): a job a JobManager
+    /// recovered numbers on after the attempts of the one that stopped, so that nothing
+    /// of those (a queued report, a worker not yet reaped) passes for the new attempts.
+    pub fn starting_at_attempt(mut self, first: u32) -> Self {
+        self.ctx.attempt = first;
+        self
+    }
+
     /// The checkpoint statistics, shared with clients.
     pub fn checkpoint_history(&self) -> CheckpointHistory {
         self.ctx.coordinator.history()

@@ -42,9 +42,15 @@ impl Registered {
                     crate::taskmanager::executor::kill_all(shared);
                     return State::Connecting(Connecting::again());
                 }
+                Err(tarpc::client::RpcError::DeadlineExceeded) => {
+                    // A slow answer, not a lost JobManager: its workers run on.
+                    tracing::warn!(jobmanager = %settings.jobmanager, "a heartbeat got no answer in time; registering again");
+                    return State::Connecting(Connecting::again());
+                }
                 Err(error) => {
-                    // Its jobs are the next JobManager's to recover (high availability)
-                    // or gone: the workers here belong to attempts nobody leads any more.
+                    // The connection is gone (the JobManager died): its jobs are the next
+                    // JobManager's to recover (high availability) or gone, and the workers
+                    // here belong to attempts nobody leads any more.
                     tracing::warn!(%error, jobmanager = %settings.jobmanager, "lost the JobManager: killing this TaskManager's workers and registering again");
                     crate::taskmanager::executor::kill_all(shared);
                     return State::Connecting(Connecting::again());

@@ -83,7 +83,9 @@ impl Running {
 
     pub fn on_savepoint(self, ctx: &mut Context, done: SavepointDone, now: Instant) -> State {
         let stop = done.stop && done.result.is_ok();
-        let drained_and_failed = done.drain && done.result.is_err();
+        // Only a drain whose barrier went out moved event time: not one the job's own
+        // end overtook (refused, or aborted once every subtask finished).
+        let drained_and_failed = done.drain && done.result.is_err() && !self.progress.finish_sent;
         match &done.result {
             Ok(savepoint) => tracing::info!(path = %savepoint.path(), "savepoint completed"),
             Err(reason) if done.drain => tracing::warn!(%reason, "the drained savepoint failed; the job restarts"),
