@@ -261,6 +261,33 @@ fn check_checkpoint_rest(cluster: &Cluster, id: &str, kills: usize) {
     assert_eq!(config["mode"], "exactly_once");
 }
 
+/// The committed lines of the wordcount of `input`, run embedded without interruption.
+fn uninterrupted(cluster: &Cluster, input: &Path) -> Vec<String> {
+    let expected_dir = cluster.dir.join("expected");
+    let mut embedded = Command::new(example("wordcount"));
+    embedded.args(["--input", input.to_str().unwrap(), "--output", expected_dir.to_str().unwrap()]);
+    embedded.args(["-D", "execution.runtime-mode=STREAMING"]);
+    let out = run_with_deadline(embedded, Duration::from_secs(120));
+    assert!(out.status.success(), "{}", text(&out));
+    committed_lines(&expected_dir)
+}
+
+/// Submits the STREAMING wordcount of `input` into `output`, detached, at
+/// `parallelism`, checkpointing every 200 ms into the cluster's `checkpoints/` (and the
+/// `extra` arguments); its job id.
+fn run_checkpointed(cluster: &Cluster, parallelism: &str, input: &Path, output: &Path, extra: &[&str]) -> String {
+    let wordcount = example("wordcount");
+    let checkpoints = format!("execution.checkpointing.dir={}", cluster.dir.join("checkpoints").display());
+    let mut args = vec!["run", "-d", "-p", parallelism, wordcount.to_str().unwrap()];
+    args.extend(["--input", input.to_str().unwrap(), "--output", output.to_str().unwrap()]);
+    args.extend(["-D", "execution.runtime-mode=STREAMING", "-D", "execution.checkpointing.interval=200ms"]);
+    args.extend(["-D", &checkpoints]);
+    args.extend(extra);
+    let out = cluster.spate(&args);
+    assert!(out.status.success(), "{}", text(&out));
+    submitted_id(&out)
+}
+
 /// Whether a checkpoint of the job whose checkpoints are in `dir` completed.
 fn has_completed_checkpoint(dir: &Path) -> bool {
     std::fs::read_dir(dir).is_ok_and(|entries| entries.flatten().any(|e| e.path().join("_metadata").exists()))
@@ -306,13 +333,7 @@ fn savepoints_stop_and_resume_at_other_parallelisms_with_exact_output() {
     let input = cluster.dir.join("input");
     write_input(&input, 8, LINES);
     let wordcount = example("wordcount");
-    let expected_dir = cluster.dir.join("expected");
-    let mut embedded = Command::new(&wordcount);
-    embedded.args(["--input", input.to_str().unwrap(), "--output", expected_dir.to_str().unwrap()]);
-    embedded.args(["-D", "execution.runtime-mode=STREAMING"]);
-    let out = run_with_deadline(embedded, Duration::from_secs(120));
-    assert!(out.status.success(), "{}", text(&out));
-    let expected = committed_lines(&expected_dir);
+    let expected = uninterrupted(&cluster, &input);
 
     let savepoints = cluster.dir.join("savepoints");
     let savepoints = savepoints.to_str().unwrap();
@@ -416,36 +437,10 @@ fn a_stopped_taskmanagers_workers_cannot_harm_the_attempt_that_replaces_them() {
     cluster.start();
     let input = cluster.dir.join("input");
     write_input(&input, 8, LINES);
-    let wordcount = example("wordcount");
-    let expected_dir = cluster.dir.join("expected");
-    let mut embedded = Command::new(&wordcount);
-    embedded.args(["--input", input.to_str().unwrap(), "--output", expected_dir.to_str().unwrap()]);
-    embedded.args(["-D", "execution.runtime-mode=STREAMING"]);
-    let out = run_with_deadline(embedded, Duration::from_secs(120));
-    assert!(out.status.success(), "{}", text(&out));
-    let expected = committed_lines(&expected_dir);
+    let expected = uninterrupted(&cluster, &input);
 
     let output = cluster.dir.join("out");
-    let checkpoints = format!("execution.checkpointing.dir={}", cluster.dir.join("checkpoints").display());
-    let out = cluster.spate(&[
-        "run",
-        "-d",
-        "-p",
-        "4",
-        wordcount.to_str().unwrap(),
-        "--input",
-        input.to_str().unwrap(),
-        "--output",
-        output.to_str().unwrap(),
-        "-D",
-        "execution.runtime-mode=STREAMING",
-        "-D",
-        "execution.checkpointing.interval=200ms",
-        "-D",
-        &checkpoints,
-    ]);
-    assert!(out.status.success(), "{}", text(&out));
-    let id = submitted_id(&out);
+    let id = run_checkpointed(&cluster, "4", &input, &output, &[]);
     let job_checkpoints = cluster.dir.join("checkpoints").join(&id);
     wait_until("a completed checkpoint", Duration::from_secs(60), || has_completed_checkpoint(&job_checkpoints));
     let worker = *workers_of(&cluster.dir).first().expect("a worker runs");
@@ -485,40 +480,11 @@ fn a_damaged_checkpoint_is_skipped_for_the_one_before_it() {
     cluster.start();
     let input = cluster.dir.join("input");
     write_input(&input, 8, LINES);
-    let wordcount = example("wordcount");
-    let expected_dir = cluster.dir.join("expected");
-    let mut embedded = Command::new(&wordcount);
-    embedded.args(["--input", input.to_str().unwrap(), "--output", expected_dir.to_str().unwrap()]);
-    embedded.args(["-D", "execution.runtime-mode=STREAMING"]);
-    let out = run_with_deadline(embedded, Duration::from_secs(120));
-    assert!(out.status.success(), "{}", text(&out));
-    let expected = committed_lines(&expected_dir);
+    let expected = uninterrupted(&cluster, &input);
 
     let output = cluster.dir.join("out");
-    let dir = cluster.dir.join("checkpoints");
-    let checkpoints = format!("execution.checkpointing.dir={}", dir.display());
-    let out = cluster.spate(&[
-        "run",
-        "-d",
-        "-p",
-        "2",
-        wordcount.to_str().unwrap(),
-        "--input",
-        input.to_str().unwrap(),
-        "--output",
-        output.to_str().unwrap(),
-        "-D",
-        "execution.runtime-mode=STREAMING",
-        "-D",
-        "execution.checkpointing.interval=200ms",
-        "-D",
-        "execution.checkpointing.num-retained=3",
-        "-D",
-        &checkpoints,
-    ]);
-    assert!(out.status.success(), "{}", text(&out));
-    let id = submitted_id(&out);
-    let job_dir = dir.join(&id);
+    let id = run_checkpointed(&cluster, "2", &input, &output, &["-D", "execution.checkpointing.num-retained=3"]);
+    let job_dir = cluster.dir.join("checkpoints").join(&id);
     let completed = || -> Vec<u64> {
         let mut ids: Vec<u64> = std::fs::read_dir(&job_dir)
             .map(|entries| {
@@ -597,35 +563,10 @@ fn a_killed_jobmanager_started_again_on_its_storage_recovers_its_jobs_exactly() 
 
     let input = cluster.dir.join("input");
     write_input(&input, 8, LINES);
-    let expected_dir = cluster.dir.join("expected");
-    let mut embedded = Command::new(&wordcount);
-    embedded.args(["--input", input.to_str().unwrap(), "--output", expected_dir.to_str().unwrap()]);
-    embedded.args(["-D", "execution.runtime-mode=STREAMING"]);
-    let out = run_with_deadline(embedded, Duration::from_secs(120));
-    assert!(out.status.success(), "{}", text(&out));
-    let expected = committed_lines(&expected_dir);
+    let expected = uninterrupted(&cluster, &input);
 
     let output = cluster.dir.join("out");
-    let checkpoints = format!("execution.checkpointing.dir={}", cluster.dir.join("checkpoints").display());
-    let out = cluster.spate(&[
-        "run",
-        "-d",
-        "-p",
-        "2",
-        wordcount.to_str().unwrap(),
-        "--input",
-        input.to_str().unwrap(),
-        "--output",
-        output.to_str().unwrap(),
-        "-D",
-        "execution.runtime-mode=STREAMING",
-        "-D",
-        "execution.checkpointing.interval=200ms",
-        "-D",
-        &checkpoints,
-    ]);
-    assert!(out.status.success(), "{}", text(&out));
-    let id = submitted_id(&out);
+    let id = run_checkpointed(&cluster, "2", &input, &output, &[]);
     let job_checkpoints = cluster.dir.join("checkpoints").join(&id);
     wait_until("a completed checkpoint", Duration::from_secs(60), || has_completed_checkpoint(&job_checkpoints));
     let jobmanager = cluster.pids("jobmanager")[0];
