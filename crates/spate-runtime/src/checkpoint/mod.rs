@@ -87,5 +87,19 @@ pub struct CheckpointBarrier {
     pub drain: bool,
 }
 
+#[cfg(test)]
+impl CheckpointBarrier {
+    /// A periodic checkpoint's barrier with nowhere to write (for tests of the tasks).
+    pub(crate) fn checkpoint(id: CheckpointId) -> Self {
+        CheckpointBarrier {
+            id,
+            timestamp: 0,
+            kind: CheckpointKind::Checkpoint,
+            location: Default::default(),
+            drain: false,
+        }
+    }
+}
+
 /// Whether tasks align barriers (`execution.checkpointing.mode`).
 pub use spate_core::config::CheckpointingMode;

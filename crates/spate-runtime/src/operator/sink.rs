@@ -140,7 +140,6 @@ impl<T: 'static> Downstream<T> for SinkOperator<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checkpoint::CheckpointKind;
     use crate::context::test_context;
     use crate::functions::FnResult;
     use crate::time::ManualClock;
@@ -173,13 +172,7 @@ mod tests {
     }
 
     fn barrier(id: CheckpointId) -> CheckpointBarrier {
-        CheckpointBarrier {
-            id,
-            timestamp: 0,
-            kind: CheckpointKind::Checkpoint,
-            location: Default::default(),
-            drain: false,
-        }
+        CheckpointBarrier::checkpoint(id)
     }
 
     #[test]

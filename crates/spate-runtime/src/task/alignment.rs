@@ -82,16 +82,9 @@ impl BarrierAligner {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checkpoint::CheckpointKind;
 
     fn barrier(id: u64) -> CheckpointBarrier {
-        CheckpointBarrier {
-            id,
-            timestamp: 0,
-            kind: CheckpointKind::Checkpoint,
-            location: Default::default(),
-            drain: false,
-        }
+        CheckpointBarrier::checkpoint(id)
     }
 
     #[test]

@@ -261,7 +261,7 @@ mod tests {
 
     #[test]
     fn the_gate_has_input_when_a_readable_channel_has_an_event_or_lost_its_sender() {
-        use crate::checkpoint::{CheckpointBarrier, CheckpointKind};
+        use crate::checkpoint::CheckpointBarrier;
         let (_h, cancel) = cancellation();
         let (tx0, rx0) = channel::<u32>(8);
         let (tx1, rx1) = channel::<u32>(8);
@@ -272,13 +272,7 @@ mod tests {
         assert!(matches!(gate.poll().unwrap(), Some(Event::Records(_))));
         assert!(!gate.has_input());
         // A channel held by an alignment does not count, whatever it holds.
-        let barrier = CheckpointBarrier {
-            id: 1,
-            timestamp: 0,
-            kind: CheckpointKind::Checkpoint,
-            location: Default::default(),
-            drain: false,
-        };
+        let barrier = CheckpointBarrier::checkpoint(1);
         tx1.send(Event::Control(ControlEvent::Barrier(barrier.clone())), &cancel).unwrap();
         assert!(gate.poll().unwrap().is_none(), "channel 1 is held");
         tx1.send(Event::Records(vec![StreamRecord::new(2)]), &cancel).unwrap();
