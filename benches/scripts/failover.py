@@ -10,8 +10,10 @@ TaskManager that hosts the job's worker and waits for the sink of the new attemp
 print on every subtask. The job runs packed on one TaskManager (the default
 taskmanager.load-balance.mode), so the other's free slots take it over.
 """
-import argparse, json, os, signal, subprocess, sys, tempfile, time
+import argparse, json, os, signal, subprocess, time
 from pathlib import Path
+
+from local_cluster import local_cluster, printed_subtasks
 
 def main():
     ap = argparse.ArgumentParser()
@@ -22,64 +24,42 @@ def main():
     spate, app = target / "spate", target / "examples" / "shuffle_app"
     results = []
     for run in range(a.runs):
-        with tempfile.TemporaryDirectory(prefix="spate-failover-") as d:
-            d = Path(d)
-            (d / "conf").mkdir()
-            (d / "conf/config.yaml").write_text(
-                "rest.port: 0\njobmanager.rpc.port: 0\ntaskmanager.numberOfTaskSlots: 2\n"
-                f"blob.storage.directory: {d}/artifacts\nio.tmp.dirs: {d}/tm\n")
-            (d / "conf/workers").write_text("localhost\nlocalhost\n")
-            env = dict(os.environ, SPATE_CONF_DIR=str(d / "conf"), SPATE_PID_DIR=str(d / "pids"),
-                       SPATE_LOG_DIR=str(d / "log"))
-            env.pop("SPATE_LOG", None)
-            subprocess.run([str(spate), "cluster", "start"], env=env, check=True, capture_output=True)
-            try:
-                out = subprocess.run([str(spate), "run", "-d", "-p", "2", str(app), "--records", "1000000000",
-                                      "--slow-every", "100", "--slow-ms", "1",
-                                      "-D", "execution.checkpointing.interval=1s",
-                                      "-D", f"execution.checkpointing.dir={d}/checkpoints"],
-                                     env=env, check=True, capture_output=True, text=True).stdout
-                job = next(l.split()[-1] for l in out.splitlines() if "JobID" in l)
-                # Running, with a completed checkpoint.
-                deadline = time.time() + 60
-                while not list((d / "checkpoints" / job).glob("chk-*/_metadata")):
-                    assert time.time() < deadline, "no checkpoint completed"
-                    time.sleep(0.05)
-                time.sleep(0.5)
-                attempt0 = list((d / "tm").glob(f"*/job-{job}-0"))
-                tm_dir = attempt0[0].parent.name  # spate-taskmanager-127.0.0.1_<pid>-<x>
-                tm_pid = int(tm_dir.split("_")[1].split("-")[0])
-                t0 = time.time()
-                os.kill(tm_pid, signal.SIGKILL)
-                # Every sink subtask of attempt 1 prints (p=2: both on the other TaskManager's worker).
-                deadline = t0 + 60
-                while True:
-                    outs = list((d / "tm").glob(f"*/job-{job}-1/worker.out"))
-                    if outs and all(o.stat().st_size > 0 for o in outs) and printed_by_both(outs):
-                        break
-                    if time.time() > deadline:
-                        subprocess.run(["bash", "-c", f"wc -c {d}/tm/*/job-*/worker.*; head -3 {d}/tm/*/job-*-1/worker.out; grep -v tarpc {d}/log/*jobmanager*.log | tail -8"])
-                        raise SystemExit("the job did not process again")
-                    time.sleep(0.005)
-                took = time.time() - t0
-                results.append(took)
-                print(f"run {run}: {took:.3f} s from the kill to every subtask processing again", flush=True)
-            finally:
-                subprocess.run([str(spate), "cluster", "stop"], env=env, capture_output=True)
+        with local_cluster(spate, "spate-failover-") as (d, env):
+            out = subprocess.run([str(spate), "run", "-d", "-p", "2", str(app), "--records", "1000000000",
+                                  "--slow-every", "100", "--slow-ms", "1",
+                                  "-D", "execution.checkpointing.interval=1s",
+                                  "-D", f"execution.checkpointing.dir={d}/checkpoints"],
+                                 env=env, check=True, capture_output=True, text=True).stdout
+            job = next(l.split()[-1] for l in out.splitlines() if "JobID" in l)
+            # Running, with a completed checkpoint.
+            deadline = time.time() + 60
+            while not list((d / "checkpoints" / job).glob("chk-*/_metadata")):
+                assert time.time() < deadline, "no checkpoint completed"
+                time.sleep(0.05)
+            time.sleep(0.5)
+            attempt0 = list((d / "tm").glob(f"*/job-{job}-0"))
+            tm_dir = attempt0[0].parent.name  # spate-taskmanager-127.0.0.1_<pid>-<x>
+            tm_pid = int(tm_dir.split("_")[1].split("-")[0])
+            t0 = time.time()
+            os.kill(tm_pid, signal.SIGKILL)
+            # Every sink subtask of attempt 1 prints (p=2: both on the other TaskManager's worker).
+            deadline = t0 + 60
+            while True:
+                outs = list((d / "tm").glob(f"*/job-{job}-1/worker.out"))
+                if outs and all(o.stat().st_size > 0 for o in outs) and len(printed_subtasks(outs)) >= 2:
+                    break
+                if time.time() > deadline:
+                    subprocess.run(["bash", "-c", f"wc -c {d}/tm/*/job-*/worker.*; head -3 {d}/tm/*/job-*-1/worker.out; grep -v tarpc {d}/log/*jobmanager*.log | tail -8"])
+                    raise SystemExit("the job did not process again")
+                time.sleep(0.005)
+            took = time.time() - t0
+            results.append(took)
+            print(f"run {run}: {took:.3f} s from the kill to every subtask processing again", flush=True)
     results.sort()
     print(json.dumps({"name": "failover_taskmanager_kill", "runs": len(results),
                       "median_seconds": round(results[len(results) // 2], 3),
                       "min_seconds": round(results[0], 3), "max_seconds": round(results[-1], 3)}))
 
-def printed_by_both(outs):
-    # The print sink prefixes each line with its subtask ("1> ", "2> "): both printed.
-    seen = set()
-    for o in outs:
-        with open(o, "rb") as f:
-            for line in f.read(1 << 20).splitlines():
-                if line[:1].isdigit() and b"> " in line[:6]:
-                    seen.add(line.split(b">")[0])
-    return len(seen) >= 2
 
 if __name__ == "__main__":
     main()

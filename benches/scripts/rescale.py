@@ -10,17 +10,11 @@ shuffle_app (a running count per key, printed) with 1 M keys; once every key has
 -s` at the other parallelism. The gap is from the stop request until every subtask of
 the new job prints.
 """
-import argparse, json, os, subprocess, tempfile, time
+import argparse, json, subprocess, time
 from pathlib import Path
 
-def printed_subtasks(outs):
-    seen = set()
-    for o in outs:
-        with open(o, "rb") as f:
-            for line in f.read(1 << 20).splitlines():
-                if line[:1].isdigit() and b"> " in line[:6]:
-                    seen.add(line.split(b">")[0])
-    return seen
+from local_cluster import local_cluster, printed_subtasks
+
 
 def main():
     ap = argparse.ArgumentParser()
@@ -31,46 +25,33 @@ def main():
     spate, app = target / "spate", target / "examples" / "shuffle_app"
     gaps = {"1->2": [], "2->1": []}
     for run in range(a.runs):
-        with tempfile.TemporaryDirectory(prefix="spate-rescale-") as d:
-            d = Path(d)
-            (d / "conf").mkdir()
-            (d / "conf/config.yaml").write_text(
-                "rest.port: 0\njobmanager.rpc.port: 0\ntaskmanager.numberOfTaskSlots: 2\n"
-                f"blob.storage.directory: {d}/artifacts\nio.tmp.dirs: {d}/tm\n")
-            (d / "conf/workers").write_text("localhost\nlocalhost\n")
-            env = dict(os.environ, SPATE_CONF_DIR=str(d / "conf"), SPATE_PID_DIR=str(d / "pids"),
-                       SPATE_LOG_DIR=str(d / "log"))
-            env.pop("SPATE_LOG", None)
-            subprocess.run([str(spate), "cluster", "start"], env=env, check=True, capture_output=True)
-            try:
-                args = [str(app), "--records", "1000000000", "--keys", "1000000", "--slow-every", "1000", "--slow-ms", "1"]
-                def submit(p, savepoint=None):
-                    cmd = [str(spate), "run", "-d", "-p", str(p)] + (["-s", savepoint] if savepoint else []) + args
-                    out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
-                    return next(l.split()[-1] for l in out.splitlines() if "JobID" in l)
-                job = submit(1)
-                time.sleep(3)  # ~1 M records a second: every key has state
-                for step, p in (("1->2", 2), ("2->1", 1)):
-                    t0 = time.time()
-                    out = subprocess.run([str(spate), "stop", "--savepointPath", str(d / "savepoints"), job],
-                                         env=env, check=True, capture_output=True, text=True).stdout
-                    path = next(l.split("Path: ")[1] for l in out.splitlines() if "Path: " in l)
-                    job = submit(p, path)
-                    deadline = time.time() + 60
-                    while True:
-                        outs = list((d / "tm").glob(f"*/job-{job}-0/worker.out"))
-                        # At parallelism 1 the print sink writes no "N> " prefix.
-                        if (p == 1 and any(o.stat().st_size > 0 for o in outs)) or len(printed_subtasks(outs)) >= p:
-                            break
-                        assert time.time() < deadline, "the rescaled job did not process"
-                        time.sleep(0.005)
-                    gap = time.time() - t0
-                    size = sum(f.stat().st_size for f in Path(path.removeprefix("file:")).iterdir())
-                    gaps[step].append(gap)
-                    print(f"run {run} {step}: {gap:.3f} s gap, savepoint {size / 1e6:.1f} MB", flush=True)
-                    time.sleep(2)
-            finally:
-                subprocess.run([str(spate), "cluster", "stop"], env=env, capture_output=True)
+        with local_cluster(spate, "spate-rescale-") as (d, env):
+            args = [str(app), "--records", "1000000000", "--keys", "1000000", "--slow-every", "1000", "--slow-ms", "1"]
+            def submit(p, savepoint=None):
+                cmd = [str(spate), "run", "-d", "-p", str(p)] + (["-s", savepoint] if savepoint else []) + args
+                out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
+                return next(l.split()[-1] for l in out.splitlines() if "JobID" in l)
+            job = submit(1)
+            time.sleep(3)  # ~1 M records a second: every key has state
+            for step, p in (("1->2", 2), ("2->1", 1)):
+                t0 = time.time()
+                out = subprocess.run([str(spate), "stop", "--savepointPath", str(d / "savepoints"), job],
+                                     env=env, check=True, capture_output=True, text=True).stdout
+                path = next(l.split("Path: ")[1] for l in out.splitlines() if "Path: " in l)
+                job = submit(p, path)
+                deadline = time.time() + 60
+                while True:
+                    outs = list((d / "tm").glob(f"*/job-{job}-0/worker.out"))
+                    # At parallelism 1 the print sink writes no "N> " prefix.
+                    if (p == 1 and any(o.stat().st_size > 0 for o in outs)) or len(printed_subtasks(outs)) >= p:
+                        break
+                    assert time.time() < deadline, "the rescaled job did not process"
+                    time.sleep(0.005)
+                gap = time.time() - t0
+                size = sum(f.stat().st_size for f in Path(path.removeprefix("file:")).iterdir())
+                gaps[step].append(gap)
+                print(f"run {run} {step}: {gap:.3f} s gap, savepoint {size / 1e6:.1f} MB", flush=True)
+                time.sleep(2)
     for step, values in gaps.items():
         values.sort()
         print(json.dumps({"name": f"rescale_by_savepoint_{step}", "runs": len(values),
