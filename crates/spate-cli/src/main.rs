@@ -249,11 +249,7 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             // -s, -n and -cm are keys of the program's configuration, as in Flink.
             if let Some(path) = from_savepoint {
-                let path = if spate_core::config::fault_tolerance::is_absolute_location(&path) {
-                    path
-                } else {
-                    std::env::current_dir()?.join(path).display().to_string()
-                };
+                let path = savepoint::absolute(&path)?;
                 conf.dynamic.push(format!("execution.savepoint.path={path}"));
             }
             if allow_non_restored_state {

@@ -24,7 +24,7 @@ pub fn format_type(kind: Option<&str>) -> Result<&'static str> {
 }
 
 /// A directory as the JobManager needs it: absolute (relative to where the command runs).
-fn absolute(dir: &str) -> Result<String> {
+pub fn absolute(dir: &str) -> Result<String> {
     if spate_core::config::fault_tolerance::is_absolute_location(dir) {
         return Ok(dir.to_string());
     }

@@ -305,10 +305,10 @@ fn start(shared: &Arc<Shared>, submission: Submission, origin: Origin) -> Result
         Some(path) => {
             let path = path.strip_suffix(&format!("/{}", spate_runtime::checkpoint::METADATA_FILE)).unwrap_or(&path);
             let storage = open("execution.savepoint.path", path)?;
-            storage
+            let metadata = storage
                 .read_metadata("")
                 .map_err(|source| SubmitError::Storage { setting: "execution.savepoint.path", source })?;
-            Some(CompletedCheckpoint { id: 0, storage, dir: String::new() })
+            Some(CompletedCheckpoint { id: metadata.checkpoint_id, storage, dir: String::new() })
         }
         None => None,
     };
@@ -329,7 +329,7 @@ fn start(shared: &Arc<Shared>, submission: Submission, origin: Origin) -> Result
     let (latest, highest) = if storage.is_durable() { latest_checkpoint(&storage, &job_id) } else { (None, 0) };
     let first_id = match (&latest, &savepoint) {
         (Some(_), _) => highest + 1,
-        (None, Some(s)) => s.storage.read_metadata("").map_or(1, |m| m.checkpoint_id + 1).max(highest + 1),
+        (None, Some(savepoint)) => (savepoint.id + 1).max(highest + 1),
         (None, None) => highest + 1,
     };
     let initial = latest.or(savepoint);

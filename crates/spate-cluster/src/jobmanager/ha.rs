@@ -82,10 +82,11 @@ impl HaStore {
         std::fs::create_dir_all(&dir).map_err(|e| error(&dir, e))?;
         let bytes = serde_json::to_vec(value).map_err(|e| error(&dir, e))?;
         let tmp = dir.join(format!(".{name}.tmp"));
-        std::fs::write(&tmp, bytes).map_err(|e| error(&tmp, e))?;
-        if let Ok(file) = File::open(&tmp) {
-            let _ = file.sync_all();
-        }
+        let written = File::create(&tmp).and_then(|mut file| {
+            std::io::Write::write_all(&mut file, &bytes)?;
+            file.sync_all()
+        });
+        written.map_err(|e| error(&tmp, e))?;
         std::fs::rename(&tmp, dir.join(name)).map_err(|e| error(&dir, e))
     }
 
