@@ -206,11 +206,7 @@ impl StreamEnv {
             // A worker runs with the configuration shipped with its job, never the
             // host's: every process of a job plans the same job.
             let link = crate::execution::worker::WorkerLink::connect()?;
-            let mut shipped = Configuration::new();
-            for (key, value) in &link.deployment.config {
-                shipped.set_raw(key.clone(), value.clone());
-            }
-            (shipped, Some(link))
+            (Configuration::from_pairs(&link.deployment.config), Some(link))
         } else {
             (config, None)
         };

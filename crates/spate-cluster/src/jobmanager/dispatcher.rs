@@ -277,10 +277,7 @@ fn start(shared: &Arc<Shared>, submission: Submission, origin: Origin) -> Result
     if tasks.is_empty() {
         return Err(SubmitError::Empty);
     }
-    let mut config = Configuration::new();
-    for (key, value) in &submission.config {
-        config.set_raw(key.clone(), value.clone());
-    }
+    let config = Configuration::from_pairs(&submission.config);
     let mut checkpoints = CheckpointSettings::from_config(&config)?;
     if graph.execution_mode == spate_core::job_graph::ExecutionMode::Batch {
         // As in Flink: a bounded job in BATCH mode recovers by rerunning.

@@ -70,6 +70,16 @@ impl Configuration {
         Self::default()
     }
 
+    /// The configuration a job was shipped with: `key: value` pairs as they travel
+    /// (values are checked when read).
+    pub fn from_pairs(pairs: &[(String, String)]) -> Self {
+        let mut config = Self::new();
+        for (key, value) in pairs {
+            config.set_raw(key.clone(), value.clone());
+        }
+        config
+    }
+
     /// Reads `$SPATE_CONF_DIR/config.yaml` when the variable is set (and not empty), else
     /// nothing: a launcher that exports `SPATE_CONF_DIR=` means "no config directory".
     pub fn from_env() -> Result<Self, CoreError> {

@@ -252,10 +252,7 @@ pub(super) async fn config(
 ) -> Result<Json<Value>, RestError> {
     let jobs = shared.jobs.lock().unwrap_or_else(|p| p.into_inner());
     let record = record(&jobs, &id)?;
-    let mut config = Configuration::new();
-    for (key, value) in &record.config {
-        config.set_raw(key.clone(), value.clone());
-    }
+    let config = Configuration::from_pairs(&record.config);
     let restart =
         RestartStrategy::from_config(&config, false).map(|s| describe(&s)).unwrap_or_else(|e| format!("invalid: {e}"));
     // What the client planned with, if it shipped it; Flink says -1 when unset.

@@ -100,11 +100,7 @@ async fn start(
     let configured = {
         let jobs = shared.jobs.lock().unwrap_or_else(|p| p.into_inner());
         let record = jobs.get(id).ok_or_else(|| RestError::not_found(format!("Job {id} not found")))?;
-        let mut job_config = Configuration::new();
-        for (key, value) in &record.config {
-            job_config.set_raw(key.clone(), value.clone());
-        }
-        match job_config.get(&ft::SAVEPOINT_DIR) {
+        match Configuration::from_pairs(&record.config).get(&ft::SAVEPOINT_DIR) {
             Ok(Some(dir)) => Some(dir),
             _ => shared.config.get(&ft::SAVEPOINT_DIR).ok().flatten(),
         }
